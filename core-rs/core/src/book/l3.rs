@@ -1,0 +1,430 @@
+//! L3 book from Databento MBO: every resting order by id, in time priority at its level.
+//!
+//! Layout chosen for the hot path: orders live in a slab (`Vec`) linked per level as an
+//! intrusive doubly linked list (O(1) add/cancel, queue position by walking from the head);
+//! levels per side are a `Vec` sorted so that the best level is last, because nearly all
+//! activity is at the top and inserts/removals there move few elements.
+
+use dbn::MboMsg;
+use rustc_hash::FxHashMap;
+
+use super::{AnomalyCounts, BookView, Integrity, LevelView, Side, UNDEF_PRICE};
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    id: u64,
+    price: i64,
+    size: u32,
+    side: Side,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    /// Sort key: price for bids, -price for asks, so the best level has the largest key.
+    key: i64,
+    size: u64,
+    count: u32,
+    head: u32,
+    tail: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Ladder {
+    levels: Vec<Level>,
+}
+
+impl Ladder {
+    /// Finds `key`; scans the top few levels linearly first (where almost all events land).
+    #[inline]
+    fn find(&self, key: i64) -> Result<usize, usize> {
+        let n = self.levels.len();
+        let lo = n.saturating_sub(4);
+        for i in (lo..n).rev() {
+            let k = self.levels[i].key;
+            if k == key {
+                return Ok(i);
+            }
+            if k < key {
+                return Err(i + 1);
+            }
+        }
+        self.levels[..lo].binary_search_by_key(&key, |l| l.key)
+    }
+
+    #[inline]
+    fn get_or_insert(&mut self, key: i64) -> usize {
+        match self.find(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.levels.insert(
+                    i,
+                    Level {
+                        key,
+                        size: 0,
+                        count: 0,
+                        head: NIL,
+                        tail: NIL,
+                    },
+                );
+                i
+            }
+        }
+    }
+}
+
+/// Where an order stands in its level's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePosition {
+    pub side: Side,
+    pub price: i64,
+    /// Orders ahead of this one at the same price.
+    pub orders_ahead: u32,
+    /// Total size of the orders ahead.
+    pub size_ahead: u64,
+    /// This order's remaining size.
+    pub size: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct L3Book {
+    orders: Vec<Order>,
+    free: Vec<u32>,
+    index: FxHashMap<u64, u32>,
+    ladders: [Ladder; 2],
+    integrity: Integrity,
+    anomalies: AnomalyCounts,
+    in_snapshot: bool,
+    unknown_actions: u64,
+}
+
+#[inline]
+fn key_of(side: Side, price: i64) -> i64 {
+    match side {
+        Side::Bid => price,
+        Side::Ask => -price,
+    }
+}
+
+impl L3Book {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one MBO record. Expected oddities (unknown ids, bad sides) are counted in
+    /// [`AnomalyCounts`], never raised: a live book must keep going.
+    #[inline]
+    pub fn apply(&mut self, m: &MboMsg) {
+        let flags = m.flags;
+        if flags.is_snapshot() {
+            if !self.in_snapshot {
+                // A snapshot replaces whatever we had: start clean and trusted.
+                self.clear();
+                self.in_snapshot = true;
+            }
+        } else {
+            self.in_snapshot = false;
+        }
+        match m.action as u8 {
+            b'A' => self.add(m.order_id, m.side, m.price, m.size),
+            b'C' => self.cancel(m.order_id, m.size),
+            b'M' => self.modify(m.order_id, m.side, m.price, m.size),
+            b'R' => self.clear(),
+            b'T' | b'F' | b'N' => {}
+            _ => self.unknown_actions += 1,
+        }
+        if flags.is_maybe_bad_book() {
+            self.integrity.untrusted = true;
+            self.anomalies.maybe_bad_book += 1;
+        }
+    }
+
+    /// Called at an event boundary (F_LAST): updates and returns the crossed state.
+    /// A crossed book is reported (counted and flagged), never silently kept.
+    #[inline]
+    pub fn end_event(&mut self) -> bool {
+        let crossed = self.is_crossed_now();
+        self.integrity.crossed = crossed;
+        if crossed {
+            self.anomalies.crossed_events += 1;
+        }
+        crossed
+    }
+
+    /// Removes every order and restores trust (Clear action, or start of a snapshot).
+    pub fn clear(&mut self) {
+        self.orders.clear();
+        self.free.clear();
+        self.index.clear();
+        self.ladders[0].levels.clear();
+        self.ladders[1].levels.clear();
+        self.integrity = Integrity::default();
+    }
+
+    pub fn anomalies(&self) -> AnomalyCounts {
+        self.anomalies
+    }
+
+    pub fn unknown_actions(&self) -> u64 {
+        self.unknown_actions
+    }
+
+    pub fn order_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Side, price and remaining size of a resting order.
+    pub fn order(&self, id: u64) -> Option<(Side, i64, u32)> {
+        self.index.get(&id).map(|&i| {
+            let o = &self.orders[i as usize];
+            (o.side, o.price, o.size)
+        })
+    }
+
+    /// Queue position of a resting order: what is ahead of it at its price.
+    pub fn queue_position(&self, id: u64) -> Option<QueuePosition> {
+        let &idx = self.index.get(&id)?;
+        let o = self.orders[idx as usize];
+        let ladder = &self.ladders[o.side as usize];
+        let li = ladder.find(key_of(o.side, o.price)).ok()?;
+        let mut cur = ladder.levels[li].head;
+        let (mut n, mut sz) = (0u32, 0u64);
+        while cur != idx && cur != NIL {
+            let c = &self.orders[cur as usize];
+            n += 1;
+            sz += c.size as u64;
+            cur = c.next;
+        }
+        Some(QueuePosition {
+            side: o.side,
+            price: o.price,
+            orders_ahead: n,
+            size_ahead: sz,
+            size: o.size,
+        })
+    }
+
+    /// Order ids resting at `price` on `side`, in priority order.
+    pub fn orders_at(&self, side: Side, price: i64) -> Vec<u64> {
+        let ladder = &self.ladders[side as usize];
+        let mut out = Vec::new();
+        if let Ok(li) = ladder.find(key_of(side, price)) {
+            let mut cur = ladder.levels[li].head;
+            while cur != NIL {
+                let o = &self.orders[cur as usize];
+                out.push(o.id);
+                cur = o.next;
+            }
+        }
+        out
+    }
+
+    #[inline]
+    fn add(&mut self, id: u64, side: std::ffi::c_char, price: i64, size: u32) {
+        let Some(side) = Side::from_dbn(side) else {
+            self.anomalies.bad_side += 1;
+            return;
+        };
+        if price == UNDEF_PRICE {
+            self.anomalies.bad_price += 1;
+            return;
+        }
+        if let Some(&old) = self.index.get(&id) {
+            self.anomalies.duplicate_add += 1;
+            self.unlink(old);
+        }
+        if size == 0 {
+            return;
+        }
+        self.insert(id, side, price, size);
+    }
+
+    #[inline]
+    fn insert(&mut self, id: u64, side: Side, price: i64, size: u32) {
+        let order = Order {
+            id,
+            price,
+            size,
+            side,
+            prev: NIL,
+            next: NIL,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.orders[i as usize] = order;
+                i
+            }
+            None => {
+                self.orders.push(order);
+                (self.orders.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, idx);
+        let ladder = &mut self.ladders[side as usize];
+        let li = ladder.get_or_insert(key_of(side, price));
+        let level = &mut ladder.levels[li];
+        let tail = level.tail;
+        level.size += size as u64;
+        level.count += 1;
+        level.tail = idx;
+        if tail == NIL {
+            level.head = idx;
+        } else {
+            self.orders[tail as usize].next = idx;
+            self.orders[idx as usize].prev = tail;
+        }
+    }
+
+    /// Removes order `idx` from its level and from the index.
+    #[inline]
+    fn unlink(&mut self, idx: u32) {
+        let o = self.orders[idx as usize];
+        let ladder = &mut self.ladders[o.side as usize];
+        if let Ok(li) = ladder.find(key_of(o.side, o.price)) {
+            let level = &mut ladder.levels[li];
+            level.size -= o.size as u64;
+            level.count -= 1;
+            if o.prev == NIL {
+                level.head = o.next;
+            }
+            if o.next == NIL {
+                level.tail = o.prev;
+            }
+            if level.count == 0 {
+                ladder.levels.remove(li);
+            }
+        }
+        if o.prev != NIL {
+            self.orders[o.prev as usize].next = o.next;
+        }
+        if o.next != NIL {
+            self.orders[o.next as usize].prev = o.prev;
+        }
+        self.index.remove(&o.id);
+        self.free.push(idx);
+    }
+
+    #[inline]
+    fn cancel(&mut self, id: u64, size: u32) {
+        let Some(&idx) = self.index.get(&id) else {
+            self.anomalies.unknown_cancel += 1;
+            return;
+        };
+        let o = &mut self.orders[idx as usize];
+        if size >= o.size {
+            if size > o.size {
+                self.anomalies.cancel_exceeds_size += 1;
+            }
+            self.unlink(idx);
+        } else {
+            o.size -= size;
+            let (side, price) = (o.side, o.price);
+            let ladder = &mut self.ladders[side as usize];
+            if let Ok(li) = ladder.find(key_of(side, price)) {
+                ladder.levels[li].size -= size as u64;
+            }
+        }
+    }
+
+    #[inline]
+    fn modify(&mut self, id: u64, side: std::ffi::c_char, price: i64, size: u32) {
+        let Some(&idx) = self.index.get(&id) else {
+            // The record carries the order's full new state, so it can stand in for an add.
+            self.anomalies.unknown_modify += 1;
+            self.add(id, side, price, size);
+            return;
+        };
+        let Some(new_side) = Side::from_dbn(side) else {
+            self.anomalies.bad_side += 1;
+            return;
+        };
+        if price == UNDEF_PRICE {
+            self.anomalies.bad_price += 1;
+            return;
+        }
+        let o = self.orders[idx as usize];
+        if size == 0 {
+            self.unlink(idx);
+        } else if o.price != price || o.side != new_side || size > o.size {
+            // Price change or size increase: to the back of the (new) queue.
+            self.unlink(idx);
+            self.insert(id, new_side, price, size);
+        } else if size < o.size {
+            // Size decrease keeps priority.
+            let delta = (o.size - size) as u64;
+            self.orders[idx as usize].size = size;
+            let ladder = &mut self.ladders[o.side as usize];
+            if let Ok(li) = ladder.find(key_of(o.side, o.price)) {
+                ladder.levels[li].size -= delta;
+            }
+        }
+    }
+
+    /// Checks every structural invariant; used by tests and property tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut seen = 0usize;
+        for side in [Side::Bid, Side::Ask] {
+            let ladder = &self.ladders[side as usize];
+            for w in ladder.levels.windows(2) {
+                if w[0].key >= w[1].key {
+                    return Err(format!("{side:?} levels not strictly sorted"));
+                }
+            }
+            for l in &ladder.levels {
+                let (mut n, mut sz, mut cur, mut prev) = (0u32, 0u64, l.head, NIL);
+                while cur != NIL {
+                    let o = &self.orders[cur as usize];
+                    if o.prev != prev || o.side != side || key_of(side, o.price) != l.key {
+                        return Err(format!("order {} misplaced in level {}", o.id, l.key));
+                    }
+                    if o.size == 0 {
+                        return Err(format!("order {} has zero size", o.id));
+                    }
+                    if self.index.get(&o.id) != Some(&cur) {
+                        return Err(format!("order {} not indexed", o.id));
+                    }
+                    n += 1;
+                    sz += o.size as u64;
+                    prev = cur;
+                    cur = o.next;
+                }
+                if prev != l.tail || n != l.count || sz != l.size || n == 0 {
+                    return Err(format!(
+                        "level {} inconsistent: count {} vs {}, size {} vs {}",
+                        l.key, l.count, n, l.size, sz
+                    ));
+                }
+                seen += n as usize;
+            }
+        }
+        if seen != self.index.len() {
+            return Err(format!("{} orders indexed, {} linked", self.index.len(), seen));
+        }
+        Ok(())
+    }
+}
+
+impl BookView for L3Book {
+    #[inline]
+    fn depth(&self, side: Side) -> usize {
+        self.ladders[side as usize].levels.len()
+    }
+
+    #[inline]
+    fn level(&self, side: Side, i: usize) -> Option<LevelView> {
+        let levels = &self.ladders[side as usize].levels;
+        let l = levels.get(levels.len().checked_sub(i + 1)?)?;
+        Some(LevelView {
+            price: key_of(side, l.key),
+            size: l.size,
+            count: l.count,
+        })
+    }
+
+    fn integrity(&self) -> Integrity {
+        self.integrity
+    }
+}

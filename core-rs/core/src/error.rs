@@ -1,0 +1,111 @@
+//! Typed errors of the core. Every variant names the input (file) and the place
+//! (record index and/or byte offset, or row) so a user can find the bad bytes.
+//! The PyO3 crate maps each variant to one class of the `pycontrol.CoreError` tree.
+
+use std::path::{Path, PathBuf};
+
+/// Where in a file an error happened. `record` counts records from 0 (after the
+/// metadata header); `offset` is the byte offset in the decompressed DBN stream,
+/// or in the compressed file for compression errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub record: u64,
+    pub offset: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: empty file (0 bytes)")]
+    EmptyFile { path: PathBuf },
+    #[error("{path}: not a DBN file: magic bytes {found:02x?} are neither 'DBN' nor zstd")]
+    BadMagic { path: PathBuf, found: Vec<u8> },
+    #[error("{path}: unsupported DBN version {version} (supported: 1-3)")]
+    UnsupportedVersion { path: PathBuf, version: u8 },
+    #[error("{path}: truncated at record {} (byte offset {}): {detail}", .at.record, .at.offset)]
+    Truncated {
+        path: PathBuf,
+        at: Position,
+        detail: String,
+    },
+    #[error("{path}: corrupt zstd stream near compressed byte offset {compressed_offset}: {detail}")]
+    CorruptCompression {
+        path: PathBuf,
+        compressed_offset: u64,
+        detail: String,
+    },
+    #[error("{path}: bad record at record {} (byte offset {}): {detail}", .at.record, .at.offset)]
+    BadRecord {
+        path: PathBuf,
+        at: Position,
+        detail: String,
+    },
+    #[error(
+        "{path}: record {} (byte offset {}) is out of time order: ts_recv {ts} < previous {prev}",
+        .at.record, .at.offset
+    )]
+    OutOfOrder {
+        path: PathBuf,
+        at: Position,
+        prev: u64,
+        ts: u64,
+    },
+    #[error("{path}: line {line}: {detail}")]
+    BadLine {
+        path: PathBuf,
+        line: u64,
+        detail: String,
+    },
+    #[error("book integrity: {0}")]
+    BookIntegrity(String),
+    #[error("invalid config: {0}")]
+    Config(String),
+}
+
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+impl CoreError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The file this error is about, when it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            CoreError::Io { path, .. }
+            | CoreError::EmptyFile { path }
+            | CoreError::BadMagic { path, .. }
+            | CoreError::UnsupportedVersion { path, .. }
+            | CoreError::Truncated { path, .. }
+            | CoreError::CorruptCompression { path, .. }
+            | CoreError::BadRecord { path, .. }
+            | CoreError::OutOfOrder { path, .. }
+            | CoreError::BadLine { path, .. } => Some(path),
+            CoreError::BookIntegrity(_) | CoreError::Config(_) => None,
+        }
+    }
+
+    /// Record index and byte offset, when the error has them.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            CoreError::Truncated { at, .. }
+            | CoreError::BadRecord { at, .. }
+            | CoreError::OutOfOrder { at, .. } => Some(*at),
+            CoreError::CorruptCompression {
+                compressed_offset, ..
+            } => Some(Position {
+                record: 0,
+                offset: *compressed_offset,
+            }),
+            _ => None,
+        }
+    }
+}

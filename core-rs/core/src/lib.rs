@@ -1,0 +1,12 @@
+//! tradecore: the pure-Rust engine of the trading system (no PyO3 here).
+//!
+//! Data path: [`decode`] streams DBN files, [`book`] rebuilds L3/L2 books, [`replay`] drives
+//! files through books in batch. [`lobster`] replays NASDAQ LOBSTER files against their
+//! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
+
+pub mod book;
+pub mod decode;
+pub mod error;
+pub mod replay;
+
+pub use error::{CoreError, Position, Result};

@@ -1,0 +1,71 @@
+//! The one place where core errors become Python exceptions. The tree, rooted at
+//! `CoreError`, mirrors `tradecore::CoreError`; each instance carries `path`, `record`
+//! and `offset` attributes (None where not applicable).
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use tradecore::CoreError as E;
+
+create_exception!(_core, CoreError, PyException, "Root of every error raised by the Rust core.");
+create_exception!(_core, CoreIOError, CoreError, "A file could not be opened or read.");
+create_exception!(_core, DecodeError, CoreError, "Input bytes are not valid for their format.");
+create_exception!(_core, EmptyFileError, DecodeError, "The file has no bytes.");
+create_exception!(_core, BadMagicError, DecodeError, "The file is neither DBN nor zstd-compressed DBN.");
+create_exception!(_core, UnsupportedVersionError, DecodeError, "The DBN version is not 1-3.");
+create_exception!(_core, TruncatedError, DecodeError, "The file ends inside a header or record.");
+create_exception!(_core, CorruptCompressionError, DecodeError, "The zstd stream is corrupt.");
+create_exception!(_core, BadRecordError, DecodeError, "A record is malformed (e.g. bad length).");
+create_exception!(_core, OutOfOrderError, DecodeError, "Records are not in time order.");
+create_exception!(_core, BadLineError, DecodeError, "A text input line is malformed.");
+create_exception!(_core, BookIntegrityError, CoreError, "An order book invariant is broken.");
+create_exception!(_core, ConfigError, CoreError, "A configuration value is invalid.");
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("CoreIOError", py.get_type::<CoreIOError>())?;
+    m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add("EmptyFileError", py.get_type::<EmptyFileError>())?;
+    m.add("BadMagicError", py.get_type::<BadMagicError>())?;
+    m.add("UnsupportedVersionError", py.get_type::<UnsupportedVersionError>())?;
+    m.add("TruncatedError", py.get_type::<TruncatedError>())?;
+    m.add("CorruptCompressionError", py.get_type::<CorruptCompressionError>())?;
+    m.add("BadRecordError", py.get_type::<BadRecordError>())?;
+    m.add("OutOfOrderError", py.get_type::<OutOfOrderError>())?;
+    m.add("BadLineError", py.get_type::<BadLineError>())?;
+    m.add("BookIntegrityError", py.get_type::<BookIntegrityError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    Ok(())
+}
+
+/// Maps a core error to its Python class, with location attributes attached.
+pub fn to_py(e: E) -> PyErr {
+    let msg = e.to_string();
+    let err = match &e {
+        E::Io { .. } => CoreIOError::new_err(msg),
+        E::EmptyFile { .. } => EmptyFileError::new_err(msg),
+        E::BadMagic { .. } => BadMagicError::new_err(msg),
+        E::UnsupportedVersion { .. } => UnsupportedVersionError::new_err(msg),
+        E::Truncated { .. } => TruncatedError::new_err(msg),
+        E::CorruptCompression { .. } => CorruptCompressionError::new_err(msg),
+        E::BadRecord { .. } => BadRecordError::new_err(msg),
+        E::OutOfOrder { .. } => OutOfOrderError::new_err(msg),
+        E::BadLine { .. } => BadLineError::new_err(msg),
+        E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
+        E::Config(_) => ConfigError::new_err(msg),
+    };
+    Python::attach(|py| {
+        let value = err.value(py);
+        let path = e.path().map(|p| p.display().to_string());
+        let pos = e.position();
+        let line = match &e {
+            E::BadLine { line, .. } => Some(*line),
+            _ => None,
+        };
+        let _ = value.setattr("path", path);
+        let _ = value.setattr("record", pos.map(|p| p.record).or(line));
+        let _ = value.setattr("offset", pos.map(|p| p.offset));
+    });
+    err
+}

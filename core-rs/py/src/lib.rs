@@ -1,0 +1,18 @@
+//! `pycontrol._core`: thin PyO3 bindings over `tradecore`. Each binding converts its
+//! arguments, calls one core function with the GIL released, and maps errors through
+//! [`errors::to_py`]. No logic lives here.
+
+use pyo3::prelude::*;
+
+mod book;
+mod errors;
+mod replay;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    replay::register(m)?;
+    book::register(m)?;
+    m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
+    Ok(())
+}

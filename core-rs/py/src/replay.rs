@@ -1,0 +1,68 @@
+//! Batch replay bindings: a whole file through the books in Rust, GIL released,
+//! returned as numpy columns (moved, not copied) that Python wraps into a DataFrame.
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tradecore::book::AnomalyCounts;
+use tradecore::replay::{self, ReplayStats};
+
+use crate::errors::to_py;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(replay_book, m)?)?;
+    Ok(())
+}
+
+pub fn anomalies_dict<'py>(py: Python<'py>, a: &AnomalyCounts) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in a.fields() {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("records", s.records)?;
+    d.set_item("book_records", s.book_records)?;
+    d.set_item("other_records", s.other_records)?;
+    d.set_item("boundaries", s.boundaries)?;
+    d.set_item("instruments", s.instruments)?;
+    d.set_item("anomalies", anomalies_dict(py, &s.anomalies)?)?;
+    Ok(d)
+}
+
+/// Replays a DBN file; returns (columns, stats). Columns are in frame order.
+#[pyfunction]
+#[pyo3(signature = (path, levels = 10))]
+fn replay_book<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    levels: usize,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let (frame, stats) = py
+        .detach(|| replay::replay_book(&path, levels))
+        .map_err(to_py)?;
+    let cols = PyDict::new(py);
+    cols.set_item("ts_event", PyArray1::from_vec(py, frame.ts_event))?;
+    cols.set_item("ts_recv", PyArray1::from_vec(py, frame.ts_recv))?;
+    cols.set_item("instrument_id", PyArray1::from_vec(py, frame.instrument_id))?;
+    let [bpx, apx] = frame.px;
+    let [bsz, asz] = frame.sz;
+    let [bct, act] = frame.ct;
+    for (side, px, sz, ct) in [("bid", bpx, bsz, bct), ("ask", apx, asz, act)] {
+        for (i, p) in px.into_iter().enumerate() {
+            cols.set_item(format!("{side}_px_{i:02}"), PyArray1::from_vec(py, p))?;
+        }
+        for (i, s) in sz.into_iter().enumerate() {
+            cols.set_item(format!("{side}_sz_{i:02}"), PyArray1::from_vec(py, s))?;
+        }
+        for (i, c) in ct.into_iter().enumerate() {
+            cols.set_item(format!("{side}_ct_{i:02}"), PyArray1::from_vec(py, c))?;
+        }
+    }
+    cols.set_item("untrusted", PyArray1::from_vec(py, frame.untrusted))?;
+    cols.set_item("crossed", PyArray1::from_vec(py, frame.crossed))?;
+    Ok((cols, stats_dict(py, &stats)?))
+}

@@ -1,0 +1,46 @@
+"""pycontrol: the Python control plane of the trading system.
+
+The per-event work happens in the Rust core (`pycontrol._core`); this package converts
+arguments, calls the core, and shapes results (polars DataFrames). Every error raised by
+the core is a subclass of :class:`CoreError`.
+"""
+
+from pycontrol._core import (
+    PRICE_SCALE,
+    BadLineError,
+    BadMagicError,
+    BadRecordError,
+    BookIntegrityError,
+    BookReplay,
+    ConfigError,
+    CoreError,
+    CoreIOError,
+    CorruptCompressionError,
+    DecodeError,
+    EmptyFileError,
+    OrderBook,
+    OutOfOrderError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
+from pycontrol.book import replay_book
+
+__all__ = [
+    "PRICE_SCALE",
+    "BadLineError",
+    "BadMagicError",
+    "BadRecordError",
+    "BookIntegrityError",
+    "BookReplay",
+    "ConfigError",
+    "CoreError",
+    "CoreIOError",
+    "CorruptCompressionError",
+    "DecodeError",
+    "EmptyFileError",
+    "OrderBook",
+    "OutOfOrderError",
+    "TruncatedError",
+    "UnsupportedVersionError",
+    "replay_book",
+]

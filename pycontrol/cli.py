@@ -1,0 +1,36 @@
+"""`pycontrol` command line. Each area registers its own sub-commands; this file only
+wires them together and turns core errors into a one-line message and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pycontrol import CoreError
+from pycontrol.commands import book_cmd, data_cmd, demo_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pycontrol", description="Control plane of the CME futures trading system."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    book_cmd.register(sub)
+    data_cmd.register(sub)
+    demo_cmd.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CoreError as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
