@@ -35,7 +35,11 @@ struct ZstdFault {
 
 impl std::fmt::Display for ZstdFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (compressed offset {})", self.detail, self.compressed_offset)
+        write!(
+            f,
+            "{} (compressed offset {})",
+            self.detail, self.compressed_offset
+        )
     }
 }
 
@@ -87,7 +91,9 @@ impl PipedReader {
                 }
             };
             loop {
-                let mut buf = empty_rx.recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                let mut buf = empty_rx
+                    .recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
                 buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
@@ -234,7 +240,9 @@ fn check_prelude(path: &Path, prelude: &[u8]) -> Result<u32> {
             version,
         });
     }
-    Ok(u32::from_le_bytes([prelude[4], prelude[5], prelude[6], prelude[7]]))
+    Ok(u32::from_le_bytes([
+        prelude[4], prelude[5], prelude[6], prelude[7],
+    ]))
 }
 
 fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
@@ -277,7 +285,10 @@ impl DbnReader {
                 true,
             )
         } else {
-            (Source::Plain(BufReader::with_capacity(1 << 17, file)), false)
+            (
+                Source::Plain(BufReader::with_capacity(1 << 17, file)),
+                false,
+            )
         };
         Self::from_source(path, source, compressed, compressed_read)
     }
@@ -324,7 +335,13 @@ impl DbnReader {
                 record: 0,
                 offset: delivered.load(Ordering::Relaxed).min(meta_end),
             };
-            Self::map_dbn(path, e, at, &compressed_read, delivered.load(Ordering::Relaxed) < meta_end)
+            Self::map_dbn(
+                path,
+                e,
+                at,
+                &compressed_read,
+                delivered.load(Ordering::Relaxed) < meta_end,
+            )
         })?;
         Ok(DbnReader {
             path: path.to_path_buf(),
@@ -398,12 +415,21 @@ impl DbnReader {
                     Ok(None)
                 }
             }
-            Err(e) => Err(Self::map_dbn(&self.path, e, at, &self.compressed_read, false)),
+            Err(e) => Err(Self::map_dbn(
+                &self.path,
+                e,
+                at,
+                &self.compressed_read,
+                false,
+            )),
         }
     }
 
     fn map_io(path: &Path, e: io::Error, at: Position, compressed_read: &AtomicU64) -> CoreError {
-        if let Some(fault) = e.get_ref().and_then(|inner| inner.downcast_ref::<ZstdFault>()) {
+        if let Some(fault) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ZstdFault>())
+        {
             return CoreError::CorruptCompression {
                 path: path.to_path_buf(),
                 compressed_offset: fault.compressed_offset,

@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use dbn::{rtype, BboMsg, Mbp10Msg, Mbp1Msg, MboMsg, RecordRef};
+use dbn::{rtype, BboMsg, MboMsg, Mbp10Msg, Mbp1Msg, RecordRef};
 
-use crate::book::{AnomalyCounts, BookView, Integrity, L2Book, L3Book, LevelView, Side, PRICE_SCALE};
+use crate::book::{
+    AnomalyCounts, BookView, Integrity, L2Book, L3Book, LevelView, Side, PRICE_SCALE,
+};
 use crate::decode::DbnReader;
 use crate::error::{CoreError, Result};
 
@@ -345,7 +347,9 @@ impl BookFrame {
 /// Replays `path` and returns the top `levels` of the touched book at every boundary.
 pub fn replay_book(path: impl AsRef<Path>, levels: usize) -> Result<(BookFrame, ReplayStats)> {
     if levels == 0 || levels > 50 {
-        return Err(CoreError::Config(format!("levels must be 1..=50, got {levels}")));
+        return Err(CoreError::Config(format!(
+            "levels must be 1..=50, got {levels}"
+        )));
     }
     let mut frame = BookFrame::new(levels);
     let replay = replay_with(DbnReader::open(path)?, |b, book| frame.push(b, book))?;

@@ -401,7 +401,11 @@ impl L3Book {
             }
         }
         if seen != self.index.len() {
-            return Err(format!("{} orders indexed, {} linked", self.index.len(), seen));
+            return Err(format!(
+                "{} orders indexed, {} linked",
+                self.index.len(),
+                seen
+            ));
         }
         Ok(())
     }
