@@ -3,10 +3,13 @@
 //! Data path: [`decode`] streams DBN files, [`book`] rebuilds L3/L2 books, [`replay`] drives
 //! files through books in batch. [`lobster`] replays NASDAQ LOBSTER files against their
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
+//! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
 
 pub mod book;
 pub mod decode;
 pub mod error;
+pub mod records;
 pub mod replay;
+pub mod scan;
 
 pub use error::{CoreError, Position, Result};
