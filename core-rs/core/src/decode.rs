@@ -31,6 +31,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 struct ZstdFault {
     compressed_offset: u64,
     detail: String,
+    /// The compressed file ends inside a zstd frame: the file is truncated, not corrupt.
+    truncated: bool,
 }
 
 impl std::fmt::Display for ZstdFault {
@@ -119,6 +121,7 @@ impl PipedReader {
                         let fault = ZstdFault {
                             compressed_offset: compressed_read.load(Ordering::Relaxed),
                             detail: e.to_string(),
+                            truncated: e.kind() == io::ErrorKind::UnexpectedEof,
                         };
                         let _ = full_tx.send(Err(io::Error::other(fault)));
                         return;
@@ -201,7 +204,169 @@ impl Read for Source {
     }
 }
 
-type Inner = Counted<io::Chain<Cursor<Vec<u8>>, Source>>;
+/// A record whose header the `dbn` crate must not see: it would panic (or, in release
+/// builds, read through a misaligned pointer) on a length that is not a multiple of 8 or
+/// shorter than its record type's layout.
+#[derive(Debug)]
+struct BadFraming {
+    detail: String,
+}
+
+impl std::fmt::Display for BadFraming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for BadFraming {}
+
+/// Length in bytes of the layout of record type `rt` in DBN `version`: the least a record
+/// of that type must span. Unknown types need only a header.
+fn layout_len(version: u8, rt: u8) -> usize {
+    use dbn::{rtype, v1, v2, v3};
+    use std::mem::size_of;
+    match rt {
+        rtype::MBO => size_of::<v3::MboMsg>(),
+        rtype::MBP_0 => size_of::<v3::TradeMsg>(),
+        rtype::MBP_1 | rtype::TBBO => size_of::<v3::Mbp1Msg>(),
+        rtype::MBP_10 => size_of::<v3::Mbp10Msg>(),
+        rtype::BBO_1S | rtype::BBO_1M => size_of::<v3::BboMsg>(),
+        rtype::CMBP_1 | rtype::TCBBO => size_of::<v3::Cmbp1Msg>(),
+        rtype::CBBO_1S | rtype::CBBO_1M => size_of::<v3::CbboMsg>(),
+        rtype::OHLCV_1S
+        | rtype::OHLCV_1M
+        | rtype::OHLCV_1H
+        | rtype::OHLCV_1D
+        | rtype::OHLCV_EOD
+        | rtype::OHLCV_DEPRECATED => size_of::<v3::OhlcvMsg>(),
+        rtype::STATUS => size_of::<v3::StatusMsg>(),
+        rtype::IMBALANCE => size_of::<v3::ImbalanceMsg>(),
+        rtype::INSTRUMENT_DEF => match version {
+            1 => size_of::<v1::InstrumentDefMsg>(),
+            2 => size_of::<v2::InstrumentDefMsg>(),
+            _ => size_of::<v3::InstrumentDefMsg>(),
+        },
+        rtype::STATISTICS => match version {
+            1 | 2 => size_of::<v1::StatMsg>(),
+            _ => size_of::<v3::StatMsg>(),
+        },
+        rtype::ERROR => match version {
+            1 => size_of::<v1::ErrorMsg>(),
+            _ => size_of::<v3::ErrorMsg>(),
+        },
+        rtype::SYMBOL_MAPPING => match version {
+            1 => size_of::<v1::SymbolMappingMsg>(),
+            _ => size_of::<v3::SymbolMappingMsg>(),
+        },
+        rtype::SYSTEM => match version {
+            1 => size_of::<v1::SystemMsg>(),
+            _ => size_of::<v3::SystemMsg>(),
+        },
+        _ => size_of::<v3::RecordHeader>(),
+    }
+}
+
+/// What the `dbn` decoder reads through: counts the bytes it is handed (to tell a clean
+/// end from a partial record) and checks each record header before handing it over.
+/// Reading stops just before a record with impossible framing; the next read fails with
+/// [`BadFraming`], so every record before it is still decoded and the error names it.
+struct Framed<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+    version: u8,
+    /// Stream offset of the next record header to check (records start after metadata).
+    next: u64,
+    /// Stream offset of the metadata's `ts_out` byte; with `ts_out` set, every record
+    /// carries 8 more bytes (its send timestamp) that the decoder expects.
+    ts_out_at: u64,
+    ts_out: bool,
+    /// Bytes read from `inner` but not yet handed over: a header cut by a read boundary.
+    held: Vec<u8>,
+    fault: Option<BadFraming>,
+}
+
+impl<R: Read> Framed<R> {
+    fn new(inner: R, count: Arc<AtomicU64>, version: u8, records_start: u64) -> Self {
+        Framed {
+            inner,
+            count,
+            version,
+            next: records_start,
+            // Prelude, dataset, schema, start, end, limit, (v1: record count), stype in/out.
+            ts_out_at: if version == 1 { 60 } else { 52 },
+            ts_out: false,
+            held: Vec::new(),
+            fault: None,
+        }
+    }
+}
+
+impl<R: Read> Read for Framed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(f) = self.fault.take() {
+            return Err(io::Error::other(f));
+        }
+        let held = self.held.len().min(buf.len());
+        buf[..held].copy_from_slice(&self.held[..held]);
+        self.held.drain(..held);
+        let fresh = if held < buf.len() {
+            self.inner.read(&mut buf[held..])?
+        } else {
+            0
+        };
+        let mut n = held + fresh;
+        let at_end = held < buf.len() && fresh == 0;
+        let start = self.count.load(Ordering::Relaxed);
+        if (start..start + n as u64).contains(&self.ts_out_at) {
+            self.ts_out = buf[(self.ts_out_at - start) as usize] != 0;
+        }
+        while self.next < start + n as u64 {
+            let i = (self.next - start) as usize;
+            if i + 1 >= n {
+                // Length byte here, record type in the next read: keep the header whole.
+                // At the end of input the partial header goes through as the truncation it is.
+                if at_end {
+                    self.next = u64::MAX;
+                } else {
+                    self.held.splice(0..0, buf[i..n].iter().copied());
+                    n = i;
+                }
+                break;
+            }
+            let len = buf[i] as usize * 4;
+            let rt = buf[i + 1];
+            let need = layout_len(self.version, rt) + if self.ts_out { 8 } else { 0 };
+            if len < need || len % 8 != 0 {
+                self.fault = Some(BadFraming {
+                    detail: format!(
+                        "record length {len} bytes is impossible for record type 0x{rt:02x} \
+                         (layout {need} bytes, lengths are multiples of 8)"
+                    ),
+                });
+                self.held.clear();
+                n = i;
+                break;
+            }
+            self.next += len as u64;
+        }
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        if n == 0 {
+            if let Some(f) = self.fault.take() {
+                return Err(io::Error::other(f));
+            }
+            if !self.held.is_empty() {
+                // Everything read so far is a cut header: read on to complete it.
+                return self.read(buf);
+            }
+        }
+        Ok(n)
+    }
+}
+
+type Inner = Framed<io::Chain<Cursor<Vec<u8>>, Source>>;
 
 /// A DBN file opened for streaming decode.
 pub struct DbnReader {
@@ -279,6 +444,7 @@ impl DbnReader {
             f
         };
         let compressed_read = Arc::new(AtomicU64::new(0));
+        let file_len = file.metadata().ok().map(|m| m.len());
         let (source, compressed) = if head.as_slice() == ZSTD_MAGIC {
             (
                 Source::Piped(Box::new(PipedReader::spawn(file, compressed_read.clone()))),
@@ -290,7 +456,8 @@ impl DbnReader {
                 false,
             )
         };
-        Self::from_source(path, source, compressed, compressed_read)
+        let plain_len = if compressed { None } else { file_len };
+        Self::from_source(path, source, compressed, compressed_read, plain_len)
     }
 
     /// Decodes an uncompressed DBN stream held in memory (benchmarks, tests).
@@ -301,11 +468,13 @@ impl DbnReader {
                 path: path.to_path_buf(),
             });
         }
+        let len = bytes.len() as u64;
         Self::from_source(
             path,
             Source::Memory(Cursor::new(bytes)),
             false,
             Arc::new(AtomicU64::new(0)),
+            Some(len),
         )
     }
 
@@ -314,6 +483,7 @@ impl DbnReader {
         mut source: Source,
         compressed: bool,
         compressed_read: Arc<AtomicU64>,
+        plain_len: Option<u64>,
     ) -> Result<Self> {
         let prelude = read_up_to(&mut source, PRELUDE_LEN)
             .map_err(|e| Self::map_io(path, e, Position::default(), &compressed_read))?;
@@ -323,13 +493,33 @@ impl DbnReader {
             });
         }
         let meta_len = check_prelude(path, &prelude)?;
+        // The dbn crate allocates the declared metadata length up front: a corrupt length
+        // would cost up to 4 GiB before failing. Where the stream length is known, a
+        // length that runs past it is truncation, reported without the allocation.
+        if let Some(len) = plain_len {
+            if PRELUDE_LEN as u64 + meta_len as u64 > len {
+                return Err(CoreError::Truncated {
+                    path: path.to_path_buf(),
+                    at: Position {
+                        record: 0,
+                        offset: len,
+                    },
+                    detail: format!(
+                        "metadata declares {meta_len} bytes but only {} follow the prelude",
+                        len.saturating_sub(PRELUDE_LEN as u64)
+                    ),
+                });
+            }
+        }
         let version = prelude[3];
         let delivered = Arc::new(AtomicU64::new(0));
-        let inner = Counted {
-            inner: Cursor::new(prelude).chain(source),
-            count: delivered.clone(),
-        };
         let meta_end = PRELUDE_LEN as u64 + meta_len as u64;
+        let inner = Framed::new(
+            Cursor::new(prelude).chain(source),
+            delivered.clone(),
+            version,
+            meta_end,
+        );
         let decoder = dbn::decode::DbnDecoder::new(inner).map_err(|e| {
             let at = Position {
                 record: 0,
@@ -426,10 +616,30 @@ impl DbnReader {
     }
 
     fn map_io(path: &Path, e: io::Error, at: Position, compressed_read: &AtomicU64) -> CoreError {
+        if let Some(bad) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<BadFraming>())
+        {
+            return CoreError::BadRecord {
+                path: path.to_path_buf(),
+                at,
+                detail: bad.detail.clone(),
+            };
+        }
         if let Some(fault) = e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ZstdFault>())
         {
+            if fault.truncated {
+                return CoreError::Truncated {
+                    path: path.to_path_buf(),
+                    at,
+                    detail: format!(
+                        "compressed file ends inside a zstd frame (compressed byte offset {})",
+                        fault.compressed_offset
+                    ),
+                };
+            }
             return CoreError::CorruptCompression {
                 path: path.to_path_buf(),
                 compressed_offset: fault.compressed_offset,
