@@ -13,6 +13,8 @@ use crate::decode::DbnReader;
 use crate::error::{CoreError, Result};
 
 /// A book of either depth, behind the shared query surface.
+// Inline L2 levels spare the per-record pointer chase; a replay holds few books.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AnyBook {
     L3(L3Book),
