@@ -93,9 +93,10 @@ impl PipedReader {
                 }
             };
             loop {
-                let mut buf = empty_rx
-                    .recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                // Closed only when the reader is gone: nobody wants more data.
+                let Ok(mut buf) = empty_rx.recv() else {
+                    return;
+                };
                 buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
@@ -179,9 +180,11 @@ impl Read for PipedReader {
 
 impl Drop for PipedReader {
     fn drop(&mut self) {
-        // Unblock the worker (it may be waiting to send), then reap it.
-        let (_, dummy) = sync_channel(0);
-        drop(std::mem::replace(&mut self.full, dummy));
+        // Unblock the worker, then reap it. It may be waiting to send a full chunk, or for
+        // an empty buffer to fill: both channels must be closed, or a reader dropped before
+        // the end of the file (an error, a replay left unfinished) hangs here forever.
+        drop(std::mem::replace(&mut self.full, sync_channel(0).1));
+        drop(std::mem::replace(&mut self.empty, sync_channel(0).0));
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }

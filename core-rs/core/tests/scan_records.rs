@@ -236,3 +236,17 @@ fn scan_reads_symbols_and_mappings_from_metadata() {
     assert!(!plain.compressed);
     assert_eq!(plain.version, 2);
 }
+
+#[test]
+fn dropping_a_compressed_reader_early_returns() {
+    // The decompression thread must notice the reader is gone wherever it is waiting;
+    // before the fix this test never finished.
+    for n in [0usize, 1, 5_000, 30_000] {
+        let mut r = tradecore::decode::DbnReader::open(common::esh4_mbo()).unwrap();
+        for _ in 0..n {
+            r.next_record().unwrap().unwrap();
+        }
+        assert_eq!(r.position().record, n as u64);
+        drop(r);
+    }
+}
