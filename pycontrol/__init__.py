@@ -24,6 +24,7 @@ from pycontrol._core import (
     UnsupportedVersionError,
 )
 from pycontrol.book import replay_book
+from pycontrol.dbn import dbn_info, read_dbn, read_dbn_frames
 
 __all__ = [
     "PRICE_SCALE",
@@ -42,5 +43,8 @@ __all__ = [
     "OutOfOrderError",
     "TruncatedError",
     "UnsupportedVersionError",
+    "dbn_info",
+    "read_dbn",
+    "read_dbn_frames",
     "replay_book",
 ]

@@ -2,9 +2,57 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from datetime import UTC, datetime
 from typing import Any
+
+from pycontrol.dbn import dbn_info
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("data", help="synthetic data, ingestion and manifests")
-    p.add_subparsers(dest="data_command", required=True)
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    _register_info(dsub)
+
+
+def _register_info(dsub: Any) -> None:
+    i = dsub.add_parser("info", help="summarise a DBN file (.dbn or .dbn.zst)")
+    i.add_argument("path")
+    i.add_argument("--json", action="store_true", help="print the full summary as JSON")
+    i.set_defaults(func=_info)
+
+
+def _ts(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = dbn_info(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    kind = "zstd" if info["compressed"] else "plain"
+    print(f"{info['path']}: DBN v{info['version']} ({kind}), {info['stream_bytes']} bytes")
+    print(
+        f"dataset {info['dataset']}, schema {info['schema']}, "
+        f"stype {info['stype_in']} -> {info['stype_out']}"
+    )
+    print(f"query range {_ts(info['start'])} .. {_ts(info['end'])}")
+    print(f"symbols {', '.join(info['symbols']) or '-'}")
+    for raw, intervals in info["mappings"].items():
+        for d0, d1, sym in intervals:
+            print(f"  {raw}: {d0} .. {d1} -> {sym}")
+    counts = ", ".join(f"{k} {v}" for k, v in info["record_counts"].items()) or "none"
+    print(f"records {info['records']}: {counts}")
+    print(f"ts_event {_ts(info['ts_event_min'])} .. {_ts(info['ts_event_max'])}")
+    print(f"instrument ids {', '.join(map(str, info['instrument_ids'])) or '-'}")
+    for inst in info["instruments"]:
+        print(
+            f"  {inst['raw_symbol']} (id {inst['instrument_id']}): tick {inst['tick_size']}, "
+            f"multiplier {inst['multiplier']}, {inst['currency']} on {inst['exchange']}, "
+            f"class {inst['instrument_class']}, expires {_ts(inst['expiration'])}"
+        )
+    return 0
