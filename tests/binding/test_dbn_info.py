@@ -45,6 +45,7 @@ def test_mixed_instrument_bars(shared_data: Path) -> None:
 def test_definitions_give_tick_multiplier_expiry(shared_data: Path) -> None:
     info = dbn_info(shared_data / "dbn" / "nautilus" / "futures_definition_2024-07-01.dbn.zst")
     assert info["schema"] == "definition"
+    assert info["record_counts"] == {"definition": 2}
     by_sym = {i["raw_symbol"]: i for i in info["instruments"]}
     es, nq = by_sym["ESU4"], by_sym["NQU4"]
     assert (es["instrument_id"], es["tick_size"], es["tick_size_fixed"]) == (118, 0.25, 250_000_000)

@@ -67,7 +67,8 @@ pub struct FileSummary {
     pub not_found: Vec<String>,
     pub mappings: Vec<SymbolMap>,
     pub records: u64,
-    /// Records per record type name (e.g. "mbo", "instrument-def"), in order of first sight.
+    /// Records per record type, named as its schema where it has one ("mbo", "trades",
+    /// "definition"; the keys of [`crate::records::Frames`]), in order of first sight.
     pub record_counts: Vec<(String, u64)>,
     pub ts_event_min: Option<u64>,
     pub ts_event_max: Option<u64>,
@@ -215,7 +216,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         records,
         record_counts: counts
             .into_iter()
-            .map(|(r, n)| (rtype_name(r), n))
+            .map(|(r, n)| (crate::records::schema_name(r), n))
             .collect(),
         ts_event_min: ts_min,
         ts_event_max: ts_max,
