@@ -682,3 +682,98 @@ impl DbnReader {
         }
     }
 }
+
+#[cfg(test)]
+mod framed_tests {
+    use super::*;
+
+    /// Hands out at most `step` bytes per read, so record headers get cut at every place.
+    struct Trickle {
+        data: Cursor<Vec<u8>>,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.step);
+            self.data.read(&mut buf[..n])
+        }
+    }
+
+    const META_END: usize = 64;
+
+    /// 64 bytes standing in for prelude and metadata, then `n` MBO-sized records.
+    fn stream(n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; META_END];
+        for _ in 0..n {
+            let mut rec = vec![0u8; 56];
+            rec[0] = 14; // 56 bytes in 4-byte words
+            rec[1] = dbn::rtype::MBO;
+            v.extend(rec);
+        }
+        v
+    }
+
+    fn framed(data: Vec<u8>, step: usize) -> Framed<Trickle> {
+        let inner = Trickle {
+            data: Cursor::new(data),
+            step,
+        };
+        Framed::new(inner, Arc::new(AtomicU64::new(0)), 3, META_END as u64)
+    }
+
+    #[test]
+    fn good_records_pass_whole_whatever_the_read_sizes() {
+        let data = stream(20);
+        for step in 1..=9 {
+            let mut f = framed(data.clone(), step);
+            let mut out = Vec::new();
+            f.read_to_end(&mut out).unwrap();
+            assert_eq!(out, data, "step {step}");
+            assert_eq!(f.count.load(Ordering::Relaxed), data.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_bad_record_stops_the_stream_just_before_it() {
+        for (len_byte, rt) in [
+            (0u8, dbn::rtype::MBO),
+            (3, dbn::rtype::MBO),
+            (13, dbn::rtype::MBO),
+        ] {
+            let mut data = stream(20);
+            let at = META_END + 7 * 56;
+            data[at] = len_byte;
+            data[at + 1] = rt;
+            for step in 1..=9 {
+                let mut f = framed(data.clone(), step);
+                let mut out = Vec::new();
+                let err = f.read_to_end(&mut out).unwrap_err();
+                assert!(err.get_ref().unwrap().is::<BadFraming>(), "{err}");
+                assert_eq!(out, data[..at], "len {len_byte} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_header_at_the_end_is_delivered_for_truncation() {
+        let mut data = stream(3);
+        data.push(14);
+        for step in 1..=9 {
+            let mut f = framed(data.clone(), step);
+            let mut out = Vec::new();
+            f.read_to_end(&mut out).unwrap();
+            assert_eq!(out, data, "step {step}");
+        }
+    }
+
+    #[test]
+    fn ts_out_adds_eight_bytes_to_every_layout() {
+        let mut data = stream(4);
+        data[52] = 1; // ts_out in v2/v3 metadata
+        let mut f = framed(data.clone(), 64);
+        let mut out = Vec::new();
+        assert!(f.read_to_end(&mut out).is_err());
+        assert_eq!(out, data[..META_END]);
+    }
+}
