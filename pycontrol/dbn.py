@@ -38,7 +38,8 @@ def dbn_info(path: PathArg) -> dict[str, Any]:
     Keys: path, version, compressed, dataset, schema ("mixed" when the file declares none),
     stype_in, stype_out, start, end, limit, ts_out, symbols, partial, not_found, mappings
     (raw symbol -> [(start date, end date, symbol)]), records, record_counts (record type ->
-    count), ts_event_min, ts_event_max, instrument_ids, instruments (one dict per instrument
+    count), ts_event_min, ts_event_max, out_of_order (records whose ts_recv, or ts_event for
+    bars, goes back in time), instrument_ids, instruments (one dict per instrument
     defined in the file: raw_symbol, instrument_id, tick_size (float) and tick_size_fixed
     (1e-9 fixed point), multiplier, unit_of_measure_qty, contract_multiplier, expiration,
     activation, currency, exchange, asset, security_type, instrument_class, ts_recv) and

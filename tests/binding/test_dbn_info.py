@@ -23,6 +23,7 @@ def test_mbo_day_summary(esh4_mbo: Path) -> None:
     assert info["symbols"] == ["ESH4"]
     assert "ESH4" in info["mappings"]
     assert info["ts_event_min"] < info["ts_event_max"]
+    assert info["out_of_order"] == 0
     assert info["path"] == str(esh4_mbo)
 
 

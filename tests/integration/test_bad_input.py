@@ -184,8 +184,10 @@ def test_records_out_of_time_order(tmp_path: Path, mbo_plain: bytes) -> None:
     p = write(tmp_path, "swapped.dbn", bytes(data))
     e = raises(OutOfOrderError, p, pycontrol.replay_book)
     assert (e.record, e.offset) == (i + 1, end + (i + 1) * MBO_LEN)
-    # Decoding alone does not judge order: the columns come back in file order.
+    # Decoding alone does not judge order: the columns come back in file order, and the
+    # summary counts the one step back in time.
     assert len(pycontrol.read_dbn(p)) == 10_000
+    assert pycontrol.dbn_info(p)["out_of_order"] == 1
 
 
 def test_missing_file(tmp_path: Path) -> None:

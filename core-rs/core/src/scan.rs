@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dbn::{rtype, InstrumentDefMsg, RType, UNDEF_PRICE, UNDEF_TIMESTAMP};
+use dbn::{rtype, InstrumentDefMsg, RType, Record, UNDEF_PRICE, UNDEF_TIMESTAMP};
 
 use crate::book::PRICE_SCALE;
 use crate::decode::DbnReader;
@@ -72,6 +72,9 @@ pub struct FileSummary {
     pub record_counts: Vec<(String, u64)>,
     pub ts_event_min: Option<u64>,
     pub ts_event_max: Option<u64>,
+    /// Records whose index timestamp (ts_recv; ts_event for bars) is earlier than the
+    /// previous record's. Databento writes files in order; a book replay rejects these.
+    pub out_of_order: u64,
     /// Distinct instrument ids over all records, ascending.
     pub instrument_ids: Vec<u32>,
     /// One entry per instrument id defined in the file (latest definition wins), ascending id.
@@ -152,6 +155,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
     let mut instruments: Vec<InstrumentInfo> = Vec::new();
     let (mut ts_min, mut ts_max) = (None::<u64>, None::<u64>);
     let mut records = 0u64;
+    let (mut prev_ts, mut out_of_order) = (0u64, 0u64);
     while let Some(rec) = reader.next_record()? {
         records += 1;
         let hd = rec.header();
@@ -162,6 +166,13 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         // Few instruments per file: a sorted vector beats a set and keeps output ordered.
         if let Err(i) = ids.binary_search(&hd.instrument_id) {
             ids.insert(i, hd.instrument_id);
+        }
+        let ts = rec.raw_index_ts();
+        if ts != UNDEF_TIMESTAMP {
+            if ts < prev_ts {
+                out_of_order += 1;
+            }
+            prev_ts = ts;
         }
         if hd.ts_event != UNDEF_TIMESTAMP {
             ts_min = Some(ts_min.map_or(hd.ts_event, |m| m.min(hd.ts_event)));
@@ -220,6 +231,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
             .collect(),
         ts_event_min: ts_min,
         ts_event_max: ts_max,
+        out_of_order,
         instrument_ids: ids,
         instruments,
         stream_bytes,

@@ -213,6 +213,7 @@ fn scan_of_the_mbo_day_counts_every_record() {
     assert_eq!(s.records, 68_792);
     assert_eq!(s.record_counts, vec![("mbo".to_string(), 68_792)]);
     assert_eq!(s.instrument_ids, vec![17077]);
+    assert_eq!(s.out_of_order, 0);
     assert!(s.stream_bytes > 68_792 * 56);
     // 2023-12-24 13:00:05 .. 2023-12-25 23:59:59 UTC.
     assert!(s.ts_event_min.unwrap() >= 1_703_422_805_000_000_000);

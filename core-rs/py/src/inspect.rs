@@ -67,6 +67,7 @@ fn scan_dbn<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'p
     d.set_item("record_counts", counts)?;
     d.set_item("ts_event_min", s.ts_event_min)?;
     d.set_item("ts_event_max", s.ts_event_max)?;
+    d.set_item("out_of_order", s.out_of_order)?;
     d.set_item("instrument_ids", &s.instrument_ids)?;
     let insts = PyList::empty(py);
     for i in &s.instruments {
