@@ -286,6 +286,9 @@ struct Framed<R> {
     /// Bytes read from `inner` but not yet handed over: a header cut by a read boundary.
     held: Vec<u8>,
     fault: Option<BadFraming>,
+    /// Length and record type bytes of the last header that passed (none at first: a
+    /// zero header must never match unchecked, its length would never advance).
+    last_good: Option<[u8; 2]>,
 }
 
 impl<R: Read> Framed<R> {
@@ -300,6 +303,7 @@ impl<R: Read> Framed<R> {
             ts_out: false,
             held: Vec::new(),
             fault: None,
+            last_good: None,
         }
     }
 }
@@ -326,21 +330,29 @@ impl<R: Read> Read for Framed<R> {
         if (start..start + n as u64).contains(&self.ts_out_at) {
             self.ts_out = buf[(self.ts_out_at - start) as usize] != 0;
         }
-        while self.next < start + n as u64 {
-            let i = (self.next - start) as usize;
+        let end = start + n as u64;
+        let mut next = self.next;
+        while next < end {
+            let i = (next - start) as usize;
             if i + 1 >= n {
                 // Length byte here, record type in the next read: keep the header whole.
                 // At the end of input the partial header goes through as the truncation it is.
                 if at_end {
-                    self.next = u64::MAX;
+                    next = u64::MAX;
                 } else {
                     self.held.splice(0..0, buf[i..n].iter().copied());
                     n = i;
                 }
                 break;
             }
-            let len = buf[i] as usize * 4;
-            let rt = buf[i + 1];
+            let header = [buf[i], buf[i + 1]];
+            let len = header[0] as usize * 4;
+            if Some(header) == self.last_good {
+                // Files are runs of one record type: skip the layout lookup.
+                next += len as u64;
+                continue;
+            }
+            let rt = header[1];
             let need = layout_len(self.version, rt) + if self.ts_out { 8 } else { 0 };
             if len < need || len % 8 != 0 {
                 self.fault = Some(BadFraming {
@@ -353,8 +365,10 @@ impl<R: Read> Read for Framed<R> {
                 n = i;
                 break;
             }
-            self.next += len as u64;
+            self.last_good = Some(header);
+            next += len as u64;
         }
+        self.next = next;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         if n == 0 {
             if let Some(f) = self.fault.take() {
