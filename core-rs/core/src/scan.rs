@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use dbn::{rtype, InstrumentDefMsg, RType, Record, UNDEF_PRICE, UNDEF_TIMESTAMP};
+use dbn::{
+    rtype, BboMsg, CbboMsg, Cmbp1Msg, ImbalanceMsg, InstrumentDefMsg, MboMsg, Mbp10Msg, Mbp1Msg,
+    RType, RecordRef, StatMsg, StatusMsg, TradeMsg, UNDEF_PRICE, UNDEF_TIMESTAMP,
+};
 
 use crate::book::PRICE_SCALE;
 use crate::decode::DbnReader;
@@ -142,6 +145,27 @@ impl InstrumentInfo {
     }
 }
 
+/// The timestamp a file is ordered by: `ts_recv` where the record has one, else
+/// `ts_event`. (dbn's own `raw_index_ts` panics on some record types it knows by name.)
+fn index_ts(rec: &RecordRef<'_>) -> u64 {
+    let hd = rec.header();
+    let recv = match hd.rtype {
+        rtype::MBO => rec.get::<MboMsg>().map(|m| m.ts_recv),
+        rtype::MBP_0 => rec.get::<TradeMsg>().map(|m| m.ts_recv),
+        rtype::MBP_1 => rec.get::<Mbp1Msg>().map(|m| m.ts_recv),
+        rtype::MBP_10 => rec.get::<Mbp10Msg>().map(|m| m.ts_recv),
+        rtype::BBO_1S | rtype::BBO_1M => rec.get::<BboMsg>().map(|m| m.ts_recv),
+        rtype::CMBP_1 | rtype::TCBBO => rec.get::<Cmbp1Msg>().map(|m| m.ts_recv),
+        rtype::CBBO_1S | rtype::CBBO_1M => rec.get::<CbboMsg>().map(|m| m.ts_recv),
+        rtype::STATUS => rec.get::<StatusMsg>().map(|m| m.ts_recv),
+        rtype::INSTRUMENT_DEF => rec.get::<InstrumentDefMsg>().map(|m| m.ts_recv),
+        rtype::IMBALANCE => rec.get::<ImbalanceMsg>().map(|m| m.ts_recv),
+        rtype::STATISTICS => rec.get::<StatMsg>().map(|m| m.ts_recv),
+        _ => None,
+    };
+    recv.unwrap_or(hd.ts_event)
+}
+
 /// Reads `path` once and summarises it. Decode errors are the reader's typed errors.
 pub fn scan(path: impl AsRef<Path>) -> Result<FileSummary> {
     scan_reader(DbnReader::open(path)?)
@@ -167,7 +191,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         if let Err(i) = ids.binary_search(&hd.instrument_id) {
             ids.insert(i, hd.instrument_id);
         }
-        let ts = rec.raw_index_ts();
+        let ts = index_ts(&rec);
         if ts != UNDEF_TIMESTAMP {
             if ts < prev_ts {
                 out_of_order += 1;
