@@ -751,7 +751,8 @@ mod framed_tests {
     #[test]
     fn a_bad_record_stops_the_stream_just_before_it() {
         for (len_byte, rt) in [
-            (0u8, dbn::rtype::MBO),
+            (0u8, 0u8),
+            (0, dbn::rtype::MBO),
             (3, dbn::rtype::MBO),
             (13, dbn::rtype::MBO),
         ] {
