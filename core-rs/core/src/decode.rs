@@ -771,6 +771,20 @@ mod framed_tests {
     }
 
     #[test]
+    fn a_zero_header_as_the_first_record_is_rejected() {
+        // Before any header has passed, nothing may skip the check.
+        let mut data = stream(3);
+        data[META_END] = 0;
+        data[META_END + 1] = 0;
+        let mut out = Vec::new();
+        let err = framed(data.clone(), 4096)
+            .read_to_end(&mut out)
+            .unwrap_err();
+        assert!(err.get_ref().unwrap().is::<BadFraming>());
+        assert_eq!(out, data[..META_END]);
+    }
+
+    #[test]
     fn a_partial_header_at_the_end_is_delivered_for_truncation() {
         let mut data = stream(3);
         data.push(14);
