@@ -66,7 +66,8 @@ def _frame(frame: dict[str, Any]) -> pl.DataFrame:
 
 def read_dbn_frames(path: PathArg) -> dict[str, pl.DataFrame]:
     """Every record type of a DBN file as its own DataFrame, keyed by schema name
-    ("mbo", "mbp-1", "trades", "ohlcv-1m", "definition", "statistics", "status", ...),
+    ("mbo", "mbp-1", "trades", "ohlcv-1m", "definition", "statistics", "status", ...;
+    the file's declared schema where its records match it, so a TBBO file gives "tbbo"),
     in order of first appearance. A file without records gives one empty frame of its
     metadata schema. Record types without a column layout (error, system and
     symbol-mapping messages of live captures) are left out.

@@ -68,7 +68,7 @@ def assert_matches_databento(ours: pl.DataFrame, p: Path, skip: set[str] = froze
 def test_every_corpus_file_decodes_to_one_frame(shared_data: Path) -> None:
     for p in corpus_files(shared_data):
         frames = read_dbn_frames(p)
-        assert list(frames) == [schema_of(p) if schema_of(p) != "tbbo" else "mbp-1"], p.name
+        assert list(frames) == [schema_of(p)], p.name
         df = read_dbn(p)
         if schema_of(p) == "ohlcv-1d":
             assert df.is_empty()  # metadata only, yet the columns are there

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use dbn::{
     rtype, BboMsg, BidAskPair, CbboMsg, Cmbp1Msg, HasRType, ImbalanceMsg, InstrumentDefMsg, MboMsg,
-    Mbp10Msg, Mbp1Msg, OhlcvMsg, RType, Record, RecordHeader, RecordRef, StatMsg, StatusMsg,
-    TradeMsg, UNDEF_PRICE,
+    Mbp10Msg, Mbp1Msg, OhlcvMsg, RType, Record, RecordHeader, RecordRef, Schema, StatMsg,
+    StatusMsg, TradeMsg, UNDEF_PRICE,
 };
 
 use crate::book::PRICE_SCALE;
@@ -241,6 +241,16 @@ pub fn schema_name(rt: u8) -> String {
     match RType::try_into_schema(rt as u16) {
         Some(s) => s.as_str().to_string(),
         None => crate::scan::rtype_name(rt),
+    }
+}
+
+/// Name of the records of type `rt` in a file whose metadata declares `declared`: the
+/// declared schema when its records have that type (a TBBO file's MBP-1 records are
+/// "tbbo"), else [`schema_name`].
+pub fn frame_name(declared: Option<Schema>, rt: u8) -> String {
+    match declared {
+        Some(s) if RType::from(s) as u8 == rt => s.as_str().to_string(),
+        _ => schema_name(rt),
     }
 }
 
@@ -781,10 +791,16 @@ pub fn read_frames(mut reader: DbnReader) -> Result<Frames> {
             }
         }
     }
-    Ok(Frames {
-        frames: sinks.into_iter().map(|(_, s)| s.finish()).collect(),
-        skipped,
-    })
+    let declared = reader.metadata().schema;
+    let frames = sinks
+        .into_iter()
+        .map(|(rt, s)| {
+            let mut f = s.finish();
+            f.schema = frame_name(declared, rt);
+            f
+        })
+        .collect();
+    Ok(Frames { frames, skipped })
 }
 
 /// Opens `path` and decodes it into frames.

@@ -251,7 +251,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         records,
         record_counts: counts
             .into_iter()
-            .map(|(r, n)| (crate::records::schema_name(r), n))
+            .map(|(r, n)| (crate::records::frame_name(meta.schema, r), n))
             .collect(),
         ts_event_min: ts_min,
         ts_event_max: ts_max,

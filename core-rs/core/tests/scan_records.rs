@@ -79,6 +79,7 @@ fn every_corpus_file_decodes_and_versions_agree() {
         for p in files {
             let fr = read_dbn(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             assert_eq!(fr.frames.len(), 1, "{}", p.display());
+            assert_eq!(&fr.frames[0].schema, schema, "{}", p.display());
             assert!(fr.skipped.is_empty(), "{}", p.display());
             frames.push((p, fr.frames.into_iter().next().unwrap()));
         }
