@@ -35,7 +35,11 @@ struct ZstdFault {
 
 impl std::fmt::Display for ZstdFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (compressed offset {})", self.detail, self.compressed_offset)
+        write!(
+            f,
+            "{} (compressed offset {})",
+            self.detail, self.compressed_offset
+        )
     }
 }
 
@@ -87,7 +91,10 @@ impl PipedReader {
                 }
             };
             loop {
-                let mut buf = empty_rx.recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                // A closed recycle channel means the reader is gone: stop.
+                let Ok(mut buf) = empty_rx.recv() else {
+                    return;
+                };
                 buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 let res = loop {
@@ -170,9 +177,12 @@ impl Read for PipedReader {
 
 impl Drop for PipedReader {
     fn drop(&mut self) {
-        // Unblock the worker (it may be waiting to send), then reap it.
-        let (_, dummy) = sync_channel(0);
-        drop(std::mem::replace(&mut self.full, dummy));
+        // Unblock the worker wherever it waits (sending a full chunk, or receiving an
+        // empty one) by closing both channels, then reap it.
+        let (_, dummy_rx) = sync_channel(0);
+        drop(std::mem::replace(&mut self.full, dummy_rx));
+        let (dummy_tx, _) = sync_channel(0);
+        drop(std::mem::replace(&mut self.empty, dummy_tx));
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
@@ -234,7 +244,9 @@ fn check_prelude(path: &Path, prelude: &[u8]) -> Result<u32> {
             version,
         });
     }
-    Ok(u32::from_le_bytes([prelude[4], prelude[5], prelude[6], prelude[7]]))
+    Ok(u32::from_le_bytes([
+        prelude[4], prelude[5], prelude[6], prelude[7],
+    ]))
 }
 
 fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
@@ -277,7 +289,10 @@ impl DbnReader {
                 true,
             )
         } else {
-            (Source::Plain(BufReader::with_capacity(1 << 17, file)), false)
+            (
+                Source::Plain(BufReader::with_capacity(1 << 17, file)),
+                false,
+            )
         };
         Self::from_source(path, source, compressed, compressed_read)
     }
@@ -324,7 +339,13 @@ impl DbnReader {
                 record: 0,
                 offset: delivered.load(Ordering::Relaxed).min(meta_end),
             };
-            Self::map_dbn(path, e, at, &compressed_read, delivered.load(Ordering::Relaxed) < meta_end)
+            Self::map_dbn(
+                path,
+                e,
+                at,
+                &compressed_read,
+                delivered.load(Ordering::Relaxed) < meta_end,
+            )
         })?;
         Ok(DbnReader {
             path: path.to_path_buf(),
@@ -398,12 +419,21 @@ impl DbnReader {
                     Ok(None)
                 }
             }
-            Err(e) => Err(Self::map_dbn(&self.path, e, at, &self.compressed_read, false)),
+            Err(e) => Err(Self::map_dbn(
+                &self.path,
+                e,
+                at,
+                &self.compressed_read,
+                false,
+            )),
         }
     }
 
     fn map_io(path: &Path, e: io::Error, at: Position, compressed_read: &AtomicU64) -> CoreError {
-        if let Some(fault) = e.get_ref().and_then(|inner| inner.downcast_ref::<ZstdFault>()) {
+        if let Some(fault) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ZstdFault>())
+        {
             return CoreError::CorruptCompression {
                 path: path.to_path_buf(),
                 compressed_offset: fault.compressed_offset,

@@ -33,7 +33,9 @@ pub enum CoreError {
         at: Position,
         detail: String,
     },
-    #[error("{path}: corrupt zstd stream near compressed byte offset {compressed_offset}: {detail}")]
+    #[error(
+        "{path}: corrupt zstd stream near compressed byte offset {compressed_offset}: {detail}"
+    )]
     CorruptCompression {
         path: PathBuf,
         compressed_offset: u64,

@@ -4,9 +4,11 @@
 
 use std::path::Path;
 
-use dbn::{rtype, BboMsg, Mbp10Msg, Mbp1Msg, MboMsg, RecordRef};
+use dbn::{rtype, BboMsg, MboMsg, Mbp10Msg, Mbp1Msg, RecordRef};
 
-use crate::book::{AnomalyCounts, BookView, Integrity, L2Book, L3Book, LevelView, Side, PRICE_SCALE};
+use crate::book::{
+    AnomalyCounts, BookView, Integrity, L2Book, L3Book, LevelView, Side, PRICE_SCALE,
+};
 use crate::decode::DbnReader;
 use crate::error::{CoreError, Result};
 
@@ -240,34 +242,45 @@ impl Replay {
     }
 
     /// Advances to the next event boundary; `None` at the end of the file.
-    /// Records must be in `ts_recv` order (as Databento writes them).
     #[inline]
     pub fn next_boundary(&mut self) -> Result<Option<Boundary>> {
         loop {
-            let at = self.reader.position();
-            let Some(rec) = self.reader.next_record()? else {
-                return Ok(None);
-            };
-            self.stats.records += 1;
-            if let Some(ts) = book_ts_recv(&rec) {
-                if ts < self.prev_ts {
-                    return Err(CoreError::OutOfOrder {
-                        path: self.reader.path().to_path_buf(),
-                        at,
-                        prev: self.prev_ts,
-                        ts,
-                    });
-                }
-                self.prev_ts = ts;
-                self.stats.book_records += 1;
-            } else {
-                self.stats.other_records += 1;
-            }
-            if let Some(b) = self.books.apply(&rec) {
-                self.stats.boundaries += 1;
-                return Ok(Some(b));
+            match self.next_record()? {
+                None => return Ok(None),
+                Some(Some(b)) => return Ok(Some(b)),
+                Some(None) => {}
             }
         }
+    }
+
+    /// Applies exactly one record: `None` at the end of the file, else the boundary the
+    /// record closed, if any. Records must be in `ts_recv` order (as Databento writes them).
+    #[inline]
+    pub fn next_record(&mut self) -> Result<Option<Option<Boundary>>> {
+        let at = self.reader.position();
+        let Some(rec) = self.reader.next_record()? else {
+            return Ok(None);
+        };
+        self.stats.records += 1;
+        if let Some(ts) = book_ts_recv(&rec) {
+            if ts < self.prev_ts {
+                return Err(CoreError::OutOfOrder {
+                    path: self.reader.path().to_path_buf(),
+                    at,
+                    prev: self.prev_ts,
+                    ts,
+                });
+            }
+            self.prev_ts = ts;
+            self.stats.book_records += 1;
+        } else {
+            self.stats.other_records += 1;
+        }
+        let boundary = self.books.apply(&rec);
+        if boundary.is_some() {
+            self.stats.boundaries += 1;
+        }
+        Ok(Some(boundary))
     }
 }
 
@@ -345,7 +358,9 @@ impl BookFrame {
 /// Replays `path` and returns the top `levels` of the touched book at every boundary.
 pub fn replay_book(path: impl AsRef<Path>, levels: usize) -> Result<(BookFrame, ReplayStats)> {
     if levels == 0 || levels > 50 {
-        return Err(CoreError::Config(format!("levels must be 1..=50, got {levels}")));
+        return Err(CoreError::Config(format!(
+            "levels must be 1..=50, got {levels}"
+        )));
     }
     let mut frame = BookFrame::new(levels);
     let replay = replay_with(DbnReader::open(path)?, |b, book| frame.push(b, book))?;

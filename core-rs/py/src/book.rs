@@ -20,7 +20,9 @@ fn parse_side(side: &str) -> PyResult<Side> {
     match side {
         "bid" | "B" | "b" => Ok(Side::Bid),
         "ask" | "A" | "a" => Ok(Side::Ask),
-        _ => Err(PyValueError::new_err(format!("side must be 'bid' or 'ask', got {side:?}"))),
+        _ => Err(PyValueError::new_err(format!(
+            "side must be 'bid' or 'ask', got {side:?}"
+        ))),
     }
 }
 
@@ -43,7 +45,11 @@ fn integrity_dict<'py>(py: Python<'py>, i: Integrity) -> PyResult<Bound<'py, PyD
 
 /// Query helpers shared by both classes.
 fn levels_of(book: &impl BookView, side: &str, n: usize) -> PyResult<Vec<LevelTuple>> {
-    Ok(book.top(parse_side(side)?, n).into_iter().map(level_tuple).collect())
+    Ok(book
+        .top(parse_side(side)?, n)
+        .into_iter()
+        .map(level_tuple)
+        .collect())
 }
 
 fn bbo_of(book: &impl BookView) -> (Option<LevelTuple>, Option<LevelTuple>) {
@@ -62,7 +68,9 @@ pub struct OrderBook {
 impl OrderBook {
     #[new]
     fn new() -> Self {
-        OrderBook { book: L3Book::new() }
+        OrderBook {
+            book: L3Book::new(),
+        }
     }
 
     /// Applies one MBO message. `action` is one of A, C, M, R, T, F, N; `side` B, A or N.
@@ -79,11 +87,15 @@ impl OrderBook {
         let byte = |s: &str, what: &str| -> PyResult<u8> {
             match s.as_bytes() {
                 [b] => Ok(*b),
-                _ => Err(PyValueError::new_err(format!("{what} must be one character, got {s:?}"))),
+                _ => Err(PyValueError::new_err(format!(
+                    "{what} must be one character, got {s:?}"
+                ))),
             }
         };
         if !price.is_finite() {
-            return Err(PyValueError::new_err(format!("price must be finite, got {price}")));
+            return Err(PyValueError::new_err(format!(
+                "price must be finite, got {price}"
+            )));
         }
         let mut m = dbn::MboMsg {
             order_id,
@@ -153,7 +165,8 @@ impl BookReplay {
             Some(id) => self.replay.books().book(id),
             None => self.replay.last_book(),
         };
-        found.ok_or_else(|| PyKeyError::new_err(format!("no book for instrument {instrument_id:?}")))
+        found
+            .ok_or_else(|| PyKeyError::new_err(format!("no book for instrument {instrument_id:?}")))
     }
 }
 
@@ -180,23 +193,50 @@ impl BookReplay {
         Ok(last)
     }
 
+    /// Applies `n` records (stopping early at the end of the file); returns how many
+    /// were applied. For looking inside an event, e.g. right after a snapshot.
+    #[pyo3(signature = (n = 1))]
+    fn step_records(&mut self, n: usize) -> PyResult<usize> {
+        for i in 0..n {
+            if self.replay.next_record().map_err(to_py)?.is_none() {
+                return Ok(i);
+            }
+        }
+        Ok(n)
+    }
+
     #[pyo3(signature = (instrument_id = None))]
-    fn bbo(&self, instrument_id: Option<u32>) -> PyResult<(Option<LevelTuple>, Option<LevelTuple>)> {
+    fn bbo(
+        &self,
+        instrument_id: Option<u32>,
+    ) -> PyResult<(Option<LevelTuple>, Option<LevelTuple>)> {
         Ok(bbo_of(self.book(instrument_id)?))
     }
 
     #[pyo3(signature = (side, n = 10, instrument_id = None))]
-    fn levels(&self, side: &str, n: usize, instrument_id: Option<u32>) -> PyResult<Vec<LevelTuple>> {
+    fn levels(
+        &self,
+        side: &str,
+        n: usize,
+        instrument_id: Option<u32>,
+    ) -> PyResult<Vec<LevelTuple>> {
         levels_of(self.book(instrument_id)?, side, n)
     }
 
     #[pyo3(signature = (instrument_id = None))]
     fn microprice(&self, instrument_id: Option<u32>) -> PyResult<Option<f64>> {
-        Ok(self.book(instrument_id)?.microprice().map(|p| p / PRICE_SCALE as f64))
+        Ok(self
+            .book(instrument_id)?
+            .microprice()
+            .map(|p| p / PRICE_SCALE as f64))
     }
 
     #[pyo3(signature = (order_id, instrument_id = None))]
-    fn queue_position(&self, order_id: u64, instrument_id: Option<u32>) -> PyResult<Option<(u32, u64, u32)>> {
+    fn queue_position(
+        &self,
+        order_id: u64,
+        instrument_id: Option<u32>,
+    ) -> PyResult<Option<(u32, u64, u32)>> {
         Ok(match self.book(instrument_id)? {
             tradecore::replay::AnyBook::L3(b) => b
                 .queue_position(order_id)
@@ -206,7 +246,11 @@ impl BookReplay {
     }
 
     #[pyo3(signature = (instrument_id = None))]
-    fn integrity<'py>(&self, py: Python<'py>, instrument_id: Option<u32>) -> PyResult<Bound<'py, PyDict>> {
+    fn integrity<'py>(
+        &self,
+        py: Python<'py>,
+        instrument_id: Option<u32>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         integrity_dict(py, self.book(instrument_id)?.integrity())
     }
 

@@ -7,19 +7,79 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use tradecore::CoreError as E;
 
-create_exception!(_core, CoreError, PyException, "Root of every error raised by the Rust core.");
-create_exception!(_core, CoreIOError, CoreError, "A file could not be opened or read.");
-create_exception!(_core, DecodeError, CoreError, "Input bytes are not valid for their format.");
+create_exception!(
+    _core,
+    CoreError,
+    PyException,
+    "Root of every error raised by the Rust core."
+);
+create_exception!(
+    _core,
+    CoreIOError,
+    CoreError,
+    "A file could not be opened or read."
+);
+create_exception!(
+    _core,
+    DecodeError,
+    CoreError,
+    "Input bytes are not valid for their format."
+);
 create_exception!(_core, EmptyFileError, DecodeError, "The file has no bytes.");
-create_exception!(_core, BadMagicError, DecodeError, "The file is neither DBN nor zstd-compressed DBN.");
-create_exception!(_core, UnsupportedVersionError, DecodeError, "The DBN version is not 1-3.");
-create_exception!(_core, TruncatedError, DecodeError, "The file ends inside a header or record.");
-create_exception!(_core, CorruptCompressionError, DecodeError, "The zstd stream is corrupt.");
-create_exception!(_core, BadRecordError, DecodeError, "A record is malformed (e.g. bad length).");
-create_exception!(_core, OutOfOrderError, DecodeError, "Records are not in time order.");
-create_exception!(_core, BadLineError, DecodeError, "A text input line is malformed.");
-create_exception!(_core, BookIntegrityError, CoreError, "An order book invariant is broken.");
-create_exception!(_core, ConfigError, CoreError, "A configuration value is invalid.");
+create_exception!(
+    _core,
+    BadMagicError,
+    DecodeError,
+    "The file is neither DBN nor zstd-compressed DBN."
+);
+create_exception!(
+    _core,
+    UnsupportedVersionError,
+    DecodeError,
+    "The DBN version is not 1-3."
+);
+create_exception!(
+    _core,
+    TruncatedError,
+    DecodeError,
+    "The file ends inside a header or record."
+);
+create_exception!(
+    _core,
+    CorruptCompressionError,
+    DecodeError,
+    "The zstd stream is corrupt."
+);
+create_exception!(
+    _core,
+    BadRecordError,
+    DecodeError,
+    "A record is malformed (e.g. bad length)."
+);
+create_exception!(
+    _core,
+    OutOfOrderError,
+    DecodeError,
+    "Records are not in time order."
+);
+create_exception!(
+    _core,
+    BadLineError,
+    DecodeError,
+    "A text input line is malformed."
+);
+create_exception!(
+    _core,
+    BookIntegrityError,
+    CoreError,
+    "An order book invariant is broken."
+);
+create_exception!(
+    _core,
+    ConfigError,
+    CoreError,
+    "A configuration value is invalid."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -28,9 +88,15 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DecodeError", py.get_type::<DecodeError>())?;
     m.add("EmptyFileError", py.get_type::<EmptyFileError>())?;
     m.add("BadMagicError", py.get_type::<BadMagicError>())?;
-    m.add("UnsupportedVersionError", py.get_type::<UnsupportedVersionError>())?;
+    m.add(
+        "UnsupportedVersionError",
+        py.get_type::<UnsupportedVersionError>(),
+    )?;
     m.add("TruncatedError", py.get_type::<TruncatedError>())?;
-    m.add("CorruptCompressionError", py.get_type::<CorruptCompressionError>())?;
+    m.add(
+        "CorruptCompressionError",
+        py.get_type::<CorruptCompressionError>(),
+    )?;
     m.add("BadRecordError", py.get_type::<BadRecordError>())?;
     m.add("OutOfOrderError", py.get_type::<OutOfOrderError>())?;
     m.add("BadLineError", py.get_type::<BadLineError>())?;

@@ -36,7 +36,8 @@ impl L2Book {
         if action as u8 == b'R' {
             self.integrity.untrusted = false;
         }
-        let side_levels = |px: fn(&BidAskPair) -> (i64, u32, u32), out: &mut [LevelView; MAX_L2_LEVELS]| {
+        let side_levels = |px: fn(&BidAskPair) -> (i64, u32, u32),
+                           out: &mut [LevelView; MAX_L2_LEVELS]| {
             let mut n = 0;
             // Levels are contiguous from the top; an empty slot ends the side.
             for p in pairs.iter().take(MAX_L2_LEVELS) {

@@ -401,7 +401,11 @@ impl L3Book {
             }
         }
         if seen != self.index.len() {
-            return Err(format!("{} orders indexed, {} linked", self.index.len(), seen));
+            return Err(format!(
+                "{} orders indexed, {} linked",
+                self.index.len(),
+                seen
+            ));
         }
         Ok(())
     }
@@ -426,5 +430,191 @@ impl BookView for L3Book {
 
     fn integrity(&self) -> Integrity {
         self.integrity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbn::FlagSet;
+
+    const LAST: u8 = dbn::flags::LAST;
+
+    fn msg(action: u8, side: u8, price: i64, size: u32, id: u64, flags: u8) -> MboMsg {
+        MboMsg {
+            order_id: id,
+            price: price * crate::book::PRICE_SCALE,
+            size,
+            flags: FlagSet::new(flags),
+            action: action as _,
+            side: side as _,
+            ..Default::default()
+        }
+    }
+
+    fn book(msgs: &[MboMsg]) -> L3Book {
+        let mut b = L3Book::new();
+        for m in msgs {
+            b.apply(m);
+            b.check_invariants().unwrap();
+        }
+        b
+    }
+
+    fn px(p: i64) -> i64 {
+        p * crate::book::PRICE_SCALE
+    }
+
+    #[test]
+    fn adds_aggregate_into_levels_best_first() {
+        let b = book(&[
+            msg(b'A', b'B', 100, 5, 1, 0),
+            msg(b'A', b'B', 101, 2, 2, 0),
+            msg(b'A', b'B', 101, 3, 3, 0),
+            msg(b'A', b'A', 103, 4, 4, 0),
+            msg(b'A', b'A', 102, 1, 5, LAST),
+        ]);
+        let bids = b.top(Side::Bid, 5);
+        assert_eq!(bids.len(), 2);
+        assert_eq!(
+            bids[0],
+            LevelView {
+                price: px(101),
+                size: 5,
+                count: 2
+            }
+        );
+        assert_eq!(
+            bids[1],
+            LevelView {
+                price: px(100),
+                size: 5,
+                count: 1
+            }
+        );
+        let (bb, ba) = b.bbo();
+        assert_eq!(ba.unwrap().price, px(102));
+        assert_eq!(bb.unwrap().price, px(101));
+        assert_eq!(b.order_count(), 5);
+    }
+
+    #[test]
+    fn partial_and_full_cancel() {
+        let mut b = book(&[msg(b'A', b'A', 10, 10, 7, 0), msg(b'A', b'A', 10, 4, 8, 0)]);
+        b.apply(&msg(b'C', b'A', 10, 3, 7, 0));
+        assert_eq!(b.best(Side::Ask).unwrap().size, 11);
+        assert_eq!(b.order(7), Some((Side::Ask, px(10), 7)));
+        b.apply(&msg(b'C', b'A', 10, 7, 7, 0));
+        assert_eq!(b.order(7), None);
+        assert_eq!(
+            b.best(Side::Ask).unwrap(),
+            LevelView {
+                price: px(10),
+                size: 4,
+                count: 1
+            }
+        );
+        b.apply(&msg(b'C', b'A', 10, 9, 8, 0));
+        assert_eq!(b.anomalies().cancel_exceeds_size, 1);
+        assert_eq!(b.depth(Side::Ask), 0);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn unknown_ids_are_counted_anomalies() {
+        let mut b = L3Book::new();
+        b.apply(&msg(b'C', b'B', 10, 1, 99, 0));
+        b.apply(&msg(b'M', b'B', 10, 2, 98, 0));
+        b.apply(&msg(b'A', b'B', 10, 2, 98, 0));
+        let a = b.anomalies();
+        assert_eq!(
+            (a.unknown_cancel, a.unknown_modify, a.duplicate_add),
+            (1, 1, 1)
+        );
+        // The modify stood in for an add; the duplicate add replaced it.
+        assert_eq!(
+            b.best(Side::Bid).unwrap(),
+            LevelView {
+                price: px(10),
+                size: 2,
+                count: 1
+            }
+        );
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn modify_priority_rules() {
+        let mut b = book(&[
+            msg(b'A', b'B', 50, 5, 1, 0),
+            msg(b'A', b'B', 50, 5, 2, 0),
+            msg(b'A', b'B', 50, 5, 3, 0),
+        ]);
+        // Size decrease keeps the place in the queue.
+        b.apply(&msg(b'M', b'B', 50, 2, 1, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![1, 2, 3]);
+        assert_eq!(b.queue_position(2).unwrap().size_ahead, 2);
+        // Size increase goes to the back.
+        b.apply(&msg(b'M', b'B', 50, 6, 1, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![2, 3, 1]);
+        let q = b.queue_position(1).unwrap();
+        assert_eq!((q.orders_ahead, q.size_ahead, q.size), (2, 10, 6));
+        // Price change moves it to the back of the new level.
+        b.apply(&msg(b'A', b'B', 49, 1, 4, 0));
+        b.apply(&msg(b'M', b'B', 49, 6, 2, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(49)), vec![4, 2]);
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![3, 1]);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn trades_fills_and_none_leave_the_book_alone() {
+        let mut b = book(&[msg(b'A', b'A', 10, 5, 1, LAST)]);
+        let before = b.top(Side::Ask, 1);
+        b.apply(&msg(b'T', b'B', 10, 2, 0, 0));
+        b.apply(&msg(b'F', b'A', 10, 2, 1, 0));
+        b.apply(&msg(b'N', b'N', 10, 2, 1, LAST));
+        assert_eq!(b.top(Side::Ask, 1), before);
+    }
+
+    #[test]
+    fn clear_and_snapshot_reset_the_book_and_trust() {
+        let mut b = book(&[msg(b'A', b'B', 10, 5, 1, dbn::flags::MAYBE_BAD_BOOK)]);
+        assert!(b.integrity().untrusted);
+        b.apply(&msg(b'R', b'N', 0, 0, 0, 0));
+        assert!(!b.integrity().untrusted);
+        assert_eq!(b.order_count(), 0);
+        b.apply(&msg(b'A', b'B', 11, 5, 2, dbn::flags::MAYBE_BAD_BOOK));
+        assert!(b.integrity().untrusted);
+        // A snapshot after live events starts from scratch.
+        b.apply(&msg(b'A', b'A', 12, 1, 3, dbn::flags::SNAPSHOT));
+        assert!(!b.integrity().untrusted);
+        assert_eq!(b.order(2), None);
+        b.apply(&msg(b'A', b'B', 11, 1, 4, dbn::flags::SNAPSHOT | LAST));
+        assert_eq!(b.order_count(), 2);
+    }
+
+    #[test]
+    fn crossed_book_is_reported_at_the_boundary() {
+        let mut b = book(&[
+            msg(b'A', b'B', 10, 5, 1, 0),
+            msg(b'A', b'A', 10, 5, 2, LAST),
+        ]);
+        assert!(b.end_event());
+        assert!(b.integrity().crossed);
+        assert_eq!(b.anomalies().crossed_events, 1);
+        b.apply(&msg(b'C', b'A', 10, 5, 2, LAST));
+        assert!(!b.end_event());
+        assert!(!b.integrity().crossed);
+    }
+
+    #[test]
+    fn microprice_leans_to_the_thin_side() {
+        let b = book(&[
+            msg(b'A', b'B', 100, 1, 1, 0),
+            msg(b'A', b'A', 101, 3, 2, LAST),
+        ]);
+        let mp = b.microprice().unwrap() / crate::book::PRICE_SCALE as f64;
+        assert!((mp - 100.25).abs() < 1e-9, "{mp}");
     }
 }
