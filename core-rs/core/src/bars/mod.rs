@@ -298,6 +298,18 @@ impl BarBuilder {
     pub fn flush(&mut self) -> Option<Bar> {
         self.cur.take().map(Partial::finish)
     }
+
+    /// Live use: emits the bar in progress once the clock `now` has reached the end of
+    /// its interval, without waiting for the next trade. The bar is then sealed: a later
+    /// trade stamped inside its interval is refused as going back in time.
+    pub fn close_through(&mut self, now: u64) -> Option<Bar> {
+        let end = self.cur.as_ref()?.bar.ts + self.tf.nanos();
+        if now < end {
+            return None;
+        }
+        self.last_ts = Some(self.last_ts.map_or(end, |t| t.max(end)));
+        self.flush()
+    }
 }
 
 /// Streaming resampler from bars to coarser bars. Input bars must come from a timeframe
@@ -715,6 +727,25 @@ mod tests {
         b.push(10 * S, 2 * P, 1.0, Aggressor::Sell).unwrap();
         let bar = b.flush().unwrap();
         assert_eq!((bar.trades, bar.volume, bar.high), (2, 2.0, 2 * P));
+    }
+
+    #[test]
+    fn clock_closes_a_bar_and_seals_its_interval() {
+        let mut b = BarBuilder::new(Timeframe::M1);
+        b.push(30 * S, P, 1.0, Aggressor::Buy).unwrap();
+        assert_eq!(b.close_through(60 * S - 1), None);
+        let bar = b.close_through(60 * S).unwrap();
+        assert_eq!((bar.ts, bar.trades), (0, 1));
+        assert_eq!(b.close_through(200 * S), None);
+        assert_eq!(
+            b.push(59 * S, P, 1.0, Aggressor::Buy),
+            Err(Reject::Decreasing {
+                prev: 60 * S,
+                ts: 59 * S
+            })
+        );
+        b.push(61 * S, 2 * P, 1.0, Aggressor::Buy).unwrap();
+        assert_eq!(b.flush().unwrap().ts, 60 * S);
     }
 
     #[test]
