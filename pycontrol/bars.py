@@ -94,7 +94,9 @@ def resample_bars(df: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     time order within a group. Open is the first open, high the max, low the min, close the
     last close; volumes and trade counts add up; VWAP is volume-weighted (NaN if an input
     bar lacks one). Output columns are the input's known columns; ``ts`` is the open time
-    of the coarse interval; coarse intervals without input bars have no row.
+    of the coarse interval; coarse intervals without input bars have no row. A bad input
+    row (NaN price, negative volume, time going back) raises :class:`pycontrol.BadLineError`
+    with ``path`` ``"<dataframe>"`` and ``record`` = the 0-based row index.
     """
     missing = [c for c in OHLCV if c not in df.columns]
     if missing:
@@ -228,7 +230,14 @@ def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
         *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in OHLCV[1:]),
     )
     _check_rows(df, p, first_line=2)
-    if ts_label == "close" and df.height > 1:
+    if ts_label == "close" and df.height > 0:
+        if df.height == 1:
+            _raise(
+                _core.ConfigError,
+                p,
+                "one bar stamped at close gives no bar period to find its open time; "
+                "pass ts_label='open' if it is stamped at open",
+            )
         period = df.select(pl.col("ts").diff().min()).item()
         df = df.with_columns(pl.col("ts") - period)
     return df

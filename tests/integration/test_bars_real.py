@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pycontrol import build_bars, load_bars, resample_bars
+from pycontrol import UnknownFormatError, build_bars, load_bars, resample_bars
 
 ESU4 = 118
 WINDOW = "2024-07-01T23-58_2024-07-02T00-02"
@@ -42,6 +42,13 @@ def test_trade_bars_equal_databento_ohlcv_on_covered_minutes(nautilus: Path) -> 
         (pl.col("buy_volume") + pl.col("sell_volume") == pl.col("volume")).all()
     ).item()
     assert ours["trades"].sum() == 120
+
+
+def test_wrong_dbn_schema_for_each_api_is_typed(nautilus: Path) -> None:
+    with pytest.raises(UnknownFormatError, match="ohlcv-1m"):
+        build_bars(nautilus / "futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst")
+    with pytest.raises(UnknownFormatError, match="trades"):
+        load_bars(nautilus / f"futures_trades_{WINDOW}.dbn.zst")
 
 
 @pytest.mark.parametrize("timeframe", ["1s", "1m", "5m"])

@@ -232,6 +232,10 @@ def test_csv_close_stamps_become_open_times(tmp_path: Path) -> None:
     opened = load_bars(p, ts_label="open")
     assert opened["ts"].to_list()[0] == datetime(2024, 1, 1, 23, 1, tzinfo=UTC)
     assert df.drop("ts").equals(opened.drop("ts"))
+    one = _csv(tmp_path, body.splitlines(keepends=True)[0], name="one.csv")
+    with pytest.raises(ConfigError):
+        load_bars(one)
+    assert load_bars(one, ts_label="open").height == 1
 
 
 def _lean_zip(tmp_path: Path, kind: str, members: dict[str, str]) -> Path:

@@ -413,6 +413,52 @@ mod tests {
         assert_eq!(parse_secs("x"), None);
     }
 
+    /// An uncompressed DBN v3 trades stream of instrument 7, one trade per `ts_recv`.
+    fn trades_dbn(ts_recv: &[u64]) -> Vec<u8> {
+        use dbn::encode::{dbn::Encoder, EncodeRecord};
+        let meta = dbn::Metadata::builder()
+            .version(3)
+            .dataset("GLBX.MDP3")
+            .schema(Some(Schema::Trades))
+            .start(0)
+            .stype_in(Some(dbn::SType::InstrumentId))
+            .stype_out(dbn::SType::InstrumentId)
+            .build();
+        let mut enc = Encoder::new(Vec::new(), &meta).unwrap();
+        for &ts in ts_recv {
+            let mut m = TradeMsg {
+                price: 100 * crate::book::PRICE_SCALE,
+                size: 1,
+                action: b'T' as _,
+                side: b'A' as _,
+                ts_recv: ts,
+                ..Default::default()
+            };
+            m.hd.instrument_id = 7;
+            m.hd.ts_event = ts;
+            enc.encode_record(&m).unwrap();
+        }
+        enc.get_ref().clone()
+    }
+
+    #[test]
+    fn dbn_trades_out_of_time_order_name_the_record() {
+        let s = 1_000_000_000;
+        let ok = DbnReader::from_bytes("ok.dbn", trades_dbn(&[s, 2 * s, 61 * s])).unwrap();
+        let (f, stats) = build_from_dbn(ok, Timeframe::M1).unwrap();
+        assert_eq!((stats.records, stats.trades), (3, 3));
+        assert_eq!((f.ts.clone(), f.instrument_id.clone()), (vec![0, 60 * s], vec![7, 7]));
+        assert_eq!(f.sell_volume, vec![2.0, 1.0]);
+
+        let bad = DbnReader::from_bytes("bad.dbn", trades_dbn(&[s, 3 * s, 2 * s])).unwrap();
+        match build_from_dbn(bad, Timeframe::M1) {
+            Err(CoreError::OutOfOrder { at, prev, ts, .. }) => {
+                assert_eq!((at.record, prev, ts), (2, 3 * s, 2 * s));
+            }
+            other => panic!("expected OutOfOrder at record 2, got {other:?}"),
+        }
+    }
+
     fn write_tmp(name: &str, body: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("tradecore-bars-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
