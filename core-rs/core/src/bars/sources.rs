@@ -447,7 +447,10 @@ mod tests {
         let ok = DbnReader::from_bytes("ok.dbn", trades_dbn(&[s, 2 * s, 61 * s])).unwrap();
         let (f, stats) = build_from_dbn(ok, Timeframe::M1).unwrap();
         assert_eq!((stats.records, stats.trades), (3, 3));
-        assert_eq!((f.ts.clone(), f.instrument_id.clone()), (vec![0, 60 * s], vec![7, 7]));
+        assert_eq!(
+            (f.ts.clone(), f.instrument_id.clone()),
+            (vec![0, 60 * s], vec![7, 7])
+        );
         assert_eq!(f.sell_volume, vec![2.0, 1.0]);
 
         let bad = DbnReader::from_bytes("bad.dbn", trades_dbn(&[s, 3 * s, 2 * s])).unwrap();
