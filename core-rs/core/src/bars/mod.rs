@@ -1,5 +1,6 @@
-//! Time bars: a streaming builder that turns trades into OHLCV bars, and a resampler that
-//! turns bars into coarser bars (1m -> 5m ... 1d), with one set of rules for both.
+//! Time bars: a streaming builder that turns trades into OHLCV bars ([`BarBuilder`], or
+//! [`BarSet`] for several timeframes over one stream), and a resampler that turns bars into
+//! coarser bars (1m -> 5m ... 1d, [`Resampler`]), with one set of rules for all of them.
 //!
 //! Rules (the same in batch and live):
 //! - A bar's `ts` is the open time of its interval: the trade time floored to the
@@ -237,15 +238,7 @@ impl BarBuilder {
         size: f64,
         side: Aggressor,
     ) -> std::result::Result<Option<Bar>, Reject> {
-        if let Some(prev) = self.last_ts {
-            if ts < prev {
-                return Err(Reject::Decreasing { prev, ts });
-            }
-        }
-        if price == UNDEF_PRICE {
-            return Err(Reject::UndefinedPrice);
-        }
-        check_size(size)?;
+        self.check(ts, price, size)?;
         self.last_ts = Some(ts);
         let open_ts = self.tf.floor(ts);
         let (buy, sell) = match side {
@@ -288,6 +281,20 @@ impl BarBuilder {
         Ok(self.cur.replace(fresh).map(Partial::finish))
     }
 
+    /// Whether `push` would accept this trade (it changes nothing).
+    #[inline]
+    pub fn check(&self, ts: u64, price: i64, size: f64) -> std::result::Result<(), Reject> {
+        if let Some(prev) = self.last_ts {
+            if ts < prev {
+                return Err(Reject::Decreasing { prev, ts });
+            }
+        }
+        if price == UNDEF_PRICE {
+            return Err(Reject::UndefinedPrice);
+        }
+        check_size(size)
+    }
+
     /// The bar in progress, as it would be emitted now (VWAP included).
     pub fn peek(&self) -> Option<Bar> {
         self.cur.map(Partial::finish)
@@ -309,6 +316,72 @@ impl BarBuilder {
         }
         self.last_ts = Some(self.last_ts.map_or(end, |t| t.max(end)));
         self.flush()
+    }
+}
+
+/// Bars of several timeframes from one trade stream (e.g. 1s, 1m, ..., 1d for the feature
+/// engine). Every builder sees every trade, so a coarse bar completes on the same trade as
+/// the fine ones, not one fine bar later as it would through chained resamplers.
+#[derive(Debug, Clone)]
+pub struct BarSet {
+    builders: Vec<BarBuilder>,
+}
+
+impl BarSet {
+    /// Builders for `tfs`, in the given order (duplicates are dropped).
+    pub fn new(tfs: &[Timeframe]) -> Self {
+        let mut builders: Vec<BarBuilder> = Vec::with_capacity(tfs.len());
+        for &tf in tfs {
+            if builders.iter().all(|b| b.timeframe() != tf) {
+                builders.push(BarBuilder::new(tf));
+            }
+        }
+        BarSet { builders }
+    }
+
+    pub fn timeframes(&self) -> impl Iterator<Item = Timeframe> + '_ {
+        self.builders.iter().map(BarBuilder::timeframe)
+    }
+
+    /// Adds one trade to every timeframe and hands each completed bar to `emit`. A trade
+    /// any builder would refuse is refused by all, so the timeframes never disagree.
+    #[inline]
+    pub fn push(
+        &mut self,
+        ts: u64,
+        price: i64,
+        size: f64,
+        side: Aggressor,
+        mut emit: impl FnMut(Timeframe, &Bar),
+    ) -> std::result::Result<(), Reject> {
+        for b in &self.builders {
+            b.check(ts, price, size)?;
+        }
+        for b in &mut self.builders {
+            if let Some(done) = b.push(ts, price, size, side)? {
+                emit(b.timeframe(), &done);
+            }
+        }
+        Ok(())
+    }
+
+    /// Live use: closes every bar whose interval ended by `now` (see
+    /// [`BarBuilder::close_through`]).
+    pub fn close_through(&mut self, now: u64, mut emit: impl FnMut(Timeframe, &Bar)) {
+        for b in &mut self.builders {
+            if let Some(done) = b.close_through(now) {
+                emit(b.timeframe(), &done);
+            }
+        }
+    }
+
+    /// Emits every bar in progress (end of data).
+    pub fn flush(&mut self, mut emit: impl FnMut(Timeframe, &Bar)) {
+        for b in &mut self.builders {
+            if let Some(done) = b.flush() {
+                emit(b.timeframe(), &done);
+            }
+        }
     }
 }
 
@@ -746,6 +819,47 @@ mod tests {
         );
         b.push(61 * S, 2 * P, 1.0, Aggressor::Buy).unwrap();
         assert_eq!(b.flush().unwrap().ts, 60 * S);
+    }
+
+    #[test]
+    fn bar_set_matches_single_builders_and_refuses_atomically() {
+        let t0 = 1_719_878_400 * S;
+        let trades: Vec<(u64, i64, f64, Aggressor)> = (0..500u64)
+            .map(|i| {
+                (
+                    t0 + i * 13 * S,
+                    (4000 + (i * 7 % 11) as i64) * P,
+                    1.0,
+                    Aggressor::Buy,
+                )
+            })
+            .collect();
+        let mut set = BarSet::new(&Timeframe::STANDARD);
+        let mut got: Vec<(Timeframe, Bar)> = Vec::new();
+        for &(ts, p, s, a) in &trades {
+            set.push(ts, p, s, a, |tf, b| got.push((tf, *b))).unwrap();
+        }
+        set.flush(|tf, b| got.push((tf, *b)));
+        for tf in Timeframe::STANDARD {
+            let alone = feed(&mut BarBuilder::new(tf), &trades);
+            let mine: Vec<Bar> = got
+                .iter()
+                .filter(|(t, _)| *t == tf)
+                .map(|(_, b)| *b)
+                .collect();
+            assert_eq!(mine, alone, "{}", tf.label());
+        }
+
+        // After the clock seals the 1m bar, a trade inside it is refused by every timeframe.
+        let mut set = BarSet::new(&[Timeframe::M1, Timeframe::D1]);
+        set.push(10 * S, P, 1.0, Aggressor::Buy, |_, _| {}).unwrap();
+        let mut closed = Vec::new();
+        set.close_through(60 * S, |tf, _| closed.push(tf));
+        assert_eq!(closed, vec![Timeframe::M1]);
+        assert!(set.push(20 * S, P, 1.0, Aggressor::Buy, |_, _| {}).is_err());
+        let mut left = Vec::new();
+        set.flush(|tf, b| left.push((tf, b.trades)));
+        assert_eq!(left, vec![(Timeframe::D1, 1)]);
     }
 
     #[test]
