@@ -21,8 +21,10 @@ from pycontrol._core import (
     OrderBook,
     OutOfOrderError,
     TruncatedError,
+    UnknownFormatError,
     UnsupportedVersionError,
 )
+from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
 
 __all__ = [
@@ -41,6 +43,10 @@ __all__ = [
     "OrderBook",
     "OutOfOrderError",
     "TruncatedError",
+    "UnknownFormatError",
     "UnsupportedVersionError",
+    "build_bars",
+    "load_bars",
     "replay_book",
+    "resample_bars",
 ]

@@ -4,6 +4,7 @@
 //! files through books in batch. [`lobster`] replays NASDAQ LOBSTER files against their
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 
+pub mod bars;
 pub mod book;
 pub mod decode;
 pub mod error;

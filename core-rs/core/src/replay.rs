@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 #[derive(Debug, Clone)]
 pub enum AnyBook {
     L3(L3Book),
-    L2(L2Book),
+    L2(Box<L2Book>),
 }
 
 impl BookView for AnyBook {
@@ -100,7 +100,7 @@ impl Books {
                 let book = if l3 {
                     AnyBook::L3(L3Book::new())
                 } else {
-                    AnyBook::L2(L2Book::new())
+                    AnyBook::L2(Box::default())
                 };
                 self.entries.push((id, book));
                 self.entries.len() - 1

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod bars;
 mod book;
 mod errors;
 mod replay;
@@ -13,6 +14,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
     book::register(m)?;
+    bars::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
