@@ -14,8 +14,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dbn::decode::{DbnMetadata, DecodeRecordRef};
-use dbn::{Metadata, Record, RecordRef};
+use dbn::{Metadata, RecordRef};
 
 use crate::error::{CoreError, Position, Result};
 
@@ -205,14 +204,28 @@ impl Read for Source {
     }
 }
 
-type Inner = Counted<io::Chain<Cursor<Vec<u8>>, Source>>;
+/// Bytes of the read buffer kept 8-aligned (records are read in place as structs).
+const BUF_WORDS: usize = 1 << 15;
 
 /// A DBN file opened for streaming decode.
+///
+/// Records are framed here rather than by the `dbn` crate's decoder: the record types of
+/// the hot path (MBO, MBP, BBO, trades, OHLCV, status) have one layout in DBN versions
+/// 1-3, so they are read in place; only the few types whose layout changed between
+/// versions (definitions, statistics, symbol mappings, errors, system messages) go
+/// through `dbn`'s version upgrade. Every record's length is checked against its type
+/// before it is handed out, so a malformed file is an error, never a panic.
 pub struct DbnReader {
     path: PathBuf,
-    decoder: dbn::decode::DbnDecoder<Inner>,
-    delivered: Arc<AtomicU64>,
-    compressed_read: Arc<AtomicU64>,
+    source: Source,
+    metadata: Metadata,
+    buf: Vec<u64>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    scratch: Vec<u64>,
+    // Kept for the lifetime of the reader: the worker thread updates it.
+    _compressed_read: Arc<AtomicU64>,
     compressed: bool,
     version: u8,
     next_index: u64,
@@ -264,6 +277,72 @@ fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// True for record types whose layout in `version` differs from DBN 3.
+#[inline]
+fn needs_upgrade(version: u8, rtype: u8) -> bool {
+    use dbn::rtype::*;
+    match version {
+        1 => matches!(
+            rtype,
+            INSTRUMENT_DEF | SYMBOL_MAPPING | ERROR | SYSTEM | STATISTICS
+        ),
+        2 => matches!(rtype, INSTRUMENT_DEF | STATISTICS),
+        _ => false,
+    }
+}
+
+/// The smallest valid length of a record of `rtype` as stored in `version`.
+#[inline]
+fn min_len(version: u8, rtype: u8) -> usize {
+    use dbn::rtype::*;
+    use std::mem::size_of;
+    match rtype {
+        MBO => size_of::<dbn::MboMsg>(),
+        MBP_0 => size_of::<dbn::TradeMsg>(),
+        MBP_1 => size_of::<dbn::Mbp1Msg>(),
+        MBP_10 => size_of::<dbn::Mbp10Msg>(),
+        BBO_1S | BBO_1M => size_of::<dbn::BboMsg>(),
+        CMBP_1 | CBBO_1S | CBBO_1M | TCBBO => size_of::<dbn::Cmbp1Msg>(),
+        OHLCV_DEPRECATED | OHLCV_1S | OHLCV_1M | OHLCV_1H | OHLCV_1D | OHLCV_EOD => {
+            size_of::<dbn::OhlcvMsg>()
+        }
+        STATUS => size_of::<dbn::StatusMsg>(),
+        IMBALANCE => size_of::<dbn::ImbalanceMsg>(),
+        INSTRUMENT_DEF => match version {
+            1 => size_of::<dbn::v1::InstrumentDefMsg>(),
+            2 => size_of::<dbn::v2::InstrumentDefMsg>(),
+            _ => size_of::<dbn::InstrumentDefMsg>(),
+        },
+        STATISTICS => match version {
+            1 | 2 => size_of::<dbn::v1::StatMsg>(),
+            _ => size_of::<dbn::StatMsg>(),
+        },
+        SYMBOL_MAPPING => match version {
+            1 => size_of::<dbn::v1::SymbolMappingMsg>(),
+            _ => size_of::<dbn::SymbolMappingMsg>(),
+        },
+        ERROR => match version {
+            1 => size_of::<dbn::v1::ErrorMsg>(),
+            _ => size_of::<dbn::ErrorMsg>(),
+        },
+        SYSTEM => match version {
+            1 => size_of::<dbn::v1::SystemMsg>(),
+            _ => size_of::<dbn::SystemMsg>(),
+        },
+        _ => size_of::<dbn::RecordHeader>(),
+    }
+}
+
+fn as_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: u64 storage viewed as bytes; u8 has no alignment or validity requirements.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
+}
+
+fn as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; the borrow is unique.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+}
+
 impl DbnReader {
     /// Opens `path`, detecting zstd compression from its magic bytes.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -290,7 +369,7 @@ impl DbnReader {
             )
         } else {
             (
-                Source::Plain(BufReader::with_capacity(1 << 17, file)),
+                Source::Plain(BufReader::with_capacity(1 << 16, file)),
                 false,
             )
         };
@@ -319,39 +398,48 @@ impl DbnReader {
         compressed: bool,
         compressed_read: Arc<AtomicU64>,
     ) -> Result<Self> {
-        let prelude = read_up_to(&mut source, PRELUDE_LEN)
-            .map_err(|e| Self::map_io(path, e, Position::default(), &compressed_read))?;
-        if prelude.is_empty() {
+        let io_err = |e, offset| Self::map_io(path, e, Position { record: 0, offset });
+        let mut head = read_up_to(&mut source, PRELUDE_LEN).map_err(|e| io_err(e, 0))?;
+        if head.is_empty() {
             return Err(CoreError::EmptyFile {
                 path: path.to_path_buf(),
             });
         }
-        let meta_len = check_prelude(path, &prelude)?;
-        let version = prelude[3];
-        let delivered = Arc::new(AtomicU64::new(0));
-        let inner = Counted {
-            inner: Cursor::new(prelude).chain(source),
-            count: delivered.clone(),
-        };
-        let meta_end = PRELUDE_LEN as u64 + meta_len as u64;
-        let decoder = dbn::decode::DbnDecoder::new(inner).map_err(|e| {
-            let at = Position {
-                record: 0,
-                offset: delivered.load(Ordering::Relaxed).min(meta_end),
-            };
-            Self::map_dbn(
-                path,
-                e,
-                at,
-                &compressed_read,
-                delivered.load(Ordering::Relaxed) < meta_end,
-            )
-        })?;
+        let meta_len = check_prelude(path, &head)? as usize;
+        let version = head[3];
+        let rest = read_up_to(&mut source, meta_len).map_err(|e| io_err(e, PRELUDE_LEN as u64))?;
+        let meta_end = (PRELUDE_LEN + meta_len) as u64;
+        if rest.len() < meta_len {
+            return Err(CoreError::Truncated {
+                path: path.to_path_buf(),
+                at: Position {
+                    record: 0,
+                    offset: (PRELUDE_LEN + rest.len()) as u64,
+                },
+                detail: format!("metadata has {} of {meta_len} bytes", rest.len()),
+            });
+        }
+        head.extend_from_slice(&rest);
+        let metadata = dbn::decode::dbn::MetadataDecoder::new(Cursor::new(head))
+            .decode()
+            .map_err(|e| CoreError::BadRecord {
+                path: path.to_path_buf(),
+                at: Position {
+                    record: 0,
+                    offset: 0,
+                },
+                detail: format!("metadata: {e}"),
+            })?;
         Ok(DbnReader {
             path: path.to_path_buf(),
-            decoder,
-            delivered,
-            compressed_read,
+            source,
+            metadata,
+            buf: vec![0; BUF_WORDS],
+            start: 0,
+            end: 0,
+            eof: false,
+            scratch: vec![0; dbn::MAX_RECORD_LEN.div_ceil(8)],
+            _compressed_read: compressed_read,
             compressed,
             version,
             next_index: 0,
@@ -363,8 +451,9 @@ impl DbnReader {
         &self.path
     }
 
+    /// Metadata, upgraded to the current DBN version.
     pub fn metadata(&self) -> &Metadata {
-        self.decoder.metadata()
+        &self.metadata
     }
 
     /// The DBN version found in the file (records are upgraded to the current layout).
@@ -384,52 +473,130 @@ impl DbnReader {
         }
     }
 
-    /// Position of the record returned by the last successful `next_record`.
-    pub fn last_position(&self, last_len: usize) -> Position {
-        Position {
-            record: self.next_index.saturating_sub(1),
-            offset: self.next_offset - last_len as u64,
+    /// Makes at least `need` unread bytes available unless the stream ends first.
+    #[cold]
+    fn fill(&mut self, need: usize) -> Result<()> {
+        if self.start > 0 {
+            let (s, e) = (self.start, self.end);
+            as_bytes_mut(&mut self.buf).copy_within(s..e, 0);
+            self.end -= s;
+            self.start = 0;
         }
+        if need > self.buf.len() * 8 {
+            self.buf.resize(need.div_ceil(8), 0);
+        }
+        while !self.eof && self.end < need {
+            let end = self.end;
+            match self.source.read(&mut as_bytes_mut(&mut self.buf)[end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Self::map_io(&self.path, e, self.position())),
+            }
+        }
+        Ok(())
     }
 
     /// The next record, `None` at a clean end of file.
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<RecordRef<'_>>> {
-        let at = self.position();
-        match self.decoder.decode_record_ref() {
-            Ok(Some(rec)) => {
-                self.next_index += 1;
-                self.next_offset += rec.record_size() as u64;
-                Ok(Some(rec))
+        const HEADER: usize = std::mem::size_of::<dbn::RecordHeader>();
+        if self.end - self.start < HEADER {
+            self.fill(HEADER)?;
+            if self.end == self.start {
+                return Ok(None);
             }
-            Ok(None) => {
-                // The dbn crate ends quietly on a partial record: compare what was
-                // delivered with what was consumed to tell a clean end from truncation.
-                let delivered = self.delivered.load(Ordering::Relaxed);
-                if delivered > at.offset {
-                    Err(CoreError::Truncated {
-                        path: self.path.clone(),
-                        at,
-                        detail: format!(
-                            "{} trailing bytes do not form a whole record",
-                            delivered - at.offset
-                        ),
-                    })
-                } else {
-                    Ok(None)
-                }
+            if self.end - self.start < HEADER {
+                return Err(self.truncated(self.end - self.start));
             }
-            Err(e) => Err(Self::map_dbn(
-                &self.path,
-                e,
-                at,
-                &self.compressed_read,
-                false,
-            )),
+        }
+        let head = &as_bytes(&self.buf)[self.start..self.start + 2];
+        let (len, rtype) = (
+            head[0] as usize * dbn::RecordHeader::LENGTH_MULTIPLIER,
+            head[1],
+        );
+        let min = min_len(self.version, rtype);
+        if len < min {
+            return Err(CoreError::BadRecord {
+                path: self.path.clone(),
+                at: self.position(),
+                detail: format!(
+                    "record of rtype {rtype:#04x} says it is {len} bytes, needs at least {min}"
+                ),
+            });
+        }
+        if self.end - self.start < len {
+            self.fill(len)?;
+            if self.end - self.start < len {
+                return Err(self.truncated(self.end - self.start));
+            }
+        }
+        let at = self.start;
+        self.start += len;
+        self.next_index += 1;
+        self.next_offset += len as u64;
+        if needs_upgrade(self.version, rtype) {
+            return self.upgrade(at, len).map(Some);
+        }
+        if at % 8 != 0 {
+            // Records are 4-byte multiples: an odd one shifts the rest off 8-byte
+            // alignment, so copy into aligned scratch before viewing it as a struct.
+            let src = &as_bytes(&self.buf)[at..at + len];
+            as_bytes_mut(&mut self.scratch)[..len].copy_from_slice(src);
+            // SAFETY: scratch is 8-aligned and holds a whole record of checked length.
+            return Ok(Some(unsafe {
+                RecordRef::new(&as_bytes(&self.scratch)[..len])
+            }));
+        }
+        // SAFETY: the slice is 8-aligned (u64 storage, 8-aligned offset) and holds one
+        // whole record whose length was checked against its record type above.
+        Ok(Some(unsafe {
+            RecordRef::new(&as_bytes(&self.buf)[at..at + len])
+        }))
+    }
+
+    #[cold]
+    fn upgrade(&mut self, at: usize, len: usize) -> Result<RecordRef<'_>> {
+        let bytes = as_bytes(&self.buf)[at..at + len].to_vec();
+        let pos = Position {
+            record: self.next_index - 1,
+            offset: self.next_offset - len as u64,
+        };
+        let bad = |detail: String| CoreError::BadRecord {
+            path: self.path.clone(),
+            at: pos,
+            detail,
+        };
+        let mut dec = dbn::decode::dbn::RecordDecoder::with_version(
+            Cursor::new(bytes),
+            self.version,
+            dbn::VersionUpgradePolicy::UpgradeToV3,
+            self.metadata.ts_out,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let rec = dec
+            .decode_ref()
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("record could not be upgraded".into()))?;
+        let up = rec.as_ref();
+        if up.len() > self.scratch.len() * 8 {
+            return Err(bad(format!("upgraded record of {} bytes", up.len())));
+        }
+        let n = up.len();
+        as_bytes_mut(&mut self.scratch)[..n].copy_from_slice(up);
+        // SAFETY: scratch is 8-aligned and now holds one whole upgraded record.
+        Ok(unsafe { RecordRef::new(&as_bytes(&self.scratch)[..n]) })
+    }
+
+    fn truncated(&self, have: usize) -> CoreError {
+        CoreError::Truncated {
+            path: self.path.clone(),
+            at: self.position(),
+            detail: format!("the file ends {have} bytes into a record"),
         }
     }
 
-    fn map_io(path: &Path, e: io::Error, at: Position, compressed_read: &AtomicU64) -> CoreError {
+    fn map_io(path: &Path, e: io::Error, at: Position) -> CoreError {
         if let Some(fault) = e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ZstdFault>())
@@ -447,29 +614,6 @@ impl DbnReader {
                 detail: e.to_string(),
             };
         }
-        let _ = compressed_read;
         CoreError::io(path, e)
-    }
-
-    fn map_dbn(
-        path: &Path,
-        e: dbn::Error,
-        at: Position,
-        compressed_read: &AtomicU64,
-        short: bool,
-    ) -> CoreError {
-        match e {
-            dbn::Error::Io { source, .. } => Self::map_io(path, source, at, compressed_read),
-            other if short => CoreError::Truncated {
-                path: path.to_path_buf(),
-                at,
-                detail: other.to_string(),
-            },
-            other => CoreError::BadRecord {
-                path: path.to_path_buf(),
-                at,
-                detail: other.to_string(),
-            },
-        }
     }
 }

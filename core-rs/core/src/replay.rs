@@ -298,31 +298,31 @@ where
     Ok(replay)
 }
 
-/// Top-N book state at every event boundary, column by column.
+/// Top-N book state at every event boundary. Levels are stored row-major (one
+/// `LevelView` per side and level per row: a single push each, which keeps the replay
+/// loop tight) and turned into columns once at the end by [`BookFrame::level_column`].
 #[derive(Debug, Clone, Default)]
 pub struct BookFrame {
     pub levels: usize,
     pub ts_event: Vec<u64>,
     pub ts_recv: Vec<u64>,
     pub instrument_id: Vec<u32>,
-    /// `[side][level]` columns; prices in price units (NaN for an empty level).
-    pub px: [Vec<Vec<f64>>; 2],
-    pub sz: [Vec<Vec<u64>>; 2],
-    pub ct: [Vec<Vec<u32>>; 2],
     pub untrusted: Vec<bool>,
     pub crossed: Vec<bool>,
+    /// Row-major `[row][side][level]`; an empty level has size 0 and `UNDEF_PRICE`.
+    rows: Vec<LevelView>,
 }
+
+const EMPTY_LEVEL: LevelView = LevelView {
+    price: crate::book::UNDEF_PRICE,
+    size: 0,
+    count: 0,
+};
 
 impl BookFrame {
     pub fn new(levels: usize) -> Self {
-        fn cols<T>(levels: usize) -> [Vec<Vec<T>>; 2] {
-            [(); 2].map(|_| (0..levels).map(|_| Vec::new()).collect())
-        }
         BookFrame {
             levels,
-            px: cols(levels),
-            sz: cols(levels),
-            ct: cols(levels),
             ..Default::default()
         }
     }
@@ -341,17 +341,40 @@ impl BookFrame {
         self.ts_recv.push(b.ts_recv);
         self.instrument_id.push(b.instrument_id);
         for side in [Side::Bid, Side::Ask] {
-            let s = side as usize;
             for i in 0..self.levels {
-                let l = book.level(side, i);
-                self.px[s][i].push(l.map_or(f64::NAN, |l| l.price as f64 / PRICE_SCALE as f64));
-                self.sz[s][i].push(l.map_or(0, |l| l.size));
-                self.ct[s][i].push(l.map_or(0, |l| l.count));
+                self.rows.push(book.level(side, i).unwrap_or(EMPTY_LEVEL));
             }
         }
-        let integ = book.integrity();
-        self.untrusted.push(integ.untrusted);
+        self.untrusted.push(book.integrity().untrusted);
         self.crossed.push(b.crossed);
+    }
+
+    /// One level of one side for every row.
+    pub fn level_column(&self, side: Side, level: usize) -> impl Iterator<Item = &LevelView> {
+        let width = 2 * self.levels;
+        let first = side as usize * self.levels + level;
+        self.rows.iter().skip(first).step_by(width.max(1))
+    }
+
+    /// Prices of one level in price units, NaN where the level is empty.
+    pub fn prices(&self, side: Side, level: usize) -> Vec<f64> {
+        self.level_column(side, level)
+            .map(|l| {
+                if l.size == 0 {
+                    f64::NAN
+                } else {
+                    l.price as f64 / PRICE_SCALE as f64
+                }
+            })
+            .collect()
+    }
+
+    pub fn sizes(&self, side: Side, level: usize) -> Vec<u64> {
+        self.level_column(side, level).map(|l| l.size).collect()
+    }
+
+    pub fn counts(&self, side: Side, level: usize) -> Vec<u32> {
+        self.level_column(side, level).map(|l| l.count).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+use tradecore::book::Side;
 use tradecore::decode::DbnReader;
 use tradecore::replay::{replay_book, Replay};
 
@@ -44,7 +45,15 @@ fn versions_one_to_three_replay_to_the_same_books() {
     assert!(!frames[0].is_empty());
     for f in &frames[1..] {
         assert_eq!(f.ts_event, frames[0].ts_event);
-        assert_eq!(f.px[0], frames[0].px[0]);
-        assert_eq!(f.sz[1], frames[0].sz[1]);
+        for side in [Side::Bid, Side::Ask] {
+            for level in 0..10 {
+                let (a, b) = (f.prices(side, level), frames[0].prices(side, level));
+                assert!(a
+                    .iter()
+                    .zip(&b)
+                    .all(|(x, y)| x == y || (x.is_nan() && y.is_nan())));
+                assert_eq!(f.sizes(side, level), frames[0].sizes(side, level));
+            }
+        }
     }
 }
