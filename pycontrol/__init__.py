@@ -24,6 +24,7 @@ from pycontrol._core import (
     UnsupportedVersionError,
 )
 from pycontrol.book import replay_book
+from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
     "PRICE_SCALE",
@@ -43,4 +44,6 @@ __all__ = [
     "TruncatedError",
     "UnsupportedVersionError",
     "replay_book",
+    "replay_lobster",
+    "verify_lobster",
 ]

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod book;
 mod errors;
+mod lobster;
 mod replay;
 
 #[pymodule]
@@ -13,6 +14,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
     book::register(m)?;
+    lobster::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
