@@ -204,6 +204,28 @@ fn a_tracked_level_missing_inside_the_window_is_a_mismatch() {
 }
 
 #[test]
+fn a_level_skipped_inside_a_full_window_is_a_mismatch() {
+    // Both bid levels shown (the side is full): 990 lies inside the window (better than
+    // the worst shown, 980), nothing removed it, yet the row skips it.
+    let msgs = [msg("1", 5, 1, 1, 1010, -1), msg("2", 5, 1, 1, 1010, -1)];
+    let rows = [
+        ob(2, &[(1010, 30)], &[(1000, 100), (990, 50)]),
+        ob(2, &[(1010, 30)], &[(1000, 100), (980, 20)]),
+    ];
+    let (_, s) = run(2, &msgs, &rows).unwrap();
+    assert_eq!(s.mismatches, 1);
+    let m = s.first_mismatches[0];
+    assert_eq!(
+        (m.kind, m.price, m.predicted),
+        (MismatchKind::Missing, 990, Some(50))
+    );
+    // The same row with 990 gone and 1000 at 980's place is fine when 990 was deleted.
+    let msgs = [msg("1", 5, 1, 1, 1010, -1), msg("2", 3, 1, 50, 990, 1)];
+    let (_, s) = run(2, &msgs, &rows).unwrap();
+    assert_eq!((s.mismatches, s.seeded), (0, 4));
+}
+
+#[test]
 fn a_level_pushed_out_by_a_better_one_is_not_missing() {
     let msgs = [msg("1", 5, 1, 1, 1010, -1), msg("2", 1, 2, 7, 1005, 1)];
     let rows = [
@@ -353,4 +375,206 @@ fn seconds_parse_exactly_to_nanoseconds() {
     assert_eq!(parse_seconds_ns(b""), None);
     assert_eq!(parse_int(b"-9999999999"), Some(EMPTY_BID));
     assert_eq!(parse_int(b"-"), None);
+}
+
+#[test]
+fn truncated_gzip_is_an_io_error_naming_the_file() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("tradecore-lobster-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for i in 0..2000 {
+        writeln!(gz, "{i}.5,5,{i},1,1000,1").unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    let m = dir.join("m.csv.gz");
+    std::fs::write(&m, &bytes[..bytes.len() / 2]).unwrap();
+    let o = dir.join("o.csv");
+    std::fs::write(
+        &o,
+        (0..2000)
+            .map(|_| ob(1, &[], &[(1000, 1)]) + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let e = verify_lobster(&m, &o, 1).unwrap_err();
+    assert!(
+        matches!(&e, CoreError::Io { path, .. } if path == &m),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A small exchange with a full-depth book that writes LOBSTER-style files: only the
+/// events touching the top `levels` at that moment become messages, and every message
+/// gets the true top-`levels` row. Proves the rule on books the samples do not show.
+mod simulated {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct Exchange {
+        /// Per side: price -> resting orders (id, size) in time order.
+        book: [BTreeMap<i64, Vec<(u64, i64)>>; 2],
+        next_id: u64,
+    }
+
+    impl Exchange {
+        /// Number of occupied levels strictly better than `p`.
+        fn rank(&self, side: Side, p: i64) -> usize {
+            let b = &self.book[side as usize];
+            match side {
+                Side::Bid => b.range(p + 1..).count(),
+                Side::Ask => b.range(..p).count(),
+            }
+        }
+
+        fn top(&self, levels: usize) -> String {
+            let lv = |side: Side| -> Vec<(i64, i64)> {
+                let b = &self.book[side as usize];
+                let sum = |(p, os): (&i64, &Vec<(u64, i64)>)| (*p, os.iter().map(|o| o.1).sum());
+                match side {
+                    Side::Bid => b.iter().rev().take(levels).map(sum).collect(),
+                    Side::Ask => b.iter().take(levels).map(sum).collect(),
+                }
+            };
+            ob(levels, &lv(Side::Ask), &lv(Side::Bid))
+        }
+
+        fn submit(&mut self, side: Side, p: i64, q: i64) -> u64 {
+            self.next_id += 1;
+            self.book[side as usize]
+                .entry(p)
+                .or_default()
+                .push((self.next_id, q));
+            self.next_id
+        }
+
+        /// Removes `q` from the `k`-th order at `p` (the whole order when `q` is None).
+        fn remove(&mut self, side: Side, p: i64, k: usize, q: Option<i64>) -> (u64, i64) {
+            let b = &mut self.book[side as usize];
+            let orders = b.get_mut(&p).unwrap();
+            let (id, size) = orders[k];
+            let q = q.unwrap_or(size);
+            if q == size {
+                orders.remove(k);
+                if orders.is_empty() {
+                    b.remove(&p);
+                }
+            } else {
+                orders[k].1 -= q;
+            }
+            (id, q)
+        }
+    }
+
+    /// Runs `ops` and returns the message and orderbook files.
+    fn simulate(
+        levels: usize,
+        start: &[(bool, u8, u8)],
+        ops: &[(u8, bool, u8, u8)],
+    ) -> (Vec<String>, Vec<String>) {
+        let mut x = Exchange::default();
+        let side_of = |bid: bool| if bid { Side::Bid } else { Side::Ask };
+        // Bids sit at 900..=999, asks at 1001..=1100: never crossed.
+        let price = |side: Side, off: u8| match side {
+            Side::Bid => 999 - i64::from(off % 100),
+            Side::Ask => 1001 + i64::from(off % 100),
+        };
+        for &(bid, off, q) in start {
+            x.submit(
+                side_of(bid),
+                price(side_of(bid), off % 12),
+                i64::from(q) + 1,
+            );
+        }
+        let (mut msgs, mut rows) = (Vec::new(), Vec::new());
+        for (t, &(op, bid, a, b)) in ops.iter().enumerate() {
+            let side = side_of(bid);
+            let dir = if bid { 1 } else { -1 };
+            let ts = format!("{}.{:09}", 34200 + t, t * 7);
+            let nonempty = !x.book[side as usize].is_empty();
+            let line = match op % 8 {
+                0..=2 => {
+                    let p = price(side, a % 15);
+                    let q = i64::from(b) + 1;
+                    let id = x.submit(side, p, q);
+                    (x.rank(side, p) < levels).then(|| msg(&ts, 1, id, q, p, dir))
+                }
+                3..=5 if nonempty => {
+                    // Cancel (partial or whole) or execute an order on some level.
+                    let b_ = &x.book[side as usize];
+                    let p = if op % 8 == 5 {
+                        // Executions hit the best level.
+                        if bid {
+                            *b_.keys().next_back().unwrap()
+                        } else {
+                            *b_.keys().next().unwrap()
+                        }
+                    } else {
+                        *b_.keys().nth(usize::from(a) % b_.len()).unwrap()
+                    };
+                    let k = usize::from(b) % b_[&p].len();
+                    let size = b_[&p][k].1;
+                    let part = (size > 1 && a % 2 == 0).then(|| 1 + i64::from(b) % (size - 1));
+                    let rank = x.rank(side, p);
+                    let (id, q) = x.remove(side, p, k, part);
+                    let kind = match (op % 8, part) {
+                        (5, _) => 4,
+                        (_, Some(_)) => 2,
+                        (_, None) => 3,
+                    };
+                    (rank < levels).then(|| msg(&ts, kind, id, q, p, dir))
+                }
+                6 => Some(msg(&ts, 5, 0, i64::from(b) + 1, price(side, a), dir)),
+                7 if a % 16 == 0 => Some(msg(&ts, 7, 0, 0, i64::from(b % 3) - 1, -1)),
+                _ => None,
+            };
+            if let Some(line) = line {
+                msgs.push(line);
+                rows.push(x.top(levels));
+            }
+        }
+        (msgs, rows)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn simulated_files_verify_and_corruption_is_caught(
+            levels in 1usize..6,
+            start in proptest::collection::vec((any::<bool>(), any::<u8>(), any::<u8>()), 0..40),
+            ops in proptest::collection::vec((any::<u8>(), any::<bool>(), any::<u8>(), any::<u8>()), 1..400),
+            pick in any::<usize>(),
+        ) {
+            let (msgs, rows) = simulate(levels, &start, &ops);
+            prop_assume!(!msgs.is_empty());
+            let (_, s) = run(levels, &msgs, &rows).unwrap();
+            prop_assert_eq!(s.mismatches, 0, "{:?}", s.first_mismatches);
+            prop_assert_eq!(s.rows, msgs.len() as u64);
+
+            // Add one share to a level of some row that was visible on the row before (so
+            // it is tracked, not seeded): the messages cannot explain it.
+            prop_assume!(rows.len() >= 2);
+            let r = 1 + pick % (rows.len() - 1);
+            let parse = |row: &str| -> Vec<i64> { row.split(',').map(|c| c.parse().unwrap()).collect() };
+            let (prev, mut cols) = (parse(&rows[r - 1]), parse(&rows[r]));
+            let sizes: Vec<usize> = (0..cols.len())
+                .filter(|&i| {
+                    i % 2 == 1
+                        && cols[i] > 0
+                        && prev.iter().enumerate().any(|(j, &p)| j % 4 == (i - 1) % 4 && p == cols[i - 1])
+                })
+                .collect();
+            prop_assume!(!sizes.is_empty());
+            cols[sizes[pick % sizes.len()]] += 1;
+            let mut bad = rows.clone();
+            bad[r] = cols.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+            let (_, s) = run(levels, &msgs, &bad).unwrap();
+            prop_assert!(s.mismatches >= 1);
+            prop_assert_eq!(s.first_mismatches[0].row, r as u64);
+        }
+    }
 }
