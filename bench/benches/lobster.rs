@@ -1,11 +1,12 @@
 //! LOBSTER replay throughput: parse both files (gzip), rebuild the book and verify it
-//! against the orderbook file, on the real AMZN level-5 sample (155,935 rows).
+//! against the orderbook file, on the real AMZN level-5 sample (155,935 rows); with and
+//! without building the per-row frame.
 //! Run: `cargo bench -p tradecore-bench --bench lobster`.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tradecore::lobster::verify_lobster;
+use tradecore::lobster::{replay_lobster, verify_lobster};
 
 fn data() -> PathBuf {
     std::env::var_os("SHARED_DATA")
@@ -24,6 +25,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows));
     g.bench_function("verify_amzn_level5_gz", |b| {
         b.iter(|| verify_lobster(&m, &o, 5).expect("LOBSTER sample"))
+    });
+    g.bench_function("replay_frame_amzn_level5_gz", |b| {
+        b.iter(|| replay_lobster(&m, &o, 5).expect("LOBSTER sample"))
     });
     g.finish();
 }
