@@ -26,6 +26,7 @@ from pycontrol._core import (
 )
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
+from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
     "PRICE_SCALE",
@@ -48,5 +49,7 @@ __all__ = [
     "build_bars",
     "load_bars",
     "replay_book",
+    "replay_lobster",
     "resample_bars",
+    "verify_lobster",
 ]

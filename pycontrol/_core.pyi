@@ -6,6 +6,9 @@ from typing import Any
 import numpy as np
 
 PRICE_SCALE: int
+LOBSTER_PRICE_SCALE: int
+LOBSTER_EMPTY_ASK: int
+LOBSTER_EMPTY_BID: int
 
 class CoreError(Exception):
     path: str | None
@@ -49,6 +52,12 @@ def resample_bars(
     buy_volume: np.ndarray[Any, Any],
     sell_volume: np.ndarray[Any, Any],
 ) -> dict[str, np.ndarray[Any, Any]]: ...
+def replay_lobster(
+    message_path: str | PathLike[str], orderbook_path: str | PathLike[str], levels: int
+) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]: ...
+def verify_lobster(
+    message_path: str | PathLike[str], orderbook_path: str | PathLike[str], levels: int
+) -> dict[str, Any]: ...
 
 class OrderBook:
     def __init__(self) -> None: ...

@@ -8,6 +8,7 @@ pub mod bars;
 pub mod book;
 pub mod decode;
 pub mod error;
+pub mod lobster;
 pub mod replay;
 
 pub use error::{CoreError, Position, Result};
