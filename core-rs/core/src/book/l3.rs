@@ -2,8 +2,12 @@
 //!
 //! Layout chosen for the hot path: orders live in a slab (`Vec`) linked per level as an
 //! intrusive doubly linked list (O(1) add/cancel, queue position by walking from the head);
-//! levels per side are a `Vec` sorted so that the best level is last, because nearly all
-//! activity is at the top and inserts/removals there move few elements.
+//! levels per side are a `VecDeque` sorted so that the best level is last: live activity is
+//! at the top (the back), and a snapshot arrives best first, so its deeper levels land at
+//! the front; a deque makes both ends cheap (a `Vec` shifted the whole ladder per deep
+//! level of a snapshot).
+
+use std::collections::VecDeque;
 
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
@@ -11,6 +15,8 @@ use rustc_hash::FxHashMap;
 use super::{AnomalyCounts, BookView, Integrity, LevelView, Side, UNDEF_PRICE};
 
 const NIL: u32 = u32::MAX;
+/// Orders to make room for when a snapshot starts (an ES day opens with ~9k).
+const SNAPSHOT_RESERVE: usize = 1 << 14;
 
 #[derive(Debug, Clone, Copy)]
 struct Order {
@@ -32,9 +38,24 @@ struct Level {
     tail: u32,
 }
 
+/// Binary search for `key` among the first `hi` levels.
+#[inline]
+fn binary_search(levels: &VecDeque<Level>, hi: usize, key: i64) -> Result<usize, usize> {
+    let (mut lo, mut hi) = (0usize, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match levels[mid].key.cmp(&key) {
+            std::cmp::Ordering::Equal => return Ok(mid),
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+        }
+    }
+    Err(lo)
+}
+
 #[derive(Debug, Default, Clone)]
 struct Ladder {
-    levels: Vec<Level>,
+    levels: VecDeque<Level>,
 }
 
 impl Ladder {
@@ -52,7 +73,7 @@ impl Ladder {
                 return Err(i + 1);
             }
         }
-        self.levels[..lo].binary_search_by_key(&key, |l| l.key)
+        binary_search(&self.levels, lo, key)
     }
 
     #[inline]
@@ -121,8 +142,11 @@ impl L3Book {
         let flags = m.flags;
         if flags.is_snapshot() {
             if !self.in_snapshot {
-                // A snapshot replaces whatever we had: start clean and trusted.
+                // A snapshot replaces whatever we had: start clean and trusted. Sizing the
+                // index up front spares the rehashes of a full-depth snapshot.
                 self.clear();
+                self.index.reserve(SNAPSHOT_RESERVE);
+                self.orders.reserve(SNAPSHOT_RESERVE);
                 self.in_snapshot = true;
             }
         } else {
@@ -368,8 +392,8 @@ impl L3Book {
         let mut seen = 0usize;
         for side in [Side::Bid, Side::Ask] {
             let ladder = &self.ladders[side as usize];
-            for w in ladder.levels.windows(2) {
-                if w[0].key >= w[1].key {
+            for (a, b) in ladder.levels.iter().zip(ladder.levels.iter().skip(1)) {
+                if a.key >= b.key {
                     return Err(format!("{side:?} levels not strictly sorted"));
                 }
             }
