@@ -51,10 +51,20 @@ fmt:
 	$(BIN)/ruff format pycontrol tests bench
 	$(BIN)/ruff check --fix pycontrol tests bench
 
-bench: setup
-	$(PY) -m pip install --quiet -r bench/requirements-peers.txt
-	cargo bench -p tradecore-bench
-	$(PY) bench/peers/book_peers.py
+# Peers (nautilus_trader, hftbacktest) get their own virtualenv: hftbacktest caps numpy below
+# the project's pin. `make bench` stays out of `make test`; BENCH_ARGS go to criterion.
+BENCH_VENV := .venv-bench
+BENCH_ARGS ?=
+
+$(BENCH_VENV)/.deps: bench/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-peers.txt
+	touch $@
+
+bench: setup $(BENCH_VENV)/.deps
+	cargo bench -p tradecore-bench -- $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 
 clean:
-	rm -rf target $(VENV) build
+	rm -rf target $(VENV) $(BENCH_VENV) build
