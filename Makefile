@@ -64,6 +64,7 @@ $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 
 bench: setup $(BENCH_VENV)/.deps
 	cargo bench -p tradecore-bench -- $(BENCH_ARGS)
+	cargo run --quiet --release -p tradecore-bench --example stages -- 40
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 
 clean:

@@ -13,6 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dbn::decode::DecodeRecordRef;
 use dbn::MboMsg;
+use rustc_hash::FxHashMap;
 use tradecore::book::{BookView, L3Book, Side};
 use tradecore::decode::DbnReader;
 use tradecore::replay;
@@ -105,6 +106,21 @@ fn benches(c: &mut Criterion) {
     g.bench_function("replay_book_file_l1", |b| {
         b.iter(|| black_box(replay::replay_book(black_box(&path), 1).unwrap()))
     });
+
+    // The same work on one thread: read the file, decompress it whole, then decode and
+    // apply. Set against the line above, it shows what the decompression thread and its
+    // hand-offs cost or save on this machine.
+    if data.compressed {
+        g.bench_function("replay_book_zst_one_thread_l1", |b| {
+            b.iter(|| {
+                let raw = std::fs::read(black_box(&path)).unwrap();
+                let reader = DbnReader::from_bytes(&path, decompress(&raw)).unwrap();
+                let mut frame = replay::BookFrame::new(1);
+                let r = replay::replay_with(reader, |b, book| frame.push(b, book)).unwrap();
+                black_box((frame, r.stats()))
+            })
+        });
+    }
     g.finish();
 
     // Pure L3 apply over pre-decoded MBO records, F_LAST handled as the replay does.
@@ -164,6 +180,26 @@ fn benches(c: &mut Criterion) {
             )
         });
     }
+
+    // One part of apply on its own: the order-id -> slot lookup every C/M/F record pays,
+    // on a map of the same kind (FxHashMap<u64, u32>) holding every id of the file.
+    let index: FxHashMap<u64, u32> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.order_id, i as u32))
+        .collect();
+    g.throughput(Throughput::Elements(msgs.len() as u64));
+    g.bench_function("order_index_lookup", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for m in &msgs {
+                if let Some(&i) = index.get(black_box(&m.order_id)) {
+                    sum += i as u64;
+                }
+            }
+            black_box(sum)
+        })
+    });
     g.finish();
 }
 
