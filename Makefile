@@ -63,7 +63,7 @@ $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 	touch $@
 
 bench: setup $(BENCH_VENV)/.deps
-	cargo bench -p tradecore-bench -- $(BENCH_ARGS)
+	cargo bench -p tradecore-bench --bench book -- $(BENCH_ARGS)
 	cargo run --quiet --release -p tradecore-bench --example stages -- 40
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 

@@ -252,7 +252,7 @@ def fill_analysis(recs: np.ndarray, actions: np.ndarray, flags: np.ndarray) -> d
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--file", type=Path, default=DEFAULT_FILE, help="MBO .dbn or .dbn.zst file")
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs per case (after 1 warm-up)")
+    ap.add_argument("--repeat", type=int, default=7, help="timed runs per case (after 1 warm-up)")
     ap.add_argument("--convert-repeat", type=int, default=2, help="runs of hftbacktest convert")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--skip-check", action="store_true", help="skip the BBO check vs nautilus")
