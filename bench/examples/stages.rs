@@ -65,6 +65,11 @@ fn main() {
             Box::new(|| time(|| decompress(&data.raw))),
         ),
         (
+            // One call into a buffer of the final size: no window-to-output copy, no chunking.
+            "zstd_decompress_bulk",
+            Box::new(|| time(|| zstd::bulk::decompress(&data.raw, data.dbn.len()).unwrap())),
+        ),
+        (
             "decode_only",
             Box::new(|| {
                 let bytes = data.dbn.clone();
