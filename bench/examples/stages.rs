@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use tradecore::book::L3Book;
+use tradecore::book::{BookView, L3Book, LevelView, PRICE_SCALE};
 use tradecore::decode::DbnReader;
 use tradecore::replay;
 use tradecore_bench::{decompress, load, mbo_path, mbo_records, record_count};
@@ -22,6 +22,37 @@ fn time<T>(f: impl FnOnce() -> T) -> f64 {
     let t = Instant::now();
     black_box(f());
     t.elapsed().as_secs_f64()
+}
+
+/// One boundary of a one-level frame, as one record (the alternative layout to columns).
+#[repr(C)]
+struct Row {
+    ts_event: u64,
+    ts_recv: u64,
+    px: [f64; 2],
+    sz: [u64; 2],
+    ct: [u32; 2],
+    instrument_id: u32,
+    untrusted: bool,
+    crossed: bool,
+}
+
+impl Row {
+    #[inline]
+    fn of(b: &replay::Boundary, book: &impl BookView) -> Row {
+        let (bid, ask) = book.bbo();
+        let px = |l: Option<LevelView>| l.map_or(f64::NAN, |l| l.price as f64 / PRICE_SCALE as f64);
+        Row {
+            ts_event: b.ts_event,
+            ts_recv: b.ts_recv,
+            px: [px(bid), px(ask)],
+            sz: [bid.map_or(0, |l| l.size), ask.map_or(0, |l| l.size)],
+            ct: [bid.map_or(0, |l| l.count), ask.map_or(0, |l| l.count)],
+            instrument_id: b.instrument_id,
+            untrusted: book.integrity().untrusted,
+            crossed: b.crossed,
+        }
+    }
 }
 
 /// A one-level frame with room for `n` boundaries in every column.
@@ -114,6 +145,20 @@ fn main() {
                     let mut frame = reserved_frame(n as usize);
                     let stats = replay::replay_with(r, |b, book| frame.push(b, book)).unwrap();
                     (frame, stats.stats())
+                })
+            }),
+        ),
+        (
+            // As above with one row struct per boundary instead of 11 column pushes.
+            "replay_book_mem_l1_rows",
+            Box::new(|| {
+                let bytes = data.dbn.clone();
+                time(|| {
+                    let r = DbnReader::from_bytes("m.dbn", bytes).unwrap();
+                    let mut rows: Vec<Row> = Vec::new();
+                    let stats =
+                        replay::replay_with(r, |b, book| rows.push(Row::of(b, book))).unwrap();
+                    (rows, stats.stats())
                 })
             }),
         ),
