@@ -52,9 +52,11 @@ fmt:
 	$(BIN)/ruff check --fix pycontrol tests bench
 
 # Peers (nautilus_trader, hftbacktest) get their own virtualenv: hftbacktest caps numpy below
-# the project's pin. `make bench` stays out of `make test`; BENCH_ARGS go to criterion.
+# the project's pin. `make bench` stays out of `make test`; BENCH_ARGS go to criterion,
+# STAGE_ROUNDS to the interleaved stage split (fewer for a large TRADECORE_BENCH_MBO file).
 BENCH_VENV := .venv-bench
 BENCH_ARGS ?=
+STAGE_ROUNDS ?= 40
 
 $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -64,7 +66,7 @@ $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 
 bench: setup $(BENCH_VENV)/.deps
 	cargo bench -p tradecore-bench --bench book -- $(BENCH_ARGS)
-	cargo run --quiet --release -p tradecore-bench --example stages -- 40
+	cargo run --quiet --release -p tradecore-bench --example stages -- $(STAGE_ROUNDS)
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 
 clean:
