@@ -58,16 +58,7 @@ impl Row {
 /// A one-level frame with room for `n` boundaries in every column.
 fn reserved_frame(n: usize) -> replay::BookFrame {
     let mut f = replay::BookFrame::new(1);
-    f.ts_event.reserve(n);
-    f.ts_recv.reserve(n);
-    f.instrument_id.reserve(n);
-    for s in 0..2 {
-        f.px[s][0].reserve(n);
-        f.sz[s][0].reserve(n);
-        f.ct[s][0].reserve(n);
-    }
-    f.untrusted.reserve(n);
-    f.crossed.reserve(n);
+    f.reserve(n);
     f
 }
 

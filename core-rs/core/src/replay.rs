@@ -335,6 +335,16 @@ impl BookFrame {
         self.ts_event.is_empty()
     }
 
+    /// Makes room for `rows` more boundaries (when the count is known, e.g. a rerun).
+    pub fn reserve(&mut self, rows: usize) {
+        self.ts_event.reserve(rows);
+        self.ts_recv.reserve(rows);
+        self.instrument_id.reserve(rows);
+        self.untrusted.reserve(rows);
+        self.crossed.reserve(rows);
+        self.rows.reserve(rows * 2 * self.levels);
+    }
+
     #[inline]
     pub fn push(&mut self, b: &Boundary, book: &impl BookView) {
         self.ts_event.push(b.ts_event);

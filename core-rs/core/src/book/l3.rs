@@ -258,16 +258,12 @@ impl L3Book {
         }
         if let Some(&old) = self.index.get(&id) {
             self.anomalies.duplicate_add += 1;
-            self.unlink(old);
+            self.detach(old);
+            self.release(old);
         }
         if size == 0 {
             return;
         }
-        self.insert(id, side, price, size);
-    }
-
-    #[inline]
-    fn insert(&mut self, id: u64, side: Side, price: i64, size: u32) {
         let order = Order {
             id,
             price,
@@ -287,6 +283,15 @@ impl L3Book {
             }
         };
         self.index.insert(id, idx);
+        self.attach(idx);
+    }
+
+    /// Links order `idx` at the back of the queue of its (side, price) level.
+    #[inline]
+    fn attach(&mut self, idx: u32) {
+        let Order {
+            side, price, size, ..
+        } = self.orders[idx as usize];
         let ladder = &mut self.ladders[side as usize];
         let li = ladder.get_or_insert(key_of(side, price));
         let level = &mut ladder.levels[li];
@@ -298,13 +303,17 @@ impl L3Book {
             level.head = idx;
         } else {
             self.orders[tail as usize].next = idx;
-            self.orders[idx as usize].prev = tail;
         }
+        let o = &mut self.orders[idx as usize];
+        o.prev = tail;
+        o.next = NIL;
     }
 
-    /// Removes order `idx` from its level and from the index.
+    /// Unlinks order `idx` from its level (dropping the level when it empties). The
+    /// order keeps its slot and index entry: a re-priced order is re-attached without
+    /// touching the hash map.
     #[inline]
-    fn unlink(&mut self, idx: u32) {
+    fn detach(&mut self, idx: u32) {
         let o = self.orders[idx as usize];
         let ladder = &mut self.ladders[o.side as usize];
         if let Ok(li) = ladder.find(key_of(o.side, o.price)) {
@@ -327,7 +336,12 @@ impl L3Book {
         if o.next != NIL {
             self.orders[o.next as usize].prev = o.prev;
         }
-        self.index.remove(&o.id);
+    }
+
+    /// Frees the slot of a detached order.
+    #[inline]
+    fn release(&mut self, idx: u32) {
+        self.index.remove(&self.orders[idx as usize].id);
         self.free.push(idx);
     }
 
@@ -342,7 +356,8 @@ impl L3Book {
             if size > o.size {
                 self.anomalies.cancel_exceeds_size += 1;
             }
-            self.unlink(idx);
+            self.detach(idx);
+            self.release(idx);
         } else {
             o.size -= size;
             let (side, price) = (o.side, o.price);
@@ -371,11 +386,14 @@ impl L3Book {
         }
         let o = self.orders[idx as usize];
         if size == 0 {
-            self.unlink(idx);
+            self.detach(idx);
+            self.release(idx);
         } else if o.price != price || o.side != new_side || size > o.size {
             // Price change or size increase: to the back of the (new) queue.
-            self.unlink(idx);
-            self.insert(id, new_side, price, size);
+            self.detach(idx);
+            let o = &mut self.orders[idx as usize];
+            (o.side, o.price, o.size) = (new_side, price, size);
+            self.attach(idx);
         } else if size < o.size {
             // Size decrease keeps priority.
             let delta = (o.size - size) as u64;
