@@ -8,5 +8,6 @@ pub mod book;
 pub mod decode;
 pub mod error;
 pub mod replay;
+pub mod synth;
 
 pub use error::{CoreError, Position, Result};
