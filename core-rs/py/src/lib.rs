@@ -7,12 +7,14 @@ use pyo3::prelude::*;
 mod book;
 mod errors;
 mod replay;
+mod synth;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
     book::register(m)?;
+    synth::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
