@@ -7,9 +7,10 @@
 //! crossed. Per instrument the file holds a start-of-day snapshot (a Clear `R` record, then
 //! `A` records flagged F_SNAPSHOT, F_LAST on the last one), then live events. A marketable
 //! order produces, as Databento's CME MBO does, one Trade `T` record per price level hit
-//! (aggressor side, order id 0) with a Fill `F` per resting order behind it, then a Cancel `C`
-//! (fully filled) or Modify `M` (partly filled, new size) per resting order; an unfilled
-//! remainder may rest as an `A`. All records of one event share timestamps and sequence, and
+//! (aggressor side; order id of the aggressor, as in the real ESH4 file, not 0) with a Fill
+//! `F` per resting order behind it, then a Cancel `C` (fully filled) or Modify `M` (partly
+//! filled, new size) per resting order; an unfilled remainder may rest as an `A` under the
+//! aggressor's id. All records of one event share timestamps and sequence, and
 //! F_LAST marks the last record of each event.
 //!
 //! The price process has structure a model can learn: a latent fair value per instrument
@@ -23,6 +24,9 @@
 //! platform; the random streams are a fixed xoshiro256** implemented here, not a crate whose
 //! algorithm could change between releases). Optionally the MBP-10 view of the generator's
 //! own book is written at every event boundary: an independent check of any L3 rebuild.
+//! That companion has one `Mbp10Msg` per MBO event (F_LAST set, same timestamps, sequence
+//! and instrument; action/side/price/size describe the event's main change, trades as `T`),
+//! not one per level update as Databento's own MBP-10 schema has.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -386,6 +390,24 @@ struct Level {
     count: u32,
 }
 
+/// Levels of one side, best first (no boxing: this runs several times per event).
+enum Levels<'a> {
+    Bid(std::iter::Rev<std::collections::btree_map::Iter<'a, i64, Level>>),
+    Ask(std::collections::btree_map::Iter<'a, i64, Level>),
+}
+
+impl<'a> Iterator for Levels<'a> {
+    type Item = (&'a i64, &'a Level);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Levels::Bid(it) => it.next(),
+            Levels::Ask(it) => it.next(),
+        }
+    }
+}
+
 /// The generator's own L3 book (prices in ticks). Orders are picked by slab index, never
 /// looked up by id, so no hash map; `live` allows uniform picks among resting orders.
 #[derive(Debug, Default, Clone)]
@@ -408,10 +430,11 @@ impl Book {
     }
 
     /// Levels of `side`, best first.
-    fn levels(&self, side: Side) -> Box<dyn Iterator<Item = (&i64, &Level)> + '_> {
+    #[inline]
+    fn levels(&self, side: Side) -> Levels<'_> {
         match side {
-            Side::Bid => Box::new(self.sides[0].iter().rev()),
-            Side::Ask => Box::new(self.sides[1].iter()),
+            Side::Bid => Levels::Bid(self.sides[0].iter().rev()),
+            Side::Ask => Levels::Ask(self.sides[1].iter()),
         }
     }
 
