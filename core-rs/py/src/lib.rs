@@ -13,8 +13,8 @@ mod synth;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
-    book::register(m)?;
     synth::register(m)?;
+    book::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
