@@ -1468,6 +1468,12 @@ fn dbn_err(path: &Path, e: dbn::Error) -> CoreError {
 /// at every event boundary into that file. Returns what was written.
 pub fn synth_mbo(out: &Path, cfg: &SynthConfig, mbp10: Option<&Path>) -> Result<SynthSummary> {
     let mut gen = Generator::new(cfg)?;
+    if mbp10 == Some(out) {
+        return Err(CoreError::Config(format!(
+            "synth: the MBP-10 companion needs its own path, got {} for both",
+            out.display()
+        )));
+    }
     let mut sink = Sink::create(out)?;
     let mut side = match mbp10 {
         Some(p) => Some((Sink::create(p)?, p)),

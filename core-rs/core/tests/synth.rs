@@ -120,3 +120,12 @@ fn unwritable_path_is_an_io_error_naming_it() {
         other => panic!("expected an Io error, got {other:?}"),
     }
 }
+
+#[test]
+fn companion_on_the_output_path_is_a_config_error() {
+    let dir = TempDir::new("same");
+    let out = dir.0.join("x.dbn.zst");
+    let err = synth_mbo(&out, &cfg(10, 0, &["ES"]), Some(&out)).unwrap_err();
+    assert!(matches!(err, CoreError::Config(_)), "{err}");
+    assert!(!out.exists());
+}
