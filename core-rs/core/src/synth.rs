@@ -74,6 +74,11 @@ pub struct InstrumentSpec {
     activity: f64,
     /// Scale of order sizes (1.0 = ES-like).
     size_scale: f64,
+    /// Scale of queue lengths (orders per level) in the snapshot, which sets book size.
+    queue_scale: f64,
+    /// Chance that a new limit order joins the fair touch rather than a deeper level:
+    /// high for thick one-tick books (ES), lower for thinner ones (NQ).
+    touch: f64,
 }
 
 const TICK_0_25: i64 = 250_000_000;
@@ -92,6 +97,8 @@ pub const SPECS: [InstrumentSpec; 5] = [
         vol_ticks: 0.04,
         activity: 1.0,
         size_scale: 1.0,
+        queue_scale: 3.0,
+        touch: 0.6,
     },
     InstrumentSpec {
         root: "NQ",
@@ -103,6 +110,8 @@ pub const SPECS: [InstrumentSpec; 5] = [
         vol_ticks: 0.10,
         activity: 0.8,
         size_scale: 0.5,
+        queue_scale: 0.7,
+        touch: 0.4,
     },
     InstrumentSpec {
         root: "RTY",
@@ -114,6 +123,8 @@ pub const SPECS: [InstrumentSpec; 5] = [
         vol_ticks: 0.08,
         activity: 0.35,
         size_scale: 0.5,
+        queue_scale: 1.0,
+        touch: 0.45,
     },
     InstrumentSpec {
         root: "CL",
@@ -125,6 +136,8 @@ pub const SPECS: [InstrumentSpec; 5] = [
         vol_ticks: 0.08,
         activity: 0.7,
         size_scale: 0.8,
+        queue_scale: 1.5,
+        touch: 0.5,
     },
     InstrumentSpec {
         root: "GC",
@@ -136,6 +149,8 @@ pub const SPECS: [InstrumentSpec; 5] = [
         vol_ticks: 0.07,
         activity: 0.4,
         size_scale: 0.5,
+        queue_scale: 0.8,
+        touch: 0.45,
     },
 ];
 
@@ -957,6 +972,7 @@ impl Generator {
         );
         let fair = self.insts[i].fair;
         let scale = self.insts[i].spec.size_scale;
+        let queue_scale = self.insts[i].spec.queue_scale;
         let best_bid = fair.floor() as i64;
         for side in [Side::Bid, Side::Ask] {
             for lvl in 0..SNAPSHOT_LEVELS {
@@ -968,7 +984,7 @@ impl Generator {
                     break;
                 }
                 // Thicker queues near the touch, as on a liquid CME book.
-                let mean = 2.0 + 10.0 * (-(lvl as f64) / 8.0).exp();
+                let mean = queue_scale * (2.0 + 10.0 * (-(lvl as f64) / 8.0).exp());
                 let n = 1 + self.rng.geometric(1.0 / (1.0 + mean));
                 for _ in 0..n {
                     let size = order_size(&mut self.rng, scale);
@@ -1099,10 +1115,10 @@ impl Generator {
         let inst = &self.insts[i];
         let opp = inst.book.best(opposite(side));
         let f = inst.fair;
-        let scale = inst.spec.size_scale;
+        let (scale, touch) = (inst.spec.size_scale, inst.spec.touch);
         let r = &mut self.rng;
         let d = if r.chance(0.85) {
-            r.geometric(0.5).min(40) as i64
+            r.geometric(touch).min(40) as i64
         } else {
             r.below(30) as i64
         };
