@@ -10,5 +10,6 @@ pub mod decode;
 pub mod error;
 pub mod lobster;
 pub mod replay;
+pub mod synth;
 
 pub use error::{CoreError, Position, Result};

@@ -14,9 +14,12 @@ use crate::error::{CoreError, Result};
 
 /// A book of either depth, behind the shared query surface.
 #[derive(Debug, Clone)]
+// One per instrument, made once: boxing either variant would add a pointer chase to
+// every event for no memory worth saving.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyBook {
     L3(L3Book),
-    L2(Box<L2Book>),
+    L2(L2Book),
 }
 
 impl BookView for AnyBook {
@@ -100,7 +103,7 @@ impl Books {
                 let book = if l3 {
                     AnyBook::L3(L3Book::new())
                 } else {
-                    AnyBook::L2(Box::default())
+                    AnyBook::L2(L2Book::new())
                 };
                 self.entries.push((id, book));
                 self.entries.len() - 1
@@ -357,6 +360,11 @@ impl BookFrame {
         }
         self.untrusted.push(book.integrity().untrusted);
         self.crossed.push(b.crossed);
+    }
+
+    /// All levels, row-major `[row][side][level]` (empty levels: size 0, `UNDEF_PRICE`).
+    pub fn level_rows(&self) -> &[LevelView] {
+        &self.rows
     }
 
     /// One level of one side for every row.

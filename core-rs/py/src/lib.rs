@@ -9,11 +9,13 @@ mod book;
 mod errors;
 mod lobster;
 mod replay;
+mod synth;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
+    synth::register(m)?;
     book::register(m)?;
     bars::register(m)?;
     lobster::register(m)?;
