@@ -387,6 +387,23 @@ impl BookFrame {
             .collect()
     }
 
+    /// Arrow validity bitmap (LSB first) of one level's prices: bit set where the level
+    /// exists. `None` when every row has the level, as Arrow allows.
+    pub fn price_validity(&self, side: Side, level: usize) -> Option<Vec<u8>> {
+        // Rows counted from the level store: the scalar columns may have been moved out.
+        let rows = self.rows.len() / (2 * self.levels).max(1);
+        let mut bits = vec![0u8; rows.div_ceil(8)];
+        let mut all = true;
+        for (i, l) in self.level_column(side, level).enumerate() {
+            if l.size > 0 {
+                bits[i / 8] |= 1 << (i % 8);
+            } else {
+                all = false;
+            }
+        }
+        (!all).then_some(bits)
+    }
+
     pub fn sizes(&self, side: Side, level: usize) -> Vec<u64> {
         self.level_column(side, level).map(|l| l.size).collect()
     }

@@ -33,14 +33,16 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Replays a DBN file; returns (columns, stats). Columns are in frame order.
+/// Replays a DBN file; returns (columns, validity, stats). Columns are in frame order;
+/// `validity` maps a price column to its Arrow validity bitmap when some rows lack that
+/// level, so Python assembles Arrow arrays from these buffers without copying.
 #[pyfunction]
 #[pyo3(signature = (path, levels = 10))]
 fn replay_book<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     levels: usize,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let (mut frame, stats) = py
         .detach(|| replay::replay_book(&path, levels))
         .map_err(to_py)?;
@@ -57,10 +59,14 @@ fn replay_book<'py>(
         "instrument_id",
         PyArray1::from_vec(py, std::mem::take(&mut frame.instrument_id)),
     )?;
+    let validity = PyDict::new(py);
     for (name, side) in [("bid", Side::Bid), ("ask", Side::Ask)] {
         for i in 0..frame.levels {
-            let col = frame.prices(side, i);
-            cols.set_item(format!("{name}_px_{i:02}"), PyArray1::from_vec(py, col))?;
+            let col = format!("{name}_px_{i:02}");
+            if let Some(bits) = frame.price_validity(side, i) {
+                validity.set_item(&col, PyArray1::from_vec(py, bits))?;
+            }
+            cols.set_item(col, PyArray1::from_vec(py, frame.prices(side, i)))?;
         }
         for i in 0..frame.levels {
             let col = frame.sizes(side, i);
@@ -79,5 +85,5 @@ fn replay_book<'py>(
         "crossed",
         PyArray1::from_vec(py, std::mem::take(&mut frame.crossed)),
     )?;
-    Ok((cols, stats_dict(py, &stats)?))
+    Ok((cols, validity, stats_dict(py, &stats)?))
 }
