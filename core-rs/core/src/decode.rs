@@ -30,6 +30,8 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 struct ZstdFault {
     compressed_offset: u64,
     detail: String,
+    /// zstd reports a frame cut short as UnexpectedEof: the file is truncated, not corrupt.
+    truncated: bool,
 }
 
 impl std::fmt::Display for ZstdFault {
@@ -119,6 +121,7 @@ impl PipedReader {
                         let fault = ZstdFault {
                             compressed_offset: compressed_read.load(Ordering::Relaxed),
                             detail: e.to_string(),
+                            truncated: e.kind() == io::ErrorKind::UnexpectedEof,
                         };
                         let _ = full_tx.send(Err(io::Error::other(fault)));
                         return;
@@ -407,7 +410,13 @@ impl DbnReader {
         }
         let meta_len = check_prelude(path, &head)? as usize;
         let version = head[3];
-        let rest = read_up_to(&mut source, meta_len).map_err(|e| io_err(e, PRELUDE_LEN as u64))?;
+        // Read through `take` so a corrupt length cannot make us allocate gigabytes up front.
+        let mut rest = Vec::new();
+        source
+            .by_ref()
+            .take(meta_len as u64)
+            .read_to_end(&mut rest)
+            .map_err(|e| io_err(e, PRELUDE_LEN as u64))?;
         let meta_end = (PRELUDE_LEN + meta_len) as u64;
         if rest.len() < meta_len {
             return Err(CoreError::Truncated {
@@ -601,6 +610,13 @@ impl DbnReader {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ZstdFault>())
         {
+            if fault.truncated {
+                return CoreError::Truncated {
+                    path: path.to_path_buf(),
+                    at,
+                    detail: format!("compressed stream ends inside a zstd frame: {fault}"),
+                };
+            }
             return CoreError::CorruptCompression {
                 path: path.to_path_buf(),
                 compressed_offset: fault.compressed_offset,
