@@ -51,10 +51,23 @@ fmt:
 	$(BIN)/ruff format pycontrol tests bench
 	$(BIN)/ruff check --fix pycontrol tests bench
 
-bench: setup
-	$(PY) -m pip install --quiet -r bench/requirements-peers.txt
-	cargo bench -p tradecore-bench
-	$(PY) bench/peers/book_peers.py
+# Peers (nautilus_trader, hftbacktest) get their own virtualenv: hftbacktest caps numpy below
+# the project's pin. `make bench` stays out of `make test`; BENCH_ARGS go to criterion,
+# STAGE_ROUNDS to the interleaved stage split (fewer for a large TRADECORE_BENCH_MBO file).
+BENCH_VENV := .venv-bench
+BENCH_ARGS ?=
+STAGE_ROUNDS ?= 40
+
+$(BENCH_VENV)/.deps: bench/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-peers.txt
+	touch $@
+
+bench: setup $(BENCH_VENV)/.deps
+	cargo bench -p tradecore-bench --bench book -- $(BENCH_ARGS)
+	cargo run --quiet --release -p tradecore-bench --example stages -- $(STAGE_ROUNDS)
+	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 
 clean:
-	rm -rf target $(VENV) build
+	rm -rf target $(VENV) $(BENCH_VENV) build

@@ -21,10 +21,13 @@ from pycontrol._core import (
     OrderBook,
     OutOfOrderError,
     TruncatedError,
+    UnknownFormatError,
     UnsupportedVersionError,
 )
+from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
 from pycontrol.dbn import dbn_info, read_dbn, read_dbn_frames
+from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
     "PRICE_SCALE",
@@ -42,9 +45,15 @@ __all__ = [
     "OrderBook",
     "OutOfOrderError",
     "TruncatedError",
+    "UnknownFormatError",
     "UnsupportedVersionError",
+    "build_bars",
     "dbn_info",
+    "load_bars",
     "read_dbn",
     "read_dbn_frames",
     "replay_book",
+    "replay_lobster",
+    "resample_bars",
+    "verify_lobster",
 ]

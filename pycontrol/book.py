@@ -5,22 +5,39 @@ from __future__ import annotations
 from os import PathLike
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from pycontrol import _core
 
 PathArg = str | PathLike[str]
 
 
-def _frame(cols: dict[str, Any]) -> pl.DataFrame:
-    """Wraps numpy columns (moved out of Rust) into a DataFrame without Python objects."""
-    df = pl.DataFrame(cols)
-    px = [c for c in df.columns if "_px_" in c]
-    return df.with_columns(
-        pl.col("ts_event", "ts_recv").cast(pl.Datetime("ns", "UTC")),
-        # An empty level is NaN in the buffer; null is what polars users expect.
-        *(pl.col(c).fill_nan(None) for c in px),
-    )
+_TIMESTAMPS = ("ts_event", "ts_recv")
+
+
+def _frame(cols: dict[str, Any], validity: dict[str, Any]) -> pl.DataFrame:
+    """Assembles Arrow arrays over the buffers Rust filled (moved, not copied) and hands
+    them to polars zero-copy: timestamps become UTC datetimes by type alone, and a price
+    column whose level is missing in some rows gets its validity bitmap (null, not NaN).
+    """
+    arrays = []
+    for name, values in cols.items():
+        if values.dtype == np.bool_:
+            arrays.append(pa.array(values))  # Arrow booleans are bit-packed: one pass.
+            continue
+        typ = (
+            pa.timestamp("ns", tz="UTC")
+            if name in _TIMESTAMPS
+            else pa.from_numpy_dtype(values.dtype)
+        )
+        valid = validity.get(name)
+        buffers = [None if valid is None else pa.py_buffer(valid), pa.py_buffer(values)]
+        arrays.append(pa.Array.from_buffers(typ, len(values), buffers))
+    frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=list(cols)))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def replay_book(path: PathArg, levels: int = 10, *, with_stats: bool = False) -> Any:
@@ -30,6 +47,6 @@ def replay_book(path: PathArg, levels: int = 10, *, with_stats: bool = False) ->
     `crossed`. With `with_stats=True` returns `(frame, stats)`, where stats counts records,
     boundaries and book anomalies.
     """
-    cols, stats = _core.replay_book(path, levels)
-    df = _frame(cols)
+    cols, validity, stats = _core.replay_book(path, levels)
+    df = _frame(cols, validity)
     return (df, stats) if with_stats else df

@@ -14,8 +14,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use dbn::decode::{DbnMetadata, DecodeRecordRef};
-use dbn::{Metadata, Record, RecordRef};
+use dbn::{Metadata, RecordRef};
 
 use crate::error::{CoreError, Position, Result};
 
@@ -31,7 +30,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 struct ZstdFault {
     compressed_offset: u64,
     detail: String,
-    /// The compressed file ends inside a zstd frame: the file is truncated, not corrupt.
+    /// zstd reports a frame cut short as UnexpectedEof: the file is truncated, not corrupt.
     truncated: bool,
 }
 
@@ -93,7 +92,7 @@ impl PipedReader {
                 }
             };
             loop {
-                // Closed only when the reader is gone: nobody wants more data.
+                // A closed recycle channel means the reader is gone: stop.
                 let Ok(mut buf) = empty_rx.recv() else {
                     return;
                 };
@@ -180,11 +179,12 @@ impl Read for PipedReader {
 
 impl Drop for PipedReader {
     fn drop(&mut self) {
-        // Unblock the worker, then reap it. It may be waiting to send a full chunk, or for
-        // an empty buffer to fill: both channels must be closed, or a reader dropped before
-        // the end of the file (an error, a replay left unfinished) hangs here forever.
-        drop(std::mem::replace(&mut self.full, sync_channel(0).1));
-        drop(std::mem::replace(&mut self.empty, sync_channel(0).0));
+        // Unblock the worker wherever it waits (sending a full chunk, or receiving an
+        // empty one) by closing both channels, then reap it.
+        let (_, dummy_rx) = sync_channel(0);
+        drop(std::mem::replace(&mut self.full, dummy_rx));
+        let (dummy_tx, _) = sync_channel(0);
+        drop(std::mem::replace(&mut self.empty, dummy_tx));
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
@@ -207,190 +207,28 @@ impl Read for Source {
     }
 }
 
-/// A record whose header the `dbn` crate must not see: it would panic (or, in release
-/// builds, read through a misaligned pointer) on a length that is not a multiple of 8 or
-/// shorter than its record type's layout.
-#[derive(Debug)]
-struct BadFraming {
-    detail: String,
-}
-
-impl std::fmt::Display for BadFraming {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
-    }
-}
-
-impl std::error::Error for BadFraming {}
-
-/// Length in bytes of the layout of record type `rt` in DBN `version`: the least a record
-/// of that type must span. Unknown types need only a header.
-fn layout_len(version: u8, rt: u8) -> usize {
-    use dbn::{rtype, v1, v2, v3};
-    use std::mem::size_of;
-    match rt {
-        rtype::MBO => size_of::<v3::MboMsg>(),
-        rtype::MBP_0 => size_of::<v3::TradeMsg>(),
-        rtype::MBP_1 | rtype::TBBO => size_of::<v3::Mbp1Msg>(),
-        rtype::MBP_10 => size_of::<v3::Mbp10Msg>(),
-        rtype::BBO_1S | rtype::BBO_1M => size_of::<v3::BboMsg>(),
-        rtype::CMBP_1 | rtype::TCBBO => size_of::<v3::Cmbp1Msg>(),
-        rtype::CBBO_1S | rtype::CBBO_1M => size_of::<v3::CbboMsg>(),
-        rtype::OHLCV_1S
-        | rtype::OHLCV_1M
-        | rtype::OHLCV_1H
-        | rtype::OHLCV_1D
-        | rtype::OHLCV_EOD
-        | rtype::OHLCV_DEPRECATED => size_of::<v3::OhlcvMsg>(),
-        rtype::STATUS => size_of::<v3::StatusMsg>(),
-        rtype::IMBALANCE => size_of::<v3::ImbalanceMsg>(),
-        rtype::INSTRUMENT_DEF => match version {
-            1 => size_of::<v1::InstrumentDefMsg>(),
-            2 => size_of::<v2::InstrumentDefMsg>(),
-            _ => size_of::<v3::InstrumentDefMsg>(),
-        },
-        rtype::STATISTICS => match version {
-            1 | 2 => size_of::<v1::StatMsg>(),
-            _ => size_of::<v3::StatMsg>(),
-        },
-        rtype::ERROR => match version {
-            1 => size_of::<v1::ErrorMsg>(),
-            _ => size_of::<v3::ErrorMsg>(),
-        },
-        rtype::SYMBOL_MAPPING => match version {
-            1 => size_of::<v1::SymbolMappingMsg>(),
-            _ => size_of::<v3::SymbolMappingMsg>(),
-        },
-        rtype::SYSTEM => match version {
-            1 => size_of::<v1::SystemMsg>(),
-            _ => size_of::<v3::SystemMsg>(),
-        },
-        _ => size_of::<v3::RecordHeader>(),
-    }
-}
-
-/// What the `dbn` decoder reads through: counts the bytes it is handed (to tell a clean
-/// end from a partial record) and checks each record header before handing it over.
-/// Reading stops just before a record with impossible framing; the next read fails with
-/// [`BadFraming`], so every record before it is still decoded and the error names it.
-struct Framed<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-    version: u8,
-    /// Stream offset of the next record header to check (records start after metadata).
-    next: u64,
-    /// Stream offset of the metadata's `ts_out` byte; with `ts_out` set, every record
-    /// carries 8 more bytes (its send timestamp) that the decoder expects.
-    ts_out_at: u64,
-    ts_out: bool,
-    /// Bytes read from `inner` but not yet handed over: a header cut by a read boundary.
-    held: Vec<u8>,
-    fault: Option<BadFraming>,
-    /// Length and record type bytes of the last header that passed (none at first: a
-    /// zero header must never match unchecked, its length would never advance).
-    last_good: Option<[u8; 2]>,
-}
-
-impl<R: Read> Framed<R> {
-    fn new(inner: R, count: Arc<AtomicU64>, version: u8, records_start: u64) -> Self {
-        Framed {
-            inner,
-            count,
-            version,
-            next: records_start,
-            // Prelude, dataset, schema, start, end, limit, (v1: record count), stype in/out.
-            ts_out_at: if version == 1 { 60 } else { 52 },
-            ts_out: false,
-            held: Vec::new(),
-            fault: None,
-            last_good: None,
-        }
-    }
-}
-
-impl<R: Read> Read for Framed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if let Some(f) = self.fault.take() {
-            return Err(io::Error::other(f));
-        }
-        let held = self.held.len().min(buf.len());
-        buf[..held].copy_from_slice(&self.held[..held]);
-        self.held.drain(..held);
-        let fresh = if held < buf.len() {
-            self.inner.read(&mut buf[held..])?
-        } else {
-            0
-        };
-        let mut n = held + fresh;
-        let at_end = held < buf.len() && fresh == 0;
-        let start = self.count.load(Ordering::Relaxed);
-        if (start..start + n as u64).contains(&self.ts_out_at) {
-            self.ts_out = buf[(self.ts_out_at - start) as usize] != 0;
-        }
-        let end = start + n as u64;
-        let mut next = self.next;
-        while next < end {
-            let i = (next - start) as usize;
-            if i + 1 >= n {
-                // Length byte here, record type in the next read: keep the header whole.
-                // At the end of input the partial header goes through as the truncation it is.
-                if at_end {
-                    next = u64::MAX;
-                } else {
-                    self.held.splice(0..0, buf[i..n].iter().copied());
-                    n = i;
-                }
-                break;
-            }
-            let header = [buf[i], buf[i + 1]];
-            let len = header[0] as usize * 4;
-            if Some(header) == self.last_good {
-                // Files are runs of one record type: skip the layout lookup.
-                next += len as u64;
-                continue;
-            }
-            let rt = header[1];
-            let need = layout_len(self.version, rt) + if self.ts_out { 8 } else { 0 };
-            if len < need || len % 8 != 0 {
-                self.fault = Some(BadFraming {
-                    detail: format!(
-                        "record length {len} bytes is impossible for record type 0x{rt:02x} \
-                         (layout {need} bytes, lengths are multiples of 8)"
-                    ),
-                });
-                self.held.clear();
-                n = i;
-                break;
-            }
-            self.last_good = Some(header);
-            next += len as u64;
-        }
-        self.next = next;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        if n == 0 {
-            if let Some(f) = self.fault.take() {
-                return Err(io::Error::other(f));
-            }
-            if !self.held.is_empty() {
-                // Everything read so far is a cut header: read on to complete it.
-                return self.read(buf);
-            }
-        }
-        Ok(n)
-    }
-}
-
-type Inner = Framed<io::Chain<Cursor<Vec<u8>>, Source>>;
+/// Bytes of the read buffer kept 8-aligned (records are read in place as structs).
+const BUF_WORDS: usize = 1 << 15;
 
 /// A DBN file opened for streaming decode.
+///
+/// Records are framed here rather than by the `dbn` crate's decoder: the record types of
+/// the hot path (MBO, MBP, BBO, trades, OHLCV, status) have one layout in DBN versions
+/// 1-3, so they are read in place; only the few types whose layout changed between
+/// versions (definitions, statistics, symbol mappings, errors, system messages) go
+/// through `dbn`'s version upgrade. Every record's length is checked against its type
+/// before it is handed out, so a malformed file is an error, never a panic.
 pub struct DbnReader {
     path: PathBuf,
-    decoder: dbn::decode::DbnDecoder<Inner>,
-    delivered: Arc<AtomicU64>,
-    compressed_read: Arc<AtomicU64>,
+    source: Source,
+    metadata: Metadata,
+    buf: Vec<u64>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    scratch: Vec<u64>,
+    // Kept for the lifetime of the reader: the worker thread updates it.
+    _compressed_read: Arc<AtomicU64>,
     compressed: bool,
     version: u8,
     next_index: u64,
@@ -442,6 +280,72 @@ fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// True for record types whose layout in `version` differs from DBN 3.
+#[inline]
+fn needs_upgrade(version: u8, rtype: u8) -> bool {
+    use dbn::rtype::*;
+    match version {
+        1 => matches!(
+            rtype,
+            INSTRUMENT_DEF | SYMBOL_MAPPING | ERROR | SYSTEM | STATISTICS
+        ),
+        2 => matches!(rtype, INSTRUMENT_DEF | STATISTICS),
+        _ => false,
+    }
+}
+
+/// The smallest valid length of a record of `rtype` as stored in `version`.
+#[inline]
+fn min_len(version: u8, rtype: u8) -> usize {
+    use dbn::rtype::*;
+    use std::mem::size_of;
+    match rtype {
+        MBO => size_of::<dbn::MboMsg>(),
+        MBP_0 => size_of::<dbn::TradeMsg>(),
+        MBP_1 => size_of::<dbn::Mbp1Msg>(),
+        MBP_10 => size_of::<dbn::Mbp10Msg>(),
+        BBO_1S | BBO_1M => size_of::<dbn::BboMsg>(),
+        CMBP_1 | CBBO_1S | CBBO_1M | TCBBO => size_of::<dbn::Cmbp1Msg>(),
+        OHLCV_DEPRECATED | OHLCV_1S | OHLCV_1M | OHLCV_1H | OHLCV_1D | OHLCV_EOD => {
+            size_of::<dbn::OhlcvMsg>()
+        }
+        STATUS => size_of::<dbn::StatusMsg>(),
+        IMBALANCE => size_of::<dbn::ImbalanceMsg>(),
+        INSTRUMENT_DEF => match version {
+            1 => size_of::<dbn::v1::InstrumentDefMsg>(),
+            2 => size_of::<dbn::v2::InstrumentDefMsg>(),
+            _ => size_of::<dbn::InstrumentDefMsg>(),
+        },
+        STATISTICS => match version {
+            1 | 2 => size_of::<dbn::v1::StatMsg>(),
+            _ => size_of::<dbn::StatMsg>(),
+        },
+        SYMBOL_MAPPING => match version {
+            1 => size_of::<dbn::v1::SymbolMappingMsg>(),
+            _ => size_of::<dbn::SymbolMappingMsg>(),
+        },
+        ERROR => match version {
+            1 => size_of::<dbn::v1::ErrorMsg>(),
+            _ => size_of::<dbn::ErrorMsg>(),
+        },
+        SYSTEM => match version {
+            1 => size_of::<dbn::v1::SystemMsg>(),
+            _ => size_of::<dbn::SystemMsg>(),
+        },
+        _ => size_of::<dbn::RecordHeader>(),
+    }
+}
+
+fn as_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: u64 storage viewed as bytes; u8 has no alignment or validity requirements.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
+}
+
+fn as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; the borrow is unique.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+}
+
 impl DbnReader {
     /// Opens `path`, detecting zstd compression from its magic bytes.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
@@ -461,7 +365,6 @@ impl DbnReader {
             f
         };
         let compressed_read = Arc::new(AtomicU64::new(0));
-        let file_len = file.metadata().ok().map(|m| m.len());
         let (source, compressed) = if head.as_slice() == ZSTD_MAGIC {
             (
                 Source::Piped(Box::new(PipedReader::spawn(file, compressed_read.clone()))),
@@ -469,12 +372,11 @@ impl DbnReader {
             )
         } else {
             (
-                Source::Plain(BufReader::with_capacity(1 << 17, file)),
+                Source::Plain(BufReader::with_capacity(1 << 16, file)),
                 false,
             )
         };
-        let plain_len = if compressed { None } else { file_len };
-        Self::from_source(path, source, compressed, compressed_read, plain_len)
+        Self::from_source(path, source, compressed, compressed_read)
     }
 
     /// Decodes an uncompressed DBN stream held in memory (benchmarks, tests).
@@ -485,13 +387,11 @@ impl DbnReader {
                 path: path.to_path_buf(),
             });
         }
-        let len = bytes.len() as u64;
         Self::from_source(
             path,
             Source::Memory(Cursor::new(bytes)),
             false,
             Arc::new(AtomicU64::new(0)),
-            Some(len),
         )
     }
 
@@ -500,61 +400,55 @@ impl DbnReader {
         mut source: Source,
         compressed: bool,
         compressed_read: Arc<AtomicU64>,
-        plain_len: Option<u64>,
     ) -> Result<Self> {
-        let prelude = read_up_to(&mut source, PRELUDE_LEN)
-            .map_err(|e| Self::map_io(path, e, Position::default(), &compressed_read))?;
-        if prelude.is_empty() {
+        let io_err = |e, offset| Self::map_io(path, e, Position { record: 0, offset });
+        let mut head = read_up_to(&mut source, PRELUDE_LEN).map_err(|e| io_err(e, 0))?;
+        if head.is_empty() {
             return Err(CoreError::EmptyFile {
                 path: path.to_path_buf(),
             });
         }
-        let meta_len = check_prelude(path, &prelude)?;
-        // The dbn crate allocates the declared metadata length up front: a corrupt length
-        // would cost up to 4 GiB before failing. Where the stream length is known, a
-        // length that runs past it is truncation, reported without the allocation.
-        if let Some(len) = plain_len {
-            if PRELUDE_LEN as u64 + meta_len as u64 > len {
-                return Err(CoreError::Truncated {
-                    path: path.to_path_buf(),
-                    at: Position {
-                        record: 0,
-                        offset: len,
-                    },
-                    detail: format!(
-                        "metadata declares {meta_len} bytes but only {} follow the prelude",
-                        len.saturating_sub(PRELUDE_LEN as u64)
-                    ),
-                });
-            }
+        let meta_len = check_prelude(path, &head)? as usize;
+        let version = head[3];
+        // Read through `take` so a corrupt length cannot make us allocate gigabytes up front.
+        let mut rest = Vec::new();
+        source
+            .by_ref()
+            .take(meta_len as u64)
+            .read_to_end(&mut rest)
+            .map_err(|e| io_err(e, PRELUDE_LEN as u64))?;
+        let meta_end = (PRELUDE_LEN + meta_len) as u64;
+        if rest.len() < meta_len {
+            return Err(CoreError::Truncated {
+                path: path.to_path_buf(),
+                at: Position {
+                    record: 0,
+                    offset: (PRELUDE_LEN + rest.len()) as u64,
+                },
+                detail: format!("metadata has {} of {meta_len} bytes", rest.len()),
+            });
         }
-        let version = prelude[3];
-        let delivered = Arc::new(AtomicU64::new(0));
-        let meta_end = PRELUDE_LEN as u64 + meta_len as u64;
-        let inner = Framed::new(
-            Cursor::new(prelude).chain(source),
-            delivered.clone(),
-            version,
-            meta_end,
-        );
-        let decoder = dbn::decode::DbnDecoder::new(inner).map_err(|e| {
-            let at = Position {
-                record: 0,
-                offset: delivered.load(Ordering::Relaxed).min(meta_end),
-            };
-            Self::map_dbn(
-                path,
-                e,
-                at,
-                &compressed_read,
-                delivered.load(Ordering::Relaxed) < meta_end,
-            )
-        })?;
+        head.extend_from_slice(&rest);
+        let metadata = dbn::decode::dbn::MetadataDecoder::new(Cursor::new(head))
+            .decode()
+            .map_err(|e| CoreError::BadRecord {
+                path: path.to_path_buf(),
+                at: Position {
+                    record: 0,
+                    offset: 0,
+                },
+                detail: format!("metadata: {e}"),
+            })?;
         Ok(DbnReader {
             path: path.to_path_buf(),
-            decoder,
-            delivered,
-            compressed_read,
+            source,
+            metadata,
+            buf: vec![0; BUF_WORDS],
+            start: 0,
+            end: 0,
+            eof: false,
+            scratch: vec![0; dbn::MAX_RECORD_LEN.div_ceil(8)],
+            _compressed_read: compressed_read,
             compressed,
             version,
             next_index: 0,
@@ -566,8 +460,9 @@ impl DbnReader {
         &self.path
     }
 
+    /// Metadata, upgraded to the current DBN version.
     pub fn metadata(&self) -> &Metadata {
-        self.decoder.metadata()
+        &self.metadata
     }
 
     /// The DBN version found in the file (records are upgraded to the current layout).
@@ -587,62 +482,130 @@ impl DbnReader {
         }
     }
 
-    /// Position of the record returned by the last successful `next_record`.
-    pub fn last_position(&self, last_len: usize) -> Position {
-        Position {
-            record: self.next_index.saturating_sub(1),
-            offset: self.next_offset - last_len as u64,
+    /// Makes at least `need` unread bytes available unless the stream ends first.
+    #[cold]
+    fn fill(&mut self, need: usize) -> Result<()> {
+        if self.start > 0 {
+            let (s, e) = (self.start, self.end);
+            as_bytes_mut(&mut self.buf).copy_within(s..e, 0);
+            self.end -= s;
+            self.start = 0;
         }
+        if need > self.buf.len() * 8 {
+            self.buf.resize(need.div_ceil(8), 0);
+        }
+        while !self.eof && self.end < need {
+            let end = self.end;
+            match self.source.read(&mut as_bytes_mut(&mut self.buf)[end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Self::map_io(&self.path, e, self.position())),
+            }
+        }
+        Ok(())
     }
 
     /// The next record, `None` at a clean end of file.
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<RecordRef<'_>>> {
-        let at = self.position();
-        match self.decoder.decode_record_ref() {
-            Ok(Some(rec)) => {
-                self.next_index += 1;
-                self.next_offset += rec.record_size() as u64;
-                Ok(Some(rec))
+        const HEADER: usize = std::mem::size_of::<dbn::RecordHeader>();
+        if self.end - self.start < HEADER {
+            self.fill(HEADER)?;
+            if self.end == self.start {
+                return Ok(None);
             }
-            Ok(None) => {
-                // The dbn crate ends quietly on a partial record: compare what was
-                // delivered with what was consumed to tell a clean end from truncation.
-                let delivered = self.delivered.load(Ordering::Relaxed);
-                if delivered > at.offset {
-                    Err(CoreError::Truncated {
-                        path: self.path.clone(),
-                        at,
-                        detail: format!(
-                            "{} trailing bytes do not form a whole record",
-                            delivered - at.offset
-                        ),
-                    })
-                } else {
-                    Ok(None)
-                }
+            if self.end - self.start < HEADER {
+                return Err(self.truncated(self.end - self.start));
             }
-            Err(e) => Err(Self::map_dbn(
-                &self.path,
-                e,
-                at,
-                &self.compressed_read,
-                false,
-            )),
+        }
+        let head = &as_bytes(&self.buf)[self.start..self.start + 2];
+        let (len, rtype) = (
+            head[0] as usize * dbn::RecordHeader::LENGTH_MULTIPLIER,
+            head[1],
+        );
+        let min = min_len(self.version, rtype);
+        if len < min {
+            return Err(CoreError::BadRecord {
+                path: self.path.clone(),
+                at: self.position(),
+                detail: format!(
+                    "record of rtype {rtype:#04x} says it is {len} bytes, needs at least {min}"
+                ),
+            });
+        }
+        if self.end - self.start < len {
+            self.fill(len)?;
+            if self.end - self.start < len {
+                return Err(self.truncated(self.end - self.start));
+            }
+        }
+        let at = self.start;
+        self.start += len;
+        self.next_index += 1;
+        self.next_offset += len as u64;
+        if needs_upgrade(self.version, rtype) {
+            return self.upgrade(at, len).map(Some);
+        }
+        if at % 8 != 0 {
+            // Records are 4-byte multiples: an odd one shifts the rest off 8-byte
+            // alignment, so copy into aligned scratch before viewing it as a struct.
+            let src = &as_bytes(&self.buf)[at..at + len];
+            as_bytes_mut(&mut self.scratch)[..len].copy_from_slice(src);
+            // SAFETY: scratch is 8-aligned and holds a whole record of checked length.
+            return Ok(Some(unsafe {
+                RecordRef::new(&as_bytes(&self.scratch)[..len])
+            }));
+        }
+        // SAFETY: the slice is 8-aligned (u64 storage, 8-aligned offset) and holds one
+        // whole record whose length was checked against its record type above.
+        Ok(Some(unsafe {
+            RecordRef::new(&as_bytes(&self.buf)[at..at + len])
+        }))
+    }
+
+    #[cold]
+    fn upgrade(&mut self, at: usize, len: usize) -> Result<RecordRef<'_>> {
+        let bytes = as_bytes(&self.buf)[at..at + len].to_vec();
+        let pos = Position {
+            record: self.next_index - 1,
+            offset: self.next_offset - len as u64,
+        };
+        let bad = |detail: String| CoreError::BadRecord {
+            path: self.path.clone(),
+            at: pos,
+            detail,
+        };
+        let mut dec = dbn::decode::dbn::RecordDecoder::with_version(
+            Cursor::new(bytes),
+            self.version,
+            dbn::VersionUpgradePolicy::UpgradeToV3,
+            self.metadata.ts_out,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let rec = dec
+            .decode_ref()
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("record could not be upgraded".into()))?;
+        let up = rec.as_ref();
+        if up.len() > self.scratch.len() * 8 {
+            return Err(bad(format!("upgraded record of {} bytes", up.len())));
+        }
+        let n = up.len();
+        as_bytes_mut(&mut self.scratch)[..n].copy_from_slice(up);
+        // SAFETY: scratch is 8-aligned and now holds one whole upgraded record.
+        Ok(unsafe { RecordRef::new(&as_bytes(&self.scratch)[..n]) })
+    }
+
+    fn truncated(&self, have: usize) -> CoreError {
+        CoreError::Truncated {
+            path: self.path.clone(),
+            at: self.position(),
+            detail: format!("the file ends {have} bytes into a record"),
         }
     }
 
-    fn map_io(path: &Path, e: io::Error, at: Position, compressed_read: &AtomicU64) -> CoreError {
-        if let Some(bad) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<BadFraming>())
-        {
-            return CoreError::BadRecord {
-                path: path.to_path_buf(),
-                at,
-                detail: bad.detail.clone(),
-            };
-        }
+    fn map_io(path: &Path, e: io::Error, at: Position) -> CoreError {
         if let Some(fault) = e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ZstdFault>())
@@ -651,10 +614,7 @@ impl DbnReader {
                 return CoreError::Truncated {
                     path: path.to_path_buf(),
                     at,
-                    detail: format!(
-                        "compressed file ends inside a zstd frame (compressed byte offset {})",
-                        fault.compressed_offset
-                    ),
+                    detail: format!("compressed stream ends inside a zstd frame: {fault}"),
                 };
             }
             return CoreError::CorruptCompression {
@@ -670,139 +630,6 @@ impl DbnReader {
                 detail: e.to_string(),
             };
         }
-        let _ = compressed_read;
         CoreError::io(path, e)
-    }
-
-    fn map_dbn(
-        path: &Path,
-        e: dbn::Error,
-        at: Position,
-        compressed_read: &AtomicU64,
-        short: bool,
-    ) -> CoreError {
-        match e {
-            dbn::Error::Io { source, .. } => Self::map_io(path, source, at, compressed_read),
-            other if short => CoreError::Truncated {
-                path: path.to_path_buf(),
-                at,
-                detail: other.to_string(),
-            },
-            other => CoreError::BadRecord {
-                path: path.to_path_buf(),
-                at,
-                detail: other.to_string(),
-            },
-        }
-    }
-}
-
-#[cfg(test)]
-mod framed_tests {
-    use super::*;
-
-    /// Hands out at most `step` bytes per read, so record headers get cut at every place.
-    struct Trickle {
-        data: Cursor<Vec<u8>>,
-        step: usize,
-    }
-
-    impl Read for Trickle {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.step);
-            self.data.read(&mut buf[..n])
-        }
-    }
-
-    const META_END: usize = 64;
-
-    /// 64 bytes standing in for prelude and metadata, then `n` MBO-sized records.
-    fn stream(n: usize) -> Vec<u8> {
-        let mut v = vec![0u8; META_END];
-        for _ in 0..n {
-            let mut rec = vec![0u8; 56];
-            rec[0] = 14; // 56 bytes in 4-byte words
-            rec[1] = dbn::rtype::MBO;
-            v.extend(rec);
-        }
-        v
-    }
-
-    fn framed(data: Vec<u8>, step: usize) -> Framed<Trickle> {
-        let inner = Trickle {
-            data: Cursor::new(data),
-            step,
-        };
-        Framed::new(inner, Arc::new(AtomicU64::new(0)), 3, META_END as u64)
-    }
-
-    #[test]
-    fn good_records_pass_whole_whatever_the_read_sizes() {
-        let data = stream(20);
-        for step in 1..=9 {
-            let mut f = framed(data.clone(), step);
-            let mut out = Vec::new();
-            f.read_to_end(&mut out).unwrap();
-            assert_eq!(out, data, "step {step}");
-            assert_eq!(f.count.load(Ordering::Relaxed), data.len() as u64);
-        }
-    }
-
-    #[test]
-    fn a_bad_record_stops_the_stream_just_before_it() {
-        for (len_byte, rt) in [
-            (0u8, 0u8),
-            (0, dbn::rtype::MBO),
-            (3, dbn::rtype::MBO),
-            (13, dbn::rtype::MBO),
-        ] {
-            let mut data = stream(20);
-            let at = META_END + 7 * 56;
-            data[at] = len_byte;
-            data[at + 1] = rt;
-            for step in 1..=9 {
-                let mut f = framed(data.clone(), step);
-                let mut out = Vec::new();
-                let err = f.read_to_end(&mut out).unwrap_err();
-                assert!(err.get_ref().unwrap().is::<BadFraming>(), "{err}");
-                assert_eq!(out, data[..at], "len {len_byte} step {step}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_zero_header_as_the_first_record_is_rejected() {
-        // Before any header has passed, nothing may skip the check.
-        let mut data = stream(3);
-        data[META_END] = 0;
-        data[META_END + 1] = 0;
-        let mut out = Vec::new();
-        let err = framed(data.clone(), 4096)
-            .read_to_end(&mut out)
-            .unwrap_err();
-        assert!(err.get_ref().unwrap().is::<BadFraming>());
-        assert_eq!(out, data[..META_END]);
-    }
-
-    #[test]
-    fn a_partial_header_at_the_end_is_delivered_for_truncation() {
-        let mut data = stream(3);
-        data.push(14);
-        for step in 1..=9 {
-            let mut f = framed(data.clone(), step);
-            let mut out = Vec::new();
-            f.read_to_end(&mut out).unwrap();
-            assert_eq!(out, data, "step {step}");
-        }
-    }
-
-    #[test]
-    fn ts_out_adds_eight_bytes_to_every_layout() {
-        let mut data = stream(4);
-        data[52] = 1; // ts_out in v2/v3 metadata
-        let mut f = framed(data.clone(), 64);
-        let mut out = Vec::new();
-        assert!(f.read_to_end(&mut out).is_err());
-        assert_eq!(out, data[..META_END]);
     }
 }

@@ -63,6 +63,8 @@ pub enum CoreError {
         line: u64,
         detail: String,
     },
+    #[error("{path}: unknown or unsupported format: {detail}")]
+    UnknownFormat { path: PathBuf, detail: String },
     #[error("book integrity: {0}")]
     BookIntegrity(String),
     #[error("invalid config: {0}")]
@@ -90,7 +92,8 @@ impl CoreError {
             | CoreError::CorruptCompression { path, .. }
             | CoreError::BadRecord { path, .. }
             | CoreError::OutOfOrder { path, .. }
-            | CoreError::BadLine { path, .. } => Some(path),
+            | CoreError::BadLine { path, .. }
+            | CoreError::UnknownFormat { path, .. } => Some(path),
             CoreError::BookIntegrity(_) | CoreError::Config(_) => None,
         }
     }

@@ -5,11 +5,14 @@
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 //! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
 
+pub mod bars;
 pub mod book;
 pub mod decode;
 pub mod error;
+pub mod lobster;
 pub mod records;
 pub mod replay;
 pub mod scan;
+pub mod synth;
 
 pub use error::{CoreError, Position, Result};

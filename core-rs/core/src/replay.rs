@@ -16,6 +16,9 @@ use crate::error::{CoreError, Result};
 // Inline L2 levels spare the per-record pointer chase; a replay holds few books.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
+// One per instrument, made once: boxing either variant would add a pointer chase to
+// every event for no memory worth saving.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyBook {
     L3(L3Book),
     L2(L2Book),
@@ -244,34 +247,45 @@ impl Replay {
     }
 
     /// Advances to the next event boundary; `None` at the end of the file.
-    /// Records must be in `ts_recv` order (as Databento writes them).
     #[inline]
     pub fn next_boundary(&mut self) -> Result<Option<Boundary>> {
         loop {
-            let at = self.reader.position();
-            let Some(rec) = self.reader.next_record()? else {
-                return Ok(None);
-            };
-            self.stats.records += 1;
-            if let Some(ts) = book_ts_recv(&rec) {
-                if ts < self.prev_ts {
-                    return Err(CoreError::OutOfOrder {
-                        path: self.reader.path().to_path_buf(),
-                        at,
-                        prev: self.prev_ts,
-                        ts,
-                    });
-                }
-                self.prev_ts = ts;
-                self.stats.book_records += 1;
-            } else {
-                self.stats.other_records += 1;
-            }
-            if let Some(b) = self.books.apply(&rec) {
-                self.stats.boundaries += 1;
-                return Ok(Some(b));
+            match self.next_record()? {
+                None => return Ok(None),
+                Some(Some(b)) => return Ok(Some(b)),
+                Some(None) => {}
             }
         }
+    }
+
+    /// Applies exactly one record: `None` at the end of the file, else the boundary the
+    /// record closed, if any. Records must be in `ts_recv` order (as Databento writes them).
+    #[inline]
+    pub fn next_record(&mut self) -> Result<Option<Option<Boundary>>> {
+        let at = self.reader.position();
+        let Some(rec) = self.reader.next_record()? else {
+            return Ok(None);
+        };
+        self.stats.records += 1;
+        if let Some(ts) = book_ts_recv(&rec) {
+            if ts < self.prev_ts {
+                return Err(CoreError::OutOfOrder {
+                    path: self.reader.path().to_path_buf(),
+                    at,
+                    prev: self.prev_ts,
+                    ts,
+                });
+            }
+            self.prev_ts = ts;
+            self.stats.book_records += 1;
+        } else {
+            self.stats.other_records += 1;
+        }
+        let boundary = self.books.apply(&rec);
+        if boundary.is_some() {
+            self.stats.boundaries += 1;
+        }
+        Ok(Some(boundary))
     }
 }
 
@@ -289,31 +303,31 @@ where
     Ok(replay)
 }
 
-/// Top-N book state at every event boundary, column by column.
+/// Top-N book state at every event boundary. Levels are stored row-major (one
+/// `LevelView` per side and level per row: a single push each, which keeps the replay
+/// loop tight) and turned into columns once at the end by [`BookFrame::level_column`].
 #[derive(Debug, Clone, Default)]
 pub struct BookFrame {
     pub levels: usize,
     pub ts_event: Vec<u64>,
     pub ts_recv: Vec<u64>,
     pub instrument_id: Vec<u32>,
-    /// `[side][level]` columns; prices in price units (NaN for an empty level).
-    pub px: [Vec<Vec<f64>>; 2],
-    pub sz: [Vec<Vec<u64>>; 2],
-    pub ct: [Vec<Vec<u32>>; 2],
     pub untrusted: Vec<bool>,
     pub crossed: Vec<bool>,
+    /// Row-major `[row][side][level]`; an empty level has size 0 and `UNDEF_PRICE`.
+    rows: Vec<LevelView>,
 }
+
+const EMPTY_LEVEL: LevelView = LevelView {
+    price: crate::book::UNDEF_PRICE,
+    size: 0,
+    count: 0,
+};
 
 impl BookFrame {
     pub fn new(levels: usize) -> Self {
-        fn cols<T>(levels: usize) -> [Vec<Vec<T>>; 2] {
-            [(); 2].map(|_| (0..levels).map(|_| Vec::new()).collect())
-        }
         BookFrame {
             levels,
-            px: cols(levels),
-            sz: cols(levels),
-            ct: cols(levels),
             ..Default::default()
         }
     }
@@ -326,23 +340,78 @@ impl BookFrame {
         self.ts_event.is_empty()
     }
 
+    /// Makes room for `rows` more boundaries (when the count is known, e.g. a rerun).
+    pub fn reserve(&mut self, rows: usize) {
+        self.ts_event.reserve(rows);
+        self.ts_recv.reserve(rows);
+        self.instrument_id.reserve(rows);
+        self.untrusted.reserve(rows);
+        self.crossed.reserve(rows);
+        self.rows.reserve(rows * 2 * self.levels);
+    }
+
     #[inline]
     pub fn push(&mut self, b: &Boundary, book: &impl BookView) {
         self.ts_event.push(b.ts_event);
         self.ts_recv.push(b.ts_recv);
         self.instrument_id.push(b.instrument_id);
         for side in [Side::Bid, Side::Ask] {
-            let s = side as usize;
             for i in 0..self.levels {
-                let l = book.level(side, i);
-                self.px[s][i].push(l.map_or(f64::NAN, |l| l.price as f64 / PRICE_SCALE as f64));
-                self.sz[s][i].push(l.map_or(0, |l| l.size));
-                self.ct[s][i].push(l.map_or(0, |l| l.count));
+                self.rows.push(book.level(side, i).unwrap_or(EMPTY_LEVEL));
             }
         }
-        let integ = book.integrity();
-        self.untrusted.push(integ.untrusted);
+        self.untrusted.push(book.integrity().untrusted);
         self.crossed.push(b.crossed);
+    }
+
+    /// All levels, row-major `[row][side][level]` (empty levels: size 0, `UNDEF_PRICE`).
+    pub fn level_rows(&self) -> &[LevelView] {
+        &self.rows
+    }
+
+    /// One level of one side for every row.
+    pub fn level_column(&self, side: Side, level: usize) -> impl Iterator<Item = &LevelView> {
+        let width = 2 * self.levels;
+        let first = side as usize * self.levels + level;
+        self.rows.iter().skip(first).step_by(width.max(1))
+    }
+
+    /// Prices of one level in price units, NaN where the level is empty.
+    pub fn prices(&self, side: Side, level: usize) -> Vec<f64> {
+        self.level_column(side, level)
+            .map(|l| {
+                if l.size == 0 {
+                    f64::NAN
+                } else {
+                    l.price as f64 / PRICE_SCALE as f64
+                }
+            })
+            .collect()
+    }
+
+    /// Arrow validity bitmap (LSB first) of one level's prices: bit set where the level
+    /// exists. `None` when every row has the level, as Arrow allows.
+    pub fn price_validity(&self, side: Side, level: usize) -> Option<Vec<u8>> {
+        // Rows counted from the level store: the scalar columns may have been moved out.
+        let rows = self.rows.len() / (2 * self.levels).max(1);
+        let mut bits = vec![0u8; rows.div_ceil(8)];
+        let mut all = true;
+        for (i, l) in self.level_column(side, level).enumerate() {
+            if l.size > 0 {
+                bits[i / 8] |= 1 << (i % 8);
+            } else {
+                all = false;
+            }
+        }
+        (!all).then_some(bits)
+    }
+
+    pub fn sizes(&self, side: Side, level: usize) -> Vec<u64> {
+        self.level_column(side, level).map(|l| l.size).collect()
+    }
+
+    pub fn counts(&self, side: Side, level: usize) -> Vec<u32> {
+        self.level_column(side, level).map(|l| l.count).collect()
     }
 }
 

@@ -193,6 +193,18 @@ impl BookReplay {
         Ok(last)
     }
 
+    /// Applies `n` records (stopping early at the end of the file); returns how many
+    /// were applied. For looking inside an event, e.g. right after a snapshot.
+    #[pyo3(signature = (n = 1))]
+    fn step_records(&mut self, n: usize) -> PyResult<usize> {
+        for i in 0..n {
+            if self.replay.next_record().map_err(to_py)?.is_none() {
+                return Ok(i);
+            }
+        }
+        Ok(n)
+    }
+
     #[pyo3(signature = (instrument_id = None))]
     fn bbo(
         &self,

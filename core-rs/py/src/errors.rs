@@ -70,6 +70,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    UnknownFormatError,
+    DecodeError,
+    "The input's format is unknown or unsupported here."
+);
+create_exception!(
+    _core,
     BookIntegrityError,
     CoreError,
     "An order book invariant is broken."
@@ -100,6 +106,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BadRecordError", py.get_type::<BadRecordError>())?;
     m.add("OutOfOrderError", py.get_type::<OutOfOrderError>())?;
     m.add("BadLineError", py.get_type::<BadLineError>())?;
+    m.add("UnknownFormatError", py.get_type::<UnknownFormatError>())?;
     m.add("BookIntegrityError", py.get_type::<BookIntegrityError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     Ok(())
@@ -118,6 +125,7 @@ pub fn to_py(e: E) -> PyErr {
         E::BadRecord { .. } => BadRecordError::new_err(msg),
         E::OutOfOrder { .. } => OutOfOrderError::new_err(msg),
         E::BadLine { .. } => BadLineError::new_err(msg),
+        E::UnknownFormat { .. } => UnknownFormatError::new_err(msg),
         E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
         E::Config(_) => ConfigError::new_err(msg),
     };

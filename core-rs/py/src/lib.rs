@@ -4,16 +4,22 @@
 
 use pyo3::prelude::*;
 
+mod bars;
 mod book;
 mod errors;
 mod inspect;
+mod lobster;
 mod replay;
+mod synth;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     replay::register(m)?;
+    synth::register(m)?;
     book::register(m)?;
+    bars::register(m)?;
+    lobster::register(m)?;
     inspect::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())

@@ -4,7 +4,7 @@
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tradecore::book::AnomalyCounts;
+use tradecore::book::{AnomalyCounts, Side};
 use tradecore::replay::{self, ReplayStats};
 
 use crate::errors::to_py;
@@ -33,36 +33,57 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Replays a DBN file; returns (columns, stats). Columns are in frame order.
+/// Replays a DBN file; returns (columns, validity, stats). Columns are in frame order;
+/// `validity` maps a price column to its Arrow validity bitmap when some rows lack that
+/// level, so Python assembles Arrow arrays from these buffers without copying.
 #[pyfunction]
 #[pyo3(signature = (path, levels = 10))]
 fn replay_book<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     levels: usize,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
-    let (frame, stats) = py
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let (mut frame, stats) = py
         .detach(|| replay::replay_book(&path, levels))
         .map_err(to_py)?;
     let cols = PyDict::new(py);
-    cols.set_item("ts_event", PyArray1::from_vec(py, frame.ts_event))?;
-    cols.set_item("ts_recv", PyArray1::from_vec(py, frame.ts_recv))?;
-    cols.set_item("instrument_id", PyArray1::from_vec(py, frame.instrument_id))?;
-    let [bpx, apx] = frame.px;
-    let [bsz, asz] = frame.sz;
-    let [bct, act] = frame.ct;
-    for (side, px, sz, ct) in [("bid", bpx, bsz, bct), ("ask", apx, asz, act)] {
-        for (i, p) in px.into_iter().enumerate() {
-            cols.set_item(format!("{side}_px_{i:02}"), PyArray1::from_vec(py, p))?;
+    cols.set_item(
+        "ts_event",
+        PyArray1::from_vec(py, std::mem::take(&mut frame.ts_event)),
+    )?;
+    cols.set_item(
+        "ts_recv",
+        PyArray1::from_vec(py, std::mem::take(&mut frame.ts_recv)),
+    )?;
+    cols.set_item(
+        "instrument_id",
+        PyArray1::from_vec(py, std::mem::take(&mut frame.instrument_id)),
+    )?;
+    let validity = PyDict::new(py);
+    for (name, side) in [("bid", Side::Bid), ("ask", Side::Ask)] {
+        for i in 0..frame.levels {
+            let col = format!("{name}_px_{i:02}");
+            if let Some(bits) = frame.price_validity(side, i) {
+                validity.set_item(&col, PyArray1::from_vec(py, bits))?;
+            }
+            cols.set_item(col, PyArray1::from_vec(py, frame.prices(side, i)))?;
         }
-        for (i, s) in sz.into_iter().enumerate() {
-            cols.set_item(format!("{side}_sz_{i:02}"), PyArray1::from_vec(py, s))?;
+        for i in 0..frame.levels {
+            let col = frame.sizes(side, i);
+            cols.set_item(format!("{name}_sz_{i:02}"), PyArray1::from_vec(py, col))?;
         }
-        for (i, c) in ct.into_iter().enumerate() {
-            cols.set_item(format!("{side}_ct_{i:02}"), PyArray1::from_vec(py, c))?;
+        for i in 0..frame.levels {
+            let col = frame.counts(side, i);
+            cols.set_item(format!("{name}_ct_{i:02}"), PyArray1::from_vec(py, col))?;
         }
     }
-    cols.set_item("untrusted", PyArray1::from_vec(py, frame.untrusted))?;
-    cols.set_item("crossed", PyArray1::from_vec(py, frame.crossed))?;
-    Ok((cols, stats_dict(py, &stats)?))
+    cols.set_item(
+        "untrusted",
+        PyArray1::from_vec(py, std::mem::take(&mut frame.untrusted)),
+    )?;
+    cols.set_item(
+        "crossed",
+        PyArray1::from_vec(py, std::mem::take(&mut frame.crossed)),
+    )?;
+    Ok((cols, validity, stats_dict(py, &stats)?))
 }

@@ -2,8 +2,12 @@
 //!
 //! Layout chosen for the hot path: orders live in a slab (`Vec`) linked per level as an
 //! intrusive doubly linked list (O(1) add/cancel, queue position by walking from the head);
-//! levels per side are a `Vec` sorted so that the best level is last, because nearly all
-//! activity is at the top and inserts/removals there move few elements.
+//! levels per side are a `VecDeque` sorted so that the best level is last: live activity is
+//! at the top (the back), and a snapshot arrives best first, so its deeper levels land at
+//! the front; a deque makes both ends cheap (a `Vec` shifted the whole ladder per deep
+//! level of a snapshot).
+
+use std::collections::VecDeque;
 
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
@@ -11,6 +15,8 @@ use rustc_hash::FxHashMap;
 use super::{AnomalyCounts, BookView, Integrity, LevelView, Side, UNDEF_PRICE};
 
 const NIL: u32 = u32::MAX;
+/// Orders to make room for when a snapshot starts (an ES day opens with ~9k).
+const SNAPSHOT_RESERVE: usize = 1 << 14;
 
 #[derive(Debug, Clone, Copy)]
 struct Order {
@@ -32,9 +38,24 @@ struct Level {
     tail: u32,
 }
 
+/// Binary search for `key` among the first `hi` levels.
+#[inline]
+fn binary_search(levels: &VecDeque<Level>, hi: usize, key: i64) -> Result<usize, usize> {
+    let (mut lo, mut hi) = (0usize, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match levels[mid].key.cmp(&key) {
+            std::cmp::Ordering::Equal => return Ok(mid),
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+        }
+    }
+    Err(lo)
+}
+
 #[derive(Debug, Default, Clone)]
 struct Ladder {
-    levels: Vec<Level>,
+    levels: VecDeque<Level>,
 }
 
 impl Ladder {
@@ -52,7 +73,7 @@ impl Ladder {
                 return Err(i + 1);
             }
         }
-        self.levels[..lo].binary_search_by_key(&key, |l| l.key)
+        binary_search(&self.levels, lo, key)
     }
 
     #[inline]
@@ -121,8 +142,11 @@ impl L3Book {
         let flags = m.flags;
         if flags.is_snapshot() {
             if !self.in_snapshot {
-                // A snapshot replaces whatever we had: start clean and trusted.
+                // A snapshot replaces whatever we had: start clean and trusted. Sizing the
+                // index up front spares the rehashes of a full-depth snapshot.
                 self.clear();
+                self.index.reserve(SNAPSHOT_RESERVE);
+                self.orders.reserve(SNAPSHOT_RESERVE);
                 self.in_snapshot = true;
             }
         } else {
@@ -234,16 +258,12 @@ impl L3Book {
         }
         if let Some(&old) = self.index.get(&id) {
             self.anomalies.duplicate_add += 1;
-            self.unlink(old);
+            self.detach(old);
+            self.release(old);
         }
         if size == 0 {
             return;
         }
-        self.insert(id, side, price, size);
-    }
-
-    #[inline]
-    fn insert(&mut self, id: u64, side: Side, price: i64, size: u32) {
         let order = Order {
             id,
             price,
@@ -263,6 +283,15 @@ impl L3Book {
             }
         };
         self.index.insert(id, idx);
+        self.attach(idx);
+    }
+
+    /// Links order `idx` at the back of the queue of its (side, price) level.
+    #[inline]
+    fn attach(&mut self, idx: u32) {
+        let Order {
+            side, price, size, ..
+        } = self.orders[idx as usize];
         let ladder = &mut self.ladders[side as usize];
         let li = ladder.get_or_insert(key_of(side, price));
         let level = &mut ladder.levels[li];
@@ -274,13 +303,17 @@ impl L3Book {
             level.head = idx;
         } else {
             self.orders[tail as usize].next = idx;
-            self.orders[idx as usize].prev = tail;
         }
+        let o = &mut self.orders[idx as usize];
+        o.prev = tail;
+        o.next = NIL;
     }
 
-    /// Removes order `idx` from its level and from the index.
+    /// Unlinks order `idx` from its level (dropping the level when it empties). The
+    /// order keeps its slot and index entry: a re-priced order is re-attached without
+    /// touching the hash map.
     #[inline]
-    fn unlink(&mut self, idx: u32) {
+    fn detach(&mut self, idx: u32) {
         let o = self.orders[idx as usize];
         let ladder = &mut self.ladders[o.side as usize];
         if let Ok(li) = ladder.find(key_of(o.side, o.price)) {
@@ -303,7 +336,12 @@ impl L3Book {
         if o.next != NIL {
             self.orders[o.next as usize].prev = o.prev;
         }
-        self.index.remove(&o.id);
+    }
+
+    /// Frees the slot of a detached order.
+    #[inline]
+    fn release(&mut self, idx: u32) {
+        self.index.remove(&self.orders[idx as usize].id);
         self.free.push(idx);
     }
 
@@ -318,7 +356,8 @@ impl L3Book {
             if size > o.size {
                 self.anomalies.cancel_exceeds_size += 1;
             }
-            self.unlink(idx);
+            self.detach(idx);
+            self.release(idx);
         } else {
             o.size -= size;
             let (side, price) = (o.side, o.price);
@@ -347,11 +386,14 @@ impl L3Book {
         }
         let o = self.orders[idx as usize];
         if size == 0 {
-            self.unlink(idx);
+            self.detach(idx);
+            self.release(idx);
         } else if o.price != price || o.side != new_side || size > o.size {
             // Price change or size increase: to the back of the (new) queue.
-            self.unlink(idx);
-            self.insert(id, new_side, price, size);
+            self.detach(idx);
+            let o = &mut self.orders[idx as usize];
+            (o.side, o.price, o.size) = (new_side, price, size);
+            self.attach(idx);
         } else if size < o.size {
             // Size decrease keeps priority.
             let delta = (o.size - size) as u64;
@@ -368,8 +410,8 @@ impl L3Book {
         let mut seen = 0usize;
         for side in [Side::Bid, Side::Ask] {
             let ladder = &self.ladders[side as usize];
-            for w in ladder.levels.windows(2) {
-                if w[0].key >= w[1].key {
+            for (a, b) in ladder.levels.iter().zip(ladder.levels.iter().skip(1)) {
+                if a.key >= b.key {
                     return Err(format!("{side:?} levels not strictly sorted"));
                 }
             }
@@ -430,5 +472,191 @@ impl BookView for L3Book {
 
     fn integrity(&self) -> Integrity {
         self.integrity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbn::FlagSet;
+
+    const LAST: u8 = dbn::flags::LAST;
+
+    fn msg(action: u8, side: u8, price: i64, size: u32, id: u64, flags: u8) -> MboMsg {
+        MboMsg {
+            order_id: id,
+            price: price * crate::book::PRICE_SCALE,
+            size,
+            flags: FlagSet::new(flags),
+            action: action as _,
+            side: side as _,
+            ..Default::default()
+        }
+    }
+
+    fn book(msgs: &[MboMsg]) -> L3Book {
+        let mut b = L3Book::new();
+        for m in msgs {
+            b.apply(m);
+            b.check_invariants().unwrap();
+        }
+        b
+    }
+
+    fn px(p: i64) -> i64 {
+        p * crate::book::PRICE_SCALE
+    }
+
+    #[test]
+    fn adds_aggregate_into_levels_best_first() {
+        let b = book(&[
+            msg(b'A', b'B', 100, 5, 1, 0),
+            msg(b'A', b'B', 101, 2, 2, 0),
+            msg(b'A', b'B', 101, 3, 3, 0),
+            msg(b'A', b'A', 103, 4, 4, 0),
+            msg(b'A', b'A', 102, 1, 5, LAST),
+        ]);
+        let bids = b.top(Side::Bid, 5);
+        assert_eq!(bids.len(), 2);
+        assert_eq!(
+            bids[0],
+            LevelView {
+                price: px(101),
+                size: 5,
+                count: 2
+            }
+        );
+        assert_eq!(
+            bids[1],
+            LevelView {
+                price: px(100),
+                size: 5,
+                count: 1
+            }
+        );
+        let (bb, ba) = b.bbo();
+        assert_eq!(ba.unwrap().price, px(102));
+        assert_eq!(bb.unwrap().price, px(101));
+        assert_eq!(b.order_count(), 5);
+    }
+
+    #[test]
+    fn partial_and_full_cancel() {
+        let mut b = book(&[msg(b'A', b'A', 10, 10, 7, 0), msg(b'A', b'A', 10, 4, 8, 0)]);
+        b.apply(&msg(b'C', b'A', 10, 3, 7, 0));
+        assert_eq!(b.best(Side::Ask).unwrap().size, 11);
+        assert_eq!(b.order(7), Some((Side::Ask, px(10), 7)));
+        b.apply(&msg(b'C', b'A', 10, 7, 7, 0));
+        assert_eq!(b.order(7), None);
+        assert_eq!(
+            b.best(Side::Ask).unwrap(),
+            LevelView {
+                price: px(10),
+                size: 4,
+                count: 1
+            }
+        );
+        b.apply(&msg(b'C', b'A', 10, 9, 8, 0));
+        assert_eq!(b.anomalies().cancel_exceeds_size, 1);
+        assert_eq!(b.depth(Side::Ask), 0);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn unknown_ids_are_counted_anomalies() {
+        let mut b = L3Book::new();
+        b.apply(&msg(b'C', b'B', 10, 1, 99, 0));
+        b.apply(&msg(b'M', b'B', 10, 2, 98, 0));
+        b.apply(&msg(b'A', b'B', 10, 2, 98, 0));
+        let a = b.anomalies();
+        assert_eq!(
+            (a.unknown_cancel, a.unknown_modify, a.duplicate_add),
+            (1, 1, 1)
+        );
+        // The modify stood in for an add; the duplicate add replaced it.
+        assert_eq!(
+            b.best(Side::Bid).unwrap(),
+            LevelView {
+                price: px(10),
+                size: 2,
+                count: 1
+            }
+        );
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn modify_priority_rules() {
+        let mut b = book(&[
+            msg(b'A', b'B', 50, 5, 1, 0),
+            msg(b'A', b'B', 50, 5, 2, 0),
+            msg(b'A', b'B', 50, 5, 3, 0),
+        ]);
+        // Size decrease keeps the place in the queue.
+        b.apply(&msg(b'M', b'B', 50, 2, 1, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![1, 2, 3]);
+        assert_eq!(b.queue_position(2).unwrap().size_ahead, 2);
+        // Size increase goes to the back.
+        b.apply(&msg(b'M', b'B', 50, 6, 1, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![2, 3, 1]);
+        let q = b.queue_position(1).unwrap();
+        assert_eq!((q.orders_ahead, q.size_ahead, q.size), (2, 10, 6));
+        // Price change moves it to the back of the new level.
+        b.apply(&msg(b'A', b'B', 49, 1, 4, 0));
+        b.apply(&msg(b'M', b'B', 49, 6, 2, 0));
+        assert_eq!(b.orders_at(Side::Bid, px(49)), vec![4, 2]);
+        assert_eq!(b.orders_at(Side::Bid, px(50)), vec![3, 1]);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn trades_fills_and_none_leave_the_book_alone() {
+        let mut b = book(&[msg(b'A', b'A', 10, 5, 1, LAST)]);
+        let before = b.top(Side::Ask, 1);
+        b.apply(&msg(b'T', b'B', 10, 2, 0, 0));
+        b.apply(&msg(b'F', b'A', 10, 2, 1, 0));
+        b.apply(&msg(b'N', b'N', 10, 2, 1, LAST));
+        assert_eq!(b.top(Side::Ask, 1), before);
+    }
+
+    #[test]
+    fn clear_and_snapshot_reset_the_book_and_trust() {
+        let mut b = book(&[msg(b'A', b'B', 10, 5, 1, dbn::flags::MAYBE_BAD_BOOK)]);
+        assert!(b.integrity().untrusted);
+        b.apply(&msg(b'R', b'N', 0, 0, 0, 0));
+        assert!(!b.integrity().untrusted);
+        assert_eq!(b.order_count(), 0);
+        b.apply(&msg(b'A', b'B', 11, 5, 2, dbn::flags::MAYBE_BAD_BOOK));
+        assert!(b.integrity().untrusted);
+        // A snapshot after live events starts from scratch.
+        b.apply(&msg(b'A', b'A', 12, 1, 3, dbn::flags::SNAPSHOT));
+        assert!(!b.integrity().untrusted);
+        assert_eq!(b.order(2), None);
+        b.apply(&msg(b'A', b'B', 11, 1, 4, dbn::flags::SNAPSHOT | LAST));
+        assert_eq!(b.order_count(), 2);
+    }
+
+    #[test]
+    fn crossed_book_is_reported_at_the_boundary() {
+        let mut b = book(&[
+            msg(b'A', b'B', 10, 5, 1, 0),
+            msg(b'A', b'A', 10, 5, 2, LAST),
+        ]);
+        assert!(b.end_event());
+        assert!(b.integrity().crossed);
+        assert_eq!(b.anomalies().crossed_events, 1);
+        b.apply(&msg(b'C', b'A', 10, 5, 2, LAST));
+        assert!(!b.end_event());
+        assert!(!b.integrity().crossed);
+    }
+
+    #[test]
+    fn microprice_leans_to_the_thin_side() {
+        let b = book(&[
+            msg(b'A', b'B', 100, 1, 1, 0),
+            msg(b'A', b'A', 101, 3, 2, LAST),
+        ]);
+        let mp = b.microprice().unwrap() / crate::book::PRICE_SCALE as f64;
+        assert!((mp - 100.25).abs() < 1e-9, "{mp}");
     }
 }

@@ -151,3 +151,25 @@ pub trait BookView {
         matches!(self.bbo(), (Some(b), Some(a)) if b.price >= a.price)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_view_layout_is_stable() {
+        // Crosses the FFI boundary as three plain fields; keep it packed and 8-aligned.
+        assert_eq!(std::mem::size_of::<LevelView>(), 24);
+        assert_eq!(std::mem::align_of::<LevelView>(), 8);
+        assert_eq!(std::mem::offset_of!(LevelView, price), 0);
+        assert_eq!(std::mem::offset_of!(LevelView, size), 8);
+        assert_eq!(std::mem::offset_of!(LevelView, count), 16);
+    }
+
+    #[test]
+    fn side_parses_dbn_chars() {
+        assert_eq!(Side::from_dbn(b'B' as _), Some(Side::Bid));
+        assert_eq!(Side::from_dbn(b'A' as _), Some(Side::Ask));
+        assert_eq!(Side::from_dbn(b'N' as _), None);
+    }
+}

@@ -1,0 +1,1 @@
+"""Market data: synthetic generation, ingestion and loaders."""
