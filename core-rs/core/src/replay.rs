@@ -13,8 +13,6 @@ use crate::decode::DbnReader;
 use crate::error::{CoreError, Result};
 
 /// A book of either depth, behind the shared query surface.
-// Inline L2 levels spare the per-record pointer chase; a replay holds few books.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 // One per instrument, made once: boxing either variant would add a pointer chase to
 // every event for no memory worth saving.
