@@ -447,7 +447,14 @@ impl DbnReader {
             start: 0,
             end: 0,
             eof: false,
-            scratch: vec![0; dbn::MAX_RECORD_LEN.div_ceil(8)],
+            // The length byte allows records up to 1020 bytes (more than any layout):
+            // scratch must hold any record the framing accepts.
+            scratch: vec![
+                0;
+                (u8::MAX as usize * dbn::RecordHeader::LENGTH_MULTIPLIER)
+                    .max(dbn::MAX_RECORD_LEN)
+                    .div_ceil(8)
+            ],
             _compressed_read: compressed_read,
             compressed,
             version,
@@ -524,7 +531,9 @@ impl DbnReader {
             head[0] as usize * dbn::RecordHeader::LENGTH_MULTIPLIER,
             head[1],
         );
-        let min = min_len(self.version, rtype);
+        // With ts_out every record carries its 8-byte send timestamp after the body; the
+        // upgrader reads the pair as one struct and panics if the record is shorter.
+        let min = min_len(self.version, rtype) + if self.metadata.ts_out { 8 } else { 0 };
         if len < min {
             return Err(CoreError::BadRecord {
                 path: self.path.clone(),
