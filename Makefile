@@ -64,9 +64,17 @@ $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-peers.txt
 	touch $@
 
-bench: setup $(BENCH_VENV)/.deps
+# The large-file run: 10M synthetic events (ES+NQ), generated once by our own generator.
+SYNTH_10M := build/bench/synth-10m.mbo.dbn.zst
+
+$(SYNTH_10M): | setup
+	mkdir -p $(dir $@)
+	$(BIN)/pycontrol data synth --out $@ --events 10000000 --seed 7 --instruments ES NQ
+
+bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	cargo bench -p tradecore-bench --bench book -- $(BENCH_ARGS)
 	cargo run --quiet --release -p tradecore-bench --example stages -- $(STAGE_ROUNDS)
+	TRADECORE_BENCH_MBO=$(SYNTH_10M) cargo run --quiet --release -p tradecore-bench --example stages -- 3
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 
 clean:
