@@ -18,6 +18,7 @@ from pycontrol._core import (
     CorruptCompressionError,
     DecodeError,
     EmptyFileError,
+    FeatureSetMismatchError,
     OrderBook,
     OutOfOrderError,
     TruncatedError,
@@ -26,6 +27,7 @@ from pycontrol._core import (
 )
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
+from pycontrol.features import FeatureEngine, FeatureSet, compute_features
 
 __all__ = [
     "PRICE_SCALE",
@@ -40,12 +42,16 @@ __all__ = [
     "CorruptCompressionError",
     "DecodeError",
     "EmptyFileError",
+    "FeatureEngine",
+    "FeatureSet",
+    "FeatureSetMismatchError",
     "OrderBook",
     "OutOfOrderError",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedVersionError",
     "build_bars",
+    "compute_features",
     "load_bars",
     "replay_book",
     "resample_bars",

@@ -105,7 +105,9 @@ def test_mbp1_l2_book_matches_the_records(shared_data: Path) -> None:
     last = raw[(raw["flags"] & 128) != 0]
     assert df.height == len(last)
     assert np.array_equal(df["bid_px_00"].to_numpy(), last["bid_px_00"].to_numpy())
-    assert np.array_equal(df["ask_sz_00"].to_numpy(), last["ask_sz_00"].to_numpy().astype(np.uint64))
+    assert np.array_equal(
+        df["ask_sz_00"].to_numpy(), last["ask_sz_00"].to_numpy().astype(np.uint64)
+    )
     assert df["bid_px_00"].min() == 5528.50
     assert df["ask_px_00"].max() == 5529.50
 

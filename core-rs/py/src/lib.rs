@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod bars;
 mod book;
 mod errors;
+mod features;
 mod replay;
 
 #[pymodule]
@@ -15,6 +16,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     replay::register(m)?;
     book::register(m)?;
     bars::register(m)?;
+    features::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
