@@ -55,6 +55,7 @@ bench: setup
 	$(PY) -m pip install --quiet -r bench/requirements-peers.txt
 	cargo bench -p tradecore-bench
 	$(PY) bench/peers/book_peers.py
+	$(PY) bench/peers/features_polars.py
 
 clean:
 	rm -rf target $(VENV) build

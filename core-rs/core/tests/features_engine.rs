@@ -7,7 +7,8 @@ mod common;
 
 use tradecore::bars::Timeframe;
 use tradecore::features::{
-    compute_bar_features, compute_micro_features, BarFeatureEngine, FeatureBar, FeatureSet,
+    compute_bar_features, compute_bar_features_threads, compute_micro_features, BarFeatureEngine,
+    FeatureBar, FeatureSet,
 };
 use tradecore::CoreError;
 
@@ -69,6 +70,36 @@ fn batch_equals_streaming_bit_for_bit() {
     }
     // Every default feature warms up within 3000 one-minute bars except the slowest 1h ones.
     assert!(non_null > set.len() * 1_000, "{non_null}");
+}
+
+#[test]
+fn threads_split_columns_without_changing_a_bit() {
+    let set = FeatureSet::default_bars();
+    let mut xs = bars(6_000);
+    let one = compute_bar_features_threads(&set, Timeframe::M1, &xs, None, "<t>", 1).unwrap();
+    let three = compute_bar_features_threads(&set, Timeframe::M1, &xs, None, "<t>", 3).unwrap();
+    assert_eq!(one.names, three.names);
+    let bits = |m: &tradecore::features::FeatureMatrix| -> Vec<u64> {
+        m.columns.iter().flatten().map(|v| v.to_bits()).collect()
+    };
+    assert!(bits(&one) == bits(&three));
+    assert_eq!(one.valid, three.valid);
+    // Validity says exactly which values are NaN (null).
+    for (j, col) in three.columns.iter().enumerate() {
+        let nan = col.iter().filter(|v| v.is_nan()).count();
+        assert_eq!(three.nulls[j], nan, "{}", three.names[j]);
+        for (i, v) in col.iter().enumerate() {
+            assert_eq!(three.valid[j][i / 8] >> (i % 8) & 1 == 1, !v.is_nan());
+        }
+    }
+    xs[5_000].volume = f64::NAN;
+    match compute_bar_features_threads(&set, Timeframe::M1, &xs, None, "<t>", 3) {
+        Err(CoreError::BadLine { line: 5_000, .. }) => {}
+        other => panic!(
+            "expected BadLine at row 5000, got {:?}",
+            other.map(|m| m.rows)
+        ),
+    }
 }
 
 #[test]

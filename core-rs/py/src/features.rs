@@ -2,7 +2,7 @@
 //! (GIL released, stepping the same streaming engine the live core runs) and a streaming
 //! `FeatureEngine` for parity checks and notebooks.
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tradecore::bars::Timeframe;
@@ -160,9 +160,8 @@ fn bars_of(
         .collect())
 }
 
-/// Bar features of one instrument's bars; returns a (features, rows) float64 array
-/// (NaN = null). `ref_*` are the reference instrument's bars aligned to the same rows,
-/// `ref_mask` False where the reference has no bar.
+/// Bar features of one instrument's bars: per feature in set order, (values float64,
+/// Arrow validity bitmap uint8, NaN count); NaN = null.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (feature_set, timeframe, ts, open, high, low, close, volume, ref_mask=None, ref_open=None, ref_high=None, ref_low=None, ref_close=None, ref_volume=None, source="<dataframe>"))]
@@ -183,7 +182,7 @@ fn compute_bar_features<'py>(
     ref_close: Option<PyReadonlyArray1<'py, f64>>,
     ref_volume: Option<PyReadonlyArray1<'py, f64>>,
     source: &str,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
+) -> PyResult<Vec<Column<'py>>> {
     let tf = Timeframe::parse(timeframe).map_err(to_py)?;
     let bars = bars_of(&ts, &open, &high, &low, &close, &volume)?;
     let reference =
@@ -213,19 +212,30 @@ fn compute_bar_features<'py>(
     let m = py
         .detach(|| feat::compute_bar_features(set, tf, &bars, reference.as_deref(), source))
         .map_err(to_py)?;
-    let (k, n) = (m.names.len(), m.rows);
-    PyArray1::from_vec(py, m.values).reshape([k, n])
+    Ok(columns_of(py, m))
+}
+
+/// One feature column for Python: values, validity bitmap, null count.
+type Column<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u8>>, usize);
+
+fn columns_of(py: Python<'_>, m: feat::FeatureMatrix) -> Vec<Column<'_>> {
+    m.columns
+        .into_iter()
+        .zip(m.valid)
+        .zip(m.nulls)
+        .map(|((c, v), z)| (PyArray1::from_vec(py, c), PyArray1::from_vec(py, v), z))
+        .collect()
 }
 
 /// (ts_recv, instrument_id, values) of a micro feature run.
 type MicroColumns<'py> = (
     Bound<'py, PyArray1<u64>>,
     Bound<'py, PyArray1<u32>>,
-    Bound<'py, PyArray2<f64>>,
+    Vec<Column<'py>>,
 );
 
-/// Per-event microstructure features of an MBO file: (ts_recv, instrument_id, values)
-/// with values a (features, rows) float64 array.
+/// Per-event microstructure features of an MBO file: (ts_recv, instrument_id, columns)
+/// with columns as `compute_bar_features` returns them.
 #[pyfunction]
 fn compute_micro_features<'py>(
     py: Python<'py>,
@@ -236,11 +246,10 @@ fn compute_micro_features<'py>(
     let f = py
         .detach(|| feat::compute_micro_features(set, &path))
         .map_err(to_py)?;
-    let (k, n) = (f.matrix.names.len(), f.matrix.rows);
     Ok((
         PyArray1::from_vec(py, f.ts_recv),
         PyArray1::from_vec(py, f.instrument_id),
-        PyArray1::from_vec(py, f.matrix.values).reshape([k, n])?,
+        columns_of(py, f.matrix),
     ))
 }
 

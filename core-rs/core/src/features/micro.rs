@@ -320,8 +320,8 @@ fn ask_size(book: &impl BookView) -> f64 {
     book.best(Side::Ask).map_or(0.0, |l| l.size as f64)
 }
 
-/// Per-event features of a DBN MBO file, column-major like
-/// [`super::FeatureMatrix`], plus each row's `ts_recv` and instrument id.
+/// Per-event features of a DBN MBO file (one column per feature, like
+/// [`super::FeatureMatrix`]), plus each row's `ts_recv` and instrument id.
 pub struct MicroFrame {
     pub ts_recv: Vec<u64>,
     pub instrument_id: Vec<u32>,
@@ -392,10 +392,6 @@ pub fn compute_micro_features(set: &FeatureSet, path: impl AsRef<Path>) -> Resul
     Ok(MicroFrame {
         ts_recv: ts,
         instrument_id: ids,
-        matrix: super::FeatureMatrix {
-            names: set.names(),
-            rows,
-            values: cols.concat(),
-        },
+        matrix: super::FeatureMatrix::from_columns(set.names(), rows, cols),
     })
 }

@@ -22,7 +22,7 @@ pub mod technical;
 
 use std::path::PathBuf;
 
-pub use micro::{compute_micro_features, MicroEngine};
+pub use micro::{compute_micro_features, MicroEngine, MicroFrame};
 pub use set::{FeatureSet, FeatureSpec, Group};
 pub use technical::BarIndicator;
 
@@ -113,7 +113,10 @@ impl TfState {
 pub struct BarFeatureEngine {
     base: Timeframe,
     tfs: Vec<TfState>,
-    cols: Vec<(usize, usize)>,
+    /// Output runs `(out_start, tf, first indicator, len)`: a set grouped by timeframe
+    /// (as the default one is) copies each timeframe's values with one memcpy.
+    runs: Vec<(usize, usize, usize, usize)>,
+    width: usize,
     last_ts: Option<u64>,
     rows: u64,
     source: PathBuf,
@@ -161,10 +164,18 @@ impl BarFeatureEngine {
             t.latest.push(f64::NAN);
             cols.push((ti, t.inds.len() - 1));
         }
+        let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for (o, &(ti, ii)) in cols.iter().enumerate() {
+            match runs.last_mut() {
+                Some((_, t, i0, len)) if *t == ti && *i0 + *len == ii => *len += 1,
+                _ => runs.push((o, ti, ii, 1)),
+            }
+        }
         Ok(BarFeatureEngine {
             base,
             tfs,
-            cols,
+            runs,
+            width: cols.len(),
             last_ts: None,
             rows: 0,
             source: PathBuf::from("<bars>"),
@@ -179,7 +190,7 @@ impl BarFeatureEngine {
 
     /// Number of values per row.
     pub fn width(&self) -> usize {
-        self.cols.len()
+        self.width
     }
 
     /// Adds one base bar (and the reference instrument's bar of the same interval, when
@@ -213,11 +224,11 @@ impl BarFeatureEngine {
                 )));
             }
         }
-        if out.len() != self.cols.len() {
+        if out.len() != self.width {
             return Err(CoreError::Config(format!(
                 "output row has {} slots, the set has {} features",
                 out.len(),
-                self.cols.len()
+                self.width
             )));
         }
         self.last_ts = Some(bar.ts);
@@ -248,36 +259,94 @@ impl BarFeatureEngine {
                 t.complete();
             }
         }
-        for (o, &(ti, ii)) in out.iter_mut().zip(&self.cols) {
-            *o = self.tfs[ti].latest[ii];
+        for &(o, ti, ii, len) in &self.runs {
+            out[o..o + len].copy_from_slice(&self.tfs[ti].latest[ii..ii + len]);
         }
         Ok(())
     }
 }
 
-/// Features of a whole bar series, column-major: `values[j * rows + i]` is feature `j`
-/// of bar `i`.
+/// Features of a whole series, one column per feature: `columns[j][i]` is feature `j` of
+/// row `i`. Separate columns (rather than one matrix) let the allocator reuse freed
+/// columns between runs instead of mapping (and faulting in) fresh pages every time.
+/// `valid[j]` is column `j`'s Arrow validity bitmap (bit `i % 8` of byte `i / 8` set
+/// when row `i` is not NaN) and `nulls[j]` its NaN count, so bindings hand out nullable
+/// columns without another pass over the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureMatrix {
     pub names: Vec<String>,
     pub rows: usize,
-    pub values: Vec<f64>,
+    pub columns: Vec<Vec<f64>>,
+    pub valid: Vec<Vec<u8>>,
+    pub nulls: Vec<usize>,
 }
 
 impl FeatureMatrix {
     pub fn column(&self, j: usize) -> &[f64] {
-        &self.values[j * self.rows..(j + 1) * self.rows]
+        &self.columns[j]
+    }
+
+    /// Wraps finished columns, computing their validity.
+    pub fn from_columns(names: Vec<String>, rows: usize, columns: Vec<Vec<f64>>) -> Self {
+        let (valid, nulls) = columns.iter().map(|c| validity(c)).unzip();
+        FeatureMatrix {
+            names,
+            rows,
+            columns,
+            valid,
+            nulls,
+        }
     }
 }
 
-/// Batch bar features: steps a fresh [`BarFeatureEngine`] through `bars` (with the
+/// Arrow validity bitmap (LSB first) and NaN count of `col`.
+pub fn validity(col: &[f64]) -> (Vec<u8>, usize) {
+    let mut bits = vec![0u8; col.len().div_ceil(8)];
+    let nulls = set_validity(col, &mut bits);
+    (bits, nulls)
+}
+
+/// Writes the validity bits of `col` into `bits` (byte-aligned start); returns NaNs seen.
+#[inline]
+fn set_validity(col: &[f64], bits: &mut [u8]) -> usize {
+    let mut nulls = 0;
+    for (chunk, byte) in col.chunks(8).zip(bits.iter_mut()) {
+        let mut b = 0u8;
+        for (i, v) in chunk.iter().enumerate() {
+            b |= u8::from(!v.is_nan()) << i;
+        }
+        nulls += chunk.len() - b.count_ones() as usize;
+        *byte = b;
+    }
+    nulls
+}
+
+/// Batch bar features: steps fresh [`BarFeatureEngine`]s through `bars` (with the
 /// reference bar of each row, if any). `source` names the input in errors.
+///
+/// Features never share state, so the set's columns are split into parts, one per
+/// available core, each stepped by its own engine over all bars: every value is
+/// computed by exactly the same sequence of operations as in one streaming engine, so the
+/// result is bit for bit the streaming result, whatever the number of threads.
 pub fn compute_bar_features(
     set: &FeatureSet,
     base: Timeframe,
     bars: &[FeatureBar],
     reference: Option<&[Option<FeatureBar>]>,
     source: &str,
+) -> Result<FeatureMatrix> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    compute_bar_features_threads(set, base, bars, reference, source, threads)
+}
+
+/// [`compute_bar_features`] on at most `threads` threads (1 = on the caller's thread).
+pub fn compute_bar_features_threads(
+    set: &FeatureSet,
+    base: Timeframe,
+    bars: &[FeatureBar],
+    reference: Option<&[Option<FeatureBar>]>,
+    source: &str,
+    threads: usize,
 ) -> Result<FeatureMatrix> {
     if let Some(r) = reference {
         if r.len() != bars.len() {
@@ -288,20 +357,102 @@ pub fn compute_bar_features(
             )));
         }
     }
-    let mut eng = BarFeatureEngine::new(set, base)?.with_source(source);
-    let (k, n) = (eng.width(), bars.len());
-    let mut values = vec![0.0; k * n];
-    let mut row = vec![0.0; k];
-    for (i, b) in bars.iter().enumerate() {
-        let r = reference.and_then(|r| r[i].as_ref());
-        eng.push(b, r, &mut row)?;
-        for (j, &v) in row.iter().enumerate() {
-            values[j * n + i] = v;
-        }
+    let (k, n) = (set.len(), bars.len());
+    // Below a few thousand bars a thread costs more than it saves.
+    let parts = if n < 4_096 {
+        1
+    } else {
+        threads.clamp(1, k.max(1))
+    };
+    let names = set.names();
+    // Feature j goes to part j % parts: every part then gets a like share of each
+    // timeframe (base features cost far more than coarse ones).
+    let mut engines = Vec::with_capacity(parts);
+    for p in 0..parts {
+        let sub = if parts == 1 {
+            set.clone()
+        } else {
+            let mine: Vec<&String> = names.iter().skip(p).step_by(parts).collect();
+            FeatureSet::from_names(&mine)?
+        };
+        engines.push(BarFeatureEngine::new(&sub, base)?.with_source(source));
+    }
+    let mut columns: Vec<Vec<f64>> = (0..k).map(|_| vec![0.0; n]).collect();
+    let mut valid: Vec<Vec<u8>> = (0..k).map(|_| vec![0u8; n.div_ceil(8)]).collect();
+    let mut nulls = vec![0usize; k];
+    type Out<'a> = Vec<(&'a mut Vec<f64>, &'a mut Vec<u8>, &'a mut usize)>;
+    let mut slices: Vec<Out<'_>> = (0..parts).map(|_| Vec::new()).collect();
+    for (j, ((c, v), z)) in columns
+        .iter_mut()
+        .zip(valid.iter_mut())
+        .zip(nulls.iter_mut())
+        .enumerate()
+    {
+        slices[j % parts].push((c, v, z));
+    }
+    let results: Vec<Result<()>> = if parts == 1 {
+        engines
+            .iter_mut()
+            .zip(slices)
+            .map(|(e, mut out)| fill_columns(e, bars, reference, &mut out))
+            .collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = engines
+                .iter_mut()
+                .zip(slices)
+                .map(|(e, mut out)| s.spawn(move || fill_columns(e, bars, reference, &mut out)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CoreError::Config("feature thread panicked".into()))
+                    })
+                })
+                .collect()
+        })
+    };
+    // Every part validates every bar the same way, so the first error is the error.
+    for r in results {
+        r?;
     }
     Ok(FeatureMatrix {
-        names: set.names(),
+        names,
         rows: n,
-        values,
+        columns,
+        valid,
+        nulls,
     })
+}
+
+/// Steps `eng` over every bar, writing its values, validity and NaN counts into `out`.
+fn fill_columns(
+    eng: &mut BarFeatureEngine,
+    bars: &[FeatureBar],
+    reference: Option<&[Option<FeatureBar>]>,
+    out: &mut [(&mut Vec<f64>, &mut Vec<u8>, &mut usize)],
+) -> Result<()> {
+    let (k, n) = (eng.width(), bars.len());
+    // Rows go to a tile first and then out column by column in runs of TILE values:
+    // writing each row straight into k columns touches k pages per bar and is slower
+    // than computing the features.
+    const TILE: usize = 128;
+    let mut tile = vec![0.0; TILE * k];
+    for start in (0..n).step_by(TILE) {
+        let end = (start + TILE).min(n);
+        for (t, i) in (start..end).enumerate() {
+            let r = reference.and_then(|r| r[i].as_ref());
+            eng.push(&bars[i], r, &mut tile[t * k..(t + 1) * k])?;
+        }
+        for (j, (col, bits, nulls)) in out.iter_mut().enumerate() {
+            let run = &mut col[start..end];
+            for (t, v) in run.iter_mut().enumerate() {
+                *v = tile[t * k + j];
+            }
+            // TILE is a multiple of 8, so each tile starts on a validity byte.
+            **nulls += set_validity(run, &mut bits[start / 8..end.div_ceil(8)]);
+        }
+    }
+    Ok(())
 }

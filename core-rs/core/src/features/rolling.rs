@@ -55,7 +55,11 @@ impl Ring {
             None
         };
         self.buf[self.head] = x;
-        self.head = (self.head + 1) % self.buf.len();
+        // A compare, not `%`: integer division would dominate this hot loop.
+        self.head += 1;
+        if self.head == self.buf.len() {
+            self.head = 0;
+        }
         old
     }
 
@@ -66,7 +70,8 @@ impl Ring {
             return None;
         }
         let cap = self.buf.len();
-        Some(self.buf[(self.head + cap - 1 - i) % cap])
+        let j = self.head + cap - 1 - i;
+        Some(self.buf[if j >= cap { j - cap } else { j }])
     }
 
     /// Values oldest first.
@@ -392,11 +397,20 @@ impl RollingRank {
             return f64::NAN;
         }
         if let Some(old) = self.ring.push(x) {
+            // Replace `old` by `x` and shift only the values between their two places.
             let i = self.sorted.partition_point(|&v| v < old);
-            self.sorted.remove(i);
+            let j = self.sorted.partition_point(|&v| v < x);
+            if j > i {
+                self.sorted.copy_within(i + 1..j, i);
+                self.sorted[j - 1] = x;
+            } else {
+                self.sorted.copy_within(j..i, j + 1);
+                self.sorted[j] = x;
+            }
+        } else {
+            let i = self.sorted.partition_point(|&v| v < x);
+            self.sorted.insert(i, x);
         }
-        let i = self.sorted.partition_point(|&v| v < x);
-        self.sorted.insert(i, x);
         if !self.ring.is_full() {
             return f64::NAN;
         }
@@ -511,5 +525,16 @@ mod tests {
         assert_eq!(r.push(2.0), 75.0); // {3,1,2,2}: 1,2,2 <= 2
         assert_eq!(r.push(0.5), 25.0); // {1,2,2,0.5}
         assert_eq!(r.push(9.0), 100.0); // {2,2,0.5,9}
+
+        let xs = series(2_000);
+        let mut r = RollingRank::new(50);
+        for (i, &x) in xs.iter().enumerate() {
+            let got = r.push(x);
+            if i + 1 >= 50 {
+                let w = naive_window(&xs, i, 50);
+                let le = w.iter().filter(|&&v| v <= x + 1e-9 * x.abs()).count();
+                assert_eq!(got, 100.0 * le as f64 / 50.0, "row {i}");
+            }
+        }
     }
 }
