@@ -19,15 +19,27 @@ def register(sub: Any) -> None:
     ls.set_defaults(func=_list)
 
 
+# Cross-asset features need a reference instrument, so they are not in the default set;
+# these are the ones documented (any window or timeframe works the same way).
+CROSS = [
+    f"tf{tf}_{k}_ref_{n}" for tf in ("1m", "5m", "1h") for n in (20, 60) for k in ("corr", "beta")
+]
+
+
+def _rows(fs: FeatureSet) -> str:
+    return "| name |" + fs.markdown().split("| name |", 1)[1]
+
+
 def reference_markdown() -> str:
-    """docs/features.md: the default bar set, then the default microstructure set."""
-    bars, micro = FeatureSet.default(), FeatureSet.default_micro()
-    micro_rows = micro.markdown().split("| name |", 1)[1]
+    """docs/features.md: the default bar set, the default microstructure set, then the
+    cross-asset features (which need ``reference=`` bars)."""
+    bars, micro, cross = FeatureSet.default(), FeatureSet.default_micro(), FeatureSet(CROSS)
     return (
         bars.markdown()
         + f"\n## Microstructure features (one row per book event; set hash `{micro.hash}`)\n\n"
-        + "| name |"
-        + micro_rows
+        + _rows(micro)
+        + "\n## Cross-asset features (pass `reference=` bars, e.g. ES for NQ)\n\n"
+        + _rows(cross)
     )
 
 
@@ -38,7 +50,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(FeatureSet.default().to_json())
         return 0
-    for fs in (FeatureSet.default(), FeatureSet.default_micro()):
+    for fs in (FeatureSet.default(), FeatureSet.default_micro(), FeatureSet(CROSS)):
         print(f"# {len(fs)} features, hash {fs.hash}")
         for s in fs.specs():
             print(

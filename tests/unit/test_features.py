@@ -23,7 +23,7 @@ from pycontrol import (
     replay_book,
 )
 from pycontrol.cli import main
-from pycontrol.commands.features_cmd import reference_markdown
+from pycontrol.commands.features_cmd import CROSS, reference_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -211,7 +211,7 @@ def test_cli_lists_every_feature_and_the_doc_is_generated(
 ) -> None:
     assert main(["features", "list"]) == 0
     text = capsys.readouterr().out
-    for name in [*FeatureSet.default().names(), *FeatureSet.default_micro().names()]:
+    for name in [*FeatureSet.default().names(), *FeatureSet.default_micro().names(), *CROSS]:
         assert f"\n{name} " in text
     assert main(["features", "list", "--markdown"]) == 0
     md = capsys.readouterr().out

@@ -201,6 +201,15 @@ fn bad_bars_are_refused_with_their_row() {
             other => panic!("row {row}: expected BadLine, got {other:?}"),
         }
     }
+    // Bars closer than the declared base timeframe: finer bars declared as coarser.
+    let set5 = FeatureSet::from_names(&["tf5m_sma_2"]).unwrap();
+    match compute_bar_features(&set5, Timeframe::M5, &good, None, "bars.csv") {
+        Err(CoreError::BadLine { line, detail, .. }) => {
+            assert!(detail.contains("finer timeframe"), "{detail}");
+            assert!(good[line as usize].ts - good[line as usize - 1].ts < 5 * MIN);
+        }
+        other => panic!("expected BadLine, got {other:?}"),
+    }
     // A refused bar leaves the stream usable.
     let mut eng = BarFeatureEngine::new(&set, Timeframe::M1).unwrap();
     let mut out = [0.0];

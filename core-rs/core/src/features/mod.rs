@@ -84,25 +84,66 @@ impl FeatureBar {
     }
 }
 
+/// A completed bar of one timeframe, with the reference's bar of the same interval (if
+/// it traded) and the row (base bar) at which it completed.
+#[derive(Debug, Clone, Copy)]
+pub struct Completed {
+    pub row: usize,
+    pub bar: FeatureBar,
+    pub reference: Option<FeatureBar>,
+}
+
 /// One timeframe's indicators and its bar in progress.
 struct TfState {
-    tf: Timeframe,
-    is_base: bool,
-    cur: Option<(FeatureBar, Option<FeatureBar>)>,
+    agg: Aggregator,
     inds: Vec<Box<dyn BarIndicator>>,
     latest: Vec<f64>,
 }
 
-impl TfState {
-    fn complete(&mut self) {
-        if let Some((b, r)) = self.cur.take() {
-            // The coarse bar is stamped with its interval's open time.
-            let b = FeatureBar {
-                ts: self.tf.floor(b.ts),
-                ..b
-            };
-            for (ind, out) in self.inds.iter_mut().zip(self.latest.iter_mut()) {
-                *out = ind.update(&b, r.as_ref());
+/// Builds one timeframe's bars from base bars.
+struct Aggregator {
+    tf: Timeframe,
+    is_base: bool,
+    /// The bar in progress: (interval open, bar, reference bar).
+    cur: Option<(u64, FeatureBar, Option<FeatureBar>)>,
+}
+
+impl Aggregator {
+    /// Adds a base bar to this timeframe; hands each bar it completes to `done` (in
+    /// order: across a gap, the previous interval first, then possibly this one).
+    #[inline]
+    fn feed(
+        &mut self,
+        bar: &FeatureBar,
+        reference: Option<&FeatureBar>,
+        base: u64,
+        mut done: impl FnMut(FeatureBar, Option<FeatureBar>),
+    ) {
+        if self.is_base {
+            done(*bar, reference.copied());
+            return;
+        }
+        let open = self.tf.floor(bar.ts);
+        if matches!(&self.cur, Some((o, _, _)) if *o != open) {
+            if let Some((o, b, r)) = self.cur.take() {
+                // A coarse bar is stamped with its interval's open time.
+                done(FeatureBar { ts: o, ..b }, r);
+            }
+        }
+        match &mut self.cur {
+            Some((_, c, r)) => {
+                c.merge(bar);
+                match (r.as_mut(), reference) {
+                    (Some(r), Some(x)) => r.merge(x),
+                    (None, Some(x)) => *r = Some(*x),
+                    _ => {}
+                }
+            }
+            None => self.cur = Some((open, *bar, reference.copied())),
+        }
+        if bar.ts + base >= open + self.tf.nanos() {
+            if let Some((o, b, r)) = self.cur.take() {
+                done(FeatureBar { ts: o, ..b }, r);
             }
         }
     }
@@ -113,6 +154,8 @@ impl TfState {
 pub struct BarFeatureEngine {
     base: Timeframe,
     tfs: Vec<TfState>,
+    /// Output column of each (timeframe, indicator).
+    cols: Vec<(usize, usize)>,
     /// Output runs `(out_start, tf, first indicator, len)`: a set grouped by timeframe
     /// (as the default one is) copies each timeframe's values with one memcpy.
     runs: Vec<(usize, usize, usize, usize)>,
@@ -120,6 +163,8 @@ pub struct BarFeatureEngine {
     last_ts: Option<u64>,
     rows: u64,
     source: PathBuf,
+    /// Scratch for [`Self::push_block`]: completed bars of one timeframe.
+    events: Vec<Completed>,
 }
 
 impl BarFeatureEngine {
@@ -143,13 +188,15 @@ impl BarFeatureEngine {
                     base.label()
                 )));
             }
-            let ti = match tfs.iter().position(|t| t.tf == tf) {
+            let ti = match tfs.iter().position(|t| t.agg.tf == tf) {
                 Some(i) => i,
                 None => {
                     tfs.push(TfState {
-                        tf,
-                        is_base: tf == base,
-                        cur: None,
+                        agg: Aggregator {
+                            tf,
+                            is_base: tf == base,
+                            cur: None,
+                        },
                         inds: Vec::new(),
                         latest: Vec::new(),
                     });
@@ -174,11 +221,13 @@ impl BarFeatureEngine {
         Ok(BarFeatureEngine {
             base,
             tfs,
-            runs,
             width: cols.len(),
+            cols,
+            runs,
             last_ts: None,
             rows: 0,
             source: PathBuf::from("<bars>"),
+            events: Vec::new(),
         })
     }
 
@@ -193,22 +242,20 @@ impl BarFeatureEngine {
         self.width
     }
 
-    /// Adds one base bar (and the reference instrument's bar of the same interval, when
-    /// it traded) and writes the row's values into `out` (length [`Self::width`]).
-    /// Refuses, leaving the engine unchanged, bars with non-finite prices, negative or
-    /// non-finite volume, or a timestamp not after the previous bar's; the error is a
-    /// [`CoreError::BadLine`] naming the row (0-based count of bars pushed).
-    #[inline]
-    pub fn push(
-        &mut self,
+    /// The refusal of a bar, if any: non-finite prices, negative or non-finite volume,
+    /// a timestamp less than one base period after the previous bar's (so bars of a finer
+    /// timeframe than declared are caught, not silently mixed).
+    fn check(
+        &self,
         bar: &FeatureBar,
         reference: Option<&FeatureBar>,
-        out: &mut [f64],
+        prev: Option<u64>,
+        row: u64,
     ) -> Result<()> {
         let bad = |detail: String| CoreError::BadLine {
             path: self.source.clone(),
-            line: self.rows,
-            detail: format!("row {}: {detail}", self.rows),
+            line: row,
+            detail: format!("row {row}: {detail}"),
         };
         if let Some(p) = bar.problem() {
             return Err(bad(p));
@@ -216,14 +263,39 @@ impl BarFeatureEngine {
         if let Some(p) = reference.and_then(FeatureBar::problem) {
             return Err(bad(format!("reference bar: {p}")));
         }
-        if let Some(prev) = self.last_ts {
+        if let Some(prev) = prev {
             if bar.ts <= prev {
                 return Err(bad(format!(
                     "timestamp {} does not increase (previous {prev})",
                     bar.ts
                 )));
             }
+            if bar.ts - prev < self.base.nanos() {
+                return Err(bad(format!(
+                    "timestamp {} is less than one {} bar after the previous {prev}: \
+                     are these bars of a finer timeframe?",
+                    bar.ts,
+                    self.base.label()
+                )));
+            }
         }
+        Ok(())
+    }
+
+    /// Adds one base bar (and the reference instrument's bar of the same interval, when
+    /// it traded) and writes the row's values into `out` (length [`Self::width`]).
+    /// Refuses, leaving the engine unchanged, bars with non-finite prices, negative or
+    /// non-finite volume, or a timestamp not at least one base period after the previous
+    /// bar's; the error is a [`CoreError::BadLine`] naming the row (0-based count of
+    /// bars pushed).
+    #[inline]
+    pub fn push(
+        &mut self,
+        bar: &FeatureBar,
+        reference: Option<&FeatureBar>,
+        out: &mut [f64],
+    ) -> Result<()> {
+        self.check(bar, reference, self.last_ts, self.rows)?;
         if out.len() != self.width {
             return Err(CoreError::Config(format!(
                 "output row has {} slots, the set has {} features",
@@ -235,32 +307,72 @@ impl BarFeatureEngine {
         self.rows += 1;
         let base = self.base.nanos();
         for t in &mut self.tfs {
-            if t.is_base {
-                t.cur = Some((*bar, reference.copied()));
-                t.complete();
-                continue;
-            }
-            let open = t.tf.floor(bar.ts);
-            if matches!(&t.cur, Some((c, _)) if t.tf.floor(c.ts) != open) {
-                t.complete();
-            }
-            match &mut t.cur {
-                Some((c, r)) => {
-                    c.merge(bar);
-                    match (r.as_mut(), reference) {
-                        (Some(r), Some(x)) => r.merge(x),
-                        (None, Some(x)) => *r = Some(*x),
-                        _ => {}
-                    }
+            let (inds, latest) = (&mut t.inds, &mut t.latest);
+            t.agg.feed(bar, reference, base, |b, r| {
+                for (ind, v) in inds.iter_mut().zip(latest.iter_mut()) {
+                    *v = ind.update(&b, r.as_ref());
                 }
-                None => t.cur = Some((*bar, reference.copied())),
-            }
-            if bar.ts + base >= open + t.tf.nanos() {
-                t.complete();
-            }
+            });
         }
         for &(o, ti, ii, len) in &self.runs {
             out[o..o + len].copy_from_slice(&self.tfs[ti].latest[ii..ii + len]);
+        }
+        Ok(())
+    }
+
+    /// Batch stepping: the same as [`Self::push`] for each bar of `bars` in turn (and
+    /// bit for bit the same values), but loop order is indicator by indicator over the
+    /// block, so each indicator's state stays in cache and its update is called
+    /// statically. `out[j]` receives feature `j`'s values for the block (each of length
+    /// `bars.len()`). All bars are checked before any is used: on a refusal nothing
+    /// changes and the error names the row.
+    pub fn push_block(
+        &mut self,
+        bars: &[FeatureBar],
+        reference: Option<&[Option<FeatureBar>]>,
+        out: &mut [&mut [f64]],
+    ) -> Result<()> {
+        let n = bars.len();
+        let refs = |i: usize| reference.and_then(|r| r.get(i).and_then(Option::as_ref));
+        if out.len() != self.width || out.iter().any(|c| c.len() != n) {
+            return Err(CoreError::Config(format!(
+                "block output needs {} columns of {n} rows",
+                self.width
+            )));
+        }
+        let mut prev = self.last_ts;
+        for (i, b) in bars.iter().enumerate() {
+            self.check(b, refs(i), prev, self.rows + i as u64)?;
+            prev = Some(b.ts);
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        self.last_ts = prev;
+        self.rows += n as u64;
+        let base = self.base.nanos();
+        for ti in 0..self.tfs.len() {
+            let mut events = std::mem::take(&mut self.events);
+            events.clear();
+            let t = &mut self.tfs[ti];
+            for (row, b) in bars.iter().enumerate() {
+                t.agg.feed(b, refs(row), base, |bar, reference| {
+                    events.push(Completed {
+                        row,
+                        bar,
+                        reference,
+                    })
+                });
+            }
+            for (ii, (ind, latest)) in t.inds.iter_mut().zip(t.latest.iter_mut()).enumerate() {
+                let col = self
+                    .cols
+                    .iter()
+                    .position(|&c| c == (ti, ii))
+                    .expect("every indicator has a column");
+                ind.run(&events, latest, out[col]);
+            }
+            self.events = events;
         }
         Ok(())
     }
@@ -309,16 +421,28 @@ pub fn validity(col: &[f64]) -> (Vec<u8>, usize) {
 /// Writes the validity bits of `col` into `bits` (byte-aligned start); returns NaNs seen.
 #[inline]
 fn set_validity(col: &[f64], bits: &mut [u8]) -> usize {
-    let mut nulls = 0;
-    for (chunk, byte) in col.chunks(8).zip(bits.iter_mut()) {
+    let mut valid = 0usize;
+    let mut chunks = col.chunks_exact(8);
+    let mut out = bits.iter_mut();
+    for (chunk, byte) in (&mut chunks).zip(&mut out) {
+        // Fixed-size and branch-free, so the compiler can vectorise it.
         let mut b = 0u8;
         for (i, v) in chunk.iter().enumerate() {
             b |= u8::from(!v.is_nan()) << i;
         }
-        nulls += chunk.len() - b.count_ones() as usize;
+        valid += b.count_ones() as usize;
         *byte = b;
     }
-    nulls
+    let rest = chunks.remainder();
+    if let Some(byte) = out.next().filter(|_| !rest.is_empty()) {
+        let mut b = 0u8;
+        for (i, v) in rest.iter().enumerate() {
+            b |= u8::from(!v.is_nan()) << i;
+        }
+        valid += b.count_ones() as usize;
+        *byte = b;
+    }
+    col.len() - valid
 }
 
 /// Batch bar features: steps fresh [`BarFeatureEngine`]s through `bars` (with the
@@ -433,25 +557,21 @@ fn fill_columns(
     reference: Option<&[Option<FeatureBar>]>,
     out: &mut [(&mut Vec<f64>, &mut Vec<u8>, &mut usize)],
 ) -> Result<()> {
-    let (k, n) = (eng.width(), bars.len());
-    // Rows go to a tile first and then out column by column in runs of TILE values:
-    // writing each row straight into k columns touches k pages per bar and is slower
-    // than computing the features.
-    const TILE: usize = 128;
-    let mut tile = vec![0.0; TILE * k];
-    for start in (0..n).step_by(TILE) {
-        let end = (start + TILE).min(n);
-        for (t, i) in (start..end).enumerate() {
-            let r = reference.and_then(|r| r[i].as_ref());
-            eng.push(&bars[i], r, &mut tile[t * k..(t + 1) * k])?;
-        }
-        for (j, (col, bits, nulls)) in out.iter_mut().enumerate() {
-            let run = &mut col[start..end];
-            for (t, v) in run.iter_mut().enumerate() {
-                *v = tile[t * k + j];
-            }
-            // TILE is a multiple of 8, so each tile starts on a validity byte.
-            **nulls += set_validity(run, &mut bits[start / 8..end.div_ceil(8)]);
+    // Blocks long enough to amortise the per-indicator loop, short enough that a block's
+    // bars and completions stay in cache. A multiple of 8 keeps validity bytes aligned.
+    const BLOCK: usize = 512;
+    let n = bars.len();
+    for start in (0..n).step_by(BLOCK) {
+        let end = (start + BLOCK).min(n);
+        let mut cols: Vec<&mut [f64]> =
+            out.iter_mut().map(|(c, _, _)| &mut c[start..end]).collect();
+        eng.push_block(
+            &bars[start..end],
+            reference.map(|r| &r[start..end]),
+            &mut cols,
+        )?;
+        for (col, bits, nulls) in out.iter_mut() {
+            **nulls += set_validity(&col[start..end], &mut bits[start / 8..end.div_ceil(8)]);
         }
     }
     Ok(())

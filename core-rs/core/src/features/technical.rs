@@ -13,6 +13,21 @@ use super::FeatureBar;
 pub trait BarIndicator: Send {
     /// Updates with a completed bar and returns the feature's value (NaN = null).
     fn update(&mut self, b: &FeatureBar, r: Option<&FeatureBar>) -> f64;
+
+    /// Batch stepping over a block of rows: applies `events` (completed bars, in order,
+    /// each at its row) with [`Self::update`] and writes, for every row, the value after
+    /// that row's updates (`latest` carries it across blocks). One virtual call per block;
+    /// inside, `update` is called statically.
+    fn run(&mut self, events: &[super::Completed], latest: &mut f64, out: &mut [f64]) {
+        let mut e = 0;
+        for (row, o) in out.iter_mut().enumerate() {
+            while let Some(ev) = events.get(e).filter(|ev| ev.row == row) {
+                *latest = self.update(&ev.bar, ev.reference.as_ref());
+                e += 1;
+            }
+            *o = *latest;
+        }
+    }
 }
 
 /// Builds the state of a bar feature kind (names and parameters as in [`super::set`]).
