@@ -219,3 +219,17 @@ def test_cli_lists_every_feature_and_the_doc_is_generated(
     assert (REPO / "docs" / "features.md").read_text() == md, (
         "docs/features.md is stale: run `pycontrol features list --markdown > docs/features.md`"
     )
+
+
+def test_recycled_columns_never_change_a_live_frame(es: pl.DataFrame) -> None:
+    fs = FeatureSet.default()
+    kept = compute_features(es, fs)
+    snapshot = _nan(kept)
+    for _ in range(3):
+        # Frames dropped here give their buffers back for the next computation.
+        other = compute_features(es.head(500), fs)
+        assert other.height == 500
+        del other
+    again = compute_features(es, fs)
+    assert np.array_equal(_nan(kept), snapshot, equal_nan=True)
+    assert np.array_equal(_nan(again), snapshot, equal_nan=True)

@@ -2,6 +2,8 @@
 //! (GIL released, stepping the same streaming engine the live core runs) and a streaming
 //! `FeatureEngine` for parity checks and notebooks.
 
+use std::sync::Mutex;
+
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -9,6 +11,61 @@ use tradecore::bars::Timeframe;
 use tradecore::features::{self as feat, BarFeatureEngine, FeatureBar};
 
 use crate::errors::to_py;
+
+/// Recycled feature columns. A DataFrame of bar features is mostly fresh memory, and on
+/// Linux fresh pages cost more to fault in than the features cost to compute, so the
+/// buffers of dropped feature frames come back here for the next computation (as a
+/// retaining allocator would do), up to `POOL_BYTES`.
+static POOL: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+const POOL_BYTES: usize = 4 << 30;
+
+/// A column of `n` values (contents arbitrary: the engine writes all of them).
+fn pooled_column(n: usize) -> Vec<f64> {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let best = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.len() >= n)
+        .min_by_key(|(_, v)| v.len())
+        .map(|(i, _)| i);
+    match best {
+        Some(i) => {
+            let mut v = pool.swap_remove(i);
+            v.truncate(n);
+            v
+        }
+        None => vec![0.0; n],
+    }
+}
+
+/// Owns a feature column that a numpy array views; gives it back to the pool when the
+/// array (and so the DataFrame holding it) is gone.
+#[pyclass(frozen, module = "pycontrol._core")]
+struct PooledColumn {
+    v: Vec<f64>,
+}
+
+impl Drop for PooledColumn {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut self.v);
+        if v.capacity() == 0 {
+            return;
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let held: usize = pool.iter().map(|c| c.capacity() * 8).sum();
+        if held + v.capacity() * 8 <= POOL_BYTES {
+            pool.push(v);
+        }
+    }
+}
+
+fn pooled_array(py: Python<'_>, v: Vec<f64>) -> PyResult<Bound<'_, PyArray1<f64>>> {
+    let owner = Bound::new(py, PooledColumn { v })?;
+    let view = numpy::ndarray::ArrayView1::from(owner.get().v.as_slice());
+    // SAFETY: `owner` becomes the array's base object, so it outlives the array, and its
+    // vector is never touched (so never reallocated) until the owner is dropped.
+    Ok(unsafe { PyArray1::borrow_from_array(&view, owner.clone().into_any()) })
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FeatureSet>()?;
@@ -209,21 +266,32 @@ fn compute_bar_features<'py>(
             ))),
         };
     let set = &feature_set.inner;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let m = py
-        .detach(|| feat::compute_bar_features(set, tf, &bars, reference.as_deref(), source))
+        .detach(|| {
+            feat::compute_bar_features_with(
+                set,
+                tf,
+                &bars,
+                reference.as_deref(),
+                source,
+                threads,
+                &mut pooled_column,
+            )
+        })
         .map_err(to_py)?;
-    Ok(columns_of(py, m))
+    columns_of(py, m)
 }
 
 /// One feature column for Python: values, validity bitmap, null count.
 type Column<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<u8>>, usize);
 
-fn columns_of(py: Python<'_>, m: feat::FeatureMatrix) -> Vec<Column<'_>> {
+fn columns_of(py: Python<'_>, m: feat::FeatureMatrix) -> PyResult<Vec<Column<'_>>> {
     m.columns
         .into_iter()
         .zip(m.valid)
         .zip(m.nulls)
-        .map(|((c, v), z)| (PyArray1::from_vec(py, c), PyArray1::from_vec(py, v), z))
+        .map(|((c, v), z)| Ok((pooled_array(py, c)?, PyArray1::from_vec(py, v), z)))
         .collect()
 }
 
@@ -249,7 +317,7 @@ fn compute_micro_features<'py>(
     Ok((
         PyArray1::from_vec(py, f.ts_recv),
         PyArray1::from_vec(py, f.instrument_id),
-        columns_of(py, f.matrix),
+        columns_of(py, f.matrix)?,
     ))
 }
 

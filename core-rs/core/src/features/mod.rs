@@ -472,6 +472,22 @@ pub fn compute_bar_features_threads(
     source: &str,
     threads: usize,
 ) -> Result<FeatureMatrix> {
+    let mut fresh = |n: usize| vec![0.0; n];
+    compute_bar_features_with(set, base, bars, reference, source, threads, &mut fresh)
+}
+
+/// [`compute_bar_features_threads`] with output columns from `column(n)`, which must
+/// return a vector of length `n` whose contents do not matter (every value is written).
+/// Bindings pass a pool of recycled columns: fresh pages cost more than the features.
+pub fn compute_bar_features_with(
+    set: &FeatureSet,
+    base: Timeframe,
+    bars: &[FeatureBar],
+    reference: Option<&[Option<FeatureBar>]>,
+    source: &str,
+    threads: usize,
+    column: &mut dyn FnMut(usize) -> Vec<f64>,
+) -> Result<FeatureMatrix> {
     if let Some(r) = reference {
         if r.len() != bars.len() {
             return Err(CoreError::Config(format!(
@@ -501,7 +517,12 @@ pub fn compute_bar_features_threads(
         };
         engines.push(BarFeatureEngine::new(&sub, base)?.with_source(source));
     }
-    let mut columns: Vec<Vec<f64>> = (0..k).map(|_| vec![0.0; n]).collect();
+    let mut columns: Vec<Vec<f64>> = (0..k).map(|_| column(n)).collect();
+    if columns.iter().any(|c| c.len() != n) {
+        return Err(CoreError::Config(
+            "column allocator returned a wrong length".into(),
+        ));
+    }
     let mut valid: Vec<Vec<u8>> = (0..k).map(|_| vec![0u8; n.div_ceil(8)]).collect();
     let mut nulls = vec![0usize; k];
     type Out<'a> = Vec<(&'a mut Vec<f64>, &'a mut Vec<u8>, &'a mut usize)>;
