@@ -176,6 +176,23 @@ def test_cross_features_match_a_numpy_reference(shared_data: Path) -> None:
     np.testing.assert_allclose(got_c, want_c, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got_b, want_b, rtol=1e-9, atol=1e-12)
     assert 0.0 < np.nanmean(got_c) <= 1.0  # NQ and ES move together
+    # Streaming the same bars with their reference bars gives the same bits.
+    eng = FeatureEngine(fs, "1m")
+    ohlcv = ["open", "high", "low", "close", "volume"]
+    stream = np.array(
+        [
+            eng.push(int(t), *row, reference=tuple(ref))
+            for t, row, ref in zip(
+                j["ts"].dt.epoch("ns"),
+                j.select(ohlcv).rows(),
+                j.select([f"{c}_ref" for c in ohlcv]).rows(),
+                strict=True,
+            )
+        ]
+    )
+    batch = np.column_stack([got_c, got_b])
+    assert np.array_equal(np.isnan(stream), np.isnan(batch))
+    assert np.array_equal(stream[~np.isnan(batch)], batch[~np.isnan(batch)])
 
 
 def test_micro_rows_agree_with_the_replayed_book(esh4_mbo: Path) -> None:
