@@ -250,3 +250,16 @@ def test_recycled_columns_never_change_a_live_frame(es: pl.DataFrame) -> None:
     again = compute_features(es, fs)
     assert np.array_equal(_nan(kept), snapshot, equal_nan=True)
     assert np.array_equal(_nan(again), snapshot, equal_nan=True)
+
+
+def test_each_feature_turns_non_null_exactly_at_its_documented_warm_up(
+    es: pl.DataFrame,
+) -> None:
+    specs = {s["name"]: s for s in FeatureSet.default().specs()}
+    names = [n for n in specs if n.startswith("tf1m_")]
+    out = compute_features(es, FeatureSet(names))
+    for n in names:
+        w = specs[n]["warmup"]
+        col = out[n]
+        assert col.head(w - 1).null_count() == w - 1, n
+        assert col.slice(w - 1).null_count() == 0, n

@@ -272,11 +272,12 @@ impl MicroEngine {
                     }
                 }
                 Feat::Rate { action, window } => {
-                    if ts_recv - first < *window {
+                    // Saturating: a live caller may hand an earlier clock; never panic.
+                    if ts_recv.saturating_sub(first) < *window {
                         f64::NAN
                     } else {
                         let q = &self.recent[action_slot(*action).unwrap_or(0)];
-                        let from = ts_recv - *window;
+                        let from = ts_recv.saturating_sub(*window);
                         let inside = q.len() - q.partition_point(|&t| t <= from);
                         inside as f64 * 1e9 / *window as f64
                     }
@@ -394,4 +395,100 @@ pub fn compute_micro_features(set: &FeatureSet, path: impl AsRef<Path>) -> Resul
         instrument_id: ids,
         matrix: super::FeatureMatrix::from_columns(set.names(), rows, cols),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::L3Book;
+    use dbn::FlagSet;
+
+    const S: u64 = 1_000_000_000;
+
+    fn msg(ts: u64, action: u8, side: u8, price: i64, size: u32, id: u64) -> MboMsg {
+        MboMsg {
+            ts_recv: ts,
+            order_id: id,
+            price: price * PRICE_SCALE,
+            size,
+            flags: FlagSet::new(128),
+            action: action as _,
+            side: side as _,
+            ..Default::default()
+        }
+    }
+
+    /// Applies each message as its own event; returns the rows.
+    fn run(names: &[&str], msgs: &[MboMsg]) -> Vec<Vec<f64>> {
+        let set = FeatureSet::from_names(names).unwrap();
+        let mut eng = MicroEngine::new(&set).unwrap();
+        let mut book = L3Book::new();
+        let mut rows = Vec::new();
+        for m in msgs {
+            book.apply(m);
+            book.end_event();
+            eng.on_mbo(m);
+            let mut row = vec![0.0; eng.width()];
+            eng.on_event(m.ts_recv, &book, &mut row);
+            rows.push(row);
+        }
+        rows
+    }
+
+    #[test]
+    fn order_flow_imbalance_follows_cont_kukanov_stoikov() {
+        let rows = run(
+            &[
+                "micro_ofi",
+                "micro_ofi_sum_2",
+                "micro_imb_1",
+                "micro_spread",
+            ],
+            &[
+                msg(S, b'A', b'B', 100, 5, 1),     // bid 100 x5, no ask yet
+                msg(2 * S, b'A', b'A', 102, 4, 2), // ask 102 x4
+                msg(3 * S, b'A', b'B', 100, 3, 3), // bid size 5 -> 8: e = +3
+                msg(4 * S, b'A', b'B', 101, 2, 4), // bid up to 101 x2: e = +2
+                msg(5 * S, b'C', b'A', 102, 4, 2), // ask leaves: one-sided book
+            ],
+        );
+        let ofi: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+        assert!(ofi[0].is_nan() && ofi[1].is_nan() && ofi[4].is_nan());
+        assert_eq!((ofi[2], ofi[3]), (3.0, 2.0));
+        // The 2-event sum needs three events (two steps); one-sided steps count as 0.
+        let sum: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+        assert!(sum[1].is_nan());
+        assert_eq!((sum[2], sum[3], sum[4]), (3.0, 5.0, 2.0));
+        assert_eq!(rows[2][2], (8.0 - 4.0) / 12.0);
+        assert_eq!(rows[3][3], 1.0);
+    }
+
+    #[test]
+    fn trade_sign_flow_and_rates_count_the_right_records() {
+        let rows = run(
+            &[
+                "micro_last_trade_sign",
+                "micro_tfi_2",
+                "micro_trade_rate_2000",
+                "micro_add_rate_2000",
+            ],
+            &[
+                msg(S, b'A', b'B', 100, 5, 1),
+                msg(2 * S, b'T', b'B', 100, 3, 0),
+                msg(3 * S, b'T', b'A', 100, 1, 0),
+                msg(4 * S, b'T', b'N', 100, 7, 0),
+            ],
+        );
+        let sign: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+        assert!(sign[0].is_nan());
+        assert_eq!(&sign[1..], &[1.0, -1.0, 0.0]);
+        // Last two trades at row 2: buy 3, sell 1; at row 3: sell 1 and an unsigned 7.
+        assert!(rows[1][1].is_nan());
+        assert_eq!((rows[2][1], rows[3][1]), (0.5, -1.0));
+        // Rates need 2 s of history; at t = 3 s the window (1 s, 3 s] holds 2 trades.
+        assert!(rows[1][2].is_nan());
+        assert_eq!(rows[2][2], 1.0);
+        assert_eq!(rows[3][2], 1.0); // trades at 3 s and 4 s
+        assert_eq!(rows[2][3], 0.0); // the add at 1 s has left (1 s, 3 s]
+    }
 }
