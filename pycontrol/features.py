@@ -12,7 +12,8 @@
   bars of the reference instrument (e.g. ES for NQ); rows align on ``ts``.
 
 A feature is null until its window is full (its warm-up, see ``pycontrol features list``).
-Bad bars (NaN or infinite prices, negative volume, timestamps that do not increase) raise
+Bad bars (NaN or infinite prices, negative volume, timestamps that do not increase or are
+less than one ``timeframe`` apart, i.e. finer bars than declared) raise
 :class:`pycontrol.BadLineError` with ``record`` = the 0-based row.
 """
 
