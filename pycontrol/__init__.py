@@ -18,6 +18,7 @@ from pycontrol._core import (
     CorruptCompressionError,
     DecodeError,
     EmptyFileError,
+    FeatureSetMismatchError,
     OrderBook,
     OutOfOrderError,
     TruncatedError,
@@ -27,6 +28,7 @@ from pycontrol._core import (
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
 from pycontrol.dbn import dbn_info, read_dbn, read_dbn_frames
+from pycontrol.features import FeatureEngine, FeatureSet, compute_features
 from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
@@ -42,12 +44,16 @@ __all__ = [
     "CorruptCompressionError",
     "DecodeError",
     "EmptyFileError",
+    "FeatureEngine",
+    "FeatureSet",
+    "FeatureSetMismatchError",
     "OrderBook",
     "OutOfOrderError",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedVersionError",
     "build_bars",
+    "compute_features",
     "dbn_info",
     "load_bars",
     "read_dbn",

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pycontrol import CoreError
-from pycontrol.commands import book_cmd, data_cmd, demo_cmd
+from pycontrol.commands import book_cmd, data_cmd, demo_cmd, features_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     book_cmd.register(sub)
     data_cmd.register(sub)
     demo_cmd.register(sub)
+    features_cmd.register(sub)
     return parser
 
 

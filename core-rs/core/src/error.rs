@@ -69,6 +69,8 @@ pub enum CoreError {
     BookIntegrity(String),
     #[error("invalid config: {0}")]
     Config(String),
+    #[error("feature set mismatch: the model was trained on feature set {model}, the engine computes {engine}")]
+    FeatureSetMismatch { model: String, engine: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -94,7 +96,9 @@ impl CoreError {
             | CoreError::OutOfOrder { path, .. }
             | CoreError::BadLine { path, .. }
             | CoreError::UnknownFormat { path, .. } => Some(path),
-            CoreError::BookIntegrity(_) | CoreError::Config(_) => None,
+            CoreError::BookIntegrity(_)
+            | CoreError::Config(_)
+            | CoreError::FeatureSetMismatch { .. } => None,
         }
     }
 

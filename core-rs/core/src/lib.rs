@@ -9,6 +9,7 @@ pub mod bars;
 pub mod book;
 pub mod decode;
 pub mod error;
+pub mod features;
 pub mod lobster;
 pub mod records;
 pub mod replay;

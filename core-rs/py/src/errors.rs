@@ -86,6 +86,12 @@ create_exception!(
     CoreError,
     "A configuration value is invalid."
 );
+create_exception!(
+    _core,
+    FeatureSetMismatchError,
+    ConfigError,
+    "A model's feature-set hash differs from the engine's."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -109,6 +115,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnknownFormatError", py.get_type::<UnknownFormatError>())?;
     m.add("BookIntegrityError", py.get_type::<BookIntegrityError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add(
+        "FeatureSetMismatchError",
+        py.get_type::<FeatureSetMismatchError>(),
+    )?;
     Ok(())
 }
 
@@ -128,6 +138,7 @@ pub fn to_py(e: E) -> PyErr {
         E::UnknownFormat { .. } => UnknownFormatError::new_err(msg),
         E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
         E::Config(_) => ConfigError::new_err(msg),
+        E::FeatureSetMismatch { .. } => FeatureSetMismatchError::new_err(msg),
     };
     Python::attach(|py| {
         let value = err.value(py);

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod bars;
 mod book;
 mod errors;
+mod features;
 mod inspect;
 mod lobster;
 mod replay;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bars::register(m)?;
     lobster::register(m)?;
     inspect::register(m)?;
+    features::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
