@@ -425,6 +425,9 @@ impl<'a> Iterator for Levels<'a> {
 
 /// The generator's own L3 book (prices in ticks). Orders are picked by slab index, never
 /// looked up by id, so no hash map; `live` allows uniform picks among resting orders.
+/// It is deliberately independent of `book::L3Book` (BTreeMap levels, no id index): the
+/// MBP-10 companion written from it is the ground truth the L3 book is tested against, and
+/// a shared implementation would make that check circular.
 #[derive(Debug, Default, Clone)]
 struct Book {
     orders: Vec<Order>,

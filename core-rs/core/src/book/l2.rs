@@ -4,7 +4,7 @@
 
 use dbn::{BidAskPair, FlagSet};
 
-use super::{AnomalyCounts, BookView, Integrity, LevelView, Side, UNDEF_PRICE};
+use super::{AnomalyCounts, BookView, Health, Integrity, LevelView, Side, UNDEF_PRICE};
 
 pub const MAX_L2_LEVELS: usize = 10;
 
@@ -12,9 +12,7 @@ pub const MAX_L2_LEVELS: usize = 10;
 pub struct L2Book {
     levels: [[LevelView; MAX_L2_LEVELS]; 2],
     depth: [usize; 2],
-    integrity: Integrity,
-    anomalies: AnomalyCounts,
-    in_snapshot: bool,
+    health: Health,
 }
 
 impl L2Book {
@@ -25,16 +23,9 @@ impl L2Book {
     /// Replaces the top levels with those of one MBP/BBO record.
     #[inline]
     pub fn apply(&mut self, flags: FlagSet, action: std::ffi::c_char, pairs: &[BidAskPair]) {
-        if flags.is_snapshot() {
-            if !self.in_snapshot {
-                self.integrity.untrusted = false;
-                self.in_snapshot = true;
-            }
-        } else {
-            self.in_snapshot = false;
-        }
+        self.health.begin_record(flags);
         if action as u8 == b'R' {
-            self.integrity.untrusted = false;
+            self.health.integrity.untrusted = false;
         }
         let side_levels = |px: fn(&BidAskPair) -> (i64, u32, u32),
                            out: &mut [LevelView; MAX_L2_LEVELS]| {
@@ -58,24 +49,17 @@ impl L2Book {
         let nb = side_levels(|p| (p.bid_px, p.bid_sz, p.bid_ct), bids);
         let na = side_levels(|p| (p.ask_px, p.ask_sz, p.ask_ct), asks);
         self.depth = [nb, na];
-        if flags.is_maybe_bad_book() {
-            self.integrity.untrusted = true;
-            self.anomalies.maybe_bad_book += 1;
-        }
+        self.health.end_record(flags);
     }
 
     #[inline]
     pub fn end_event(&mut self) -> bool {
         let crossed = self.is_crossed_now();
-        self.integrity.crossed = crossed;
-        if crossed {
-            self.anomalies.crossed_events += 1;
-        }
-        crossed
+        self.health.end_event(crossed)
     }
 
     pub fn anomalies(&self) -> AnomalyCounts {
-        self.anomalies
+        self.health.anomalies
     }
 }
 
@@ -91,6 +75,6 @@ impl BookView for L2Book {
     }
 
     fn integrity(&self) -> Integrity {
-        self.integrity
+        self.health.integrity
     }
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
-use super::{AnomalyCounts, BookView, Integrity, LevelView, Side, UNDEF_PRICE};
+use super::{AnomalyCounts, BookView, Health, Integrity, LevelView, Side, UNDEF_PRICE};
 
 const NIL: u32 = u32::MAX;
 /// Orders to make room for when a snapshot starts (an ES day opens with ~9k).
@@ -116,9 +116,7 @@ pub struct L3Book {
     free: Vec<u32>,
     index: FxHashMap<u64, u32>,
     ladders: [Ladder; 2],
-    integrity: Integrity,
-    anomalies: AnomalyCounts,
-    in_snapshot: bool,
+    health: Health,
     unknown_actions: u64,
 }
 
@@ -140,17 +138,12 @@ impl L3Book {
     #[inline]
     pub fn apply(&mut self, m: &MboMsg) {
         let flags = m.flags;
-        if flags.is_snapshot() {
-            if !self.in_snapshot {
-                // A snapshot replaces whatever we had: start clean and trusted. Sizing the
-                // index up front spares the rehashes of a full-depth snapshot.
-                self.clear();
-                self.index.reserve(SNAPSHOT_RESERVE);
-                self.orders.reserve(SNAPSHOT_RESERVE);
-                self.in_snapshot = true;
-            }
-        } else {
-            self.in_snapshot = false;
+        if self.health.begin_record(flags) {
+            // A snapshot replaces whatever we had: start clean and trusted. Sizing the
+            // index up front spares the rehashes of a full-depth snapshot.
+            self.clear();
+            self.index.reserve(SNAPSHOT_RESERVE);
+            self.orders.reserve(SNAPSHOT_RESERVE);
         }
         match m.action as u8 {
             b'A' => self.add(m.order_id, m.side, m.price, m.size),
@@ -160,10 +153,7 @@ impl L3Book {
             b'T' | b'F' | b'N' => {}
             _ => self.unknown_actions += 1,
         }
-        if flags.is_maybe_bad_book() {
-            self.integrity.untrusted = true;
-            self.anomalies.maybe_bad_book += 1;
-        }
+        self.health.end_record(flags);
     }
 
     /// Called at an event boundary (F_LAST): updates and returns the crossed state.
@@ -171,11 +161,7 @@ impl L3Book {
     #[inline]
     pub fn end_event(&mut self) -> bool {
         let crossed = self.is_crossed_now();
-        self.integrity.crossed = crossed;
-        if crossed {
-            self.anomalies.crossed_events += 1;
-        }
-        crossed
+        self.health.end_event(crossed)
     }
 
     /// Removes every order and restores trust (Clear action, or start of a snapshot).
@@ -185,11 +171,11 @@ impl L3Book {
         self.index.clear();
         self.ladders[0].levels.clear();
         self.ladders[1].levels.clear();
-        self.integrity = Integrity::default();
+        self.health.integrity = Integrity::default();
     }
 
     pub fn anomalies(&self) -> AnomalyCounts {
-        self.anomalies
+        self.health.anomalies
     }
 
     pub fn unknown_actions(&self) -> u64 {
@@ -249,15 +235,15 @@ impl L3Book {
     #[inline]
     fn add(&mut self, id: u64, side: std::ffi::c_char, price: i64, size: u32) {
         let Some(side) = Side::from_dbn(side) else {
-            self.anomalies.bad_side += 1;
+            self.health.anomalies.bad_side += 1;
             return;
         };
         if price == UNDEF_PRICE {
-            self.anomalies.bad_price += 1;
+            self.health.anomalies.bad_price += 1;
             return;
         }
         if let Some(&old) = self.index.get(&id) {
-            self.anomalies.duplicate_add += 1;
+            self.health.anomalies.duplicate_add += 1;
             self.detach(old);
             self.release(old);
         }
@@ -348,13 +334,13 @@ impl L3Book {
     #[inline]
     fn cancel(&mut self, id: u64, size: u32) {
         let Some(&idx) = self.index.get(&id) else {
-            self.anomalies.unknown_cancel += 1;
+            self.health.anomalies.unknown_cancel += 1;
             return;
         };
         let o = &mut self.orders[idx as usize];
         if size >= o.size {
             if size > o.size {
-                self.anomalies.cancel_exceeds_size += 1;
+                self.health.anomalies.cancel_exceeds_size += 1;
             }
             self.detach(idx);
             self.release(idx);
@@ -372,16 +358,16 @@ impl L3Book {
     fn modify(&mut self, id: u64, side: std::ffi::c_char, price: i64, size: u32) {
         let Some(&idx) = self.index.get(&id) else {
             // The record carries the order's full new state, so it can stand in for an add.
-            self.anomalies.unknown_modify += 1;
+            self.health.anomalies.unknown_modify += 1;
             self.add(id, side, price, size);
             return;
         };
         let Some(new_side) = Side::from_dbn(side) else {
-            self.anomalies.bad_side += 1;
+            self.health.anomalies.bad_side += 1;
             return;
         };
         if price == UNDEF_PRICE {
-            self.anomalies.bad_price += 1;
+            self.health.anomalies.bad_price += 1;
             return;
         }
         let o = self.orders[idx as usize];
@@ -471,7 +457,7 @@ impl BookView for L3Book {
     }
 
     fn integrity(&self) -> Integrity {
-        self.integrity
+        self.health.integrity
     }
 }
 

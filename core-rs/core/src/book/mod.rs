@@ -110,6 +110,47 @@ impl AnomalyCounts {
     }
 }
 
+/// Integrity bookkeeping shared by the L3 and L2 books: trust reset by a snapshot or a
+/// clear, F_MAYBE_BAD_BOOK, and crossed detection at event boundaries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Health {
+    pub integrity: Integrity,
+    pub anomalies: AnomalyCounts,
+    in_snapshot: bool,
+}
+
+impl Health {
+    /// Notes a record's snapshot flag; true when it starts a snapshot (the book resets).
+    #[inline]
+    pub fn begin_record(&mut self, flags: dbn::FlagSet) -> bool {
+        let starts = flags.is_snapshot() && !self.in_snapshot;
+        self.in_snapshot = flags.is_snapshot();
+        if starts {
+            self.integrity.untrusted = false;
+        }
+        starts
+    }
+
+    /// Applies F_MAYBE_BAD_BOOK after the record's action (so a clear flagged bad stays bad).
+    #[inline]
+    pub fn end_record(&mut self, flags: dbn::FlagSet) {
+        if flags.is_maybe_bad_book() {
+            self.integrity.untrusted = true;
+            self.anomalies.maybe_bad_book += 1;
+        }
+    }
+
+    /// Records the crossed state at an event boundary: flagged and counted, never hidden.
+    #[inline]
+    pub fn end_event(&mut self, crossed: bool) -> bool {
+        self.integrity.crossed = crossed;
+        if crossed {
+            self.anomalies.crossed_events += 1;
+        }
+        crossed
+    }
+}
+
 /// The query surface shared by L3 and L2 books.
 pub trait BookView {
     /// Number of non-empty levels on `side`.
