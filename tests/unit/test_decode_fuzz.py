@@ -1,5 +1,5 @@
 """Hypothesis: random mutations of a small real DBN file (byte flips, insertions,
-deletions, truncations), plain and zstd-compressed, fed to `replay_book`, `read_dbn` and
+deletions, truncations), plain and zstd-compressed, fed to `replay_book`, `read_dbn_frames` and
 `dbn_info`. Every call returns or raises a `pycontrol.CoreError` subclass naming the file:
 no other exception, no crash."""
 
@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 import pycontrol
 from pycontrol import CoreError
 
-CALLS = (pycontrol.replay_book, pycontrol.read_dbn, pycontrol.dbn_info)
+# read_dbn_frames, not read_dbn: a mutation can turn a record into another valid type, and
+# read_dbn then (by design) asks the caller to pick a schema with a ValueError.
+CALLS = (pycontrol.replay_book, pycontrol.read_dbn_frames, pycontrol.dbn_info)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,7 @@ def check(p: Path) -> None:
 @settings(
     max_examples=60,
     deadline=None,
+    derandomize=True,  # the same examples in every CI run: a failure here reproduces
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(muts=st.lists(mutation, min_size=1, max_size=5), compress=st.booleans())
