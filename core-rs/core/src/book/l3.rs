@@ -38,21 +38,6 @@ struct Level {
     tail: u32,
 }
 
-/// Binary search for `key` among the first `hi` levels.
-#[inline]
-fn binary_search(levels: &VecDeque<Level>, hi: usize, key: i64) -> Result<usize, usize> {
-    let (mut lo, mut hi) = (0usize, hi);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        match levels[mid].key.cmp(&key) {
-            std::cmp::Ordering::Equal => return Ok(mid),
-            std::cmp::Ordering::Less => lo = mid + 1,
-            std::cmp::Ordering::Greater => hi = mid,
-        }
-    }
-    Err(lo)
-}
-
 #[derive(Debug, Default, Clone)]
 struct Ladder {
     levels: VecDeque<Level>,
@@ -63,17 +48,22 @@ impl Ladder {
     #[inline]
     fn find(&self, key: i64) -> Result<usize, usize> {
         let n = self.levels.len();
-        let lo = n.saturating_sub(4);
-        for i in (lo..n).rev() {
-            let k = self.levels[i].key;
-            if k == key {
-                return Ok(i);
+        for (j, l) in self.levels.iter().rev().take(4).enumerate() {
+            if l.key == key {
+                return Ok(n - 1 - j);
             }
-            if k < key {
-                return Err(i + 1);
+            if l.key < key {
+                return Err(n - j);
             }
         }
-        binary_search(&self.levels, lo, key)
+        // A new worst level (deep orders, a snapshot arriving best first) goes to the front.
+        match self.levels.front() {
+            Some(f) if key < f.key => return Err(0),
+            Some(f) if key == f.key => return Ok(0),
+            _ => {}
+        }
+        // std searches the deque's two contiguous halves as slices: no per-probe wrap.
+        self.levels.binary_search_by_key(&key, |l| l.key)
     }
 
     #[inline]
