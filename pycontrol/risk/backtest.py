@@ -174,9 +174,7 @@ def backtest_var(
 ) -> VarBacktest:
     """Walk-forward one-step VaR at ``level`` for returns ``start..`` and its tests."""
     r = check_returns(returns)
-    wf = walk_forward(
-        r, start=start, refit_every=refit_every, window=window, kind=kind, dist=dist
-    )
+    wf = walk_forward(r, start=start, refit_every=refit_every, window=window, kind=kind, dist=dist)
     var = np.empty_like(wf.sigma)
     # nu is constant within a refit block, so compute per block.
     for nu in np.unique(wf.nu) if dist == "t" else [np.nan]:

@@ -88,7 +88,9 @@ class CopulaFit:
 
     def sample(self, n: int, seed: int) -> F64:
         """``n`` draws (n x 2) from the fitted copula, reproducible by ``seed``."""
-        return np.asarray(_sm(self.family, self.param, self.nu).rvs(n, rng=np.random.default_rng(seed)))
+        return np.asarray(
+            _sm(self.family, self.param, self.nu).rvs(n, rng=np.random.default_rng(seed))
+        )
 
 
 def _sm(family: Family, param: float, nu: float | None) -> Any:

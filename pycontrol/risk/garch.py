@@ -80,7 +80,7 @@ def auto_scale(r: np.ndarray[Any, np.dtype[np.float64]]) -> float:
 
 def make_model(r: np.ndarray[Any, np.dtype[np.float64]], kind: Kind, dist: Dist) -> Any:
     """The ``arch`` model for (scaled) returns ``r``: constant mean, (E)GARCH(1,1)."""
-    vol = "GARCH" if kind == "garch" else "EGARCH"
+    vol: Literal["GARCH", "EGARCH"] = "GARCH" if kind == "garch" else "EGARCH"
     return arch_model(r, mean="Constant", vol=vol, p=1, o=0, q=1, dist=dist, rescale=False)
 
 
@@ -149,7 +149,9 @@ class GarchFit:
                 "rng": _seeded_rng(self.dist, self.nu),
             }
         f = self.result.forecast(**kw)
-        return np.sqrt(np.asarray(f.variance, dtype=np.float64)[-1]) / self.scale
+        var: np.ndarray[Any, np.dtype[np.float64]] = np.asarray(f.variance, dtype=np.float64)
+        vol: np.ndarray[Any, np.dtype[np.float64]] = np.sqrt(var[-1]) / self.scale
+        return vol
 
     def var(self, level: float = 0.99, h: int = 1) -> float:
         return float(var_cvar(self.mu, self.forecast(h)[h - 1], level, self.dist, self.nu)[0])

@@ -79,7 +79,12 @@ def risk_features(
     r = np.append(_returns(bars["close"].to_numpy(), "bars.close"), 0.0)
     horizon = 10 if kind == "garch" else 1
     wf = walk_forward(
-        r, start=start, refit_every=refit_every, window=window, kind=kind, dist=dist,
+        r,
+        start=start,
+        refit_every=refit_every,
+        window=window,
+        kind=kind,
+        dist=dist,
         horizon=horizon,
     )
     m = n - start

@@ -84,7 +84,7 @@ def test_garch_forecast_reverts_to_unconditional_variance(garch_returns: Any) ->
     path = fit.forecast(10)
     gaps = np.abs(path**2 - uncond)
     assert np.all(np.diff(gaps) <= 1e-12)  # monotone approach to the long-run variance
-    with pytest.raises(RiskInputError, match="h: expected 1..10"):
+    with pytest.raises(RiskInputError, match=r"h: expected 1\.\.10"):
         fit.forecast(11)
 
 
