@@ -145,7 +145,18 @@ class Manifest:
         parts = self.parts()
         if not parts:
             return _frame([])
-        return pl.concat([pl.read_parquet(p).cast(SCHEMA) for p in parts])  # type: ignore[arg-type]
+        return pl.concat([self._read_part(p) for p in parts])
+
+    def _read_part(self, part: Path) -> pl.DataFrame:
+        try:
+            df = pl.read_parquet(part)
+            missing = [c for c in SCHEMA if c not in df.columns]
+            if missing:
+                raise _error(ManifestError, part, f"manifest part lacks columns {missing}")
+            return df.select(list(SCHEMA)).cast(SCHEMA)  # type: ignore[arg-type]
+        except (OSError, pl.exceptions.PolarsError) as e:
+            # A committed part is never partial, so this is damage from outside: say where.
+            raise _error(ManifestError, part, f"unreadable manifest part: {e}") from e
 
     def get(self, sha256_or_prefix: str) -> dict[str, Any]:
         """The entry whose sha256 is or starts with ``sha256_or_prefix`` (hex)."""

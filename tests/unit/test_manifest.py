@@ -13,7 +13,12 @@ import pytest
 
 from pycontrol import CoreIOError, UnknownFormatError
 from pycontrol.data import Manifest
-from pycontrol.data.manifest import AmbiguousPrefixError, EntryNotFoundError, default_root
+from pycontrol.data.manifest import (
+    AmbiguousPrefixError,
+    EntryNotFoundError,
+    ManifestError,
+    default_root,
+)
 
 BARS = "timestamp_utc,open,high,low,close,volume\n{rows}"
 
@@ -225,3 +230,12 @@ def test_empty_manifest_has_the_entry_schema(tmp_path: Path) -> None:
     assert df.height == 0
     assert df.schema["ts_start"] == pl.Datetime("ns", "UTC")
     assert df.schema["instruments"] == pl.List(pl.String)
+
+
+def test_damaged_part_is_a_typed_error_naming_it(tmp_path: Path) -> None:
+    m = Manifest(tmp_path / "root")
+    m.ingest([_bars(tmp_path / "a.csv")])
+    [part] = m.parts()
+    part.write_bytes(part.read_bytes()[:20])
+    with pytest.raises(ManifestError, match=part.name):
+        m.entries()
