@@ -202,11 +202,16 @@ class Manifest:
             new: dict[str, dict[str, Any]] = {}
             outcomes: list[tuple[Path, str, Literal["added", "present"]]] = []
             for path in files:
+                before = path.stat()
                 digest = sha256_file(path)
                 if digest in existing or digest in new:
                     outcomes.append((path, digest, "present"))
                     continue
                 new[digest] = self._entry(path, digest, allow_unknown=allow_unknown)
+                after = path.stat()
+                if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+                    # The facts would describe other bytes than the hash: record nothing.
+                    raise _error(ManifestError, path, "changed while being ingested; retry")
                 outcomes.append((path, digest, "added"))
             if copy:
                 for entry in new.values():
@@ -227,7 +232,7 @@ class Manifest:
         return {
             "sha256": digest,
             "source_path": str(path),
-            "size_bytes": path.stat().st_size,
+            "size_bytes": path.stat().st_size,  # checked unchanged by the caller
             "format": facts.format,
             "schema": facts.schema,
             "instruments": facts.instruments,

@@ -239,3 +239,24 @@ def test_damaged_part_is_a_typed_error_naming_it(tmp_path: Path) -> None:
     part.write_bytes(part.read_bytes()[:20])
     with pytest.raises(ManifestError, match=part.name):
         m.entries()
+
+
+def test_file_changing_during_ingest_records_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pycontrol.data import manifest as mod
+
+    a = _bars(tmp_path / "a.csv")
+    real_detect = mod.detect
+
+    def detect_then_append(path: Path) -> Any:
+        facts = real_detect(path)
+        with path.open("a") as fh:
+            fh.write("2024-01-02 11:00:00,1.1,1.2,1.0,1.1,5\n")
+        return facts
+
+    monkeypatch.setattr(mod, "detect", detect_then_append)
+    m = Manifest(tmp_path / "root")
+    with pytest.raises(ManifestError, match="changed while being ingested"):
+        m.ingest([a])
+    assert m.entries().height == 0
