@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pycontrol.commands import manifest_cmd
 from pycontrol.data.synth import ROOTS, synth_mbo
 from pycontrol.dbn import dbn_info
 
@@ -16,6 +17,7 @@ def register(sub: Any) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
     _register_synth(dsub)
     _register_info(dsub)
+    manifest_cmd.register(dsub)
 
 
 def _register_synth(dsub: Any) -> None:
