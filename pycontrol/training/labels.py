@@ -201,7 +201,8 @@ def _check_bars(bars: pl.DataFrame, cols: tuple[str, ...]) -> None:
     bad = [f"bars need a {c!r} column" for c in ("ts", *cols) if c not in bars.columns]
     if not bad and bars.height > 1:
         ts = bars["ts"]
-        if ts.null_count() or not bool((ts.diff().drop_nulls() > ts.diff().drop_nulls() * 0).all()):
+        steps = ts.to_physical().diff().drop_nulls()
+        if ts.null_count() or not bool((steps > 0).all()):
             bad.append("ts must be set and strictly increasing (one instrument, time order)")
     if bad:
         fail(LabelConfigError, "<bars>", bad)

@@ -15,6 +15,7 @@ from pycontrol.training import (
     PurgedWalkForward,
     SplitConfigError,
     direction_labels,
+    feature_lookback,
 )
 
 
@@ -125,3 +126,13 @@ def test_permuting_after_split_point_leaves_training_unchanged(window: str) -> N
         # without the purge some rows just before the test fold would change: the test bites
         teeth += int(not np.array_equal(y1[a - h : a], y0[a - h : a]))
     assert teeth > 0
+
+
+def test_feature_lookback_from_specs_counts_base_bars() -> None:
+    specs = [
+        {"timeframe": "1m", "warmup": 21},  # ret_20 reads 20 bars back
+        {"timeframe": "5m", "warmup": 5},  # 5 completed 5m bars + up to 4 in progress
+    ]
+    assert feature_lookback(specs[:1]) == 20
+    assert feature_lookback(specs) == 29
+    assert feature_lookback([{"timeframe": "1h", "warmup": 2}], "5m") == 35
