@@ -474,7 +474,7 @@ impl LineSource {
         &self.buf
     }
 
-    fn bad(&self, detail: impl Into<String>) -> CoreError {
+    pub fn bad(&self, detail: impl Into<String>) -> CoreError {
         CoreError::BadLine {
             path: self.path.clone(),
             line: self.line,
@@ -542,8 +542,8 @@ fn field_name(i: usize) -> &'static str {
     ["time", "type", "order id", "size", "price", "direction"][i]
 }
 
-/// Parses one message line.
-fn parse_message(src: &LineSource) -> Result<Message> {
+/// Parses one message line (also used by the bar builder for LOBSTER executions).
+pub fn parse_message(src: &LineSource) -> Result<Message> {
     let line = src.current();
     let mut f: [&[u8]; MESSAGE_COLUMNS] = [&[]; MESSAGE_COLUMNS];
     let mut n = 0;

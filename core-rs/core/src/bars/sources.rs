@@ -8,7 +8,7 @@
 //! they are converted to UTC with the US Eastern daylight-saving rules.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use dbn::{rtype, MboMsg, Mbp10Msg, Mbp1Msg, OhlcvMsg, RecordRef, Schema, TradeMsg};
@@ -17,6 +17,7 @@ use super::{Aggressor, BarBuilder, BarFrame, PerInstrument, Reject, Timeframe};
 use crate::book::UNDEF_PRICE;
 use crate::decode::DbnReader;
 use crate::error::{CoreError, Result};
+use crate::lobster::{parse_message, LineSource, MsgType};
 
 /// What a trade source held, beside its bars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +29,6 @@ pub struct BuildStats {
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
     let mut f = File::open(path).map_err(|e| CoreError::io(path, e))?;
@@ -266,24 +266,6 @@ pub fn us_eastern_offset_secs(y: i64, m: u32, d: u32) -> Result<i64> {
     Ok(if summer { -4 * 3600 } else { -5 * 3600 })
 }
 
-/// Seconds after midnight with up to 9 decimals, as exact nanoseconds.
-fn parse_secs(s: &str) -> Option<u64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let secs: u64 = int.parse().ok()?;
-    let mut ns: u64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    for _ in frac.len()..9 {
-        ns *= 10;
-    }
-    secs.checked_mul(1_000_000_000)?.checked_add(ns)
-}
-
 /// Builds bars from the executions (types 4 and 5) of a LOBSTER message file, plain or
 /// gzip-compressed. LOBSTER's direction is that of the executed resting order, so a
 /// sell order executed (-1) is a buyer-initiated trade and vice versa. Prices (USD x
@@ -300,67 +282,39 @@ pub fn build_from_lobster(path: &Path, tf: Timeframe) -> Result<(BarFrame, Build
         .map_err(|_| CoreError::Config(format!("{y}-{m:02}-{d:02} is before 1970")))?
         * 1_000_000_000;
 
-    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
-    let gz = head(path, 2)? == GZIP_MAGIC;
-    let reader: Box<dyn BufRead> = if gz {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::read::GzDecoder::new(file),
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 16, file))
-    };
-
+    // One LOBSTER parser serves the book verifier and the bars (plain or gzip, typed
+    // errors naming the line).
+    let mut src = LineSource::open(path)?;
     let mut b = BarBuilder::new(tf);
     let mut frame = BarFrame::default();
     let mut stats = BuildStats::default();
-    for (i, line) in reader.lines().enumerate() {
-        let n = i as u64 + 1;
-        let bad = |detail: String| CoreError::BadLine {
-            path: path.to_path_buf(),
-            line: n,
-            detail,
-        };
-        let line = line.map_err(|e| bad(format!("cannot read: {e}")))?;
-        let row = line.trim_end_matches('\r');
-        if row.is_empty() {
+    while src.advance()? {
+        if src.current().is_empty() {
             continue;
         }
         stats.records += 1;
-        let f: Vec<&str> = row.split(',').collect();
-        if f.len() != 6 {
-            return Err(bad(format!("expected 6 fields, found {}", f.len())));
-        }
-        let kind: i64 = f[1]
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("bad event type {:?}", f[1])))?;
-        if kind != 4 && kind != 5 {
+        let m = parse_message(&src)?;
+        if !matches!(m.kind, MsgType::Execute | MsgType::ExecuteHidden) {
             continue;
         }
-        let secs = parse_secs(f[0].trim()).ok_or_else(|| bad(format!("bad time {:?}", f[0])))?;
-        let size: f64 = f[3]
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| bad(format!("bad size {:?}", f[3])))? as f64;
-        let price: i64 = f[4]
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("bad price {:?}", f[4])))?;
-        let price = price
+        let price = m
+            .price
             .checked_mul(100_000)
             .filter(|p| *p > 0)
-            .ok_or_else(|| bad(format!("price {} is not a positive price", f[4])))?;
-        let side = match f[5].trim() {
-            "-1" => Aggressor::Buy,
-            "1" => Aggressor::Sell,
-            other => return Err(bad(format!("bad direction {other:?}"))),
+            .ok_or_else(|| src.bad(format!("price {} is not a positive price", m.price)))?;
+        let ts = u64::try_from(m.ts_ns)
+            .map_err(|_| src.bad(format!("time {} ns is before midnight", m.ts_ns)))?;
+        // The direction is the executed resting order's: a sell order hit is a buy.
+        let side = if m.direction < 0 {
+            Aggressor::Buy
+        } else {
+            Aggressor::Sell
         };
         stats.trades += 1;
-        match b.push(midnight_ns + secs, price, size, side) {
+        match b.push(midnight_ns + ts, price, m.size as f64, side) {
             Ok(Some(bar)) => frame.push(0, &bar),
             Ok(None) => {}
-            Err(e) => return Err(e.at_line(path, n)),
+            Err(e) => return Err(e.at_line(path, src.line())),
         }
     }
     if let Some(bar) = b.flush() {
@@ -406,11 +360,6 @@ mod tests {
         assert!(!is_lobster_message(Path::new(
             "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
         )));
-        assert_eq!(parse_secs("34200.017459617"), Some(34_200_017_459_617));
-        assert_eq!(parse_secs("34200.5"), Some(34_200_500_000_000));
-        assert_eq!(parse_secs("34200"), Some(34_200_000_000_000));
-        assert_eq!(parse_secs("34200.0000000001"), None);
-        assert_eq!(parse_secs("x"), None);
     }
 
     /// An uncompressed DBN v3 trades stream of instrument 7, one trade per `ts_recv`.
