@@ -119,6 +119,14 @@ class DirectionConfig:
         return float(self.dead_zone) * float(scale)
 
 
+def _horizon_and_vol_window(horizon: object, vol_window: object) -> list[str]:
+    """Violations of the horizon and volatility window shared by the vol-scaled labels."""
+    bad = _horizon(horizon) + _horizon(vol_window, "vol_window")
+    if _is_int(vol_window) and int(vol_window) < 2:  # type: ignore[call-overload]
+        bad.append(f"vol_window must be >= 2 (a std needs two changes), got {vol_window}")
+    return bad
+
+
 @dataclass(frozen=True)
 class TripleBarrierConfig:
     """Triple barrier: upper ``close[t] + upper_mult * vol[t]``, lower
@@ -137,9 +145,7 @@ class TripleBarrierConfig:
     use_high_low: bool = True
 
     def __post_init__(self) -> None:
-        bad = _horizon(self.horizon) + _horizon(self.vol_window, "vol_window")
-        if _is_int(self.vol_window) and self.vol_window < 2:
-            bad.append(f"vol_window must be >= 2 (a std needs two changes), got {self.vol_window}")
+        bad = _horizon_and_vol_window(self.horizon, self.vol_window)
         for name in ("upper_mult", "lower_mult"):
             v = getattr(self, name)
             if not _finite(v) or v <= 0:
@@ -172,9 +178,7 @@ class RegimeConfig:
     strong: float = 1.5
 
     def __post_init__(self) -> None:
-        bad = _horizon(self.horizon) + _horizon(self.vol_window, "vol_window")
-        if _is_int(self.vol_window) and self.vol_window < 2:
-            bad.append(f"vol_window must be >= 2 (a std needs two changes), got {self.vol_window}")
+        bad = _horizon_and_vol_window(self.horizon, self.vol_window)
         for name in ("weak", "strong"):
             v = getattr(self, name)
             if not _finite(v) or v <= 0:

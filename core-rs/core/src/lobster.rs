@@ -359,17 +359,14 @@ impl Reconstructor {
             if vis.iter().any(|&(vp, _)| vp == p) {
                 return true;
             }
-            if q < 0 {
-                found.push(Mismatch {
-                    row: r,
-                    side,
-                    level: None,
-                    price: p,
-                    expected: None,
-                    predicted: Some(q),
-                    kind: MismatchKind::Negative,
-                });
+            let kind = if q < 0 {
+                Some(MismatchKind::Negative)
             } else if q > 0 && inside(p) {
+                Some(MismatchKind::Missing)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
                 found.push(Mismatch {
                     row: r,
                     side,
@@ -377,7 +374,7 @@ impl Reconstructor {
                     price: p,
                     expected: None,
                     predicted: Some(q),
-                    kind: MismatchKind::Missing,
+                    kind,
                 });
             }
             false
