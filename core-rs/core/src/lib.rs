@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod features;
 pub mod lobster;
+pub mod orders;
 pub mod records;
 pub mod replay;
 pub mod scan;
