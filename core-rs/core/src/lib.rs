@@ -17,6 +17,7 @@ pub mod lobster;
 pub mod orders;
 pub mod records;
 pub mod replay;
+pub mod risk;
 pub mod scan;
 pub mod sizing;
 pub mod synth;
