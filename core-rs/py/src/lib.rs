@@ -11,6 +11,7 @@ mod features;
 mod inspect;
 mod lobster;
 mod replay;
+mod risk;
 mod synth;
 
 #[pymodule]
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lobster::register(m)?;
     inspect::register(m)?;
     features::register(m)?;
+    risk::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
