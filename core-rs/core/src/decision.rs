@@ -297,7 +297,8 @@ pub fn decide(
         ));
     }
     // Renormalise so the confidence of a float32 softmax is a probability of the whole.
-    let (up, down, ev) = (up / sum, down / sum, ev / sum);
+    let inv = 1.0 / sum;
+    let (up, down, ev) = (up * inv, down * inv, ev * inv);
     let score = risk_score_with(risk, &cfg.score);
     let expected_return = if risk.vol_forecast.is_finite() {
         risk.vol_forecast * ev
