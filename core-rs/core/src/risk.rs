@@ -174,8 +174,9 @@ impl Default for RiskLimits {
         RiskLimits {
             max_order_qty: 10,
             max_position: 20,
-            max_gross_exposure: 5_000_000.0,
-            max_notional_per_order: 2_000_000.0,
+            // 10 lots of NQ (~21000 x 20) is ~4.2 M: the sizing default (max_qty 10) must fit.
+            max_gross_exposure: 10_000_000.0,
+            max_notional_per_order: 5_000_000.0,
             max_daily_exposure: 50_000_000.0,
             daily_loss_limit: 10_000.0,
             max_drawdown: 0.10,
