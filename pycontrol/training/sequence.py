@@ -452,10 +452,17 @@ class SequenceClassifier:
         return np.asarray(proba, dtype=np.float32), np.asarray(label)
 
     def onnx_parity(
-        self, path: Path, X: np.ndarray[Any, Any], source: str = "held-out"
+        self,
+        path: Path,
+        X: np.ndarray[Any, Any],
+        source: str = "held-out",
+        reference: np.ndarray[Any, Any] | None = None,
     ) -> dict[str, Any]:
         """The parity record (docs/model-manifest.md ``parity``) of the ONNX model at ``path``
-        against this model on windows ``X`` (held-out rows; >= 10,000 for ``passed``)."""
-        ref = self.predict_proba(X)
+        against this model on windows ``X`` (held-out rows; >= 10,000 for ``passed``).
+
+        ``reference``: this model's ``predict_proba(X)`` when the caller already has it (it
+        is recomputed otherwise)."""
+        ref = self.predict_proba(X) if reference is None else reference
         got, _ = self.onnx_proba(path, X)
         return parity(ref, got, "torch", source=source)
