@@ -113,15 +113,15 @@ class SequenceConfig:
         every bad value are reported together in one :class:`SequenceConfigError`."""
         known = [f.name for f in fields(cls)]
         bad = unknown_fields(data, known)
+        kwargs = {k: v for k, v in data.items() if k in known}
         if "arch" not in data:
             bad.append("arch is required")
-        obj = None
-        if "arch" in data:
-            try:
-                obj = cls(**{k: v for k, v in data.items() if k in known})
-            except SequenceConfigError as e:
-                bad += e.violations
-        if bad or obj is None:
+            kwargs["arch"] = "lstm"  # a stand-in, so the other fields are still checked
+        try:
+            obj = cls(**kwargs)
+        except SequenceConfigError as e:
+            bad += e.violations
+        if bad:
             fail(SequenceConfigError, "SequenceConfig", bad)
         return obj
 

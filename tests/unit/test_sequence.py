@@ -84,6 +84,14 @@ def test_probabilities_are_a_distribution_in_class_order(
     assert np.mean((p[:, 1] > 0.5) == (y[:2000] == 1)) >= 0.9
 
 
+def test_columns_follow_the_given_class_order() -> None:
+    X, y = planted(3000, seed=5)
+    model = SequenceClassifier(config("gru", epochs=5), F, [1, -1], seed=0).fit(X, y)
+    p = model.predict_proba(X)
+    assert np.mean((p[:, 0] > 0.5) == (y == 1)) > 0.8  # column 0 is class +1
+    np.testing.assert_array_equal(model.predict(X), np.where(p[:, 0] > p[:, 1], 1, -1))
+
+
 def test_scaling_lives_in_the_network(fitted: dict[str, SequenceClassifier]) -> None:
     net = fitted["lstm"]._net
     assert net is not None
@@ -192,8 +200,9 @@ def test_config_errors_list_every_violation() -> None:
 
 
 def test_config_needs_a_known_arch() -> None:
-    with pytest.raises(SequenceConfigError, match="arch is required"):
-        SequenceConfig.from_dict({"hidden": 8})
+    with pytest.raises(SequenceConfigError, match="arch is required") as e:
+        SequenceConfig.from_dict({"hidden": 0})
+    assert len(e.value.violations) == 2  # the other fields are checked too
     with pytest.raises(SequenceConfigError, match="arch must be one of lstm, gru, transformer"):
         SequenceConfig("tcn")
 
