@@ -111,7 +111,20 @@ def test_onnx_export_matches_torch_on_10k_rows(
     model, (X, _) = fitted[arch], held_out
     path = tmp_path / f"{arch}.onnx"
     info = model.export_onnx(path)
+    graph = onnx.load(str(path)).graph
     onnx.checker.check_model(onnx.load(str(path)))
+    io = {
+        v.name: (
+            v.type.tensor_type.elem_type,
+            [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+        )
+        for v in [*graph.input, *graph.output]
+    }
+    assert io == {  # the batch axis is symbolic: any batch size runs
+        "input": (onnx.TensorProto.FLOAT, ["batch", L, F]),
+        "label": (onnx.TensorProto.INT64, ["batch"]),
+        "probabilities": (onnx.TensorProto.FLOAT, ["batch", 2]),
+    }
     assert info["opset"] >= 15
     assert info["inputs"] == [{"name": "input", "dtype": "float32", "shape": [-1, L, F]}]
     assert [o["name"] for o in info["outputs"]] == ["label", "probabilities"]
