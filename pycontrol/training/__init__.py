@@ -12,7 +12,12 @@ from pycontrol.training.baselines import (
     Persistence,
     evaluate_baselines,
 )
-from pycontrol.training.errors import LabelConfigError, SplitConfigError
+from pycontrol.training.errors import (
+    LabelConfigError,
+    SequenceConfigError,
+    SequenceInputError,
+    SplitConfigError,
+)
 from pycontrol.training.labels import (
     REGIME_NAMES,
     DirectionConfig,
@@ -23,6 +28,7 @@ from pycontrol.training.labels import (
     trailing_volatility,
     triple_barrier_labels,
 )
+from pycontrol.training.sequence import SequenceClassifier, SequenceConfig
 from pycontrol.training.splits import PurgedWalkForward, feature_lookback
 
 __all__ = [
@@ -35,6 +41,10 @@ __all__ = [
     "Persistence",
     "PurgedWalkForward",
     "RegimeConfig",
+    "SequenceClassifier",
+    "SequenceConfig",
+    "SequenceConfigError",
+    "SequenceInputError",
     "SplitConfigError",
     "TripleBarrierConfig",
     "direction_labels",
