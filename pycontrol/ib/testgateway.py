@@ -313,6 +313,7 @@ class TestGateway:
     async def _shutdown(self) -> None:
         for t in self._feeds:
             t.cancel()
+        await asyncio.gather(*self._feeds, return_exceptions=True)
         for c in list(self.conns):
             c.writer.close()
         if self._server is not None:
@@ -781,22 +782,27 @@ class TestGateway:
     ) -> None:
         from pycontrol import BookReplay
 
+        # BookReplay may only be dropped on the thread that made it: this loop's thread, so
+        # it is released in the finally below, never left to the garbage collector.
         replay = BookReplay(path)
-        last: tuple[float, float] | None = None
-        n = 0
-        while max_updates is None or n < max_updates:
-            step = replay.step()
-            if step is None:
-                return
-            bid, ask = replay.bbo(step[2])
-            if bid is None or ask is None or step[3]:
-                continue
-            if last == (bid[0], ask[0]):
-                continue
-            last = (bid[0], ask[0])
-            self._set_quote(con_id, Quote(bid[0], ask[0], bid[1], ask[1]))
-            n += 1
-            await asyncio.sleep(1.0 / rate_hz)
+        try:
+            last: tuple[float, float] | None = None
+            n = 0
+            while max_updates is None or n < max_updates:
+                step = replay.step()
+                if step is None:
+                    return
+                bid, ask = replay.bbo(step[2])
+                if bid is None or ask is None or step[3]:
+                    continue
+                if last == (bid[0], ask[0]):
+                    continue
+                last = (bid[0], ask[0])
+                self._set_quote(con_id, Quote(bid[0], ask[0], bid[1], ask[1]))
+                n += 1
+                await asyncio.sleep(1.0 / rate_hz)
+        finally:
+            del replay
 
     # -- orders -------------------------------------------------------------------------------
 

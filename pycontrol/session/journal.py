@@ -116,13 +116,14 @@ class Journal:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per record.
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise JournalError(f"{self.path}: could not enable WAL (got {mode})")
-        self._db.execute("PRAGMA synchronous=FULL")
         try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"{self.path}: could not enable WAL (got {mode})")
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
+            self._db.close()
             raise JournalError(f"{self.path}: not a session journal ({e})") from e
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
