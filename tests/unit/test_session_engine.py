@@ -100,9 +100,7 @@ def test_channel_round_trip_and_errors() -> None:
         out = client.on_market_data(md())
         assert [i.intent_id for i in out.intents] == [1]
         assert client.status()["events"] == 1
-        with pytest.raises(
-            EngineChannelError, match="RiskConfigError|SessionConfigError|max_order_qty"
-        ):
+        with pytest.raises(EngineChannelError, match="max_order_qty"):
             client.set_risk_limits(0, 3)
         assert client.status()["limits"]["max_order_qty"] == 2  # unchanged after the error
     finally:

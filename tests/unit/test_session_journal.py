@@ -64,7 +64,7 @@ def test_set_position_is_journaled(tmp_path: Path) -> None:
 def test_not_a_journal(tmp_path: Path) -> None:
     p = tmp_path / "x.sqlite"
     p.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(JournalError, match="x.sqlite"):
+    with pytest.raises(JournalError, match=r"x\.sqlite"):
         Journal(p)
 
 
