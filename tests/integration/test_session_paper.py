@@ -24,11 +24,12 @@ from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.session.journal import Journal
 
 SECRET = "DU7654321"
+LMT: dict[str, Any] = {"order_type": "LMT"}
 SIGNALS: list[dict[str, Any]] = [
-    {"intent_id": 1, "at_event": 1, "side": "BUY", "qty": 2, "order_type": "LMT", "offset_ticks": 4},
-    {"intent_id": 2, "at_event": 1, "side": "SELL", "qty": 1, "order_type": "LMT", "offset_ticks": 4},
-    {"intent_id": 3, "at_event": 2, "side": "BUY", "qty": 1, "order_type": "LMT",
-     "offset_ticks": 0, "stop_ticks": 8, "take_ticks": 8},
+    {"intent_id": 1, "at_event": 1, "side": "BUY", "qty": 2, **LMT, "offset_ticks": 4},
+    {"intent_id": 2, "at_event": 1, "side": "SELL", "qty": 1, **LMT, "offset_ticks": 4},
+    {"intent_id": 3, "at_event": 2, "side": "BUY", "qty": 1, **LMT, "offset_ticks": 0,
+     "stop_ticks": 8, "take_ticks": 8},
 ]  # fmt: skip
 
 
