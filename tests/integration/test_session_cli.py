@@ -147,3 +147,34 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     assert len(lines) == len(fills)
     bad = cli("journal", "show", str(tmp_path / "nope.sqlite"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_ib_test_gateway_command_serves_ib_async(tmp_path: Path) -> None:
+    import asyncio
+    import re
+
+    from ib_async import IB
+
+    out = tmp_path / "gw.txt"
+    with out.open("w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pycontrol.cli", "ib", "test-gateway", "--port", "0"],
+            stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
+            env={**__import__("os").environ, "IB_TEST_ACCOUNT": "DU5550001"},
+        )  # fmt: skip
+    try:
+        line = wait_for(lambda: re.search(r"127\.0\.0\.1:(\d+)", out.read_text()), what="gateway")
+        port = int(line.group(1))
+        assert "DU5550001" not in out.read_text()
+
+        async def go() -> list[str]:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=5)
+            accts = ib.managedAccounts()
+            ib.disconnect()
+            return accts
+
+        assert asyncio.run(asyncio.wait_for(go(), 20)) == ["DU5550001"]
+    finally:
+        proc.kill()
+        proc.wait(10)
