@@ -148,7 +148,8 @@ class IBVenue:
             )
         max_known = self.journal.max_venue_order_id()
         self.ib.client.updateReqId(max_known + 1)  # type: ignore[no-untyped-call]
-        await self.reconcile("connect" if self.reconnects == 0 else "reconnect")
+        why = "connect" if self.reconnects == 0 else "reconnect"
+        await asyncio.wait_for(self.reconcile(why), self.cfg.ib.connect_timeout * 4)
         self._subscribe()
         self.ready = True
         await self._release_held()
@@ -174,8 +175,8 @@ class IBVenue:
     # -- reconnect -----------------------------------------------------------------------------
 
     def _on_disconnected(self) -> None:
-        if self._stopping:
-            return
+        if self._stopping or self.contract is None:
+            return  # stopping, or start() itself failed (it raises; nothing to resume)
         self.ready = False
         self.on_event("disconnected", {})
         if self._reconnect_task is None or self._reconnect_task.done():
@@ -189,14 +190,16 @@ class IBVenue:
             await asyncio.sleep(delay)
             try:
                 await self._connect_once()
-            except (IBConnectError, OSError, TimeoutError) as e:
+                self.reconnects += 1
+                self.on_event("reconnected", {"attempt": attempt})
+                self._ticker = None
+                await self._after_connect()
+                return
+            except (IBConnectError, OSError, TimeoutError, ConnectionError) as e:
+                # the gateway went away again mid-reconcile: start over, nothing half-applied
+                # matters (every journal write is its own transaction and idempotent)
                 log.warning("reconnect attempt %d failed: %s", attempt, e)
                 continue
-            self.reconnects += 1
-            self.on_event("reconnected", {"attempt": attempt})
-            self._ticker = None
-            await self._after_connect()
-            return
 
     # -- reconciliation -----------------------------------------------------------------------
 
@@ -588,7 +591,14 @@ class IBVenue:
                 )
 
     async def _restored(self, code: int) -> None:
-        await self.reconcile(f"restored {code}")
+        try:
+            await asyncio.wait_for(
+                self.reconcile(f"restored {code}"), self.cfg.ib.connect_timeout * 4
+            )
+        except (TimeoutError, ConnectionError) as e:
+            # the disconnect handler reconnects and reconciles again from the start
+            log.warning("reconcile after %d failed: %s", code, e)
+            return
         if code == RESTORED_LOST_DATA:
             self._subscribe()  # 1101: market data subscriptions were lost
         self.ready = True

@@ -88,7 +88,7 @@ async def connect(
                 if in_use in done:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-                    ib.disconnect()
+                    _drop(ib)
                     attempts.append(f"{host}:{p} client id {cid}: in use (326)")
                     log.warning("client id %d in use at %s:%d, trying %d", cid, host, p, cid + 1)
                     cid += 1
@@ -96,12 +96,12 @@ async def connect(
                 if task not in done:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-                    ib.disconnect()
+                    _drop(ib)
                     attempts.append(f"{host}:{p} client id {cid}: timed out")
                     break
                 exc = task.exception()
                 if exc is not None:
-                    ib.disconnect()
+                    _drop(ib)
                     attempts.append(f"{host}:{p} client id {cid}: {type(exc).__name__}: {exc}")
                     break
             finally:
@@ -110,11 +110,20 @@ async def connect(
             try:
                 check_accounts(mode, accounts)
             except IBConnectError:
-                ib.disconnect()
+                _drop(ib)
                 raise
             log.info("connected to %s:%d as client id %d", host, p, cid)
             return Connected(p, cid, tuple(accounts))
     raise IBConnectError("could not connect: " + "; ".join(attempts))
+
+
+def _drop(ib: IB) -> None:
+    """Closes a half-open connection: IB.disconnect() raises when the API is connected but
+    not ready (it asks for connection stats), so fall back to the client's own disconnect."""
+    try:
+        ib.disconnect()
+    except ConnectionError:
+        ib.client.disconnect()  # type: ignore[no-untyped-call]
 
 
 def backoff_delays(
