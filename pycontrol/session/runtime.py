@@ -28,7 +28,7 @@ from pycontrol.session import messages as m
 from pycontrol.session.channel import EngineClient, EngineHost
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import EngineOutput, MarketData, ScriptedEngine, WorkingOrder
-from pycontrol.session.journal import Journal
+from pycontrol.session.journal import Journal, apply_fill
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.redact import install_redaction
 
@@ -67,10 +67,11 @@ class Session:
         self.venue: Any = None
         self.engine_host: EngineHost | None = None
         self.engine: EngineClient | None = None
-        self.pnl_realized = 0.0
         self.last_md: MarketData | None = None
         self.md_count = 0
         self._pending: set[asyncio.Future[None]] = set()
+        self.realized: dict[str, float] = {}
+        self._pnl_pos: dict[str, tuple[int, float]] = self.journal.positions()
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -167,9 +168,23 @@ class Session:
         )
         self._handle(self.engine.on_execution_report(report))
         if report.kind == "fill":
+            self._book_pnl(report)
             pos = self.journal.positions().get(report.symbol, (0, 0.0))
             self.publish("position", {"symbol": report.symbol, "qty": pos[0], "avg_price": pos[1]})
             self.publish("pnl", self._pnl(report.symbol, pos))
+
+    def _book_pnl(self, r: ExecutionReport) -> None:
+        """Realized P&L of a fill against the position before it (the journal has already
+        applied it, so the session keeps its own copy, refreshed at every reconcile)."""
+        qty, avg = self._pnl_pos.get(r.symbol, (0, 0.0))
+        delta = r.qty if r.side == "BUY" else -r.qty
+        if qty and (qty > 0) != (delta > 0):
+            closed = min(abs(delta), abs(qty))
+            gain = (
+                (r.price - avg) * closed * (1 if qty > 0 else -1) * self.cfg.instrument.multiplier
+            )
+            self.realized[r.symbol] = self.realized.get(r.symbol, 0.0) + gain
+        self._pnl_pos[r.symbol] = apply_fill(qty, avg, delta, r.price)
 
     def _pnl(self, symbol: str, pos: tuple[int, float]) -> dict[str, Any]:
         mult = self.cfg.instrument.multiplier
@@ -177,9 +192,16 @@ class Session:
         if self.last_md is not None and pos[0]:
             mark = self.last_md.bid if pos[0] > 0 else self.last_md.ask
             unreal = (mark - pos[1]) * pos[0] * mult
-        return {"symbol": symbol, "unrealized": unreal, "position": pos[0]}
+        return {
+            "symbol": symbol,
+            "position": pos[0],
+            "unrealized": unreal,
+            "realized": self.realized.get(symbol, 0.0),
+        }
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "reconcile":
+            self._pnl_pos = self.journal.positions()
         topic = "reconcile" if kind == "reconcile" else "state"
         self.publish(topic, {"event": kind, **data})
 
@@ -216,6 +238,7 @@ class Session:
                     "fills": len(self.journal.fill_ids()),
                 },
                 "market_events": self.md_count,
+                "realized_pnl": self.realized,
             }
         if name == "set-risk-limits":
             try:

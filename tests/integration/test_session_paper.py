@@ -120,6 +120,12 @@ def test_crash_restart_reconcile_and_continue(
         assert j.fill_ids() == {e.exec_id for e in gw.execution_list()}
         assert j.count("flatten") == 1
         j.close()
+        close = gw.execution_list()[-1]
+        assert close.side == "SLD" and close.shares == 2
+        # flat again, so realized P&L is simply sells minus buys, fills while away included
+        cash = sum((1 if e.side == "SLD" else -1) * e.shares * e.price for e in gw.execution_list())
+        pnl = b.cmd("status")["result"]["realized_pnl"][front.local_symbol]
+        assert pnl == pytest.approx(cash * 50)
         wait_for(
             lambda: {"fill", "position", "pnl", "order", "state"} <= tel.topics(), what="telemetry"
         )
