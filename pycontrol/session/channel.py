@@ -63,7 +63,7 @@ class EngineHost:
             return e.on_execution_report(ExecutionReport.from_dict(b)).to_dict()
         if op == "restore":
             working = [WorkingOrder(**w) for w in b["working"]]
-            e.restore(b["positions"], working, b["last_intent_id"])
+            e.restore(b["positions"], working, b["done_intent_ids"])
             return {}
         if op == "status":
             return e.status()
@@ -110,14 +110,14 @@ class EngineClient:
         self._sock.close(linger=0)
 
     def restore(
-        self, positions: dict[str, int], working: list[WorkingOrder], last_intent_id: int
+        self, positions: dict[str, int], working: list[WorkingOrder], done_intent_ids: list[int]
     ) -> None:
         self._rpc(
             "restore",
             {
                 "positions": positions,
                 "working": [w.__dict__ for w in working],
-                "last_intent_id": last_intent_id,
+                "done_intent_ids": done_intent_ids,
             },
         )
 

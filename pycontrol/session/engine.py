@@ -98,7 +98,7 @@ class Engine(Protocol):
     """What the control plane needs from an engine (Python today, Rust later)."""
 
     def restore(
-        self, positions: dict[str, int], working: list[WorkingOrder], last_intent_id: int
+        self, positions: dict[str, int], working: list[WorkingOrder], done_intent_ids: list[int]
     ) -> None: ...
     def on_market_data(self, md: MarketData) -> EngineOutput: ...
     def on_execution_report(self, report: ExecutionReport) -> EngineOutput: ...
@@ -136,14 +136,15 @@ class ScriptedEngine:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def restore(
-        self, positions: dict[str, int], working: list[WorkingOrder], last_intent_id: int
+        self, positions: dict[str, int], working: list[WorkingOrder], done_intent_ids: list[int]
     ) -> None:
         """State from the journal (and the broker, after reconciliation): a signal whose
-        intent id is not above ``last_intent_id`` already happened."""
+        intent id the journal holds already happened; new ids start above all of them."""
         self.positions = dict(positions)
         self.working = {w.client_order_id: w for w in working}
-        self.done_signals = {s.intent_id for s in self.signals if s.intent_id <= last_intent_id}
-        self.next_intent_id = max(self.next_intent_id, last_intent_id + 1)
+        done = set(done_intent_ids)
+        self.done_signals = {s.intent_id for s in self.signals if s.intent_id in done}
+        self.next_intent_id = max([self.next_intent_id, *(i + 1 for i in done)])
 
     # -- events ----------------------------------------------------------------------------
 

@@ -194,6 +194,9 @@ class Journal:
         q = "SELECT 1 FROM intents WHERE intent_id=?"
         return self._db.execute(q, (intent_id,)).fetchone() is not None
 
+    def intent_ids(self) -> list[int]:
+        return [int(r[0]) for r in self._db.execute("SELECT intent_id FROM intents ORDER BY 1")]
+
     def max_intent_id(self) -> int:
         row = self._db.execute("SELECT MAX(intent_id) FROM intents").fetchone()
         return int(row[0]) if row and row[0] is not None else 0

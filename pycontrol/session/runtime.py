@@ -95,7 +95,7 @@ class Session:
             )
             for o in self.journal.orders(working_only=True)
         ]
-        self.engine.restore(positions, working, self.journal.max_intent_id())
+        self.engine.restore(positions, working, self.journal.intent_ids())
 
     def _bind(self) -> dict[str, str]:
         self.cmd = self.ctx.socket(zmq.ROUTER)
@@ -302,7 +302,10 @@ class Session:
             eps["cmd"],
             eps["pub"],
         )
-        tasks = [asyncio.ensure_future(self._command_loop())]
+        tasks = [
+            asyncio.ensure_future(self._command_loop()),
+            asyncio.ensure_future(self._heartbeat()),
+        ]
         try:
             if self.mode == "replay":
                 tasks.append(asyncio.ensure_future(self._replay()))
@@ -333,6 +336,13 @@ class Session:
             self.journal.append("session_stop", {})
             self._close()
         return 0
+
+    async def _heartbeat(self, every_s: float = 1.0) -> None:
+        """A liveness beat on telemetry: a dashboard (or a test) knows the session is alive and
+        that its subscription is joined without waiting for a trade."""
+        while not self._stop.is_set():
+            self.publish("state", {"event": "heartbeat", "market_events": self.md_count})
+            await asyncio.sleep(every_s)
 
     async def _replay(self) -> None:
         from pycontrol.session.replay_venue import ReplayVenue, dbn_quotes

@@ -131,6 +131,10 @@ class Telemetry:
                 self.raw.extend(frames)
                 self.msgs.append(m.parse_telemetry(frames))
 
+    def wait_joined(self, timeout: float = 20.0) -> None:
+        """PUB drops what it sends before a subscriber has joined: wait for the first beat."""
+        wait_for(lambda: self.msgs, timeout, "the first telemetry message")
+
     def topics(self) -> set[str]:
         return {x["topic"] for x in self.msgs}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +87,7 @@ def test_crash_restart_reconcile_and_continue(
 
     b = _start(sessions, cfg, run)
     tel = Telemetry(b.wait_ready()["pub"])
+    tel.wait_joined()
     try:
         # more market data: the scripted signals see their events again and must not resend
         for px in (5000.0, 5000.25, 5000.5):
@@ -198,7 +198,7 @@ def test_secret_never_in_logs_journal_or_telemetry(
     gw.venue = BboVenue(enabled=True)
     run = tmp_path / "run"
     run.mkdir()
-    # event 2 is our quote below, after the subscriber has joined (PUB drops what it sends
+    # event 2 is our quote below, once the subscriber has joined (PUB drops what it sends
     # before a subscriber is connected)
     sigs = [{"intent_id": 1, "at_event": 2, "side": "BUY", "qty": 1, "order_type": "MKT"}]
     s = SessionProc(write_config(tmp_path / "s.toml", run, gw.port, sigs), run,
@@ -206,7 +206,7 @@ def test_secret_never_in_logs_journal_or_telemetry(
     sessions.append(s)
     tel = Telemetry(s.wait_ready()["pub"])
     try:
-        time.sleep(0.5)  # let the SUB connection finish joining
+        tel.wait_joined()
         gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)
         wait_for(lambda: gw.position_map() != {}, what="a fill")
         wait_for(lambda: "fill" in tel.topics(), what="fill telemetry")

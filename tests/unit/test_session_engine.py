@@ -84,10 +84,12 @@ def test_fills_move_positions_and_flatten_closes() -> None:
 
 
 def test_restore_skips_done_signals_and_continues_ids() -> None:
-    e = engine(sig(1, 1), sig(5, 1))
-    e.restore({"ESZ6": 2}, [], last_intent_id=1)
-    out = e.on_market_data(md())
-    assert [i.intent_id for i in out.intents] == [5]
+    # signal 5 fired before the restart, signal 1 (a later event) had not: only 1 fires now
+    e = engine(sig(1, 2), sig(5, 1))
+    e.restore({"ESZ6": 2}, [], done_intent_ids=[5])
+    assert e.on_market_data(md()).intents == []
+    out = e.on_market_data(md(1))
+    assert [i.intent_id for i in out.intents] == [1]
     assert e.flatten().intents[0].intent_id == 6
 
 
