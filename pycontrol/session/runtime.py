@@ -210,9 +210,14 @@ class Session:
     async def _command_loop(self) -> None:
         while not self._stop.is_set():
             frames = await self.cmd.recv_multipart()
-            if len(frames) < 3:
-                continue  # not a REQ envelope: nothing to answer
             ident, body = frames[0], frames[-1]
+            if len(frames) != 3 or frames[1] != b"":
+                # not a REQ envelope (a DEALER without the empty delimiter, extra parts): still
+                # answered, so the sender learns why instead of waiting forever
+                head = [ident] if len(frames) == 2 else [ident, b""]
+                msg = f"expected one message part after the REQ envelope, got {len(frames) - 1}"
+                await self.cmd.send_multipart([*head, m.error("bad_envelope", msg)])
+                continue
             try:
                 cmd = m.parse_command(body)
                 reply = m.ok(self._execute(cmd.cmd, cmd.args), cmd.id)

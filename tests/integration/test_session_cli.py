@@ -9,9 +9,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+import zmq
 from sessionkit import REPO, SessionProc, wait_for, write_config
 
 from pycontrol.ib.testgateway import BboVenue, TestGateway
@@ -100,6 +102,16 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
             r = cli("ctl", *rd, "raw", raw)
             assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == code
         assert s.cmd("status")["ok"]
+        # a DEALER that skips the REQ envelope still gets an answer saying so
+        ctx: zmq.Context[Any] = zmq.Context()
+        d = ctx.socket(zmq.DEALER)
+        d.connect(json.loads((tmp_path / "endpoints.json").read_text())["cmd"])
+        d.send_multipart([b'{"v": 1, "cmd": "status"}', b"extra"])
+        assert d.poll(10_000)
+        reply = json.loads(d.recv_multipart()[-1])
+        assert reply["error"]["code"] == "bad_envelope"
+        d.close(linger=0)
+        ctx.term()
         j.close()
         assert cli("ctl", *rd, "shutdown").returncode == 0
         assert s.proc.wait(15) == 0
