@@ -852,10 +852,15 @@ class TestGateway:
             return
         key = (conn.client_id, oid)
         existing = self.orders.get(key)
+        if existing is not None and existing.status == "Cancelled":
+            self._error(conn, oid, 103, "Duplicate order id")
+            return
         if existing is not None:
             self._modify(conn, existing, int(qty_f), lmt, aux)
             return
-        if oid < self._next_id - 10_000 or any(k == key for k in self.orders):
+        # TWS refuses a new order whose id is not above every id this client used before
+        used = [o for (c, o) in self.orders if c == conn.client_id]
+        if used and oid <= max(used):
             self._error(conn, oid, 103, "Duplicate order id")
             return
         if self.reject_next_orders > 0:

@@ -293,3 +293,20 @@ def test_dbn_feed_streams_quotes(gw: TestGateway, esh4_mbo: Any) -> None:
         ib.disconnect()
 
     run(go)
+
+
+def test_reused_order_id_is_refused(gw: TestGateway) -> None:
+    async def go() -> None:
+        ib = await connected(gw)
+        c = (await ib.reqContractDetailsAsync(Future(symbol="ES", localSymbol="ESZ6")))[0].contract
+        first = ib.placeOrder(c, LimitOrder("BUY", 1, 4990.0))
+        await until(lambda: first.orderStatus.status == "Submitted")
+        ib.cancelOrder(first.order)
+        await until(lambda: first.orderStatus.status == "Cancelled")
+        again = LimitOrder("BUY", 1, 4990.0, orderId=first.order.orderId)
+        ib.client.placeOrder(again.orderId, c, again)  # bypass ib_async's own bookkeeping
+        await until(lambda: any(e[1] == 103 for e in gw.errors_sent))
+        assert len(gw.order_list()) == 1
+        ib.disconnect()
+
+    run(go)
