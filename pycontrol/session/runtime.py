@@ -356,6 +356,10 @@ class Session:
         rate = self.cfg.replay.rate_hz
         for i, md in enumerate(dbn_quotes(self.cfg.replay.data)):
             self.on_market(md)
+            if self._pending:
+                # replay is deterministic: an intent reaches the simulated venue before the
+                # next book event, not whenever the loop gets round to it
+                await asyncio.gather(*self._pending)
             if rate > 0:
                 await asyncio.sleep(1.0 / rate)
             elif i % 256 == 0:

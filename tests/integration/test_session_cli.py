@@ -190,3 +190,32 @@ def test_ib_test_gateway_command_serves_ib_async(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_replay_session_on_the_real_es_day(esh4_mbo: Path, tmp_path: Path) -> None:
+    """The real ESH4 MBO day (Databento) through the session path: the market order fills at
+    the replayed ask, the bracket exits sit around it, and fills and positions agree."""
+    cfg = tmp_path / "real.toml"
+    cfg.write_text(
+        f'name = "real"\nmode = "replay"\nrun_dir = "{tmp_path}"\n'
+        f'[replay]\ndata = "{esh4_mbo}"\nexit_at_end = true\n'
+        '[[signals]]\nintent_id = 1\nat_event = 100\nside = "BUY"\nqty = 1\n'
+        'order_type = "MKT"\nstop_ticks = 4\ntake_ticks = 4\n'
+    )
+    r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=120)
+    assert r.returncode == 0, r.stderr
+    j = Journal(tmp_path / "journal.sqlite")
+    fills = j.fills()
+    entry = [f for f in fills if f["client_order_id"] == 4]
+    assert len(entry) == 1 and 4700 < entry[0]["price"] < 4900  # ESH4 around 4800
+    assert entry[0]["symbol"] == "17077"  # the DBN instrument id of ESH4
+    net = sum(f["qty"] if f["side"] == "BUY" else -f["qty"] for f in fills)
+    assert j.positions()["17077"][0] == net
+    exits = {o.client_order_id: o for o in j.orders() if o.parent_client_order_id == 4}
+    assert set(exits) == {5, 6}
+    assert exits[5].stop_price == entry[0]["price"] - 1.0  # 4 ticks of 0.25 below the entry
+    assert exits[6].price == entry[0]["price"] + 1.0
+    # OCA: at most one exit filled, and if one did the other was cancelled
+    done = [o.status for o in exits.values()]
+    assert done.count("filled") <= 1 and (done.count("filled") == 0 or "cancelled" in done)
+    j.close()
