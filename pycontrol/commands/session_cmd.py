@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol.session.config import SessionConfig
-from pycontrol.session.runtime import LiveModeRefused, Session, check_mode
+from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
 
 
 def register(sub: Any) -> None:
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(Session(cfg, mode, run_dir).run())
-    except (IBConnectError, ContractError) as e:
+    except (IBConnectError, ContractError, SessionLocked) as e:
         # an expected failure to start (no gateway, wrong account kind, no contract): one
         # line, not a traceback; the journal has the session_start/stop around it
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)

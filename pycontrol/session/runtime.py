@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import zmq
 import zmq.asyncio
@@ -53,12 +54,36 @@ def check_mode(cfg: SessionConfig, mode: str, confirm_live: bool) -> None:
         raise LiveModeRefused("live mode refused: " + "; ".join(missing))
 
 
+class SessionLocked(Exception):
+    """Another live process owns this run directory (and its journal)."""
+
+
+def lock_run_dir(run_dir: Path) -> IO[str]:
+    """One session per journal: two processes trading from one journal would each believe
+    the other's orders are foreign. An flock, so the kernel releases it when the owner dies,
+    even by SIGKILL, and a restart after a crash is never blocked."""
+    f = (run_dir / "session.lock").open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        owner = f.read().strip() or "?"
+        f.close()
+        raise SessionLocked(f"{run_dir} is in use by another session (pid {owner})") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
 class Session:
     def __init__(self, cfg: SessionConfig, mode: str, run_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.mode = mode
         self.run_dir = Path(run_dir or cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_run_dir(self.run_dir)
         self.journal = Journal(self.run_dir / "journal.sqlite")
         self.ctx: zmq.asyncio.Context = zmq.asyncio.Context()
         self._sync_ctx: zmq.Context[Any] = zmq.Context()
@@ -379,3 +404,4 @@ class Session:
         self.ctx.term()
         self._sync_ctx.term()
         self.journal.close()
+        self._lock.close()

@@ -102,6 +102,9 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
             r = cli("ctl", *rd, "raw", raw)
             assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == code
         assert s.cmd("status")["ok"]
+        # a second session on the same run directory (and journal) is refused
+        r = cli("session", "--config", str(cfg))
+        assert r.returncode == 2 and f"in use by another session (pid {s.proc.pid})" in r.stderr
         # a DEALER that skips the REQ envelope still gets an answer saying so
         ctx: zmq.Context[Any] = zmq.Context()
         d = ctx.socket(zmq.DEALER)
