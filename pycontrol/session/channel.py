@@ -29,7 +29,13 @@ class EngineHost:
         self.engine = engine
         self.address = address
         self._sock = ctx.socket(zmq.PAIR)
-        self._sock.bind(address)
+        if address.startswith("tcp://") and address.endswith(":0"):
+            # an ephemeral port; ``self.address`` is where clients connect
+            host = address[len("tcp://") : -len(":0")]
+            port = self._sock.bind_to_random_port(f"tcp://{host}")
+            self.address = f"tcp://{host}:{port}"
+        else:
+            self._sock.bind(address)
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
 
     def start(self) -> None:
@@ -37,6 +43,9 @@ class EngineHost:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         sock = self._sock
@@ -90,10 +99,13 @@ class EngineHost:
 class EngineClient:
     """The control plane's end of the channel; implements the Engine interface."""
 
-    def __init__(self, ctx: zmq.Context[Any], address: str, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, ctx: zmq.Context[Any], address: str, timeout_s: float = 5.0, owns_engine: bool = True
+    ) -> None:
         self._sock = ctx.socket(zmq.PAIR)
         self._sock.connect(address)
         self._timeout_ms = int(timeout_s * 1000)
+        self._owns = owns_engine
 
     def _rpc(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
         self._sock.send(m.channel(op, body))
@@ -105,8 +117,9 @@ class EngineClient:
         return result
 
     def close(self) -> None:
-        with contextlib.suppress(EngineChannelError):
-            self._rpc("stop", {})
+        if self._owns:
+            with contextlib.suppress(EngineChannelError):
+                self._rpc("stop", {})
         self._sock.close(linger=0)
 
     def restore(

@@ -257,6 +257,10 @@ class SessionConfig(_Base):
     mode: str = "paper"
     run_dir: str = "build/sessions/default"
     model: str = "scripted"
+    # Empty: the scripted engine in a thread of the session. Otherwise the engine channel
+    # address of an engine running in its own process (the Rust engine): the session
+    # connects there and speaks the same messages.
+    engine_address: str = ""
     secret_envs: tuple[str, ...] = ("IB_ACCOUNT",)
     instrument: InstrumentConfig = field(default_factory=InstrumentConfig)
     ib: IBConfig = field(default_factory=IBConfig)
@@ -271,6 +275,9 @@ class SessionConfig(_Base):
             bad.append(f"name must be a non-empty string, got {self.name!r}")
         if self.mode not in MODES:
             bad.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        ea = self.engine_address
+        if ea and not (ea.startswith(("tcp://127.0.0.1:", "ipc://"))):
+            bad.append(f"engine_address must be tcp://127.0.0.1:<port> or ipc://..., got {ea!r}")
         ids = [s.intent_id for s in self.signals]
         if len(ids) != len(set(ids)):
             bad.append("signal intent_ids must be unique")

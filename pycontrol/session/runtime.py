@@ -101,6 +101,9 @@ class Session:
     # -- setup ---------------------------------------------------------------------------------
 
     def _start_engine(self) -> EngineClient:
+        if self.cfg.engine_address:
+            # an engine in its own process owns its lifetime: we connect, never stop it
+            return EngineClient(self._sync_ctx, self.cfg.engine_address, owns_engine=False)
         symbol = self.cfg.instrument.root
         engine = ScriptedEngine(
             symbol, self.cfg.instrument.tick_size, self.cfg.risk, self.cfg.signals

@@ -228,3 +228,45 @@ def test_secret_never_in_logs_journal_or_telemetry(
     db.close()
     assert SECRET not in dump
     assert all(SECRET.encode() not in frame for frame in tel.raw)
+
+
+def test_engine_in_its_own_process_over_the_channel(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    """The lead's plug point: an engine in another process binds the engine channel on TCP
+    and the session drives it there (here the scripted engine hosted by this test process,
+    as the Rust engine will be)."""
+    import zmq
+
+    from pycontrol.session.channel import EngineHost
+    from pycontrol.session.config import RiskConfig, SignalConfig
+    from pycontrol.session.engine import ScriptedEngine
+
+    ctx: zmq.Context[Any] = zmq.Context()
+    engine = ScriptedEngine(
+        "ES", 0.25, RiskConfig(5, 10), (SignalConfig(1, 1, "BUY", 1, "LMT", 4),)
+    )
+    host = EngineHost(engine, ctx, "tcp://127.0.0.1:0")
+    host.start()
+    addr = host.address
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        cfg = write_config(tmp_path / "s.toml", run, gw.port, [])
+        cfg.write_text(f'engine_address = "{addr}"\n' + cfg.read_text())
+        s = _start(sessions, cfg, run)
+        wait_for(lambda: [o.order_ref for o in gw.order_list()] == ["tc:4"], what="order")
+        assert engine.events >= 1 and 4 in engine.working  # the remote engine did it
+        assert s.cmd("status")["result"]["engine"]["working"][0]["client_order_id"] == 4
+        s.cmd("shutdown")
+        s.proc.wait(15)
+        assert host.alive()  # the session does not stop an engine it does not own
+    finally:
+        from pycontrol.session import messages as m
+
+        stopper = ctx.socket(zmq.PAIR)
+        stopper.connect(addr)
+        stopper.send(m.channel("stop", {}))
+        host.join(5)
+        stopper.close(linger=0)
+        ctx.term()
