@@ -355,8 +355,16 @@ class TestGateway:
                 return c
         raise KeyError(local_symbol)
 
-    def front(self, root: str) -> GwContract:
-        return min((c for c in self.contracts if c.symbol == root), key=lambda c: c.expiry)
+    def front(self, root: str, roll_days: int = 8) -> GwContract:
+        """The contract a session rolling ``roll_days`` before expiry trades today (8: the
+        session config's default), so tests and dry runs quote the contract it resolves."""
+        live = [
+            c
+            for c in self.contracts
+            if c.symbol == root
+            and (dt.datetime.strptime(c.expiry, "%Y%m%d").date() - self.today).days > roll_days
+        ]
+        return min(live, key=lambda c: c.expiry)
 
     def set_quote(
         self, con_id: int, bid: float, ask: float, bid_size: int = 10, ask_size: int = 10

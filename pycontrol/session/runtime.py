@@ -230,7 +230,7 @@ class Session:
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "reconcile":
             self._pnl_pos = self.journal.positions()
-        topic = "reconcile" if kind == "reconcile" else "state"
+        topic = kind if kind in ("reconcile", "order") else "state"
         self.publish(topic, {"event": kind, **data})
 
     # -- commands --------------------------------------------------------------------------

@@ -71,7 +71,8 @@ def test_client_id_in_use_partial_fills_and_reject(gw: TestGateway, start: Any) 
     assert s.cmd("status")["result"]["venue"]["client_id"] == 8  # 326 on 7 -> 8
     tick(gw, 4)  # each quote fills one more contract
     j = journal(s)
-    wait_for(lambda: j.positions().get("ESZ6", (0, 0))[0] == 3, what="three partial fills")
+    sym = gw.front("ES").local_symbol
+    wait_for(lambda: j.positions().get(sym, (0, 0))[0] == 3, what="three partial fills")
     assert [f["qty"] for f in j.fills()] == [1, 1, 1]
     o = j.order(4)
     assert o is not None and o.status == "filled" and o.filled == 3
@@ -126,8 +127,9 @@ def test_drop_fill_while_away_reconnect(gw: TestGateway, start: Any) -> None:
     wait_for(lambda: exec_id in j.fill_ids(), timeout=30, what="backfilled fill")
     st = s.cmd("status")["result"]
     assert st["venue"]["reconnects"] == 1 and st["venue"]["ready"]
-    assert st["engine"]["positions"] == {"ESZ6": 1}
-    assert j.positions()["ESZ6"][0] == 1 == gw.position_map()["ESZ6"]
+    sym = gw.front("ES").local_symbol
+    assert st["engine"]["positions"] == {sym: 1}
+    assert j.positions()[sym][0] == 1 == gw.position_map()[sym]
     rec = list(j.events("reconcile"))
     assert [r["payload"]["why"] for r in rec] == ["connect", "reconnect"]
     assert rec[-1]["payload"]["backfilled_fills"] == 1
