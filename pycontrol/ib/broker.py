@@ -273,8 +273,14 @@ class IBVenue:
                     row.client_order_id,
                     "not_sent",
                     status="not_sent",
-                    payload={"note": "journaled but never at the venue"},
+                    payload={"note": "journaled but not working at the venue"},
                 )
+                if row.venue_order_id is not None:
+                    # A crash in the middle of a bracket can leave its first legs at the
+                    # gateway untransmitted (transmit=False: not working, not listed as open).
+                    # Cancel by id so a half bracket can never be transmitted later; a cancel
+                    # of an id the gateway never saw is answered with a harmless error.
+                    self.ib.client.cancelOrder(row.venue_order_id, "")  # type: ignore[no-untyped-call]
             else:
                 self.journal.update_order(
                     row.client_order_id,

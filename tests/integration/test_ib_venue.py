@@ -148,3 +148,38 @@ def test_held_in_restart_window_then_sent_after(gw: TestGateway, tmp_path: Path)
 
     asyncio.run(asyncio.wait_for(go(), 30))
     j.close()
+
+
+def test_half_sent_bracket_is_cancelled_not_completed(gw: TestGateway, tmp_path: Path) -> None:
+    """A crash after the bracket's entry (transmit=False) reached the gateway but before the
+    exits did: on restart the untransmitted entry is cancelled, never completed or resent."""
+    from ib_async import IB, Future, LimitOrder
+
+    j = Journal(tmp_path / "j.sqlite")
+    j.record_intent(9, {"note": "bracket"})
+    for cid, leg, vid, side in ((36, 0, 60, "BUY"), (38, 2, 61, "SELL"), (37, 1, 62, "SELL")):
+        j.record_order(cid, intent_id=9, leg=leg, symbol=gw.contract("ESZ6").local_symbol,
+                       side=side, qty=1, order_type="LMT", price=4990.0, stop_price=None,
+                       parent_client_order_id=None if leg == 0 else 36,
+                       venue_order_id=vid)  # fmt: skip
+
+    async def go() -> None:
+        crashed = IB()  # the session that crashed: its entry got out, nothing else
+        await crashed.connectAsync("127.0.0.1", gw.port, clientId=3, timeout=5)
+        c = gw.contract("ESZ6")
+        contract = (await crashed.reqContractDetailsAsync(Future(conId=c.con_id)))[0].contract
+        entry = LimitOrder("BUY", 1, 4990.0, orderId=60, transmit=False, orderRef="tc:36")
+        crashed.placeOrder(contract, entry)
+        await until(lambda: [o.status for o in gw.order_list()] == ["Held"])
+        crashed.disconnect()
+        await asyncio.sleep(0.1)
+        v = venue(gw, j, [])
+        await v.start()
+        try:
+            await until(lambda: [o.status for o in gw.order_list()] == ["Cancelled"])
+            assert {o.status for o in j.orders()} == {"not_sent"}
+        finally:
+            await v.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    j.close()
