@@ -222,3 +222,15 @@ def test_replay_session_on_the_real_es_day(esh4_mbo: Path, tmp_path: Path) -> No
     done = [o.status for o in exits.values()]
     assert done.count("filled") <= 1 and (done.count("filled") == 0 or "cancelled" in done)
     j.close()
+
+
+def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('name = "x"\nmode = "paper"\n[risk]\nmax_order_qty = -1\ncolour = "red"\n')
+    r = cli("session", "--config", str(cfg))
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: SessionConfigError:")
+    assert "max_order_qty" in r.stderr and "colour" in r.stderr
+    cfg.write_text("name = \n")
+    r = cli("session", "--config", str(cfg))
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
