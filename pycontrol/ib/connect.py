@@ -64,11 +64,13 @@ async def connect(
     client_id: int = 1,
     max_client_ids: int = 5,
     timeout: float = 4.0,
+    ports: tuple[int, ...] | None = None,
 ) -> Connected:
-    """Connects ``ib``: tries each candidate port; on 326 retries with the next client id.
-    Raises :class:`IBConnectError` naming every attempt when none worked."""
+    """Connects ``ib``: tries each candidate port (``ports`` overrides the probe list); on
+    326 retries with the next client id. Raises :class:`IBConnectError` naming every attempt
+    when none worked."""
     attempts: list[str] = []
-    for p in candidate_ports(mode, port):
+    for p in ports or candidate_ports(mode, port):
         cid = client_id
         while cid < client_id + max_client_ids:
             in_use = asyncio.get_running_loop().create_future()

@@ -215,6 +215,21 @@ def test_port_probing_order() -> None:
     assert candidate_ports("live", 5555) == (5555,)
 
 
+def test_probing_falls_through_to_the_next_port(gw: TestGateway) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+
+    async def go() -> None:
+        ib = IB()
+        res = await connect(ib, "paper", ports=(dead, gw.port), client_id=2, timeout=2)
+        assert res.port == gw.port and ib.isConnected()
+        ib.disconnect()
+
+    run(go)
+
+
 def test_connect_nowhere_names_every_attempt() -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
