@@ -27,6 +27,7 @@ import calendar
 import datetime as dt
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,8 +272,10 @@ class TestGateway:
         self.reject_reason = "Order rejected by test gateway"
         self.execution_lookback: dt.timedelta | None = None
         self._down_until = 0.0
-        self.requests: list[list[str]] = []  # every decoded client message, for assertions
-        self.errors_sent: list[tuple[int, int, str]] = []
+        # the last decoded client messages and errors sent, for assertions (bounded: a dry-run
+        # gateway may serve for days)
+        self.requests: deque[list[str]] = deque(maxlen=100_000)
+        self.errors_sent: deque[tuple[int, int, str]] = deque(maxlen=100_000)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
