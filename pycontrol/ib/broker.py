@@ -268,7 +268,7 @@ class IBVenue:
         for row in self.journal.orders(working_only=True):
             if row.client_order_id in open_cids or row.symbol != self.symbol:
                 continue
-            if row.status == "pending_submit":
+            if row.status == "pending_submit" and row.filled == 0:
                 self.journal.update_order(
                     row.client_order_id,
                     "not_sent",
