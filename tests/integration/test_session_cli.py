@@ -5,6 +5,7 @@ session path, and the journal can be shown and exported."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -175,7 +176,7 @@ def test_ib_test_gateway_command_serves_ib_async(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pycontrol.cli", "ib", "test-gateway", "--port", "0"],
             stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-            env={**__import__("os").environ, "IB_TEST_ACCOUNT": "DU5550001"},
+            env={**os.environ, "IB_TEST_ACCOUNT": "DU5550001"},
         )  # fmt: skip
     try:
         line = wait_for(lambda: re.search(r"127\.0\.0\.1:(\d+)", out.read_text()), what="gateway")
@@ -234,3 +235,17 @@ def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
     cfg.write_text("name = \n")
     r = cli("session", "--config", str(cfg))
     assert r.returncode == 2 and "not valid TOML" in r.stderr
+
+
+def test_account_from_env_must_be_managed_and_is_never_printed(
+    gw: TestGateway, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "s.toml", tmp_path, gw.port, [])
+    r = subprocess.run(
+        [sys.executable, "-m", "pycontrol.cli", "session", "--config", str(cfg)],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={**os.environ, "IB_ACCOUNT": "DU9990001"},
+    )  # fmt: skip
+    assert r.returncode == 2 and "not managed by this gateway" in r.stderr
+    assert "DU9990001" not in r.stderr + r.stdout
+    assert "DU9990001" not in (tmp_path / "session.log").read_text()
