@@ -33,7 +33,7 @@ from pycontrol.ib.contracts import resolve_front
 from pycontrol.ib.orders import build_orders, parse_order_ref
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData
-from pycontrol.session.journal import WORKING, Journal, OrderRow
+from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
 
 log = logging.getLogger("pycontrol.ib.broker")
@@ -622,9 +622,6 @@ class IBVenue:
             "reconnects": self.reconnects,
             "in_restart_window": self.in_restart_window(),
         }
-
-    def working_rows(self) -> list[OrderRow]:
-        return self.journal.orders(working_only=True)
 
 
 def _px(v: Any) -> float | None:

@@ -28,10 +28,10 @@ import datetime as dt
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pycontrol.ib.wire import (
     MIN_CLIENT_VERSION,
@@ -345,10 +345,6 @@ class TestGateway:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(wrap(), self._loop).result(timeout)
-
-    def run_coro(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # -- public controls (thread-safe) --------------------------------------------------------
 

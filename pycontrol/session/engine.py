@@ -24,7 +24,6 @@ from pycontrol.session.orders import (
     Leg,
     OrderIntent,
     client_order_id,
-    intent_of,
     opposite,
     sign,
 )
@@ -345,7 +344,3 @@ class ScriptedEngine:
                 self.working[c] = WorkingOrder(
                     c, intent.symbol, opposite(intent.side), intent.qty, cid
                 )
-
-
-def leg_of(cid: int) -> Leg | None:
-    return intent_of(cid)[1]
