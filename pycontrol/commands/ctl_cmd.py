@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,52 @@ def register(sub: Any) -> None:
     csub.add_parser("shutdown", help="stop the session")
     raw = csub.add_parser("raw", help="send one raw JSON message (for debugging)")
     raw.add_argument("json")
+    w = csub.add_parser("watch", help="print the session's telemetry (one JSON per line)")
+    w.add_argument("--topic", action="append", default=[], help="only this topic (repeatable)")
+    w.add_argument("--count", type=int, default=0, help="stop after N messages (0: no limit)")
+    w.add_argument("--seconds", type=float, default=0.0, help="stop after S seconds (0: never)")
     p.set_defaults(func=_run)
 
 
-def endpoint(args: argparse.Namespace) -> str:
+def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
     if args.endpoint:
+        if which != "cmd":
+            raise ValueError("--endpoint names the command socket; use --config or --run-dir")
         return str(args.endpoint)
     run_dir = Path(args.run_dir) if args.run_dir else Path(SessionConfig.load(args.config).run_dir)
     eps = json.loads((run_dir / "endpoints.json").read_text())
-    return str(eps["cmd"])
+    return str(eps[which])
+
+
+def watch(ep: str, topics: list[str], count: int, seconds: float) -> int:
+    """Prints telemetry until ``count`` messages or ``seconds`` have passed (or Ctrl-C)."""
+    ctx: zmq.Context[Any] = zmq.Context.instance()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    for t in topics or [""]:
+        sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+    sock.connect(ep)
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    n = 0
+    try:
+        while count == 0 or n < count:
+            left = 1000 if deadline is None else int((deadline - time.monotonic()) * 1000)
+            if left <= 0:
+                break
+            if not sock.poll(min(left, 1000)):
+                continue
+            try:
+                msg = m.parse_telemetry(sock.recv_multipart())
+            except m.MessageError as e:
+                print(json.dumps({"error": e.code, "message": e.message}), file=sys.stderr)
+                continue
+            print(json.dumps(msg), flush=True)
+            n += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
 
 
 def request(ep: str, body: bytes, timeout: float) -> dict[str, Any] | None:
@@ -62,12 +100,14 @@ def request(ep: str, body: bytes, timeout: float) -> dict[str, Any] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    c = args.ctl_command
     try:
-        ep = endpoint(args)
+        ep = endpoint(args, "pub" if c == "watch" else "cmd")
     except (OSError, KeyError, ValueError) as e:
         print(f"error: no session endpoint: {e}", file=sys.stderr)
         return 2
-    c = args.ctl_command
+    if c == "watch":
+        return watch(ep, args.topic, args.count, args.seconds)
     if c == "raw":
         body = args.json.encode()
     elif c == "halt":

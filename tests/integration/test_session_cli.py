@@ -87,6 +87,9 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         wait_for(lambda: j.count("denial") == 1, what="a HALTED denial")
         assert next(j.events("denial"))["payload"]["reason"] == "HALTED"
         assert gw.order_list() == []
+        w = cli("ctl", *rd, "watch", "--topic", "state", "--count", "1", "--seconds", "15")
+        beat = json.loads(w.stdout.splitlines()[0])
+        assert beat["topic"] == "state" and beat["v"] == 1
         assert cli("ctl", *rd, "resume").returncode == 0
         r = cli("ctl", *rd, "swap-model", "lgbm-v2")
         assert json.loads(r.stdout)["result"]["model"] == "lgbm-v2"
