@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pycontrol.session.journal import Journal, JournalError, apply_fill
 
@@ -93,3 +96,31 @@ def test_apply_fill(
     qty: int, avg: float, delta: int, price: float, want: tuple[int, float]
 ) -> None:
     assert apply_fill(qty, avg, delta, price) == want
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 15),
+            st.sampled_from(["BUY", "SELL"]),
+            st.integers(1, 5),
+            st.integers(4000, 4010),
+        ),
+        max_size=30,
+    )
+)
+def test_position_is_the_sum_of_distinct_fills(tmp_path_factory: Any, fills: list[Any]) -> None:
+    """Fills arrive live, again from a backfill, in any order: each execution id counts
+    once and the position is the signed sum of the distinct ones."""
+    j = Journal(tmp_path_factory.mktemp("j") / "j.sqlite")
+    seen: dict[int, tuple[str, int]] = {}
+    for eid, side, qty, px in fills:
+        new = j.record_fill(f"e{eid}", client_order_id=None, symbol="ESZ6", side=side, qty=qty,
+                            price=float(px), ts_ns=eid)  # fmt: skip
+        assert new == (eid not in seen)
+        seen.setdefault(eid, (side, qty))
+    want = sum(q if s == "BUY" else -q for s, q in seen.values())
+    assert j.positions().get("ESZ6", (0, 0.0))[0] == want
+    assert j.count("fill") == len(seen)
+    j.close()
