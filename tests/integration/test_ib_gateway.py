@@ -37,7 +37,7 @@ def run(coro_fn: Callable[[], Awaitable[T]], timeout: float = 30) -> T:
     return asyncio.run(main())
 
 
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not cond():

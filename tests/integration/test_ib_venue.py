@@ -34,7 +34,7 @@ def cfg(port: int) -> SessionConfig:
     )  # fmt: skip
 
 
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
     end = asyncio.get_running_loop().time() + timeout
     while not cond():
         if asyncio.get_running_loop().time() > end:
