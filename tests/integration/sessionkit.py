@@ -46,7 +46,7 @@ def write_config(
     return path
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = cond()
@@ -82,7 +82,7 @@ class SessionProc:
             self.out.flush()
         return Path(self.out.name).read_text()
 
-    def wait_ready(self, timeout: float = 30.0) -> dict[str, str]:
+    def wait_ready(self, timeout: float = 60.0) -> dict[str, str]:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"session exited {self.proc.returncode}:\n{self.output()}")
