@@ -82,6 +82,7 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	TRADECORE_BENCH_MBO=$(SYNTH_10M) cargo run --quiet --release -p tradecore-bench --example stages -- 3
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 	$(PY) bench/peers/features_polars.py
+	$(PY) bench/session_zmq.py
 
 clean:
 	rm -rf target $(VENV) $(BENCH_VENV) build
