@@ -28,7 +28,6 @@ from pycontrol.training.labels import (
     trailing_volatility,
     triple_barrier_labels,
 )
-from pycontrol.training.sequence import SequenceClassifier, SequenceConfig
 from pycontrol.training.splits import PurgedWalkForward, feature_lookback
 
 __all__ = [
@@ -54,3 +53,12 @@ __all__ = [
     "trailing_volatility",
     "triple_barrier_labels",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The sequence models import torch (1-2 s); only pay that when they are used.
+    if name in ("SequenceClassifier", "SequenceConfig"):
+        from pycontrol.training import sequence
+
+        return getattr(sequence, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
