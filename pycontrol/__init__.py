@@ -19,16 +19,24 @@ from pycontrol._core import (
     DecodeError,
     EmptyFileError,
     FeatureSetMismatchError,
+    InferenceError,
+    InputShapeError,
+    ModelContractError,
+    ModelError,
+    ModelFileError,
+    OnnxRuntimeUnavailableError,
     OrderBook,
     OutOfOrderError,
     TruncatedError,
     UnknownFormatError,
+    UnsupportedModelError,
     UnsupportedVersionError,
 )
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
 from pycontrol.dbn import dbn_info, read_dbn, read_dbn_frames
 from pycontrol.features import FeatureEngine, FeatureSet, compute_features
+from pycontrol.inference import Ensemble, Gated, Model, ModelSlot
 from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
@@ -44,13 +52,24 @@ __all__ = [
     "CorruptCompressionError",
     "DecodeError",
     "EmptyFileError",
+    "Ensemble",
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatchError",
+    "Gated",
+    "InferenceError",
+    "InputShapeError",
+    "Model",
+    "ModelContractError",
+    "ModelError",
+    "ModelFileError",
+    "ModelSlot",
+    "OnnxRuntimeUnavailableError",
     "OrderBook",
     "OutOfOrderError",
     "TruncatedError",
     "UnknownFormatError",
+    "UnsupportedModelError",
     "UnsupportedVersionError",
     "build_bars",
     "compute_features",
