@@ -431,9 +431,10 @@ impl ModelSlot {
         self.slot.lock().unwrap_or_else(|e| e.into_inner()).swaps()
     }
 
+    /// Events served so far; readable while `replay` runs (no lock).
     #[getter]
     fn events(&self) -> u64 {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner()).events()
+        self.control.events()
     }
 
     /// One event: (version that served it, probabilities or None, gate reason or None).

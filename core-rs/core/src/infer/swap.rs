@@ -7,7 +7,8 @@
 //! model and becomes an alert (recorded, readable by the control plane).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -21,15 +22,13 @@ pub struct SwapAlert {
     pub family: String,
     pub version: String,
     pub error: String,
-    /// Events the slot had served when the failure reached the hot path.
+    /// Events the slot had served when the load failed.
     pub at_event: u64,
 }
 
-/// What the loader thread hands the hot path.
-enum Loaded {
-    Ready(Box<Model>),
-    Failed { version: String, error: String },
-}
+/// What the loader thread hands the hot path: a loaded, warmed-up model. Failures never
+/// reach the hot path; the loader records them as alerts itself.
+type Loaded = Box<Model>;
 
 /// The production version named by `<root>/<family>/aliases.json`.
 pub fn production_version(root: &Path, family: &str) -> Result<String> {
@@ -54,6 +53,9 @@ pub fn production_version(root: &Path, family: &str) -> Result<String> {
 pub struct SlotControl {
     commands: Sender<()>,
     alerts: Arc<Mutex<Vec<SwapAlert>>>,
+    /// Events served so far, published by the hot path (one relaxed store per event) so
+    /// the control side can read progress without touching the slot.
+    events: Arc<AtomicU64>,
 }
 
 impl SlotControl {
@@ -71,11 +73,15 @@ impl SlotControl {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// Events the slot has served.
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
 }
 
 /// The hot-path side: owns the model in service.
 pub struct ModelSlot {
-    family: String,
     model: Box<Model>,
     loaded: Receiver<Loaded>,
     control: SlotControl,
@@ -92,20 +98,28 @@ impl ModelSlot {
         let model = Box::new(Model::load(&root.join(family).join(&version), &opts)?);
         let (cmd_tx, cmd_rx) = mpsc::channel::<()>();
         let (tx, rx) = mpsc::channel::<Loaded>();
+        let control = SlotControl {
+            commands: cmd_tx,
+            alerts: Arc::new(Mutex::new(Vec::new())),
+            events: Arc::new(AtomicU64::new(0)),
+        };
+        // The loader gets the alert list and the event counter, not a command sender:
+        // it must end when the slot's side of the channel closes.
+        let report = Reporter {
+            family: family.to_string(),
+            alerts: control.alerts.clone(),
+            events: control.events.clone(),
+        };
         let root: PathBuf = root.to_path_buf();
         let fam = family.to_string();
         let loader = std::thread::Builder::new()
             .name(format!("model-loader-{family}"))
-            .spawn(move || loader_loop(&root, &fam, &opts, version, &cmd_rx, &tx))
+            .spawn(move || loader_loop(&root, &fam, &opts, version, &cmd_rx, &tx, &report))
             .map_err(|e| CoreError::Config(format!("cannot start the model loader thread: {e}")))?;
         Ok(ModelSlot {
-            family: family.to_string(),
             model,
             loaded: rx,
-            control: SlotControl {
-                commands: cmd_tx,
-                alerts: Arc::new(Mutex::new(Vec::new())),
-            },
+            control,
             loader: Some(loader),
             events: 0,
             swaps: 0,
@@ -136,28 +150,12 @@ impl ModelSlot {
     /// by [`ModelSlot::infer_row`] at the start of each event.
     #[inline]
     pub fn poll(&mut self) {
-        loop {
-            match self.loaded.try_recv() {
-                Ok(Loaded::Ready(m)) => {
-                    // The old model drops here, between events; a real engine would hand
-                    // it to a reaper thread to keep the free off the hot path.
-                    self.model = m;
-                    self.swaps += 1;
-                }
-                Ok(Loaded::Failed { version, error }) => {
-                    self.control
-                        .alerts
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(SwapAlert {
-                            family: self.family.clone(),
-                            version,
-                            error,
-                            at_event: self.events,
-                        });
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
-            }
+        // Several ready models (loads finished between two events): the newest wins.
+        while let Ok(m) = self.loaded.try_recv() {
+            // The old model drops here, between events; a real engine would hand it to a
+            // reaper thread to keep the free off the hot path.
+            self.model = m;
+            self.swaps += 1;
         }
     }
 
@@ -171,6 +169,7 @@ impl ModelSlot {
     ) -> Result<Option<GateReason>> {
         self.poll();
         self.events += 1;
+        self.control.events.store(self.events, Ordering::Relaxed);
         self.model.infer_row(row, now_ns, out)
     }
 }
@@ -189,6 +188,28 @@ impl Drop for ModelSlot {
     }
 }
 
+/// Where the loader records failed loads.
+struct Reporter {
+    family: String,
+    alerts: Arc<Mutex<Vec<SwapAlert>>>,
+    events: Arc<AtomicU64>,
+}
+
+impl Reporter {
+    fn alert(&self, version: String, error: String) {
+        let alert = SwapAlert {
+            family: self.family.clone(),
+            version,
+            error,
+            at_event: self.events.load(Ordering::Relaxed),
+        };
+        self.alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(alert);
+    }
+}
+
 fn loader_loop(
     root: &Path,
     family: &str,
@@ -196,29 +217,23 @@ fn loader_loop(
     mut current: String,
     commands: &Receiver<()>,
     out: &Sender<Loaded>,
+    report: &Reporter,
 ) {
     while commands.recv().is_ok() {
         // Requests that piled up while loading collapse into one re-read of the alias.
         while commands.try_recv().is_ok() {}
-        let msg = match production_version(root, family) {
-            Err(e) => Loaded::Failed {
-                version: "?".into(),
-                error: e.to_string(),
-            },
-            Ok(v) if v == current => continue,
+        match production_version(root, family) {
+            Err(e) => report.alert("?".into(), e.to_string()),
+            Ok(v) if v == current => {}
             Ok(v) => match Model::load(&root.join(family).join(&v), opts) {
                 Ok(m) => {
                     current = v;
-                    Loaded::Ready(Box::new(m))
+                    if out.send(Box::new(m)).is_err() {
+                        return;
+                    }
                 }
-                Err(e) => Loaded::Failed {
-                    version: v,
-                    error: e.to_string(),
-                },
+                Err(e) => report.alert(v, e.to_string()),
             },
-        };
-        if out.send(msg).is_err() {
-            return;
         }
     }
 }
