@@ -92,7 +92,7 @@ fn native_trees_match_lightgbm() {
     let t = TreeEnsemble::load(&data().join("model.lgbm.txt")).unwrap();
     assert_eq!((t.num_trees(), t.num_features, t.num_classes()), (24, 5, 3));
     let mut row_out = [0.0; 3];
-    t.predict_row(&g.rows[..5], &mut Vec::new(), &mut row_out);
+    t.predict_row(&g.rows[..5], &mut row_out);
     assert_eq!(&row_out[..], &out[..3]);
 }
 

@@ -51,7 +51,6 @@ pub struct Model {
     /// f32 values per input row (lookback * features for sequence models).
     row_len: usize,
     n_classes: usize,
-    scratch: Vec<f64>,
     /// Gated batch calls: rows that passed, compacted.
     pass_rows: Vec<f32>,
     pass_out: Vec<f64>,
@@ -236,7 +235,6 @@ impl Model {
             counters: Arc::new(GateCounters::default()),
             row_len,
             n_classes,
-            scratch: Vec::with_capacity(n_features),
             pass_rows: Vec::new(),
             pass_out: Vec::new(),
         };
@@ -360,7 +358,7 @@ impl Model {
                     .chunks_exact(self.row_len)
                     .zip(out.chunks_exact_mut(self.n_classes))
                 {
-                    t.predict_row(row, &mut self.scratch, o);
+                    t.predict_row(row, o);
                 }
                 Ok(())
             }

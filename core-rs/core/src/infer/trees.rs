@@ -2,32 +2,58 @@
 //! (`Booster.save_model`). The trees are flattened into one node array (threshold, feature,
 //! children, missing-value rule) and one leaf array, so a prediction is a walk over a few
 //! contiguous cache lines per tree with no allocation. Decisions follow LightGBM's
-//! `Tree::NumericalDecision` exactly, in f64 like LightGBM, so outputs match `Booster.predict`
-//! to rounding; anything this evaluator does not implement (categorical splits, linear
+//! `Tree::NumericalDecision` exactly and leaf values are summed in f64 like LightGBM, so
+//! outputs match `Booster.predict` to rounding; anything this evaluator does not implement (categorical splits, linear
 //! trees, objectives other than binary/multiclass) is refused at load with a typed error.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{CoreError, Result};
 
-/// LightGBM's `kZeroThreshold`: |x| below this counts as zero for `missing_type=Zero`.
-const ZERO_THRESHOLD: f64 = 1e-35;
+/// LightGBM's `kZeroThreshold` (|x| <= 1e-35 counts as zero for `missing_type=Zero`),
+/// rounded down to f32 (see [`f32_floor`]).
+const ZERO_F32: f32 = 9.999_999_5e-36;
+
+/// Trees walked in lockstep by [`TreeEnsemble::raw_scores`].
+const LANES: usize = 8;
+
+/// The largest f32 <= `t`. Inputs are f32, so for any f32 `x` (widened exactly to f64),
+/// `x <= t` in f64 exactly when `x <= f32_floor(t)` in f32: comparing in f32 against the
+/// rounded-down threshold is the same decision as LightGBM's f64 comparison, with a node
+/// half the size.
+fn f32_floor(t: f64) -> f32 {
+    let r = t as f32; // round to nearest
+    if f64::from(r) <= t {
+        r
+    } else {
+        // Rounded up: step one f32 down (r is never -inf here since t > f64::from(r) fails).
+        let b = r.to_bits();
+        if r == 0.0 {
+            -f32::from_bits(1)
+        } else if r > 0.0 {
+            f32::from_bits(b - 1)
+        } else {
+            f32::from_bits(b + 1)
+        }
+    }
+}
 
 // Missing type 0 (None): NaN is treated as 0.0 and compared with the threshold.
 const MISSING_ZERO: u8 = 1;
 const MISSING_NAN: u8 = 2;
 
-/// One split node, 24 bytes. `children[0]` is the left child, `children[1]` the right;
-/// >= 0 is a node index (global, into `nodes`), < 0 a leaf (`!child` = global leaf index).
-/// Children sit in an array so the walk picks one by index instead of by a branch: the
-/// direction is data-dependent and would mispredict about half the time.
+/// One split node, 16 bytes (four per cache line). `children[0]` is the left child,
+/// `children[1]` the right; >= 0 is a node index (global, into `nodes`), < 0 a leaf (`!child`
+/// = global leaf index). Children sit in an array so the walk picks one by index instead of
+/// by a branch: the direction is data-dependent and would mispredict about half the time.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    threshold: f64,
-    children: [i32; 2],
-    feature: u32,
+    /// [`f32_floor`] of LightGBM's f64 threshold.
+    threshold: f32,
+    feature: u16,
     default_left: bool,
     missing: u8,
+    children: [i32; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -345,7 +371,7 @@ impl TreeEnsemble {
                     format!("tree {t}: missing type {missing}"),
                 ));
             }
-            if feature[i] as usize >= self.num_features {
+            if feature[i] as usize >= self.num_features || feature[i] > u32::from(u16::MAX) {
                 return Err(bad(
                     path,
                     b.need(path, "split_feature")?.0,
@@ -356,9 +382,9 @@ impl TreeEnsemble {
                 return Err(bad(path, dline, format!("tree {t}: NaN threshold")));
             }
             self.nodes.push(Node {
-                threshold: threshold[i],
+                threshold: f32_floor(threshold[i]),
                 children: [child(left[i], lline)?, child(right[i], rline)?],
-                feature: feature[i],
+                feature: feature[i] as u16,
                 default_left: d & 2 != 0,
                 missing,
             });
@@ -379,61 +405,68 @@ impl TreeEnsemble {
         }
     }
 
-    /// One tree's leaf value for `row` (LightGBM's `NumericalDecision` walk, branch-free
-    /// per node).
+    /// One step of LightGBM's `NumericalDecision` walk from internal node `at`: the child
+    /// the row goes to, chosen without a data-dependent branch.
     #[inline(always)]
-    fn tree_value(&self, root: i32, row: &[f64]) -> f64 {
-        let mut at = root;
-        while at >= 0 {
-            // In bounds by construction: children were range-checked at parse time.
-            let node = &self.nodes[at as usize];
-            let raw = row[node.feature as usize];
-            let nan = raw.is_nan();
-            let nan_type = node.missing == MISSING_NAN;
-            // NaN counts as 0.0 unless the node has a NaN rule.
-            let x = if nan && !nan_type { 0.0 } else { raw };
-            let to_default =
-                (nan_type & nan) | ((node.missing == MISSING_ZERO) & (x.abs() <= ZERO_THRESHOLD));
-            let left = if to_default {
-                node.default_left
-            } else {
-                x <= node.threshold
-            };
-            at = node.children[usize::from(!left)];
-        }
-        self.leaves[!at as usize]
+    fn step(&self, at: i32, row: &[f32]) -> i32 {
+        // In bounds by construction: children were range-checked at parse time.
+        let node = &self.nodes[at as usize];
+        let raw = row[usize::from(node.feature)];
+        let nan = raw.is_nan();
+        let nan_type = node.missing == MISSING_NAN;
+        // NaN counts as 0.0 unless the node has a NaN rule.
+        let x = if nan && !nan_type { 0.0 } else { raw };
+        let to_default =
+            (nan_type & nan) | ((node.missing == MISSING_ZERO) & (x.abs() <= ZERO_F32));
+        let left = if to_default {
+            node.default_left
+        } else {
+            x <= node.threshold
+        };
+        node.children[usize::from(!left)]
     }
 
-    /// Raw scores of one row (`row.len() == num_features`, as f64) into `raw`
-    /// (`num_tree_per_iteration` values).
-    pub fn raw_scores(&self, row: &[f64], raw: &mut [f64]) {
+    /// Raw scores of one row (`row.len() == num_features`) into `raw`
+    /// (`num_tree_per_iteration` values). Trees are walked [`LANES`] at a time in lockstep:
+    /// one walk is a chain of dependent loads (node, then feature, then child), so
+    /// interleaving independent walks lets their latencies overlap.
+    pub fn raw_scores(&self, row: &[f32], raw: &mut [f64]) {
         debug_assert_eq!(row.len(), self.num_features);
         raw.fill(0.0);
         let k = self.num_tree_per_iteration;
-        if k == 1 {
-            raw[0] = self.roots.iter().map(|&r| self.tree_value(r, row)).sum();
-        } else {
-            for (t, &r) in self.roots.iter().enumerate() {
-                raw[t % k] += self.tree_value(r, row);
+        for (c, chunk) in self.roots.chunks(LANES).enumerate() {
+            let mut at = [-1i32; LANES];
+            at[..chunk.len()].copy_from_slice(chunk);
+            loop {
+                let mut active = false;
+                for a in at.iter_mut() {
+                    if *a >= 0 {
+                        *a = self.step(*a, row);
+                        active = true;
+                    }
+                }
+                if !active {
+                    break;
+                }
+            }
+            for (l, &leaf) in at[..chunk.len()].iter().enumerate() {
+                raw[(c * LANES + l) % k] += self.leaves[!leaf as usize];
             }
         }
     }
 
-    /// Class probabilities of one f32 row into `out` (`num_classes()` values). `scratch`
-    /// holds the row widened to f64 (resized as needed, so the hot path reuses it).
-    pub fn predict_row(&self, row: &[f32], scratch: &mut Vec<f64>, out: &mut [f64]) {
-        scratch.clear();
-        scratch.extend(row.iter().map(|&v| f64::from(v)));
+    /// Class probabilities of one row into `out` (`num_classes()` values).
+    pub fn predict_row(&self, row: &[f32], out: &mut [f64]) {
         match self.objective {
             Objective::Binary { sigmoid } => {
                 let mut raw = [0.0];
-                self.raw_scores(scratch, &mut raw);
+                self.raw_scores(row, &mut raw);
                 let p = 1.0 / (1.0 + (-sigmoid * raw[0]).exp());
                 out[0] = 1.0 - p;
                 out[1] = p;
             }
             Objective::Multiclass { .. } => {
-                self.raw_scores(scratch, out);
+                self.raw_scores(row, out);
                 softmax(out);
             }
         }
@@ -467,7 +500,7 @@ Tree=1\nnum_leaves=2\nnum_cat=0\nsplit_feature=1\nthreshold=0\ndecision_type=4\n
 left_child=-1\nright_child=-2\nleaf_value=0.25 0.5\nis_linear=0\nshrinkage=1\n\n\n\
 end of trees\n";
 
-    fn raw(e: &TreeEnsemble, a: f64, b: f64) -> f64 {
+    fn raw(e: &TreeEnsemble, a: f32, b: f32) -> f64 {
         let mut r = [0.0];
         e.raw_scores(&[a, b], &mut r);
         r[0]
@@ -478,17 +511,54 @@ end of trees\n";
         let e = TreeEnsemble::parse(Path::new("stumps.txt"), STUMPS).unwrap();
         assert_eq!(e.num_trees(), 2);
         // decision_type 10 = default_left (2) | NaN missing (8): NaN goes left.
-        assert_eq!(raw(&e, f64::NAN, -1.0), -1.0 + 0.25);
+        assert_eq!(raw(&e, f32::NAN, -1.0), -1.0 + 0.25);
         assert_eq!(raw(&e, 0.7, -1.0), 1.0 + 0.25);
         // decision_type 4 = Zero missing, default right: zero and NaN go right even
         // though 0 <= threshold 0.
         assert_eq!(raw(&e, 0.0, 0.0), -1.0 + 0.5);
-        assert_eq!(raw(&e, 0.0, f64::NAN), -1.0 + 0.5);
+        assert_eq!(raw(&e, 0.0, f32::NAN), -1.0 + 0.5);
         assert_eq!(raw(&e, 0.0, -0.1), -1.0 + 0.25);
         let mut out = [0.0; 2];
-        e.predict_row(&[0.7, 1.0], &mut Vec::new(), &mut out);
+        e.predict_row(&[0.7, 1.0], &mut out);
         let p = 1.0 / (1.0 + (-1.5f64).exp());
         assert!((out[1] - p).abs() < 1e-15 && (out[0] + out[1] - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn zero_threshold_in_f32_is_the_f64_one_rounded_down() {
+        assert_eq!(f32_floor(1e-35), ZERO_F32);
+    }
+
+    #[test]
+    fn f32_floor_keeps_the_f64_decision() {
+        for t in [
+            0.1f64,
+            -0.1,
+            1e-35,
+            -1e-35,
+            0.0,
+            1e300,
+            -1e300,
+            3.5,
+            1.000_000_1,
+        ] {
+            let f = f32_floor(t);
+            assert!(f64::from(f) <= t, "{t}");
+            // The next f32 up is above t: no f32 lies between f and t.
+            let up = if f == 0.0 {
+                f32::from_bits(1)
+            } else {
+                f32::from_bits(if f > 0.0 {
+                    f.to_bits() + 1
+                } else {
+                    f.to_bits() - 1
+                })
+            };
+            assert!(
+                t.is_infinite() || f.is_infinite() || f64::from(up) > t || f == f32::MAX,
+                "{t}"
+            );
+        }
     }
 
     #[test]
