@@ -60,7 +60,9 @@ def main() -> None:
         ]
         if manifest.get("native"):
             booster = lgb.Booster(model_file=str(d / "model.lgbm.txt"))
-            runners.append(("lightgbm Booster.predict", lambda r, b=booster: b.predict(r)))
+            runners.append(
+                ("lightgbm Booster.predict", lambda r, b=booster: b.predict(r, num_threads=1))
+            )
             native = Model.load(d)
             runners.append(("pycontrol.Model (native-trees)", native.predict_proba))
         onnx = Model.load(d, prefer_native=False)
