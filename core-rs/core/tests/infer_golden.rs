@@ -5,32 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use common::runtime;
 use tradecore::features::FeatureSet;
-use tradecore::infer::{init_onnxruntime, LoadOptions, Model, TreeEnsemble};
+use tradecore::infer::{LoadOptions, Model, TreeEnsemble};
 use tradecore::CoreError;
+
+mod common;
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/lgbm_small")
-}
-
-/// `$ORT_DYLIB_PATH`, else the repo virtualenv's wheel (so `cargo test` works from a
-/// checkout where `make setup` ran).
-fn runtime() {
-    if std::env::var_os("ORT_DYLIB_PATH").is_some() {
-        init_onnxruntime(None).expect("ORT_DYLIB_PATH must name libonnxruntime.so.*");
-        return;
-    }
-    let capi = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.venv/lib/python3.11/site-packages/onnxruntime/capi");
-    let lib = std::fs::read_dir(&capi)
-        .unwrap_or_else(|e| panic!("set ORT_DYLIB_PATH (no {}: {e})", capi.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so."))
-        })
-        .expect("libonnxruntime.so.* in the onnxruntime wheel");
-    init_onnxruntime(Some(&lib)).unwrap();
 }
 
 struct Golden {
