@@ -33,9 +33,13 @@ demo: setup
 
 test: setup test-rust test-py
 
+# ONNX Runtime for Rust tests and benches: the shared library inside the onnxruntime wheel
+# (recursive `=`: globbed when a recipe runs, after setup installed the wheel).
+ORT_DYLIB = $(firstword $(wildcard $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.*))
+
 # A fixed proptest seed: the same cases in every CI run, so a failure reproduces.
-test-rust:
-	PROPTEST_RNG_SEED=20261120 cargo test --workspace --exclude pycontrol-core --quiet
+test-rust: $(VENV)/.deps
+	ORT_DYLIB_PATH=$(ORT_DYLIB) PROPTEST_RNG_SEED=20261120 cargo test --workspace --exclude pycontrol-core --quiet
 
 test-py: setup
 	$(BIN)/pytest -q
@@ -83,6 +87,9 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 	$(PY) bench/peers/features_polars.py
 	$(PY) bench/session_zmq.py
+	$(PY) bench/peers/make_infer_models.py --out build/bench/models
+	ORT_DYLIB_PATH=$(ORT_DYLIB) cargo bench -p tradecore-bench --bench infer -- $(BENCH_ARGS)
+	$(PY) bench/peers/infer_peers.py --models build/bench/models
 
 clean:
 	rm -rf target $(VENV) $(BENCH_VENV) build

@@ -21,11 +21,18 @@ from pycontrol._core import (
     EmptyFileError,
     FeatureSetMismatchError,
     InvalidInputError,
+    InferenceError,
+    InputShapeError,
+    ModelContractError,
+    ModelError,
+    ModelFileError,
+    OnnxRuntimeUnavailableError,
     OrderBook,
     OutOfOrderError,
     RiskEngine,
     TruncatedError,
     UnknownFormatError,
+    UnsupportedModelError,
     UnsupportedVersionError,
     decide,
     size,
@@ -34,6 +41,7 @@ from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
 from pycontrol.dbn import dbn_info, read_dbn, read_dbn_frames
 from pycontrol.features import FeatureEngine, FeatureSet, compute_features
+from pycontrol.inference import Ensemble, Gated, Model, ModelSlot
 from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
@@ -50,15 +58,26 @@ __all__ = [
     "CorruptCompressionError",
     "DecodeError",
     "EmptyFileError",
+    "Ensemble",
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatchError",
     "InvalidInputError",
+    "Gated",
+    "InferenceError",
+    "InputShapeError",
+    "Model",
+    "ModelContractError",
+    "ModelError",
+    "ModelFileError",
+    "ModelSlot",
+    "OnnxRuntimeUnavailableError",
     "OrderBook",
     "OutOfOrderError",
     "RiskEngine",
     "TruncatedError",
     "UnknownFormatError",
+    "UnsupportedModelError",
     "UnsupportedVersionError",
     "build_bars",
     "compute_features",

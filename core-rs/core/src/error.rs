@@ -75,6 +75,28 @@ pub enum CoreError {
     /// zero tick size, ...). `what` names the argument or field, so the caller knows which.
     #[error("invalid input {what}: {detail}")]
     InvalidInput { what: String, detail: String },
+    /// The ONNX Runtime shared library could not be found or loaded.
+    #[error("ONNX Runtime unavailable: {detail} (looked at: {looked})")]
+    OnnxRuntimeUnavailable { looked: String, detail: String },
+    /// A model folder's manifest, files and the engine disagree; every mismatch is listed.
+    #[error("{path}: model contract violated ({} mismatch(es)): {}", .mismatches.len(), .mismatches.join("; "))]
+    ModelContract {
+        path: PathBuf,
+        mismatches: Vec<String>,
+    },
+    /// A model file (ONNX, LightGBM text dump) is corrupt or cannot be read by its backend.
+    #[error("{path}: bad model file: {detail}")]
+    ModelFile { path: PathBuf, detail: String },
+    /// A well-formed model uses something this engine does not evaluate (categorical
+    /// splits, an unknown objective): refused rather than evaluated wrongly.
+    #[error("{path}: unsupported model: {detail}")]
+    UnsupportedModel { path: PathBuf, detail: String },
+    /// An inference input has the wrong shape or length for the loaded model.
+    #[error("bad inference input for model {model}: {detail}")]
+    InputShape { model: String, detail: String },
+    /// The runtime failed while running a loaded model.
+    #[error("inference failed in model {model}: {detail}")]
+    Inference { model: String, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -106,11 +128,17 @@ impl CoreError {
             | CoreError::BadRecord { path, .. }
             | CoreError::OutOfOrder { path, .. }
             | CoreError::BadLine { path, .. }
-            | CoreError::UnknownFormat { path, .. } => Some(path),
+            | CoreError::UnknownFormat { path, .. }
+            | CoreError::ModelContract { path, .. }
+            | CoreError::ModelFile { path, .. }
+            | CoreError::UnsupportedModel { path, .. } => Some(path),
             CoreError::BookIntegrity(_)
             | CoreError::Config(_)
             | CoreError::FeatureSetMismatch { .. }
-            | CoreError::InvalidInput { .. } => None,
+            | CoreError::InvalidInput { .. }
+            | CoreError::OnnxRuntimeUnavailable { .. }
+            | CoreError::InputShape { .. }
+            | CoreError::Inference { .. } => None,
         }
     }
 

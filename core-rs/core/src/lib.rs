@@ -13,6 +13,7 @@ pub mod decision;
 pub mod decode;
 pub mod error;
 pub mod features;
+pub mod infer;
 pub mod lobster;
 pub mod orders;
 pub mod records;

@@ -99,6 +99,49 @@ create_exception!(
     "A model's feature-set hash differs from the engine's."
 );
 
+create_exception!(
+    _core,
+    ModelError,
+    CoreError,
+    "A model cannot be loaded or run."
+);
+create_exception!(
+    _core,
+    OnnxRuntimeUnavailableError,
+    ModelError,
+    "The ONNX Runtime shared library is missing or cannot be loaded."
+);
+create_exception!(
+    _core,
+    ModelContractError,
+    ModelError,
+    "A model's manifest, files and the engine disagree; `mismatches` lists every one."
+);
+create_exception!(
+    _core,
+    ModelFileError,
+    ModelError,
+    "A model file is corrupt or unreadable by its backend."
+);
+create_exception!(
+    _core,
+    UnsupportedModelError,
+    ModelError,
+    "A model uses something the engine does not evaluate (categorical splits, ...)."
+);
+create_exception!(
+    _core,
+    InputShapeError,
+    ModelError,
+    "An inference input has the wrong shape for the model."
+);
+create_exception!(
+    _core,
+    InferenceError,
+    ModelError,
+    "The runtime failed while running a model."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("CoreError", py.get_type::<CoreError>())?;
@@ -126,6 +169,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "FeatureSetMismatchError",
         py.get_type::<FeatureSetMismatchError>(),
     )?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add(
+        "OnnxRuntimeUnavailableError",
+        py.get_type::<OnnxRuntimeUnavailableError>(),
+    )?;
+    m.add("ModelContractError", py.get_type::<ModelContractError>())?;
+    m.add("ModelFileError", py.get_type::<ModelFileError>())?;
+    m.add(
+        "UnsupportedModelError",
+        py.get_type::<UnsupportedModelError>(),
+    )?;
+    m.add("InputShapeError", py.get_type::<InputShapeError>())?;
+    m.add("InferenceError", py.get_type::<InferenceError>())?;
     Ok(())
 }
 
@@ -147,6 +203,12 @@ pub fn to_py(e: E) -> PyErr {
         E::Config(_) => ConfigError::new_err(msg),
         E::FeatureSetMismatch { .. } => FeatureSetMismatchError::new_err(msg),
         E::InvalidInput { .. } => InvalidInputError::new_err(msg),
+        E::OnnxRuntimeUnavailable { .. } => OnnxRuntimeUnavailableError::new_err(msg),
+        E::ModelContract { .. } => ModelContractError::new_err(msg),
+        E::ModelFile { .. } => ModelFileError::new_err(msg),
+        E::UnsupportedModel { .. } => UnsupportedModelError::new_err(msg),
+        E::InputShape { .. } => InputShapeError::new_err(msg),
+        E::Inference { .. } => InferenceError::new_err(msg),
     };
     Python::attach(|py| {
         let value = err.value(py);
@@ -159,6 +221,9 @@ pub fn to_py(e: E) -> PyErr {
         let _ = value.setattr("path", path);
         let _ = value.setattr("record", pos.map(|p| p.record).or(line));
         let _ = value.setattr("offset", pos.map(|p| p.offset));
+        if let E::ModelContract { mismatches, .. } = &e {
+            let _ = value.setattr("mismatches", mismatches.clone());
+        }
     });
     err
 }

@@ -8,6 +8,7 @@ mod bars;
 mod book;
 mod errors;
 mod features;
+mod infer;
 mod inspect;
 mod lobster;
 mod replay;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     inspect::register(m)?;
     features::register(m)?;
     risk::register(m)?;
+    infer::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
