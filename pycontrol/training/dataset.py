@@ -85,11 +85,15 @@ def load_model_bars(data: DataConfig, data_root: Path | None = None) -> tuple[pl
     path = data.resolve(data_root)
     if not path.exists():
         fail(TrainConfigError, "[data] path", [f"{path} does not exist (set SHARED_DATA?)"])
-    bars = pycontrol.load_bars(path, contract=data.contract)
-    bars = bars.select("ts", "open", "high", "low", "close", "volume")
+    return model_bars(pycontrol.load_bars(path, contract=data.contract), data), path
+
+
+def model_bars(raw: pl.DataFrame, data: DataConfig) -> pl.DataFrame:
+    """OHLCV of ``raw`` at the model timeframe (resampled by the Rust resampler)."""
+    bars = raw.select("ts", "open", "high", "low", "close", "volume")
     if data.resample is not None:
         bars = pycontrol.resample_bars(bars, data.resample)
-    return bars, path
+    return bars
 
 
 def feature_set(config: FeaturesConfig) -> pycontrol.FeatureSet:
