@@ -238,3 +238,17 @@ def test_same_config_and_seeds_give_identical_results(
     c = run.train(other, tmp_path / "c", data_root=shared_data, progress=False, tracking=False)
     # seeds matter (bagging and feature fraction < 1): a different seed, other predictions
     assert c.metrics["models"]["lgbm_a"] != a.metrics["models"]["lgbm_a"]
+
+
+def test_sequence_windows_drop_short_history_and_widen_the_purge(
+    config: Path, minute_bars: pl.DataFrame
+) -> None:
+    cfg = TrainConfig.load(config)
+    bars = model_bars(minute_bars, cfg.data)
+    flat = build_dataset(bars, cfg)
+    seq = build_dataset(bars, cfg, lookback=30)
+    finite = np.isfinite(seq.features).all(axis=1)
+    # every window of 30 rows ending at a usable row is fully warmed up
+    assert all(finite[r - 29 : r + 1].all() for r in seq.rows)
+    assert seq.rows[0] == flat.rows[0] + 29
+    assert seq.splitter(cfg).feature_lookback == flat.splitter(cfg).feature_lookback + 29
