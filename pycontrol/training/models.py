@@ -281,7 +281,13 @@ def make_member(kind: str, params: Mapping[str, Any], classes: Arr, seed: int) -
     """A fresh, unfitted member of ``kind``."""
     if kind == "lightgbm":
         return LightGBMMember(params, classes, seed)
-    return SequenceMember(kind, params, classes, seed)
+    try:
+        return SequenceMember(kind, params, classes, seed)
+    except ImportError as e:
+        from pycontrol.training.config import TrainConfigError
+        from pycontrol.training.errors import fail
+
+        fail(TrainConfigError, f"model kind {kind!r}", [f"needs pycontrol.training.sequence: {e}"])
 
 
 def check_params(kind: str, params: Mapping[str, Any]) -> list[str]:

@@ -53,6 +53,7 @@ def _fold_figure(models: Mapping[str, Mapping[str, Any]]) -> str:
         ax.plot(
             ks, [pts[k] for k in ks], marker="o", ls="--" if "baseline" in name else "-", label=name
         )
+    ax.set_xticks(sorted({k for pts in series.values() for k in pts}))
     ax.set_xlabel("fold")
     ax.set_ylabel("accuracy (test fold)")
     ax.legend(fontsize=7)

@@ -81,3 +81,16 @@ def test_unreadable_and_invalid_toml_are_typed(tmp_path: Path) -> None:
     p.write_text("family = [")
     with pytest.raises(TrainConfigError, match="not valid TOML"):
         TrainConfig.load(p)
+
+
+def test_cli_reports_a_bad_config_as_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pycontrol.cli import main
+
+    p = tmp_path / "bad.toml"
+    p.write_text('family = "regime_hourly"\n[data]\npath = 3\n')
+    assert main(["train", "--config", str(p), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "TrainConfigError" in err and "[data] path must be a non-empty string" in err
+    assert "[[models]] needs at least one member" in err
