@@ -289,12 +289,14 @@ def train(
                 {"model_id": manifests[m.name]["model_id"], "kind": m.kind} for m in config.models
             ]
             finish("stacking", "stacking", info, bounds, par, None, members)
-            manifests["stacking"]["stacking"] = {
+            # beside the manifest, not in it: the manifest keeps exactly the v1 fields
+            weights = {
+                "members": [m.name for m in config.models],
                 "weights": meta.weights.tolist(),
                 "recent": config.stacking.recent,
                 "C": config.stacking.C,
             }
-            (out / "manifest.json").write_text(json.dumps(manifests["stacking"], indent=2) + "\n")
+            (out / "stacking.json").write_text(json.dumps(weights, indent=2) + "\n")
             bar.update()
     bar.close()
 

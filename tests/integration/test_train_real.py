@@ -156,7 +156,7 @@ def test_train_cli_end_to_end_on_real_bars(
         d = folder / "export" / name
         man = json.loads((d / "manifest.json").read_text())
         manifests[name] = man
-        assert set(man) >= MANIFEST_KEYS, MANIFEST_KEYS - set(man)
+        assert set(man) == MANIFEST_KEYS, set(man) ^ MANIFEST_KEYS
         assert man["schema_version"] == 1 and man["family"] == "regime_hourly"
         assert man["classes"] == ["STRONG_SELL", "SELL", "HOLD", "BUY", "STRONG_BUY"]
         assert man["class_values"] == [-2, -1, 0, 1, 2]
@@ -202,6 +202,9 @@ def test_train_cli_end_to_end_on_real_bars(
     assert st["members"] == [
         {"model_id": manifests[m]["model_id"], "kind": "lightgbm"} for m in ("lgbm_a", "lgbm_b")
     ]
+    weights = json.loads((folder / "export/stacking/stacking.json").read_text())
+    assert weights["members"] == ["lgbm_a", "lgbm_b"]
+    assert sum(weights["weights"]) == pytest.approx(1.0)
     assert st["onnx"]["inputs"][0]["name"] == "member_probabilities"
     assert st["onnx"]["inputs"][0]["shape"] == [-1, 10]
     assert [f["fold"] for f in st["metrics"]["folds"]] == [1, 2]  # fold 0: nothing before it
