@@ -250,7 +250,11 @@ def train(
             out = folder / "export" / m.name
             out.mkdir()
             info = member.export(out)
-            bounds = input_bounds(member.inputs(ds.features, ds.rows))
+            # over every bar some training input reads (a window reads lookback - 1 back),
+            # without materialising the windows
+            lb = int(member.sequence["lookback"]) if member.sequence else 1
+            covered = np.unique((ds.rows[:, None] - np.arange(lb)[None, :]).ravel())
+            bounds = input_bounds(ds.features[covered])
             par = run_parity(
                 out,
                 "input",
