@@ -195,7 +195,11 @@ def train(
             notes.append("stacking skipped: no fold has earlier out-of-fold rows")
 
     created = datetime.now(UTC).replace(microsecond=0)
-    cfg_hash = config.source_sha256 or hashlib.sha256(repr(config).encode()).hexdigest()
+    # a config built in memory has no file: hash its canonical JSON instead
+    cfg_hash = (
+        config.source_sha256
+        or hashlib.sha256(json.dumps(config.raw, sort_keys=True, default=str).encode()).hexdigest()
+    )
     run_id = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{cfg_hash[:8]}"
     folder = runs_root / config.family / run_id
     (folder / "export").mkdir(parents=True, exist_ok=False)
@@ -204,7 +208,7 @@ def train(
     lineage = {
         "data": ds.data_sha256,
         "code_commit": code_commit(),
-        "config": {"path": config.source, "sha256": config.source_sha256},
+        "config": {"path": config.source, "sha256": cfg_hash},
         "splitter": splitter.params(),
         "trial_count": config.trial_count,
     }
