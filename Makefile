@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 RUST_SRC := $(shell find core-rs -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: setup demo test test-rust test-py lint fmt bench clean
+.PHONY: setup demo test test-rust test-py lint fmt bench clean train
 
 setup: $(VENV)/.deps $(VENV)/.ext
 
@@ -30,6 +30,11 @@ $(VENV)/.ext: $(VENV)/.deps $(RUST_SRC)
 
 demo: setup
 	$(BIN)/pycontrol demo
+
+# One model family end to end: `make train FAMILY=regime_hourly` (configs/train/<family>.toml).
+FAMILY ?= regime_hourly
+train: setup
+	$(BIN)/pycontrol train --config configs/train/$(FAMILY).toml
 
 test: setup test-rust test-py
 

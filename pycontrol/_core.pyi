@@ -196,6 +196,7 @@ def size(
     spec: dict[str, float],
     config: dict[str, float] | None = None,
 ) -> dict[str, Any] | None: ...
+
 # Inference (core-rs/py/src/infer.rs)
 GATE_REASONS: list[str]
 

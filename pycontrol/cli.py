@@ -17,6 +17,7 @@ from pycontrol.commands import (
     ib_cmd,
     journal_cmd,
     session_cmd,
+    train_cmd,
 )
 
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_cmd.register(sub)
     journal_cmd.register(sub)
     ib_cmd.register(sub)
+    train_cmd.register(sub)
     return parser
 
 

@@ -3,6 +3,8 @@ is reported next to.
 
 Labels look only forward from a decision time; splits purge and embargo training rows whose
 label windows or feature lookbacks reach the test fold; baselines run on the identical folds.
+``pycontrol train`` (:mod:`pycontrol.training.run`) runs a family of :data:`FAMILIES` from a
+:class:`TrainConfig` end to end.
 """
 
 from pycontrol.training.baselines import (
@@ -12,12 +14,14 @@ from pycontrol.training.baselines import (
     Persistence,
     evaluate_baselines,
 )
+from pycontrol.training.config import TrainConfig, TrainConfigError
 from pycontrol.training.errors import (
     LabelConfigError,
     SequenceConfigError,
     SequenceInputError,
     SplitConfigError,
 )
+from pycontrol.training.families import FAMILIES
 from pycontrol.training.labels import (
     REGIME_NAMES,
     DirectionConfig,
@@ -31,6 +35,7 @@ from pycontrol.training.labels import (
 from pycontrol.training.splits import PurgedWalkForward, feature_lookback
 
 __all__ = [
+    "FAMILIES",
     "REGIME_NAMES",
     "BaselineReport",
     "DirectionConfig",
@@ -45,6 +50,8 @@ __all__ = [
     "SequenceConfigError",
     "SequenceInputError",
     "SplitConfigError",
+    "TrainConfig",
+    "TrainConfigError",
     "TripleBarrierConfig",
     "direction_labels",
     "evaluate_baselines",

@@ -107,7 +107,11 @@ def _proba_on(classes: Arr, model_classes: Arr, p: Arr) -> Arr:
     return out
 
 
-def _metrics(y: Arr, pred: Arr, proba: Arr | None, classes: Arr) -> dict[str, float | None]:
+def classification_metrics(
+    y: Arr, pred: Arr, proba: Arr | None, classes: Arr
+) -> dict[str, float | None]:
+    """Accuracy, balanced accuracy and log-loss (None without probabilities): the one
+    definition every model and baseline is scored with."""
     ll = None
     if proba is not None:
         pt = proba[np.arange(len(y)), np.searchsorted(classes, y)]
@@ -192,7 +196,7 @@ def evaluate_baselines(
             pred, maybe_proba = preds[name]
             rows.append(
                 {"fold": k, "model": name, "n_train": len(tr), "n_test": len(te)}
-                | _metrics(y_te, pred, maybe_proba, classes)
+                | classification_metrics(y_te, pred, maybe_proba, classes)
             )
             pooled.setdefault(name, []).append((y_te, pred, maybe_proba))
     agg = []
@@ -202,7 +206,7 @@ def evaluate_baselines(
         prob = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
         agg.append(
             {"model": name, "n_folds": len(parts), "n_test": len(yy)}
-            | _metrics(yy, pp, prob, classes)
+            | classification_metrics(yy, pp, prob, classes)
         )
     schema = {"log_loss": pl.Float64}
     return BaselineReport(

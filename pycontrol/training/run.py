@@ -1,0 +1,412 @@
+"""One training run of a family, end to end: dataset, baselines, members over seeds on the
+purged walk-forward, the stacking meta-learner, exports with parity, report, tracking.
+
+The run folder ``<runs>/<family>/<run_id>/`` holds ``config.toml`` (as given),
+``resolved.json`` (every default filled in, plus the splitter), ``metrics.json``,
+``oof.parquet`` (out-of-fold probabilities, long format), ``report.html``,
+``tracking.json`` and ``export/<member>/`` per exported model (``export/stacking/`` for
+the meta-learner).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from pycontrol.training.baselines import BaselineReport, evaluate_baselines
+from pycontrol.training.config import TrainConfig
+from pycontrol.training.dataset import Dataset, build_dataset, input_sha256, load_model_bars
+from pycontrol.training.evaluate import (
+    ModelEval,
+    metrics_block,
+    stack_walk_forward,
+    strategy_pnl,
+    walk_forward,
+)
+from pycontrol.training.export import (
+    code_commit,
+    input_bounds,
+    model_id,
+    run_parity,
+    write_manifest,
+)
+from pycontrol.training.families import FAMILIES, Family
+from pycontrol.training.models import make_member, member_lookback
+from pycontrol.training.report import render
+from pycontrol.training.stacking import Stacker
+from pycontrol.training.tracking import log_run, tracking_uri
+
+Arr = np.ndarray[Any, Any]
+Fold = tuple[Arr, Arr]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    folder: Path
+    metrics: dict[str, Any]
+    manifests: dict[str, dict[str, Any]]
+    mlflow_run_id: str | None
+    seconds: float
+
+    @property
+    def parity_passed(self) -> bool:
+        return all(m["parity"]["passed"] for m in self.manifests.values())
+
+
+def _resolved(config: TrainConfig, ds: Dataset, splitter: dict[str, Any]) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    out = {k: v for k, v in plain(config).items() if k not in ("raw",)}
+    out["splitter"] = splitter
+    out["dataset"] = {
+        "bars": ds.bars.height,
+        "usable_rows": len(ds.rows),
+        "first_row_ts": str(ds.bars["ts"][int(ds.rows[0])]),
+        "last_row_ts": str(ds.bars["ts"][int(ds.rows[-1])]),
+        "timeframe": ds.timeframe,
+        "lookback": ds.lookback,
+        "n_features": len(ds.names),
+        "feature_set_hash": ds.feature_set.hash,
+        "classes": ds.classes.tolist(),
+        "data_sha256": ds.data_sha256,
+    }
+    return out
+
+
+def _renumber(report: BaselineReport, folds: tuple[int, ...]) -> BaselineReport:
+    """Baselines run on a subset of folds, numbered like the full walk-forward."""
+    k = np.asarray(folds)[report.per_fold["fold"].to_numpy()]
+    return dataclasses.replace(report, per_fold=report.per_fold.with_columns(pl.Series("fold", k)))
+
+
+def _oof_frame(ds: Dataset, folds: list[Fold], evals: dict[str, ModelEval]) -> pl.DataFrame:
+    fold_of = np.full(len(ds.rows), -1)
+    for k, (_, test) in enumerate(folds):
+        fold_of[test] = k
+    parts = []
+    for name, ev in evals.items():
+        for seed, p in ev.oof.items():
+            ok = np.flatnonzero(np.isfinite(p).all(axis=1))
+            cols: dict[str, Any] = {
+                "ts": ds.bars["ts"].gather(ds.rows[ok]),
+                "bar": ds.rows[ok],
+                "fold": fold_of[ok],
+                "y": ds.y[ok],
+                "model": [name] * len(ok),
+                "seed": np.full(len(ok), seed),
+            }
+            cols |= {f"p_{c}": p[ok, j] for j, c in enumerate(ds.classes)}
+            parts.append(pl.DataFrame(cols))
+    return pl.concat(parts)
+
+
+def train(
+    config: TrainConfig,
+    runs_root: Path = Path("runs"),
+    *,
+    data_root: Path | None = None,
+    progress: bool = True,
+    tracking: bool | None = None,
+) -> RunResult:
+    """Runs ``config`` end to end and writes its run folder under ``runs_root``."""
+    t0 = time.monotonic()
+    family: Family = FAMILIES[config.family]
+    bars, path = load_model_bars(config.data, data_root)
+    lookback = max(member_lookback(m.kind, m.params) for m in config.models)
+    ds = build_dataset(bars, config, lookback=lookback, data_sha256=input_sha256(path))
+    splitter = ds.splitter(config)
+    n, n_classes = len(ds.rows), len(ds.classes)
+    folds: list[Fold] = list(splitter.split(n))
+    X = ds.features[ds.rows]
+    stacking = config.stacking.enabled and len(config.models) >= 2
+    total = len(config.models) * (len(config.seeds) * len(folds) + 1) + int(stacking)
+    bar = tqdm(total=total, desc=config.family, unit="fit", disable=not progress)
+
+    base_all = evaluate_baselines(X, ds.y, folds, last_return=ds.last_return, seed=config.seeds[0])
+    evals: dict[str, ModelEval] = {}
+    for m in config.models:
+
+        def fit_predict(seed: int, train: Arr, test: Arr, m: Any = m) -> Arr:
+            member = make_member(m.kind, m.params, ds.classes, seed)
+            member.fit(ds.features, ds.rows[train], ds.y[train])
+            return member.predict_proba(ds.features, ds.rows[test])
+
+        bar.set_postfix_str(m.name)
+        oof = walk_forward(fit_predict, n, n_classes, folds, config.seeds, lambda: bar.update())
+        evals[m.name] = ModelEval(m.name, m.kind, oof, tuple(range(len(folds))))
+    metrics = {
+        name: metrics_block(ev, ds.y, ds.classes, folds, base_all) for name, ev in evals.items()
+    }
+    notes = [
+        f"{ds.bars.height} {ds.timeframe} bars, {n} usable rows (warm-up and unlabelled rows "
+        f"dropped), {len(ds.names)} features, classes {ds.classes.tolist()}, "
+        f"{len(folds)} purged walk-forward folds, seeds {list(config.seeds)}."
+    ]
+    if stacking:
+        stack_oof: dict[int, Arr] = {}
+        scored: tuple[int, ...] = ()
+        for seed in config.seeds:
+            stack_oof[seed], scored = stack_walk_forward(
+                [evals[m.name].oof[seed] for m in config.models],
+                ds.y,
+                ds.classes,
+                folds,
+                config.stacking.recent,
+                config.stacking.C,
+            )
+        if scored:
+            evals["stacking"] = ModelEval("stacking", "stacking", stack_oof, scored)
+            base_stack = _renumber(
+                evaluate_baselines(
+                    X,
+                    ds.y,
+                    [folds[k] for k in scored],
+                    last_return=ds.last_return,
+                    seed=config.seeds[0],
+                ),
+                scored,
+            )
+            metrics["stacking"] = metrics_block(
+                evals["stacking"], ds.y, ds.classes, folds, base_stack
+            )
+            notes.append(
+                f"stacking is scored on folds {list(scored)} (fold 0 has no earlier out-of-fold "
+                "rows to fit it on); its baselines are rerun on those folds."
+            )
+        else:
+            stacking = False
+            notes.append("stacking skipped: no fold has earlier out-of-fold rows")
+
+    created = datetime.now(UTC).replace(microsecond=0)
+    # a config built in memory has no file: hash its canonical JSON instead
+    cfg_hash = (
+        config.source_sha256
+        or hashlib.sha256(json.dumps(config.raw, sort_keys=True, default=str).encode()).hexdigest()
+    )
+    run_id = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{cfg_hash[:8]}"
+    folder = runs_root / config.family / run_id
+    (folder / "export").mkdir(parents=True, exist_ok=False)
+    export_seed = config.seeds[0]
+    test_idx = np.concatenate([te for _, te in folds])
+    lineage = {
+        "data": ds.data_sha256,
+        "code_commit": code_commit(),
+        "config": {"path": config.source, "sha256": cfg_hash},
+        "splitter": splitter.params(),
+        "trial_count": config.trial_count,
+    }
+    fs_block = {"hash": ds.feature_set.hash, "names": ds.names, "timeframe": ds.timeframe}
+    class_names = [family.class_names[int(c)] for c in ds.classes]
+    manifests: dict[str, dict[str, Any]] = {}
+    importance: dict[str, dict[str, float]] = {}
+
+    def finish(
+        name: str,
+        kind: str,
+        info: dict[str, Any],
+        bounds: dict[str, Any],
+        par: dict[str, Any],
+        sequence: Any,
+        members: Any,
+    ) -> None:
+        manifests[name] = write_manifest(
+            folder / "export" / name,
+            family=config.family,
+            model_id=model_id(config.family, kind, created, f"{run_id}/{name}"),
+            created=created,
+            kind=kind,
+            classes=class_names,
+            class_values=ds.classes.tolist(),
+            feature_set=fs_block,
+            onnx_info=info,
+            sequence=sequence,
+            members=members,
+            bounds=bounds,
+            max_age_days=config.export.max_age_days,
+            metrics=metrics[name],
+            seeds=config.seeds,
+            lineage=lineage,
+            parity_result=par,
+        )
+
+    if config.export.enabled:
+        for m in config.models:
+            bar.set_postfix_str(f"export {m.name}")
+            member = make_member(m.kind, m.params, ds.classes, export_seed)
+            member.fit(ds.features, ds.rows, ds.y)
+            out = folder / "export" / m.name
+            out.mkdir()
+            info = member.export(out)
+            # over every bar some training input reads (a window reads lookback - 1 back),
+            # without materialising the windows
+            lb = int(member.sequence["lookback"]) if member.sequence else 1
+            covered = np.unique((ds.rows[:, None] - np.arange(lb)[None, :]).ravel())
+            bounds = input_bounds(ds.features[covered])
+            par = run_parity(
+                out,
+                "input",
+                member.proba_from_inputs,
+                member.inputs(ds.features, ds.rows[test_idx]),
+                bounds,
+                m.kind,
+            )
+            finish(m.name, member.kind, info, bounds, par, member.sequence, None)
+            imp = member.importance(ds.names)
+            if imp is not None:
+                importance[m.name] = imp
+            bar.update()
+        if stacking:
+            bar.set_postfix_str("export stacking")
+            p = np.stack([evals[m.name].oof[export_seed] for m in config.models])
+            have = np.flatnonzero(np.isfinite(p).all(axis=(0, 2)))
+            meta = Stacker(ds.classes, config.stacking.recent, config.stacking.C)
+            meta.fit(p[:, have], ds.y[have])
+            out = folder / "export" / "stacking"
+            out.mkdir()
+            info = meta.export_onnx(out / "model.onnx")
+            info["native"] = None
+            flat = p[:, have].transpose(1, 0, 2).reshape(len(have), -1)
+            bounds = input_bounds(flat)
+            par = run_parity(
+                out,
+                "member_probabilities",
+                meta.proba_from_inputs,
+                flat,
+                bounds,
+                "numpy-stacker",
+                renormalise=n_classes,
+            )
+            members = [
+                {"model_id": manifests[m.name]["model_id"], "kind": m.kind} for m in config.models
+            ]
+            finish("stacking", "stacking", info, bounds, par, None, members)
+            # beside the manifest, not in it: the manifest keeps exactly the v1 fields
+            weights = {
+                "members": [m.name for m in config.models],
+                "weights": meta.weights.tolist(),
+                "recent": config.stacking.recent,
+                "C": config.stacking.C,
+            }
+            (out / "stacking.json").write_text(json.dumps(weights, indent=2) + "\n")
+            bar.update()
+    bar.close()
+
+    strategy: dict[str, dict[str, Any]] = {}
+    equity: dict[str, tuple[Arr, Arr]] = {}
+    cost = config.costs.half_spread + config.costs.fees
+    ts_all = ds.bars["ts"].gather(ds.rows).to_numpy()
+    for name, ev in evals.items():
+        rows = np.concatenate([folds[k][1] for k in ev.folds])
+        pnl, pos = strategy_pnl(
+            ev.oof[export_seed][rows],
+            ds.classes,
+            family.up,
+            family.down,
+            ds.next_change[rows],
+            config.costs.threshold,
+            cost,
+        )
+        equity[name] = (ts_all[rows], pnl)
+        strategy[name] = {
+            "net_pnl": float(pnl.sum()),
+            "changes": int(np.abs(np.diff(np.concatenate([[0.0], pos]))).sum()),
+            "bars_in_market": int((pos != 0).sum()),
+            "threshold": config.costs.threshold,
+            "cost_per_change": cost,
+            "seed": export_seed,
+            "folds": list(ev.folds),
+        }
+    rows = np.concatenate([te for _, te in folds])
+    hold = ds.next_change[rows].copy()
+    hold[0] -= cost
+    equity["baseline: always long"] = (ts_all[rows], hold)
+    strategy["baseline: always long"] = {
+        "net_pnl": float(hold.sum()),
+        "changes": 1,
+        "bars_in_market": len(rows),
+        "threshold": None,
+        "cost_per_change": cost,
+        "seed": None,
+        "folds": list(range(len(folds))),
+    }
+
+    resolved = _resolved(config, ds, splitter.params())
+    (folder / "resolved.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
+    config_text = Path(config.source).read_text() if config.source else json.dumps(config.raw)
+    (folder / "config.toml").write_text(config_text)
+    summary = {
+        "family": config.family,
+        "run_id": run_id,
+        "seeds": list(config.seeds),
+        "classes": ds.classes.tolist(),
+        "splitter": splitter.params(),
+        "folds": splitter.describe(n).to_dicts(),
+        "models": metrics,
+        "strategy": strategy,
+        "exports": {
+            k: {"model_id": v["model_id"], "parity": v["parity"]} for k, v in manifests.items()
+        },
+        "notes": notes,
+    }
+    (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _oof_frame(ds, folds, evals).write_parquet(folder / "oof.parquet")
+    (folder / "report.html").write_text(
+        render(
+            title=f"{config.family} run {run_id}",
+            config_text=config_text,
+            splitter=splitter.params(),
+            models=metrics,
+            oof={k: ev.oof[export_seed] for k, ev in evals.items()},
+            y=ds.y,
+            classes=ds.classes,
+            importance=importance,
+            equity=equity,
+            strategy=strategy,
+            exports={k: summary["exports"][k] for k in manifests},
+            notes=notes,
+        )
+    )
+    mlflow_id = None
+    if config.tracking.enabled if tracking is None else tracking:
+        uri = tracking_uri(config.tracking.uri, runs_root)
+        flat_metrics: dict[str, float] = {}
+        for name, mb in metrics.items():
+            a = mb["aggregate"]
+            flat_metrics[f"{name}.accuracy"] = a["model"]["accuracy"]
+            flat_metrics[f"{name}.accuracy_std"] = a["model"]["accuracy_std"]
+            flat_metrics[f"{name}.over_best_baseline"] = a["accuracy_over_best_baseline"]
+            if a["model"]["log_loss"] is not None:
+                flat_metrics[f"{name}.log_loss"] = a["model"]["log_loss"]
+        for r in base_all.aggregate.iter_rows(named=True):
+            flat_metrics[f"baseline.{r['model']}.accuracy"] = r["accuracy"]
+        for k, man in manifests.items():
+            flat_metrics[f"{k}.parity_max_abs_diff"] = man["parity"]["max_abs_diff"]
+        mlflow_id = log_run(
+            uri,
+            config.tracking.experiment or config.family,
+            run_id,
+            resolved,
+            flat_metrics,
+            folder,
+        )
+        (folder / "tracking.json").write_text(
+            json.dumps({"uri": uri, "run_id": mlflow_id}, indent=2) + "\n"
+        )
+    return RunResult(folder, summary, manifests, mlflow_id, time.monotonic() - t0)
