@@ -15,6 +15,7 @@ pub mod orders;
 pub mod records;
 pub mod replay;
 pub mod scan;
+pub mod sim;
 pub mod synth;
 
 pub use error::{CoreError, Position, Result};
