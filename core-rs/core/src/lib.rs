@@ -8,6 +8,7 @@
 pub mod bars;
 pub mod book;
 pub mod decode;
+pub mod engine;
 pub mod error;
 pub mod features;
 pub mod lobster;

@@ -1,0 +1,1203 @@
+//! The trading engine loop, the same code for backtest, paper and live (only the clock and
+//! the venue change):
+//!
+//! events -> book -> features -> predictions -> decision -> sizing -> risk gates -> order
+//! intents -> venue -> fills -> positions and P&L -> telemetry.
+//!
+//! [`Engine::on_mbo`] takes one MBO record; everything downstream happens inside it, in
+//! event time, deterministically (no wall clock, no hash iteration order, seeded latency
+//! draws). The wall clock is read only for the event-to-intent latency telemetry.
+//! [`Backtest`] merges one or more DBN MBO files by `ts_recv` and feeds the engine in chunks
+//! so a caller can report progress.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dbn::{rtype, MboMsg};
+
+use crate::book::{BookView, L3Book, Side, PRICE_SCALE};
+use crate::decode::DbnReader;
+use crate::error::{CoreError, Position, Result};
+use crate::features::{FeatureSet, MicroEngine};
+use crate::orders::{
+    intent_of, Bracket, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent,
+    OrderSide, OrderType, SignalSource, TimeInForce,
+};
+use crate::sim::{SimConfig, SimExchange};
+
+/// Class probabilities for one event. Small and object-safe so a model (ONNX or native
+/// trees), an ensemble, or a file of external signals can sit behind `Box<dyn Predictor>`.
+pub trait Predictor {
+    /// Class labels in output order: -1 sell/down, 0 hold/flat, +1 buy/up.
+    fn classes(&self) -> &[i8];
+    /// Where the signal comes from (the decision thresholds differ).
+    fn source(&self) -> SignalSource {
+        SignalSource::Ensemble
+    }
+    /// Writes class probabilities for `instrument_id` at `ts_ns` into `out` (one per class)
+    /// and returns `Some(())`, or `None` when there is no signal now (gated, warming up,
+    /// nothing new).
+    fn predict(
+        &mut self,
+        instrument_id: InstrumentId,
+        ts_ns: u64,
+        features: &[f32],
+        out: &mut [f32],
+    ) -> Result<Option<()>>;
+}
+
+/// Externally supplied signals: timestamped class probabilities per instrument (read from
+/// Parquet/CSV by the control plane). Each row is used once, at the first event of its
+/// instrument at or after its timestamp, unless it is older than `max_age_ns` by then.
+#[derive(Debug, Clone)]
+pub struct ExternalSignals {
+    classes: Vec<i8>,
+    ts: Vec<u64>,
+    instrument_id: Vec<InstrumentId>,
+    /// Row-major, `classes.len()` per row.
+    probs: Vec<f32>,
+    max_age_ns: u64,
+    next: usize,
+    /// Newest unused row per instrument.
+    pending: Vec<(InstrumentId, Option<usize>)>,
+    stale: u64,
+}
+
+impl ExternalSignals {
+    /// Validates everything at once: every problem is listed with its row.
+    pub fn new(
+        classes: Vec<i8>,
+        ts: Vec<u64>,
+        instrument_id: Vec<InstrumentId>,
+        probs: Vec<f32>,
+        max_age_ns: u64,
+    ) -> Result<Self> {
+        let k = classes.len();
+        let mut p = Vec::new();
+        if k < 2 {
+            p.push(format!("signals: need at least 2 classes, got {k}"));
+        }
+        let mut seen = classes.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != k || classes.iter().any(|c| !(-1..=1).contains(c)) {
+            p.push(format!(
+                "signals: classes must be distinct values of -1, 0, 1, got {classes:?}"
+            ));
+        }
+        if instrument_id.len() != ts.len() || probs.len() != ts.len() * k {
+            p.push(format!(
+                "signals: {} timestamps, {} instrument ids, {} probabilities (want {} x {k})",
+                ts.len(),
+                instrument_id.len(),
+                probs.len(),
+                ts.len()
+            ));
+        }
+        if p.is_empty() {
+            for (r, w) in ts.windows(2).enumerate() {
+                if w[1] < w[0] {
+                    p.push(format!(
+                        "signals row {}: ts {} < previous {}",
+                        r + 1,
+                        w[1],
+                        w[0]
+                    ));
+                }
+            }
+            for (r, row) in probs.chunks(k.max(1)).enumerate() {
+                if row.iter().any(|x| !x.is_finite() || *x < 0.0 || *x > 1.0) {
+                    p.push(format!(
+                        "signals row {r}: probabilities {row:?} not in [0, 1]"
+                    ));
+                } else {
+                    let s: f32 = row.iter().sum();
+                    if (s - 1.0).abs() > 1e-3 {
+                        p.push(format!("signals row {r}: probabilities sum to {s}, not 1"));
+                    }
+                }
+            }
+        }
+        if !p.is_empty() {
+            p.truncate(20);
+            return Err(CoreError::Config(p.join("; ")));
+        }
+        Ok(ExternalSignals {
+            classes,
+            ts,
+            instrument_id,
+            probs,
+            max_age_ns,
+            next: 0,
+            pending: Vec::new(),
+            stale: 0,
+        })
+    }
+
+    /// Rows dropped because they were older than `max_age_ns` when their turn came.
+    pub fn stale(&self) -> u64 {
+        self.stale
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
+impl Predictor for ExternalSignals {
+    fn classes(&self) -> &[i8] {
+        &self.classes
+    }
+
+    fn source(&self) -> SignalSource {
+        SignalSource::External
+    }
+
+    fn predict(
+        &mut self,
+        instrument_id: InstrumentId,
+        ts_ns: u64,
+        _features: &[f32],
+        out: &mut [f32],
+    ) -> Result<Option<()>> {
+        while self.next < self.ts.len() && self.ts[self.next] <= ts_ns {
+            let id = self.instrument_id[self.next];
+            match self.pending.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, slot)) => {
+                    if slot.is_some() {
+                        // Superseded by a newer row before it could be used.
+                        self.stale += 1;
+                    }
+                    *slot = Some(self.next);
+                }
+                None => self.pending.push((id, Some(self.next))),
+            }
+            self.next += 1;
+        }
+        let Some((_, slot)) = self.pending.iter_mut().find(|(k, _)| *k == instrument_id) else {
+            return Ok(None);
+        };
+        let Some(r) = slot.take() else {
+            return Ok(None);
+        };
+        if ts_ns - self.ts[r] > self.max_age_ns {
+            self.stale += 1;
+            return Ok(None);
+        }
+        let k = self.classes.len();
+        out[..k].copy_from_slice(&self.probs[r * k..(r + 1) * k]);
+        Ok(Some(()))
+    }
+}
+
+/// Settings of the strategy around the model. Validated on construction; every problem is
+/// listed.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub sim: SimConfig,
+    pub specs: Vec<InstrumentSpec>,
+    /// Account equity at the start, account currency.
+    pub initial_equity: f64,
+    /// Contracts per entry (until the sizing module sets it).
+    pub qty: u32,
+    /// Bracket distances from the entry reference price, in ticks.
+    pub stop_ticks: u32,
+    pub take_ticks: u32,
+    /// Decision thresholds on the chosen class's probability.
+    pub threshold_ensemble: f64,
+    pub threshold_external: f64,
+    /// Pre-trade gate: the largest absolute position per instrument, contracts.
+    pub max_position: u32,
+    /// Pre-trade gate: no new exposure when the book's last update is older than this.
+    pub max_data_age_ns: u64,
+    /// Equity is sampled at most this often (event time).
+    pub equity_interval_ns: u64,
+    /// Close every position at the end of the data (exit reason END).
+    pub flatten_at_end: bool,
+    /// The micro feature set computed per event and handed to the predictor.
+    pub features: FeatureSet,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            sim: SimConfig::default(),
+            specs: Vec::new(),
+            initial_equity: 100_000.0,
+            qty: 1,
+            stop_ticks: 8,
+            take_ticks: 12,
+            threshold_ensemble: 0.7,
+            threshold_external: 0.87,
+            max_position: 5,
+            max_data_age_ns: 5_000_000_000,
+            equity_interval_ns: 1_000_000_000,
+            flatten_at_end: true,
+            features: FeatureSet::default_micro(),
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn validate(&self) -> Result<()> {
+        let mut p = Vec::new();
+        if let Err(CoreError::Config(e)) = self.sim.validate() {
+            p.push(e);
+        }
+        if self.specs.is_empty() {
+            p.push("specs: at least one instrument spec is needed".into());
+        }
+        if !(self.initial_equity.is_finite() && self.initial_equity > 0.0) {
+            p.push(format!(
+                "initial_equity must be > 0, got {}",
+                self.initial_equity
+            ));
+        }
+        if self.qty == 0 {
+            p.push("qty must be >= 1".into());
+        }
+        if self.stop_ticks == 0 || self.take_ticks == 0 {
+            p.push("stop_ticks and take_ticks must be >= 1".into());
+        }
+        for (n, v) in [
+            ("threshold_ensemble", self.threshold_ensemble),
+            ("threshold_external", self.threshold_external),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                p.push(format!("{n} must be in (0, 1], got {v}"));
+            }
+        }
+        if self.max_position == 0 {
+            p.push("max_position must be >= 1".into());
+        }
+        if self.equity_interval_ns == 0 {
+            p.push("equity_interval_ns must be >= 1".into());
+        }
+        if !self.features.is_micro() {
+            p.push("features: the engine computes micro features per event".into());
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Config(p.join("; ")))
+        }
+    }
+}
+
+/// Why a round trip ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    StopLoss,
+    TakeProfit,
+    Signal,
+    Flatten,
+    End,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::StopLoss => "STOP_LOSS",
+            ExitReason::TakeProfit => "TAKE_PROFIT",
+            ExitReason::Signal => "SIGNAL",
+            ExitReason::Flatten => "FLATTEN",
+            ExitReason::End => "END",
+        }
+    }
+}
+
+/// One instrument's position and P&L (average-cost accounting).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionState {
+    pub instrument_id: InstrumentId,
+    /// Net contracts, signed.
+    pub qty: i64,
+    /// Average entry price of the open position, price units.
+    pub avg_price: f64,
+    /// Realized P&L before fees, account currency.
+    pub realized: f64,
+    pub fees: f64,
+    /// Sum of fill cash flows (-signed qty x price x multiplier), account currency.
+    pub cash_flow: f64,
+    pub multiplier: f64,
+    /// Last mid, fixed-point.
+    pub mark: Option<i64>,
+    pub traded_notional: f64,
+}
+
+impl PositionState {
+    fn new(instrument_id: InstrumentId, multiplier: f64) -> Self {
+        PositionState {
+            instrument_id,
+            qty: 0,
+            avg_price: 0.0,
+            realized: 0.0,
+            fees: 0.0,
+            cash_flow: 0.0,
+            multiplier,
+            mark: None,
+            traded_notional: 0.0,
+        }
+    }
+
+    fn apply(&mut self, f: &Fill) {
+        let price = f.price as f64 / PRICE_SCALE as f64;
+        let q = f.qty as i64;
+        let signed = f.side.sign() * q;
+        self.cash_flow -= signed as f64 * price * self.multiplier;
+        self.fees += f.fee;
+        self.traded_notional += q as f64 * price * self.multiplier;
+        if self.qty == 0 || self.qty.signum() == signed.signum() {
+            let n = self.qty.abs() as f64;
+            self.avg_price = (self.avg_price * n + price * q as f64) / (n + q as f64);
+            self.qty += signed;
+            return;
+        }
+        let close = self.qty.abs().min(q);
+        self.realized +=
+            close as f64 * (price - self.avg_price) * self.qty.signum() as f64 * self.multiplier;
+        self.qty += signed;
+        if self.qty == 0 {
+            self.avg_price = 0.0;
+        } else if self.qty.signum() == signed.signum() {
+            // Reversed through zero: the rest is a new position at this price.
+            self.avg_price = price;
+        }
+    }
+
+    /// Unrealized P&L at the last mid.
+    pub fn unrealized(&self) -> f64 {
+        match self.mark {
+            Some(m) if self.qty != 0 => {
+                self.qty as f64 * (m as f64 / PRICE_SCALE as f64 - self.avg_price) * self.multiplier
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// A completed round trip (flat to flat).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub instrument_id: InstrumentId,
+    pub side: OrderSide,
+    pub qty: u32,
+    pub entry_ts: u64,
+    pub exit_ts: u64,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    pub pnl: f64,
+    pub fees: f64,
+    pub exit_reason: ExitReason,
+}
+
+#[derive(Debug, Clone)]
+struct OpenTrade {
+    side: OrderSide,
+    entry_ts: u64,
+    entry_qty: u64,
+    entry_notional: f64,
+    exit_qty: u64,
+    exit_notional: f64,
+    fees: f64,
+}
+
+/// One equity sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EquityPoint {
+    pub ts: u64,
+    pub equity: f64,
+    pub position: i64,
+    /// Mid of the main (first) instrument, price units (NaN when one side is empty).
+    pub price: f64,
+}
+
+/// A pre-trade denial (an expected outcome, kept as data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub ts: u64,
+    pub intent_id: u64,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Telemetry {
+    /// Market records seen.
+    pub records: u64,
+    /// Event boundaries (F_LAST).
+    pub events: u64,
+    /// Predictions returned (not gated).
+    pub signals: u64,
+    /// Decisions to trade (BUY/SELL over threshold).
+    pub decisions: u64,
+    pub intents: u64,
+    pub denials: u64,
+    /// Denials by reason code, in order of first occurrence.
+    pub denials_by_reason: Vec<(String, u64)>,
+    /// Intents sent to the venue.
+    pub orders: u64,
+    pub fills: u64,
+}
+
+/// The engine: books, features, predictor, decision, risk gates, venue, positions.
+pub struct Engine {
+    cfg: EngineConfig,
+    books: Vec<(InstrumentId, L3Book)>,
+    micro: Vec<MicroEngine>,
+    last_update: Vec<u64>,
+    predictor: Box<dyn Predictor + Send>,
+    row: Vec<f64>,
+    row32: Vec<f32>,
+    probs: Vec<f32>,
+    sim: SimExchange,
+    positions: Vec<PositionState>,
+    open_trades: Vec<Option<OpenTrade>>,
+    /// Intent ids of exits, with their reason (entries are absent).
+    exit_reasons: Vec<(u64, ExitReason)>,
+    /// Intent id of the entry whose bracket protects each instrument's position.
+    active_entry: Vec<Option<u64>>,
+    next_intent: u64,
+    fills_seen: usize,
+    now: u64,
+    last_equity_ts: Option<u64>,
+    finished: bool,
+    pub telemetry: Telemetry,
+    pub trades: Vec<Trade>,
+    pub equity: Vec<EquityPoint>,
+    pub denials: Vec<Denial>,
+    /// Event-to-intent latency per decision that produced an intent, wall clock ns.
+    pub latency_ns: Vec<i64>,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig, predictor: Box<dyn Predictor + Send>) -> Result<Engine> {
+        cfg.validate()?;
+        let k = predictor.classes().len();
+        if k < 2 {
+            return Err(CoreError::Config(format!(
+                "predictor: need at least 2 classes, got {k}"
+            )));
+        }
+        let sim = SimExchange::new(cfg.sim.clone(), cfg.specs.clone())?;
+        let width = cfg.features.len();
+        Ok(Engine {
+            books: Vec::new(),
+            micro: Vec::new(),
+            last_update: Vec::new(),
+            predictor,
+            row: vec![0.0; width],
+            row32: vec![0.0; width],
+            probs: vec![0.0; k],
+            sim,
+            positions: Vec::new(),
+            open_trades: Vec::new(),
+            exit_reasons: Vec::new(),
+            active_entry: Vec::new(),
+            next_intent: 1,
+            fills_seen: 0,
+            now: 0,
+            last_equity_ts: None,
+            finished: false,
+            telemetry: Telemetry::default(),
+            trades: Vec::new(),
+            equity: Vec::new(),
+            denials: Vec::new(),
+            latency_ns: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn sim(&self) -> &SimExchange {
+        &self.sim
+    }
+
+    pub fn positions(&self) -> &[PositionState] {
+        &self.positions
+    }
+
+    pub fn book(&self, id: InstrumentId) -> Option<&L3Book> {
+        self.books.iter().find(|(k, _)| *k == id).map(|(_, b)| b)
+    }
+
+    /// Slot of an instrument, created on first sight. Instruments without a spec are an
+    /// error: trading them would need a tick size and a multiplier we do not have.
+    fn slot(&mut self, id: InstrumentId) -> Result<usize> {
+        if let Some(i) = self.books.iter().position(|(k, _)| *k == id) {
+            return Ok(i);
+        }
+        let Some(spec) = self.sim.spec(id).copied() else {
+            return Err(CoreError::Config(format!(
+                "instrument {id} is in the data but has no spec (tick size, multiplier): \
+                 add it to the definitions or the config"
+            )));
+        };
+        self.books.push((id, L3Book::new()));
+        self.micro.push(MicroEngine::new(&self.cfg.features)?);
+        self.last_update.push(0);
+        self.positions.push(PositionState::new(id, spec.multiplier));
+        self.open_trades.push(None);
+        self.active_entry.push(None);
+        Ok(self.books.len() - 1)
+    }
+
+    /// One market record, in `ts_recv` order.
+    pub fn on_mbo(&mut self, m: &MboMsg) -> Result<()> {
+        let started = Instant::now();
+        let ts = m.ts_recv;
+        self.now = ts;
+        self.telemetry.records += 1;
+        self.sim.process_until(ts, &self.books);
+        self.book_fills();
+        let s = self.slot(m.hd.instrument_id)?;
+        // The venue sees the record before the book does: a cancel or fill still finds the
+        // order it names.
+        self.sim.on_mbo(m, &self.books[s].1);
+        self.books[s].1.apply(m);
+        self.micro[s].on_mbo(m);
+        self.last_update[s] = ts;
+        self.book_fills();
+        if !m.flags.is_last() {
+            return Ok(());
+        }
+        self.telemetry.events += 1;
+        let id = m.hd.instrument_id;
+        self.books[s].1.end_event();
+        self.sim.on_event_end(id, ts, &self.books[s].1);
+        self.book_fills();
+        let book = &self.books[s].1;
+        self.positions[s].mark = mid(book);
+        self.micro[s].on_event(ts, book, &mut self.row);
+        for (d, x) in self.row32.iter_mut().zip(&self.row) {
+            *d = *x as f32;
+        }
+        let signal = self
+            .predictor
+            .predict(id, ts, &self.row32, &mut self.probs)?;
+        if signal.is_some() {
+            self.telemetry.signals += 1;
+            self.on_signal(s, ts, started);
+        }
+        self.sample_equity(ts, false);
+        Ok(())
+    }
+
+    /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
+    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) {
+        let Some((side, confidence)) = self.decide() else {
+            return;
+        };
+        self.telemetry.decisions += 1;
+        let id = self.books[s].0;
+        let pos = self.positions[s].qty;
+        let intents = if pos != 0 && pos.signum() != side.sign() {
+            // The model now points against the position: close it (the bracket goes).
+            self.exit_intents(s, ts, ExitReason::Signal)
+        } else if pos == 0 && !self.sim.has_open_orders(id) {
+            match self.entry_intent(s, ts, side, confidence) {
+                Some(i) => vec![i],
+                None => return,
+            }
+        } else {
+            // Already positioned this way, or an entry is still working: hold.
+            return;
+        };
+        let mut latency_logged = false;
+        for intent in intents {
+            self.telemetry.intents += 1;
+            if !latency_logged {
+                self.latency_ns
+                    .push(started.elapsed().as_nanos().min(i64::MAX as u128) as i64);
+                latency_logged = true;
+            }
+            if let Err((reason, detail)) = self.gate(s, &intent) {
+                self.deny(ts, intent.intent_id, reason, detail);
+                continue;
+            }
+            self.send(&intent);
+        }
+    }
+
+    /// The decision step: the chosen class and its probability, or `None` (hold).
+    fn decide(&self) -> Option<(OrderSide, f64)> {
+        let classes = self.predictor.classes();
+        let (mut best, mut p) = (0usize, f32::MIN);
+        for (i, &x) in self.probs.iter().enumerate() {
+            // Ties go to the earlier class: deterministic and never a coin flip.
+            if x > p {
+                best = i;
+                p = x;
+            }
+        }
+        let threshold = match self.predictor.source() {
+            SignalSource::Ensemble => self.cfg.threshold_ensemble,
+            SignalSource::External => self.cfg.threshold_external,
+        };
+        if (p as f64) < threshold {
+            return None;
+        }
+        match classes[best] {
+            1 => Some((OrderSide::Buy, p as f64)),
+            -1 => Some((OrderSide::Sell, p as f64)),
+            _ => None,
+        }
+    }
+
+    /// The sizing step: a market entry with a bracket around the touch it will take.
+    fn entry_intent(
+        &mut self,
+        s: usize,
+        ts: u64,
+        side: OrderSide,
+        confidence: f64,
+    ) -> Option<OrderIntent> {
+        let id = self.books[s].0;
+        let tick = self.sim.spec(id)?.tick_size;
+        let book = &self.books[s].1;
+        let touch = match side {
+            OrderSide::Buy => book.best(Side::Ask)?.price,
+            OrderSide::Sell => book.best(Side::Bid)?.price,
+        };
+        let (stop, take) = (
+            self.cfg.stop_ticks as i64 * tick,
+            self.cfg.take_ticks as i64 * tick,
+        );
+        let bracket = match side {
+            OrderSide::Buy => Bracket {
+                stop_loss: touch - stop,
+                take_profit: touch + take,
+            },
+            OrderSide::Sell => Bracket {
+                stop_loss: touch + stop,
+                take_profit: touch - take,
+            },
+        };
+        Some(OrderIntent {
+            intent_id: self.take_intent_id(),
+            ts,
+            instrument_id: id,
+            action: IntentAction::New,
+            side,
+            qty: self.cfg.qty,
+            order_type: OrderType::Market,
+            price: None,
+            stop_price: None,
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+            bracket: Some(bracket),
+            source: self.predictor.source(),
+            confidence,
+            risk_score: 1,
+        })
+    }
+
+    /// Cancels of the protecting bracket and a reduce-only market order for the position.
+    fn exit_intents(&mut self, s: usize, ts: u64, reason: ExitReason) -> Vec<OrderIntent> {
+        let id = self.books[s].0;
+        let mut out = Vec::new();
+        let open: Vec<u64> = self
+            .sim
+            .open_orders(id)
+            .map(|o| o.client_order_id)
+            .collect();
+        for coid in open {
+            let mut c = self.blank_intent(id, ts);
+            c.action = IntentAction::Cancel {
+                client_order_id: coid,
+            };
+            out.push(c);
+        }
+        let pos = self.positions[s].qty;
+        if pos != 0 {
+            let mut x = self.blank_intent(id, ts);
+            x.side = if pos > 0 {
+                OrderSide::Sell
+            } else {
+                OrderSide::Buy
+            };
+            x.qty = pos.unsigned_abs().min(u32::MAX as u64) as u32;
+            self.exit_reasons.push((x.intent_id, reason));
+            out.push(x);
+        }
+        out
+    }
+
+    fn blank_intent(&mut self, id: InstrumentId, ts: u64) -> OrderIntent {
+        OrderIntent {
+            intent_id: self.take_intent_id(),
+            ts,
+            instrument_id: id,
+            action: IntentAction::New,
+            side: OrderSide::Buy,
+            qty: 0,
+            order_type: OrderType::Market,
+            price: None,
+            stop_price: None,
+            tif: TimeInForce::Ioc,
+            reduce_only: true,
+            bracket: None,
+            source: self.predictor.source(),
+            confidence: 0.0,
+            risk_score: 1,
+        }
+    }
+
+    fn take_intent_id(&mut self) -> u64 {
+        let i = self.next_intent;
+        self.next_intent += 1;
+        i
+    }
+
+    /// The pre-trade risk gate: cancels and reduce-only exits always pass.
+    fn gate(
+        &self,
+        s: usize,
+        intent: &OrderIntent,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        if !matches!(intent.action, IntentAction::New) || intent.reduce_only {
+            return Ok(());
+        }
+        let book = &self.books[s].1;
+        let integ = book.integrity();
+        if integ.untrusted || integ.crossed {
+            return Err(("BOOK_UNTRUSTED", format!("{integ:?}")));
+        }
+        let age = intent.ts.saturating_sub(self.last_update[s]);
+        if age > self.cfg.max_data_age_ns {
+            return Err(("STALE_DATA", format!("book last updated {age} ns ago")));
+        }
+        let pos = self.positions[s].qty + self.sim.working_qty(intent.instrument_id);
+        let after = pos + intent.side.sign() * intent.qty as i64;
+        if after.unsigned_abs() > self.cfg.max_position as u64 {
+            return Err((
+                "MAX_POSITION",
+                format!(
+                    "position {pos} + {} {} > limit {}",
+                    intent.qty,
+                    if intent.side == OrderSide::Buy {
+                        "bought"
+                    } else {
+                        "sold"
+                    },
+                    self.cfg.max_position
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn deny(&mut self, ts: u64, intent_id: u64, reason: &str, detail: String) {
+        self.telemetry.denials += 1;
+        match self
+            .telemetry
+            .denials_by_reason
+            .iter_mut()
+            .find(|(r, _)| r == reason)
+        {
+            Some((_, n)) => *n += 1,
+            None => self
+                .telemetry
+                .denials_by_reason
+                .push((reason.to_string(), 1)),
+        }
+        self.denials.push(Denial {
+            ts,
+            intent_id,
+            reason: reason.to_string(),
+            detail,
+        });
+    }
+
+    /// Sends an approved intent; it leaves after the feed latency (the strategy saw this
+    /// event that much after the venue stamped it) and reaches the venue after the order
+    /// latency.
+    fn send(&mut self, intent: &OrderIntent) {
+        self.telemetry.orders += 1;
+        let sent = intent.ts.saturating_add(self.sim.feed_latency());
+        self.sim.submit(intent, sent);
+        if intent.bracket.is_some() {
+            if let Some(s) = self
+                .books
+                .iter()
+                .position(|(k, _)| *k == intent.instrument_id)
+            {
+                self.active_entry[s] = Some(intent.intent_id);
+            }
+        }
+    }
+
+    /// Moves new venue fills into positions and round trips.
+    fn book_fills(&mut self) {
+        while self.fills_seen < self.sim.fills().len() {
+            let f = self.sim.fills()[self.fills_seen];
+            self.fills_seen += 1;
+            self.telemetry.fills += 1;
+            let Some(s) = self.books.iter().position(|(k, _)| *k == f.instrument_id) else {
+                continue;
+            };
+            let before = self.positions[s].qty;
+            self.positions[s].apply(&f);
+            self.track_trade(s, before, &f);
+        }
+    }
+
+    fn track_trade(&mut self, s: usize, before: i64, f: &Fill) {
+        let price = f.price as f64 / PRICE_SCALE as f64;
+        let signed = f.side.sign() * f.qty as i64;
+        let after = before + signed;
+        let q = f.qty as u64;
+        let opening = if before == 0 || before.signum() == signed.signum() {
+            q
+        } else {
+            // Part closes; what passes through zero opens the next trip.
+            q.saturating_sub(before.unsigned_abs())
+        };
+        let closing = q - opening;
+        let fee_close = f.fee * closing as f64 / q as f64;
+        if closing > 0 {
+            if let Some(t) = self.open_trades[s].as_mut() {
+                t.exit_qty += closing;
+                t.exit_notional += closing as f64 * price;
+                t.fees += fee_close;
+            }
+            if before.signum() != after.signum() {
+                let t = self.open_trades[s].take().expect("a position has a trip");
+                let reason = self.exit_reason_of(f.client_order_id);
+                let entry = t.entry_notional / t.entry_qty as f64;
+                let exit = t.exit_notional / t.exit_qty as f64;
+                let mult = self.positions[s].multiplier;
+                let dir = t.side.sign() as f64;
+                self.trades.push(Trade {
+                    instrument_id: self.books[s].0,
+                    side: t.side,
+                    qty: t.entry_qty as u32,
+                    entry_ts: t.entry_ts,
+                    exit_ts: f.ts,
+                    entry_price: entry,
+                    exit_price: exit,
+                    pnl: (t.exit_notional - t.entry_notional) * dir * mult - t.fees,
+                    fees: t.fees,
+                    exit_reason: reason,
+                });
+            }
+        }
+        if opening > 0 {
+            let fee_open = f.fee - fee_close;
+            let t = self.open_trades[s].get_or_insert(OpenTrade {
+                side: f.side,
+                entry_ts: f.ts,
+                entry_qty: 0,
+                entry_notional: 0.0,
+                exit_qty: 0,
+                exit_notional: 0.0,
+                fees: 0.0,
+            });
+            t.entry_qty += opening;
+            t.entry_notional += opening as f64 * price;
+            t.fees += fee_open;
+        }
+    }
+
+    fn exit_reason_of(&self, coid: u64) -> ExitReason {
+        let (intent, leg) = intent_of(coid);
+        match leg {
+            Some(Leg::StopLoss) => ExitReason::StopLoss,
+            Some(Leg::TakeProfit) => ExitReason::TakeProfit,
+            _ => self
+                .exit_reasons
+                .iter()
+                .rev()
+                .find(|(i, _)| *i == intent)
+                .map_or(ExitReason::Signal, |(_, r)| *r),
+        }
+    }
+
+    /// Account equity: start + realized - fees + unrealized at mid, all instruments.
+    pub fn account_equity(&self) -> f64 {
+        self.cfg.initial_equity
+            + self
+                .positions
+                .iter()
+                .map(|p| p.realized - p.fees + p.unrealized())
+                .sum::<f64>()
+    }
+
+    fn sample_equity(&mut self, ts: u64, force: bool) {
+        if !force {
+            if let Some(last) = self.last_equity_ts {
+                if ts < last.saturating_add(self.cfg.equity_interval_ns) {
+                    return;
+                }
+            }
+        }
+        let price = self
+            .positions
+            .first()
+            .and_then(|p| p.mark)
+            .map_or(f64::NAN, |m| m as f64 / PRICE_SCALE as f64);
+        self.equity.push(EquityPoint {
+            ts,
+            equity: self.account_equity(),
+            position: self.positions.iter().map(|p| p.qty).sum(),
+            price,
+        });
+        self.last_equity_ts = Some(ts);
+    }
+
+    /// End of data: cancels what is working, closes positions at the last book (exit
+    /// reason END) when configured, lets every action reach the venue, samples equity.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let ts = self.now;
+        if self.cfg.flatten_at_end {
+            for s in 0..self.books.len() {
+                for intent in self.exit_intents(s, ts, ExitReason::End) {
+                    self.telemetry.intents += 1;
+                    self.send(&intent);
+                }
+            }
+        }
+        self.sim.process_until(u64::MAX, &self.books);
+        self.book_fills();
+        let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
+        self.sample_equity(end, true);
+    }
+}
+
+/// Mid of a book, fixed-point (rounded down to an integer nano-unit), if both sides exist.
+fn mid(book: &L3Book) -> Option<i64> {
+    let (b, a) = book.bbo();
+    Some((b?.price + a?.price) / 2)
+}
+
+/// Instrument ids and symbols of a DBN file (from its metadata mappings).
+pub fn file_symbols(path: &Path) -> Result<Vec<(InstrumentId, String)>> {
+    let reader = DbnReader::open(path)?;
+    let mut out = Vec::new();
+    for m in &reader.metadata().mappings {
+        for iv in &m.intervals {
+            if let Ok(id) = iv.symbol.parse::<u32>() {
+                if !out.iter().any(|(k, _)| *k == id) {
+                    out.push((id, m.raw_symbol.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Product root of a CME futures symbol: `ESH4` -> `ES`, `ESZ26` -> `ES`.
+pub fn symbol_root(sym: &str) -> &str {
+    let t = sym.trim_end_matches(|c: char| c.is_ascii_digit());
+    if t.len() >= 2 && t.ends_with(|c: char| "FGHJKMNQUVXZ".contains(c)) {
+        &t[..t.len() - 1]
+    } else {
+        t
+    }
+}
+
+/// Where an instrument's contract terms came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// A definition of the same instrument id.
+    Definition,
+    /// A definition of another contract of the same product (same `asset`).
+    ProductDefinition(String),
+    /// The synthetic generator's table (`tradecore::synth::SPECS`).
+    SynthTable,
+}
+
+/// Contract terms for each `(id, symbol)`: a definition with the same instrument id, else
+/// one of the same product root (`asset`, e.g. the ESM3 definition for ESH4: tick and
+/// multiplier are per product), else the synthetic generator's table. An instrument with
+/// none is an error naming it.
+pub fn resolve_specs(
+    instruments: &[(InstrumentId, String)],
+    definitions: &[crate::scan::InstrumentInfo],
+    fee_per_contract: f64,
+) -> Result<Vec<(InstrumentSpec, SpecSource)>> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (id, sym) in instruments {
+        let root = symbol_root(sym);
+        let def = definitions
+            .iter()
+            .find(|d| d.instrument_id == *id)
+            .map(|d| (d, SpecSource::Definition))
+            .or_else(|| {
+                definitions
+                    .iter()
+                    .find(|d| d.asset == root)
+                    .map(|d| (d, SpecSource::ProductDefinition(d.raw_symbol.clone())))
+            });
+        if let Some((d, src)) = def {
+            if let (Some(mult), true) = (d.multiplier, d.tick_size_fixed > 0) {
+                out.push((
+                    InstrumentSpec {
+                        instrument_id: *id,
+                        tick_size: d.tick_size_fixed,
+                        multiplier: mult,
+                        fee_per_contract,
+                    },
+                    src,
+                ));
+                continue;
+            }
+        }
+        let synth = crate::synth::SPECS
+            .iter()
+            .find(|s| s.instrument_id == *id || s.root == root);
+        match synth {
+            Some(s) => out.push((
+                InstrumentSpec {
+                    instrument_id: *id,
+                    tick_size: s.tick,
+                    multiplier: s.multiplier as f64,
+                    fee_per_contract,
+                },
+                SpecSource::SynthTable,
+            )),
+            None => missing.push(format!("{id} ({sym})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CoreError::Config(format!(
+            "no tick size / multiplier for instrument(s) {}: pass a definitions file",
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// One file's reader and its next MBO record.
+struct Source {
+    reader: DbnReader,
+    head: Option<MboMsg>,
+    prev_ts: u64,
+}
+
+impl Source {
+    fn advance(&mut self) -> Result<()> {
+        loop {
+            let at: Position = self.reader.position();
+            let Some(rec) = self.reader.next_record()? else {
+                self.head = None;
+                return Ok(());
+            };
+            if rec.header().rtype != rtype::MBO {
+                continue;
+            }
+            let Some(m) = rec.get::<MboMsg>().cloned() else {
+                continue;
+            };
+            if m.ts_recv < self.prev_ts {
+                return Err(CoreError::OutOfOrder {
+                    path: self.reader.path().to_path_buf(),
+                    at,
+                    prev: self.prev_ts,
+                    ts: m.ts_recv,
+                });
+            }
+            self.prev_ts = m.ts_recv;
+            self.head = Some(m);
+            return Ok(());
+        }
+    }
+}
+
+/// A backtest over one or more MBO files, merged by `ts_recv` (ties: file order).
+pub struct Backtest {
+    sources: Vec<Source>,
+    pub engine: Engine,
+    done: bool,
+}
+
+impl Backtest {
+    pub fn new(paths: &[PathBuf], engine: Engine) -> Result<Backtest> {
+        if paths.is_empty() {
+            return Err(CoreError::Config("backtest: no data files".into()));
+        }
+        let mut sources = Vec::new();
+        for p in paths {
+            let reader = DbnReader::open(p)?;
+            if reader.metadata().schema != Some(dbn::Schema::Mbo) {
+                return Err(CoreError::UnknownFormat {
+                    path: p.clone(),
+                    detail: format!(
+                        "the simulated exchange needs MBO (L3) data, this file is {:?}",
+                        reader.metadata().schema
+                    ),
+                });
+            }
+            let mut s = Source {
+                reader,
+                head: None,
+                prev_ts: 0,
+            };
+            s.advance()?;
+            sources.push(s);
+        }
+        Ok(Backtest {
+            sources,
+            engine,
+            done: false,
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Feeds up to `max_records` records; returns how many. At the end of the data the
+    /// engine is finished (flatten, final equity) and later calls return 0.
+    pub fn step(&mut self, max_records: u64) -> Result<u64> {
+        let mut n = 0;
+        while n < max_records {
+            let mut best: Option<usize> = None;
+            for (i, s) in self.sources.iter().enumerate() {
+                if let Some(h) = &s.head {
+                    if best.is_none_or(|b| {
+                        h.ts_recv < self.sources[b].head.as_ref().expect("head").ts_recv
+                    }) {
+                        best = Some(i);
+                    }
+                }
+            }
+            let Some(b) = best else {
+                if !self.done {
+                    self.engine.finish();
+                    self.done = true;
+                }
+                return Ok(n);
+            };
+            let m = self.sources[b].head.take().expect("head");
+            self.engine.on_mbo(&m)?;
+            self.sources[b].advance()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Runs to the end.
+    pub fn run(&mut self) -> Result<()> {
+        while !self.done {
+            self.step(1 << 16)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
