@@ -71,11 +71,22 @@ pub enum CoreError {
     Config(String),
     #[error("feature set mismatch: the model was trained on feature set {model}, the engine computes {engine}")]
     FeatureSetMismatch { model: String, engine: String },
+    /// A value handed to a decision, sizing or risk function is unusable (NaN probability,
+    /// zero tick size, ...). `what` names the argument or field, so the caller knows which.
+    #[error("invalid input {what}: {detail}")]
+    InvalidInput { what: String, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
 
 impl CoreError {
+    pub fn invalid(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        CoreError::InvalidInput {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         CoreError::Io {
             path: path.to_path_buf(),
@@ -98,7 +109,8 @@ impl CoreError {
             | CoreError::UnknownFormat { path, .. } => Some(path),
             CoreError::BookIntegrity(_)
             | CoreError::Config(_)
-            | CoreError::FeatureSetMismatch { .. } => None,
+            | CoreError::FeatureSetMismatch { .. }
+            | CoreError::InvalidInput { .. } => None,
         }
     }
 

@@ -4,9 +4,13 @@
 //! files through books in batch. [`lobster`] replays NASDAQ LOBSTER files against their
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 //! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
+//! [`decision`] turns model probabilities into BUY/SELL/HOLD, [`sizing`] sizes entries and
+//! their brackets, [`risk`] gates every order before it leaves. [`sim`] is the simulated
+//! exchange (L3 queue position) and [`engine`] the one event loop for backtest/paper/live.
 
 pub mod bars;
 pub mod book;
+pub mod decision;
 pub mod decode;
 pub mod engine;
 pub mod error;
@@ -17,6 +21,7 @@ pub mod records;
 pub mod replay;
 pub mod scan;
 pub mod sim;
+pub mod sizing;
 pub mod synth;
 
 pub use error::{CoreError, Position, Result};
