@@ -16,14 +16,16 @@ use std::time::Instant;
 use dbn::{rtype, MboMsg};
 
 use crate::book::{BookView, L3Book, Side, PRICE_SCALE};
+use crate::decision::{decide, Action, DecisionConfig, RiskInputs};
 use crate::decode::DbnReader;
 use crate::error::{CoreError, Position, Result};
 use crate::features::{FeatureSet, MicroEngine};
 use crate::orders::{
-    intent_of, Bracket, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent,
-    OrderSide, OrderType, SignalSource, TimeInForce,
+    intent_of, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide,
+    OrderType, SignalSource, TimeInForce,
 };
 use crate::sim::{SimConfig, SimExchange};
+use crate::sizing::{size, SizingConfig};
 
 /// Class probabilities for one event. Small and object-safe so a model (ONNX or native
 /// trees), an ensemble, or a file of external signals can sit behind `Box<dyn Predictor>`.
@@ -202,14 +204,16 @@ pub struct EngineConfig {
     pub specs: Vec<InstrumentSpec>,
     /// Account equity at the start, account currency.
     pub initial_equity: f64,
-    /// Contracts per entry (until the sizing module sets it).
-    pub qty: u32,
-    /// Bracket distances from the entry reference price, in ticks.
-    pub stop_ticks: u32,
-    pub take_ticks: u32,
-    /// Decision thresholds on the chosen class's probability.
-    pub threshold_ensemble: f64,
-    pub threshold_external: f64,
+    /// Thresholds (0.7 ensemble / 0.87 external), max risk score, horizon.
+    pub decision: DecisionConfig,
+    /// Fractional Kelly under a volatility target, bracket distances.
+    pub sizing: SizingConfig,
+    /// Half-life of the EWMA of squared one-second mid log returns behind the volatility
+    /// forecast the decision and sizing steps read, seconds of event time.
+    pub vol_halflife_s: f64,
+    /// One-second returns needed before the volatility forecast exists (until then the
+    /// decision sees unknown risk and holds).
+    pub vol_min_samples: u32,
     /// Pre-trade gate: the largest absolute position per instrument, contracts.
     pub max_position: u32,
     /// Pre-trade gate: no new exposure when the book's last update is older than this.
@@ -228,11 +232,10 @@ impl Default for EngineConfig {
             sim: SimConfig::default(),
             specs: Vec::new(),
             initial_equity: 100_000.0,
-            qty: 1,
-            stop_ticks: 8,
-            take_ticks: 12,
-            threshold_ensemble: 0.7,
-            threshold_external: 0.87,
+            decision: DecisionConfig::default(),
+            sizing: SizingConfig::default(),
+            vol_halflife_s: 300.0,
+            vol_min_samples: 60,
             max_position: 5,
             max_data_age_ns: 5_000_000_000,
             equity_interval_ns: 1_000_000_000,
@@ -257,19 +260,22 @@ impl EngineConfig {
                 self.initial_equity
             ));
         }
-        if self.qty == 0 {
-            p.push("qty must be >= 1".into());
-        }
-        if self.stop_ticks == 0 || self.take_ticks == 0 {
-            p.push("stop_ticks and take_ticks must be >= 1".into());
-        }
-        for (n, v) in [
-            ("threshold_ensemble", self.threshold_ensemble),
-            ("threshold_external", self.threshold_external),
-        ] {
-            if !(v > 0.0 && v <= 1.0) {
-                p.push(format!("{n} must be in (0, 1], got {v}"));
+        for r in [self.decision.validate(), self.sizing.validate()] {
+            if let Err(e) = r {
+                p.push(e.to_string());
             }
+        }
+        if !(self.vol_halflife_s.is_finite() && self.vol_halflife_s > 0.0) {
+            p.push(format!(
+                "vol_halflife_s must be > 0, got {}",
+                self.vol_halflife_s
+            ));
+        }
+        if self.vol_min_samples < 2 {
+            p.push(format!(
+                "vol_min_samples must be >= 2, got {}",
+                self.vol_min_samples
+            ));
         }
         if self.max_position == 0 {
             p.push("max_position must be >= 1".into());
@@ -434,8 +440,12 @@ pub struct Telemetry {
     pub events: u64,
     /// Predictions returned (not gated).
     pub signals: u64,
-    /// Decisions to trade (BUY/SELL over threshold).
+    /// Decisions to trade (BUY/SELL past every decision rule).
     pub decisions: u64,
+    /// Signals the decision step turned into HOLD, by reason, in order of first occurrence.
+    pub holds_by_reason: Vec<(String, u64)>,
+    /// BUY/SELL decisions sizing turned down (edge too small for fees, qty rounds to 0).
+    pub not_sized: u64,
     pub intents: u64,
     pub denials: u64,
     /// Denials by reason code, in order of first occurrence.
@@ -451,6 +461,7 @@ pub struct Engine {
     books: Vec<(InstrumentId, L3Book)>,
     micro: Vec<MicroEngine>,
     last_update: Vec<u64>,
+    vols: Vec<VolEstimator>,
     predictor: Box<dyn Predictor + Send>,
     row: Vec<f64>,
     row32: Vec<f32>,
@@ -490,6 +501,7 @@ impl Engine {
             books: Vec::new(),
             micro: Vec::new(),
             last_update: Vec::new(),
+            vols: Vec::new(),
             predictor,
             row: vec![0.0; width],
             row32: vec![0.0; width],
@@ -544,6 +556,7 @@ impl Engine {
         self.books.push((id, L3Book::new()));
         self.micro.push(MicroEngine::new(&self.cfg.features)?);
         self.last_update.push(0);
+        self.vols.push(VolEstimator::default());
         self.positions.push(PositionState::new(id, spec.multiplier));
         self.open_trades.push(None);
         self.active_entry.push(None);
@@ -576,6 +589,8 @@ impl Engine {
         self.book_fills();
         let book = &self.books[s].1;
         self.positions[s].mark = mid(book);
+        let alpha = 1.0 - 0.5f64.powf(1.0 / self.cfg.vol_halflife_s);
+        self.vols[s].update(ts, self.positions[s].mark, alpha);
         self.micro[s].on_event(ts, book, &mut self.row);
         for (d, x) in self.row32.iter_mut().zip(&self.row) {
             *d = *x as f32;
@@ -585,16 +600,49 @@ impl Engine {
             .predict(id, ts, &self.row32, &mut self.probs)?;
         if signal.is_some() {
             self.telemetry.signals += 1;
-            self.on_signal(s, ts, started);
+            self.on_signal(s, ts, started)?;
         }
         self.sample_equity(ts, false);
         Ok(())
     }
 
     /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
-    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) {
-        let Some((side, confidence)) = self.decide() else {
-            return;
+    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) -> Result<()> {
+        let vol = self.vols[s].forecast(
+            self.cfg.decision.horizon_ns as f64 / 1e9,
+            self.cfg.vol_min_samples,
+        );
+        if !(vol.is_finite() && vol > 0.0) {
+            // Warming up, or a mid that has not moved: no risk estimate, no trade (sizing
+            // needs a positive volatility; decide would score unknown risk as 6, a pass).
+            bump(&mut self.telemetry.holds_by_reason, "NO_VOL_FORECAST");
+            return Ok(());
+        }
+        // Normal tails around the EWMA forecast; no index in a single-book backtest, so
+        // co-movement terms are 0 (the GARCH/copula risk features replace these when wired).
+        let risk = RiskInputs {
+            vol_forecast: vol,
+            var99: 2.3263 * vol,
+            cvar99: 2.6652 * vol,
+            corr_to_index: 0.0,
+            beta_to_index: 0.0,
+            tail_dependence: 0.0,
+        };
+        let d = decide(
+            &self.probs,
+            self.predictor.classes(),
+            &risk,
+            self.predictor.source(),
+            &self.cfg.decision,
+        )?;
+        let side = match d.action {
+            Action::Buy => OrderSide::Buy,
+            Action::Sell => OrderSide::Sell,
+            Action::Hold => {
+                let r = d.hold_reason.map_or("HOLD", |r| r.as_str());
+                bump(&mut self.telemetry.holds_by_reason, r);
+                return Ok(());
+            }
         };
         self.telemetry.decisions += 1;
         let id = self.books[s].0;
@@ -603,13 +651,30 @@ impl Engine {
             // The model now points against the position: close it (the bracket goes).
             self.exit_intents(s, ts, ExitReason::Signal)
         } else if pos == 0 && !self.sim.has_open_orders(id) {
-            match self.entry_intent(s, ts, side, confidence) {
-                Some(i) => vec![i],
-                None => return,
-            }
+            let book = &self.books[s].1;
+            let touch = match side {
+                OrderSide::Buy => book.best(Side::Ask),
+                OrderSide::Sell => book.best(Side::Bid),
+            };
+            let (Some(touch), Some(spec)) = (touch, self.sim.spec(id).copied()) else {
+                return Ok(());
+            };
+            let equity = self.account_equity();
+            let Some(sz) = size(&d, touch.price, equity, &spec, &self.cfg.sizing)? else {
+                self.telemetry.not_sized += 1;
+                return Ok(());
+            };
+            let mut i = self.blank_intent(id, ts);
+            i.side = side;
+            i.qty = sz.qty;
+            i.reduce_only = false;
+            i.bracket = Some(sz.bracket);
+            i.confidence = d.confidence;
+            i.risk_score = d.risk_score;
+            vec![i]
         } else {
             // Already positioned this way, or an entry is still working: hold.
-            return;
+            return Ok(());
         };
         let mut latency_logged = false;
         for intent in intents {
@@ -625,79 +690,7 @@ impl Engine {
             }
             self.send(&intent);
         }
-    }
-
-    /// The decision step: the chosen class and its probability, or `None` (hold).
-    fn decide(&self) -> Option<(OrderSide, f64)> {
-        let classes = self.predictor.classes();
-        let (mut best, mut p) = (0usize, f32::MIN);
-        for (i, &x) in self.probs.iter().enumerate() {
-            // Ties go to the earlier class: deterministic and never a coin flip.
-            if x > p {
-                best = i;
-                p = x;
-            }
-        }
-        let threshold = match self.predictor.source() {
-            SignalSource::Ensemble => self.cfg.threshold_ensemble,
-            SignalSource::External => self.cfg.threshold_external,
-        };
-        if (p as f64) < threshold {
-            return None;
-        }
-        match classes[best] {
-            1 => Some((OrderSide::Buy, p as f64)),
-            -1 => Some((OrderSide::Sell, p as f64)),
-            _ => None,
-        }
-    }
-
-    /// The sizing step: a market entry with a bracket around the touch it will take.
-    fn entry_intent(
-        &mut self,
-        s: usize,
-        ts: u64,
-        side: OrderSide,
-        confidence: f64,
-    ) -> Option<OrderIntent> {
-        let id = self.books[s].0;
-        let tick = self.sim.spec(id)?.tick_size;
-        let book = &self.books[s].1;
-        let touch = match side {
-            OrderSide::Buy => book.best(Side::Ask)?.price,
-            OrderSide::Sell => book.best(Side::Bid)?.price,
-        };
-        let (stop, take) = (
-            self.cfg.stop_ticks as i64 * tick,
-            self.cfg.take_ticks as i64 * tick,
-        );
-        let bracket = match side {
-            OrderSide::Buy => Bracket {
-                stop_loss: touch - stop,
-                take_profit: touch + take,
-            },
-            OrderSide::Sell => Bracket {
-                stop_loss: touch + stop,
-                take_profit: touch - take,
-            },
-        };
-        Some(OrderIntent {
-            intent_id: self.take_intent_id(),
-            ts,
-            instrument_id: id,
-            action: IntentAction::New,
-            side,
-            qty: self.cfg.qty,
-            order_type: OrderType::Market,
-            price: None,
-            stop_price: None,
-            tif: TimeInForce::Ioc,
-            reduce_only: false,
-            bracket: Some(bracket),
-            source: self.predictor.source(),
-            confidence,
-            risk_score: 1,
-        })
+        Ok(())
     }
 
     /// Cancels of the protecting bracket and a reduce-only market order for the position.
@@ -797,18 +790,7 @@ impl Engine {
 
     fn deny(&mut self, ts: u64, intent_id: u64, reason: &str, detail: String) {
         self.telemetry.denials += 1;
-        match self
-            .telemetry
-            .denials_by_reason
-            .iter_mut()
-            .find(|(r, _)| r == reason)
-        {
-            Some((_, n)) => *n += 1,
-            None => self
-                .telemetry
-                .denials_by_reason
-                .push((reason.to_string(), 1)),
-        }
+        bump(&mut self.telemetry.denials_by_reason, reason);
         self.denials.push(Denial {
             ts,
             intent_id,
@@ -973,6 +955,58 @@ impl Engine {
         self.book_fills();
         let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
         self.sample_equity(end, true);
+    }
+}
+
+fn bump(counts: &mut Vec<(String, u64)>, key: &str) {
+    match counts.iter_mut().find(|(r, _)| r == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key.to_string(), 1)),
+    }
+}
+
+/// Streaming volatility of one instrument: an EWMA of squared log returns of the mid
+/// sampled once per second of event time (a return over a gap counts per elapsed second).
+#[derive(Debug, Clone, Default)]
+struct VolEstimator {
+    last_sec: u64,
+    last_log_mid: Option<f64>,
+    var_per_s: f64,
+    n: u32,
+}
+
+impl VolEstimator {
+    #[inline]
+    fn update(&mut self, ts: u64, mid: Option<i64>, alpha: f64) {
+        let sec = ts / 1_000_000_000;
+        let Some(m) = mid.filter(|m| *m > 0) else {
+            return;
+        };
+        if self.last_log_mid.is_some() && sec == self.last_sec {
+            return;
+        }
+        let lm = (m as f64).ln();
+        if let Some(prev) = self.last_log_mid {
+            let dt = (sec - self.last_sec) as f64;
+            let x = (lm - prev) * (lm - prev) / dt;
+            self.var_per_s = if self.n == 0 {
+                x
+            } else {
+                self.var_per_s + alpha * (x - self.var_per_s)
+            };
+            self.n += 1;
+        }
+        self.last_log_mid = Some(lm);
+        self.last_sec = sec;
+    }
+
+    /// Standard deviation of the return over `horizon_s`; NaN while warming up (the
+    /// decision then sees unknown risk and holds).
+    fn forecast(&self, horizon_s: f64, min_samples: u32) -> f64 {
+        if self.n < min_samples {
+            return f64::NAN;
+        }
+        (self.var_per_s * horizon_s).sqrt()
     }
 }
 

@@ -104,7 +104,7 @@ fn esh4() -> PathBuf {
         .join("dbn/nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst")
 }
 
-/// A signal every 2 minutes of the live session (22:00-24:00 UTC), alternating buy and sell,
+/// A signal every 2 minutes of the live session (22:00-24:00 UTC), three buys then three sells,
 /// with probability 0.9 (over the 0.87 external threshold).
 fn alternating_signals() -> ExternalSignals {
     let start = 1_703_541_600_000_000_000u64; // 2023-12-25 22:00:00 UTC
@@ -112,7 +112,7 @@ fn alternating_signals() -> ExternalSignals {
     for i in 0..60u64 {
         ts.push(start + 30_000_000_000 + i * 120_000_000_000);
         ids.push(ES);
-        if i % 2 == 0 {
+        if (i / 3) % 2 == 0 {
             probs.extend([0.05, 0.05, 0.9]);
         } else {
             probs.extend([0.9, 0.05, 0.05]);
@@ -138,8 +138,14 @@ fn es_config(seed: u64) -> EngineConfig {
             multiplier: 50.0,
             fee_per_contract: 1.5,
         }],
-        stop_ticks: 4,
-        take_ticks: 6,
+        sizing: SizingConfig {
+            max_qty: 2,
+            // Tight brackets (half a horizon sigma) so exits by stop and target happen in
+            // the two live hours of this holiday session.
+            stop_k: 0.5,
+            ..SizingConfig::default()
+        },
+        vol_min_samples: 30,
         ..EngineConfig::default()
     }
 }
