@@ -1115,6 +1115,68 @@ pub fn resolve_specs(
     Ok(out)
 }
 
+/// Specs for every instrument of `paths`: definitions first (by id, then by product), then
+/// the synthetic generator's table. Also returns each instrument's symbol.
+pub fn specs_for_files(
+    paths: &[PathBuf],
+    definitions: Option<&Path>,
+    fee_per_contract: f64,
+) -> Result<Vec<(InstrumentSpec, SpecSource, String)>> {
+    let mut ids: Vec<(InstrumentId, String)> = Vec::new();
+    for p in paths {
+        for (id, sym) in file_symbols(p)? {
+            if !ids.iter().any(|(k, _)| *k == id) {
+                ids.push((id, sym));
+            }
+        }
+    }
+    let defs = match definitions {
+        Some(d) => crate::scan::scan(d)?.instruments,
+        None => Vec::new(),
+    };
+    let specs = resolve_specs(&ids, &defs, fee_per_contract)?;
+    Ok(specs
+        .into_iter()
+        .zip(ids)
+        .map(|((spec, src), (_, sym))| (spec, src, sym))
+        .collect())
+}
+
+/// Names used in the run folder (docs/backtest-outputs.md).
+pub mod names {
+    use crate::orders::{Leg, Liquidity, OrderSide, OrderType};
+
+    pub fn side(s: OrderSide) -> &'static str {
+        match s {
+            OrderSide::Buy => "BUY",
+            OrderSide::Sell => "SELL",
+        }
+    }
+
+    pub fn order_type(t: OrderType) -> &'static str {
+        match t {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::Stop => "STOP",
+        }
+    }
+
+    pub fn leg(l: Leg) -> &'static str {
+        match l {
+            Leg::Entry => "ENTRY",
+            Leg::StopLoss => "STOP_LOSS",
+            Leg::TakeProfit => "TAKE_PROFIT",
+        }
+    }
+
+    pub fn liquidity(l: Liquidity) -> &'static str {
+        match l {
+            Liquidity::Maker => "MAKER",
+            Liquidity::Taker => "TAKER",
+        }
+    }
+}
+
 /// One file's reader and its next MBO record.
 struct Source {
     reader: DbnReader,
