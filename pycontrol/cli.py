@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pycontrol import CoreError
-from pycontrol.commands import book_cmd, data_cmd, demo_cmd, features_cmd
+from pycontrol.commands import backtest_cmd, book_cmd, data_cmd, demo_cmd, features_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pycontrol", description="Control plane of the CME futures trading system."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    backtest_cmd.register(sub)
     book_cmd.register(sub)
     data_cmd.register(sub)
     demo_cmd.register(sub)
