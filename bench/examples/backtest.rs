@@ -9,7 +9,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use tradecore::engine::{specs_for_files, Backtest, Engine, EngineConfig, ExternalSignals};
+use dbn::MboMsg;
+use tradecore::book::L3Book;
+use tradecore::engine::{
+    specs_for_files, Backtest, Engine, EngineConfig, ExternalSignals, Predictor,
+};
+use tradecore::features::{FeatureSet, MicroEngine};
+use tradecore::orders::SignalSource;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
 use tradecore_bench::{load, mbo_path, mbo_records};
@@ -34,6 +40,59 @@ fn signals(ids: &[u32], first: u64, last: u64, every_ns: u64) -> ExternalSignals
         t += every_ns;
     }
     ExternalSignals::new(vec![-1, 0, 1], ts, inst, probs, u64::MAX).expect("valid signals")
+}
+
+/// The same signals, but asking the engine for the micro features every event (as a model
+/// does): measures the engine with its feature path on.
+struct WithFeatures(ExternalSignals);
+
+impl Predictor for WithFeatures {
+    fn classes(&self) -> &[i8] {
+        self.0.classes()
+    }
+    fn source(&self) -> SignalSource {
+        self.0.source()
+    }
+    fn predict(
+        &mut self,
+        id: u32,
+        ts: u64,
+        features: &[f32],
+        out: &mut [f32],
+    ) -> tradecore::Result<Option<()>> {
+        black_box(features);
+        self.0.predict(id, ts, features, out)
+    }
+}
+
+/// Reference stages in the same rounds: the L3 book alone, and book + micro features.
+fn book_only(recs: &[MboMsg]) -> usize {
+    let mut b = L3Book::new();
+    for m in recs {
+        b.apply(m);
+        if m.flags.is_last() {
+            b.end_event();
+        }
+    }
+    b.order_count()
+}
+
+fn book_features(recs: &[MboMsg]) -> f64 {
+    let set = FeatureSet::default_micro();
+    let mut f = MicroEngine::new(&set).expect("micro");
+    let mut row = vec![0.0; set.len()];
+    let mut b = L3Book::new();
+    let mut acc = 0.0;
+    for m in recs {
+        b.apply(m);
+        f.on_mbo(m);
+        if m.flags.is_last() {
+            b.end_event();
+            f.on_event(m.ts_recv, &b, &mut row);
+            acc += row[0];
+        }
+    }
+    acc
 }
 
 fn config(specs: &[tradecore::orders::InstrumentSpec]) -> EngineConfig {
@@ -82,11 +141,30 @@ fn main() {
     let last = recs.iter().map(|m| m.ts_recv).max().unwrap_or(0);
     let every = ((last - first) / 200).max(1);
 
+    let (mut book, mut feats, mut with_feats) = (Vec::new(), Vec::new(), Vec::new());
     let mut mem = Vec::new();
     let mut quiet = Vec::new();
     let mut file = Vec::new();
     let mut fills = 0;
     for _ in 0..rounds {
+        let t = Instant::now();
+        black_box(book_only(&recs));
+        book.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        black_box(book_features(&recs));
+        feats.push(t.elapsed().as_secs_f64());
+        let mut e = Engine::new(
+            config(&specs),
+            Box::new(WithFeatures(signals(&ids, first, last, every))),
+        )
+        .expect("engine");
+        let t = Instant::now();
+        for m in &recs {
+            e.on_mbo(m).expect("on_mbo");
+        }
+        e.finish();
+        with_feats.push(t.elapsed().as_secs_f64());
+        black_box(&e);
         // Engine over pre-decoded records: the stage hftbacktest's replay figure covers.
         let mut e = Engine::new(config(&specs), Box::new(signals(&ids, first, last, every)))
             .expect("engine");
@@ -125,8 +203,17 @@ fn main() {
     println!("| case | best ms | M events/s (best) | median ms | M events/s (median) |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for (name, v) in [
+        ("reference: L3 book alone, records in memory", book),
         (
-            "engine, records in memory, signals every 1/200 of the day",
+            "reference: L3 book + micro features, records in memory",
+            feats,
+        ),
+        (
+            "engine with micro features computed (as for a model), records in memory",
+            with_feats,
+        ),
+        (
+            "engine, external signals every 1/200 of the day, records in memory",
             mem,
         ),
         ("engine, records in memory, no signals", quiet),

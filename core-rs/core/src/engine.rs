@@ -36,6 +36,16 @@ pub trait Predictor {
     fn source(&self) -> SignalSource {
         SignalSource::Ensemble
     }
+    /// False when `predict` never reads `features`: the engine then skips computing them
+    /// (external signals need none; a model always does).
+    fn uses_features(&self) -> bool {
+        true
+    }
+    /// False when `predict` at `ts_ns` is sure to return `None` (e.g. no external signal
+    /// due): the engine then skips reading the wall clock for the latency telemetry.
+    fn may_signal(&self, _instrument_id: InstrumentId, _ts_ns: u64) -> bool {
+        true
+    }
     /// Writes class probabilities for `instrument_id` at `ts_ns` into `out` (one per class)
     /// and returns `Some(())`, or `None` when there is no signal now (gated, warming up,
     /// nothing new).
@@ -157,6 +167,18 @@ impl Predictor for ExternalSignals {
 
     fn source(&self) -> SignalSource {
         SignalSource::External
+    }
+
+    fn uses_features(&self) -> bool {
+        false
+    }
+
+    fn may_signal(&self, instrument_id: InstrumentId, ts_ns: u64) -> bool {
+        (self.next < self.ts.len() && self.ts[self.next] <= ts_ns)
+            || self
+                .pending
+                .iter()
+                .any(|(k, r)| *k == instrument_id && r.is_some())
     }
 
     fn predict(
@@ -476,6 +498,10 @@ pub struct Engine {
     next_intent: u64,
     fills_seen: usize,
     now: u64,
+    /// Whether the predictor reads features (else they are not computed).
+    features_on: bool,
+    /// EWMA weight of one second of the volatility estimate.
+    vol_alpha: f64,
     last_equity_ts: Option<u64>,
     finished: bool,
     pub telemetry: Telemetry,
@@ -497,6 +523,7 @@ impl Engine {
         }
         let sim = SimExchange::new(cfg.sim.clone(), cfg.specs.clone())?;
         let width = cfg.features.len();
+        let features_on = predictor.uses_features();
         Ok(Engine {
             books: Vec::new(),
             micro: Vec::new(),
@@ -514,6 +541,8 @@ impl Engine {
             next_intent: 1,
             fills_seen: 0,
             now: 0,
+            features_on,
+            vol_alpha: 1.0 - 0.5f64.powf(1.0 / cfg.vol_halflife_s),
             last_equity_ts: None,
             finished: false,
             telemetry: Telemetry::default(),
@@ -565,18 +594,29 @@ impl Engine {
 
     /// One market record, in `ts_recv` order.
     pub fn on_mbo(&mut self, m: &MboMsg) -> Result<()> {
-        let started = Instant::now();
+        // Event-to-intent latency runs from the start of the record that completes the
+        // event; the clock is read only when a decision can follow.
+        let started =
+            if m.flags.is_last() && self.predictor.may_signal(m.hd.instrument_id, m.ts_recv) {
+                Some(Instant::now())
+            } else {
+                None
+            };
         let ts = m.ts_recv;
         self.now = ts;
         self.telemetry.records += 1;
-        self.sim.process_until(ts, &self.books);
-        self.book_fills();
+        if self.sim.next_arrival().is_some_and(|a| a <= ts) {
+            self.sim.process_until(ts, &self.books);
+            self.book_fills();
+        }
         let s = self.slot(m.hd.instrument_id)?;
         // The venue sees the record before the book does: a cancel or fill still finds the
         // order it names.
         self.sim.on_mbo(m, &self.books[s].1);
         self.books[s].1.apply(m);
-        self.micro[s].on_mbo(m);
+        if self.features_on {
+            self.micro[s].on_mbo(m);
+        }
         self.last_update[s] = ts;
         self.book_fills();
         if !m.flags.is_last() {
@@ -589,17 +629,19 @@ impl Engine {
         self.book_fills();
         let book = &self.books[s].1;
         self.positions[s].mark = mid(book);
-        let alpha = 1.0 - 0.5f64.powf(1.0 / self.cfg.vol_halflife_s);
-        self.vols[s].update(ts, self.positions[s].mark, alpha);
-        self.micro[s].on_event(ts, book, &mut self.row);
-        for (d, x) in self.row32.iter_mut().zip(&self.row) {
-            *d = *x as f32;
+        self.vols[s].update(ts, self.positions[s].mark, self.vol_alpha);
+        if self.features_on {
+            self.micro[s].on_event(ts, book, &mut self.row);
+            for (d, x) in self.row32.iter_mut().zip(&self.row) {
+                *d = *x as f32;
+            }
         }
         let signal = self
             .predictor
             .predict(id, ts, &self.row32, &mut self.probs)?;
         if signal.is_some() {
             self.telemetry.signals += 1;
+            let started = started.unwrap_or_else(Instant::now);
             self.on_signal(s, ts, started)?;
         }
         self.sample_equity(ts, false);
@@ -818,7 +860,15 @@ impl Engine {
     }
 
     /// Moves new venue fills into positions and round trips.
+    #[inline]
     fn book_fills(&mut self) {
+        if self.fills_seen == self.sim.fills().len() {
+            return;
+        }
+        self.book_new_fills();
+    }
+
+    fn book_new_fills(&mut self) {
         while self.fills_seen < self.sim.fills().len() {
             let f = self.sim.fills()[self.fills_seen];
             self.fills_seen += 1;
