@@ -7,6 +7,7 @@ the core is a subclass of :class:`CoreError`.
 
 from pycontrol._core import (
     PRICE_SCALE,
+    REASON_CODES,
     BadLineError,
     BadMagicError,
     BadRecordError,
@@ -19,11 +20,15 @@ from pycontrol._core import (
     DecodeError,
     EmptyFileError,
     FeatureSetMismatchError,
+    InvalidInputError,
     OrderBook,
     OutOfOrderError,
+    RiskEngine,
     TruncatedError,
     UnknownFormatError,
     UnsupportedVersionError,
+    decide,
+    size,
 )
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
@@ -33,6 +38,7 @@ from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
     "PRICE_SCALE",
+    "REASON_CODES",
     "BadLineError",
     "BadMagicError",
     "BadRecordError",
@@ -47,19 +53,23 @@ __all__ = [
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatchError",
+    "InvalidInputError",
     "OrderBook",
     "OutOfOrderError",
+    "RiskEngine",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedVersionError",
     "build_bars",
     "compute_features",
     "dbn_info",
+    "decide",
     "load_bars",
     "read_dbn",
     "read_dbn_frames",
     "replay_book",
     "replay_lobster",
     "resample_bars",
+    "size",
     "verify_lobster",
 ]

@@ -1,2 +1,7 @@
-"""Backtests: configuration, the run (engine in the Rust core, stepped in chunks), and the
-run folder of docs/backtest-outputs.md."""
+"""Backtest results: metrics (:mod:`pycontrol.backtest.metrics`) and the HTML report
+(:mod:`pycontrol.backtest.report`) computed from a run folder (docs/backtest-outputs.md)."""
+
+from pycontrol.backtest.metrics import compute_metrics
+from pycontrol.backtest.report import write_report
+
+__all__ = ["compute_metrics", "write_report"]

@@ -19,6 +19,7 @@ pub mod lobster;
 pub mod orders;
 pub mod records;
 pub mod replay;
+pub mod risk;
 pub mod scan;
 pub mod sim;
 pub mod sizing;

@@ -12,6 +12,7 @@ mod features;
 mod inspect;
 mod lobster;
 mod replay;
+mod risk;
 mod synth;
 
 #[pymodule]
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     inspect::register(m)?;
     features::register(m)?;
     backtest::register(m)?;
+    risk::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
