@@ -58,6 +58,7 @@ fmt:
 BENCH_VENV := .venv-bench
 BENCH_ARGS ?=
 STAGE_ROUNDS ?= 40
+BACKTEST_ROUNDS ?= 20
 
 $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -81,6 +82,9 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	TRADECORE_BENCH_MBO=$(SYNTH_10M) cargo run --quiet --release -p tradecore-bench --example stages -- 3
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 	$(PY) bench/peers/features_polars.py
+	cargo run --quiet --release -p tradecore-bench --example backtest -- $(BACKTEST_ROUNDS)
+	$(BENCH_VENV)/bin/python bench/peers/backtest_peers.py
+	$(PY) bench/backtest_memory.py --runs 100
 
 clean:
 	rm -rf target $(VENV) $(BENCH_VENV) build

@@ -195,6 +195,46 @@ fn main() {
         file.push(t.elapsed().as_secs_f64());
         black_box(&bt);
     }
+    let cases = [
+        ("book", "reference: L3 book alone, records in memory", book),
+        (
+            "book_features",
+            "reference: L3 book + micro features, records in memory",
+            feats,
+        ),
+        (
+            "engine_features",
+            "engine with micro features computed (as for a model), records in memory",
+            with_feats,
+        ),
+        (
+            "engine_signals",
+            "engine, external signals every 1/200 of the day, records in memory",
+            mem,
+        ),
+        (
+            "engine_quiet",
+            "engine, records in memory, no signals",
+            quiet,
+        ),
+        (
+            "engine_file",
+            "backtest from the .dbn.zst file (decode included)",
+            file,
+        ),
+    ];
+    if std::env::var_os("BACKTEST_JSON").is_some() {
+        // One line for bench/peers/backtest_peers.py, which interleaves us with hftbacktest.
+        let body: Vec<String> = cases
+            .iter()
+            .map(|(k, _, v)| {
+                let xs: Vec<String> = v.iter().map(|x| format!("{x:e}")).collect();
+                format!("\"{k}\": [{}]", xs.join(", "))
+            })
+            .collect();
+        println!("{{\"records\": {}, {}}}", recs.len(), body.join(", "));
+        return;
+    }
     println!(
         "backtest throughput on {} ({} records, {rounds} rounds, {fills} fills per run)",
         path.display(),
@@ -202,23 +242,7 @@ fn main() {
     );
     println!("| case | best ms | M events/s (best) | median ms | M events/s (median) |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, v) in [
-        ("reference: L3 book alone, records in memory", book),
-        (
-            "reference: L3 book + micro features, records in memory",
-            feats,
-        ),
-        (
-            "engine with micro features computed (as for a model), records in memory",
-            with_feats,
-        ),
-        (
-            "engine, external signals every 1/200 of the day, records in memory",
-            mem,
-        ),
-        ("engine, records in memory, no signals", quiet),
-        ("backtest from the .dbn.zst file (decode included)", file),
-    ] {
+    for (_, name, v) in cases {
         let (b, m) = stats(v);
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",

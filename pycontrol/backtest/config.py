@@ -255,27 +255,25 @@ class SizingSection:
             _fail("sizing", bad)
 
 
-@dataclass(frozen=True)
-class RiskSection:
-    """Pre-trade gates the engine applies before the venue."""
+def _risk_limits(data: object, bad: list[str]) -> tuple[tuple[str, float], ...]:
+    """``[risk]``: overrides of the core's pre-trade limits (keys of configs/risk/default.toml),
+    validated by the core's RiskEngine, which lists every bad key and value."""
+    from pycontrol import RiskEngine
 
-    max_position: int = 5
-    max_data_age_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        bad: list[str] = []
-        _check(
-            bad,
-            _int(self.max_position) and self.max_position >= 1,
-            f"max_position must be >= 1, got {self.max_position!r}",
-        )
-        _check(
-            bad,
-            _num(self.max_data_age_s) and self.max_data_age_s >= 0,
-            f"max_data_age_s must be >= 0, got {self.max_data_age_s!r}",
-        )
-        if bad:
-            _fail("risk", bad)
+    if not isinstance(data, Mapping):
+        bad.append(f"risk: expected a table, got {type(data).__name__}")
+        return ()
+    nums = {}
+    for k, v in data.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            bad.append(f"risk: {k} = {v!r} must be a number")
+        else:
+            nums[str(k)] = float(v)
+    try:
+        RiskEngine(nums)
+    except ConfigError as e:
+        bad.append(f"risk: {e}")
+    return tuple(sorted(nums.items()))
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -285,7 +283,6 @@ _SECTIONS: dict[str, type[Any]] = {
     "signals": SignalsConfig,
     "decision": DecisionSection,
     "sizing": SizingSection,
-    "risk": RiskSection,
 }
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -322,12 +319,15 @@ class BacktestConfig:
     chunk_records: int = 16_384
     vol_halflife_s: float = 300.0
     vol_min_samples: int = 60
+    # Configurations tried before this one (the deflated Sharpe ratio of metrics.json).
+    n_trials: int = 1
     order_latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(ns=50_000))
     feed_latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(ns=20_000))
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     decision: DecisionSection = field(default_factory=DecisionSection)
     sizing: SizingSection = field(default_factory=SizingSection)
-    risk: RiskSection = field(default_factory=RiskSection)
+    # Overrides of tradecore::risk::RiskLimits defaults, as sorted (key, value) pairs.
+    risk: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         bad: list[str] = []
@@ -385,6 +385,11 @@ class BacktestConfig:
             _int(self.vol_min_samples) and self.vol_min_samples >= 2,
             f"vol_min_samples must be >= 2, got {self.vol_min_samples!r}",
         )
+        _check(
+            bad,
+            _int(self.n_trials) and self.n_trials >= 1,
+            f"n_trials must be an int >= 1, got {self.n_trials!r}",
+        )
         if bad:
             _fail("backtest", bad)
 
@@ -401,13 +406,15 @@ class BacktestConfig:
                 if isinstance(raw, Mapping) and "instruments" in raw:
                     raw = {**raw, "instruments": tuple(raw["instruments"])}
                 top[key] = _build(sub, raw, key, bad)
+        if "risk" in top:
+            top["risk"] = _risk_limits(top["risk"], bad)
         if "data" in top:
             d = top["data"]
             top["data"] = tuple(d) if isinstance(d, list) else (d,) if isinstance(d, str) else d
         if bad:
             # Still check the top level so its violations are listed too.
             try:
-                rest = {k: v for k, v in top.items() if k not in _SECTIONS}
+                rest = {k: v for k, v in top.items() if k not in _SECTIONS and k != "risk"}
                 if "synth" in top:
                     rest["synth"] = SynthData()  # its own violations are listed already
                 cls(**rest)
@@ -440,6 +447,8 @@ class BacktestConfig:
             if hasattr(v, "__dataclass_fields__"):
                 v = {g.name: getattr(v, g.name) for g in fields(v)}
                 v = {k: list(x) if isinstance(x, tuple) else x for k, x in v.items()}
+            elif f.name == "risk":
+                v = dict(v)
             elif isinstance(v, tuple):
                 v = list(v)
             out[f.name] = v

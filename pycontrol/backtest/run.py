@@ -157,8 +157,7 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         stop_k=float(cfg.sizing.stop_k),
         reward_risk=float(cfg.sizing.reward_risk),
         max_qty=cfg.sizing.max_qty,
-        max_position=cfg.risk.max_position,
-        max_data_age_ns=int(cfg.risk.max_data_age_s * SEC),
+        risk_limits=[(k, v) for k, v in cfg.risk],
         equity_interval_ns=max(1, int(cfg.equity_interval_s * SEC)),
         flatten_at_end=cfg.flatten_at_end,
         vol_halflife_s=float(cfg.vol_halflife_s),
@@ -260,21 +259,11 @@ def frames(run: Any, symbols: dict[int, str]) -> dict[str, pl.DataFrame]:
     }
 
 
-def _finish_reports(folder: Path) -> list[str]:
-    """metrics.json and report.html from the metrics/report modules (risk branch)."""
-    written: list[str] = []
-    try:
-        from pycontrol.backtest import metrics, report  # type: ignore[attr-defined]
-    except ImportError as e:
-        # Not merged yet in this worktree: say so in the run folder instead of hiding it.
-        (folder / "metrics.MISSING").write_text(f"metrics/report modules unavailable: {e}\n")
-        return written
-    m = metrics.compute_metrics(folder, n_trials=1)
-    (folder / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True, default=str))
-    written.append("metrics.json")
-    report.write_report(folder)
-    written.append("report.html")
-    return written
+def _finish_reports(folder: Path, cfg: BacktestConfig) -> None:
+    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files."""
+    from pycontrol.backtest.report import write_report
+
+    write_report(folder, n_trials=cfg.n_trials)
 
 
 def run_backtest(
@@ -299,5 +288,5 @@ def run_backtest(
     tele["symbols"] = {str(k): v for k, v in symbols.items()}
     tele["config_hash"] = config_hash(cfg)
     (folder / "telemetry.json").write_text(json.dumps(tele, indent=2, sort_keys=True))
-    _finish_reports(folder)
+    _finish_reports(folder, cfg)
     return folder

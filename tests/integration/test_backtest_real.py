@@ -34,6 +34,11 @@ def es_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_folder_has_the_contract_files_and_columns(es_run: Path) -> None:
     for f in ("orders", "fills", "trades", "equity", "denials"):
         assert (es_run / f"{f}.parquet").is_file(), f
+    import json
+
+    metrics = json.loads((es_run / "metrics.json").read_text())
+    assert metrics  # computed by pycontrol.backtest.metrics from these files
+    assert "base64," in (es_run / "report.html").read_text()
     assert np.load(es_run / "latency.npy").dtype == np.int64
     orders = pl.read_parquet(es_run / "orders.parquet")
     assert orders.schema["ts"] == pl.Int64 and orders.schema["client_order_id"] == pl.UInt64

@@ -30,6 +30,7 @@ def test_every_violation_is_listed_at_once() -> None:
         "order_latency": {"kind": "lognormal", "median_ns": -5.0, "sigma": 0.1, "max_ns": 1},
         "sizing": {"kelly_fraction": 0.9, "max_qty": 0, "typo": 1},
         "decision": {"min_confidence_external": 1.5},
+        "risk": {"max_positon": 3, "max_drawdown": 2.0},
     }
     with pytest.raises(BacktestConfigError) as ei:
         BacktestConfig.from_dict(raw)
@@ -43,6 +44,8 @@ def test_every_violation_is_listed_at_once() -> None:
         "min_confidence_external must be in (0, 1]",
         "name must be",
         "seed must be an int >= 0",
+        "max_positon",
+        "max_drawdown",
     ):
         assert needle in v, (needle, v)
     assert isinstance(ei.value, ConfigError)

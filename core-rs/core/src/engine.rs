@@ -24,6 +24,9 @@ use crate::orders::{
     intent_of, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide,
     OrderType, SignalSource, TimeInForce,
 };
+use crate::risk::{
+    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine, RiskLimits,
+};
 use crate::sim::{SimConfig, SimExchange};
 use crate::sizing::{size, SizingConfig};
 
@@ -236,10 +239,8 @@ pub struct EngineConfig {
     /// One-second returns needed before the volatility forecast exists (until then the
     /// decision sees unknown risk and holds).
     pub vol_min_samples: u32,
-    /// Pre-trade gate: the largest absolute position per instrument, contracts.
-    pub max_position: u32,
-    /// Pre-trade gate: no new exposure when the book's last update is older than this.
-    pub max_data_age_ns: u64,
+    /// Pre-trade risk limits (`tradecore::risk`): every new order and modify passes them.
+    pub risk: RiskLimits,
     /// Equity is sampled at most this often (event time).
     pub equity_interval_ns: u64,
     /// Close every position at the end of the data (exit reason END).
@@ -258,8 +259,7 @@ impl Default for EngineConfig {
             sizing: SizingConfig::default(),
             vol_halflife_s: 300.0,
             vol_min_samples: 60,
-            max_position: 5,
-            max_data_age_ns: 5_000_000_000,
+            risk: RiskLimits::default(),
             equity_interval_ns: 1_000_000_000,
             flatten_at_end: true,
             features: FeatureSet::default_micro(),
@@ -299,8 +299,8 @@ impl EngineConfig {
                 self.vol_min_samples
             ));
         }
-        if self.max_position == 0 {
-            p.push("max_position must be >= 1".into());
+        if let Err(e) = self.risk.validate() {
+            p.push(e.to_string());
         }
         if self.equity_interval_ns == 0 {
             p.push("equity_interval_ns must be >= 1".into());
@@ -483,6 +483,11 @@ pub struct Engine {
     books: Vec<(InstrumentId, L3Book)>,
     micro: Vec<MicroEngine>,
     last_update: Vec<u64>,
+    /// Last trade price per instrument (the risk gate's reference without a mid).
+    last_trade: Vec<Option<i64>>,
+    risk: RiskEngine,
+    risk_positions: Vec<RiskPosition>,
+    equity_peak: f64,
     vols: Vec<VolEstimator>,
     predictor: Box<dyn Predictor + Send>,
     row: Vec<f64>,
@@ -528,6 +533,10 @@ impl Engine {
             books: Vec::new(),
             micro: Vec::new(),
             last_update: Vec::new(),
+            last_trade: Vec::new(),
+            risk: RiskEngine::new(cfg.risk)?,
+            risk_positions: Vec::new(),
+            equity_peak: cfg.initial_equity,
             vols: Vec::new(),
             predictor,
             row: vec![0.0; width],
@@ -585,6 +594,7 @@ impl Engine {
         self.books.push((id, L3Book::new()));
         self.micro.push(MicroEngine::new(&self.cfg.features)?);
         self.last_update.push(0);
+        self.last_trade.push(None);
         self.vols.push(VolEstimator::default());
         self.positions.push(PositionState::new(id, spec.multiplier));
         self.open_trades.push(None);
@@ -618,6 +628,9 @@ impl Engine {
             self.micro[s].on_mbo(m);
         }
         self.last_update[s] = ts;
+        if m.action as u8 == b'T' && m.price != crate::book::UNDEF_PRICE {
+            self.last_trade[s] = Some(m.price);
+        }
         self.book_fills();
         if !m.flags.is_last() {
             return Ok(());
@@ -792,42 +805,54 @@ impl Engine {
         i
     }
 
-    /// The pre-trade risk gate: cancels and reduce-only exits always pass.
+    /// The pre-trade risk gate (`tradecore::risk::RiskEngine`), with the context of this
+    /// moment: the book, every position, the account, and our working entries.
     fn gate(
-        &self,
+        &mut self,
         s: usize,
         intent: &OrderIntent,
     ) -> std::result::Result<(), (&'static str, String)> {
-        if !matches!(intent.action, IntentAction::New) || intent.reduce_only {
-            return Ok(());
-        }
         let book = &self.books[s].1;
         let integ = book.integrity();
-        if integ.untrusted || integ.crossed {
-            return Err(("BOOK_UNTRUSTED", format!("{integ:?}")));
+        let market = MarketState {
+            instrument_id: self.books[s].0,
+            mid: self.positions[s].mark,
+            last_trade: self.last_trade[s],
+            last_update_ns: self.last_update[s],
+            book_trusted: !integ.untrusted,
+            crossed: integ.crossed,
+        };
+        self.risk_positions.clear();
+        for p in &self.positions {
+            self.risk_positions.push(RiskPosition {
+                instrument_id: p.instrument_id,
+                qty: p.qty,
+                // A position needs a mark; before the first two-sided book, its average cost.
+                mark: p.mark.unwrap_or((p.avg_price * PRICE_SCALE as f64) as i64),
+                multiplier: p.multiplier,
+            });
         }
-        let age = intent.ts.saturating_sub(self.last_update[s]);
-        if age > self.cfg.max_data_age_ns {
-            return Err(("STALE_DATA", format!("book last updated {age} ns ago")));
-        }
-        let pos = self.positions[s].qty + self.sim.working_qty(intent.instrument_id);
-        let after = pos + intent.side.sign() * intent.qty as i64;
-        if after.unsigned_abs() > self.cfg.max_position as u64 {
-            return Err((
-                "MAX_POSITION",
-                format!(
-                    "position {pos} + {} {} > limit {}",
-                    intent.qty,
-                    if intent.side == OrderSide::Buy {
-                        "bought"
-                    } else {
-                        "sold"
-                    },
-                    self.cfg.max_position
-                ),
-            ));
-        }
-        Ok(())
+        let equity = self.account_equity();
+        self.equity_peak = self.equity_peak.max(equity);
+        let account = AccountState {
+            equity,
+            equity_peak: self.equity_peak,
+            // A backtest is one session: "today" is the whole run.
+            realized_pnl_today: self.positions.iter().map(|p| p.realized - p.fees).sum(),
+            unrealized_pnl: self.positions.iter().map(|p| p.unrealized()).sum(),
+            traded_notional_today: self.positions.iter().map(|p| p.traded_notional).sum(),
+        };
+        let ctx = RiskContext {
+            now_ns: intent.ts,
+            market: &market,
+            positions: &self.risk_positions,
+            account: &account,
+            working_qty: self.sim.working_qty(intent.instrument_id),
+            correlations: None,
+        };
+        self.risk
+            .check(intent, &ctx)
+            .map_err(|d| (d.reason.as_str(), d.detail))
     }
 
     fn deny(&mut self, ts: u64, intent_id: u64, reason: &str, detail: String) {

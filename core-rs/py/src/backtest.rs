@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::decision::DecisionConfig;
 use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals};
+use tradecore::risk::RiskLimits;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
 use tradecore::CoreError;
@@ -96,8 +97,8 @@ impl BacktestRun {
     #[pyo3(signature = (
         paths, *, definitions, fee_per_contract, seed, order_latency, feed_latency,
         initial_equity, min_confidence_ensemble, min_confidence_external, max_risk_score,
-        horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, max_position,
-        max_data_age_ns, equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
+        horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
+        equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
         signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -119,8 +120,7 @@ impl BacktestRun {
         stop_k: f64,
         reward_risk: f64,
         max_qty: u32,
-        max_position: u32,
-        max_data_age_ns: u64,
+        risk_limits: Vec<(String, f64)>,
         equity_interval_ns: u64,
         flatten_at_end: bool,
         vol_halflife_s: f64,
@@ -161,8 +161,7 @@ impl BacktestRun {
                 },
                 vol_halflife_s,
                 vol_min_samples,
-                max_position,
-                max_data_age_ns,
+                risk: RiskLimits::from_pairs(risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
                 equity_interval_ns,
                 flatten_at_end,
                 ..EngineConfig::default()

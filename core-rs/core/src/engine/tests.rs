@@ -289,3 +289,27 @@ fn specs_come_from_definitions_by_id_then_product_then_synth_table() {
     assert_eq!(symbol_root("ESH4"), "ES");
     assert_eq!(symbol_root("NQZ26"), "NQ");
 }
+
+#[test]
+fn risk_denials_keep_orders_from_the_venue_and_are_recorded_by_reason() {
+    let mut cfg = es_config(7);
+    cfg.risk.max_order_qty = 1; // sizing asks for 2
+    let engine = Engine::new(cfg, Box::new(alternating_signals())).unwrap();
+    let mut bt = Backtest::new(&[esh4()], engine).unwrap();
+    bt.run().unwrap();
+    let e = &bt.engine;
+    let n = e
+        .denials
+        .iter()
+        .filter(|d| d.reason == "MAX_ORDER_QTY")
+        .count();
+    assert!(n > 0, "{:?}", e.telemetry);
+    assert_eq!(e.telemetry.denials as usize, e.denials.len());
+    let denied: Vec<u64> = e.denials.iter().map(|d| d.intent_id).collect();
+    assert!(e
+        .sim()
+        .orders()
+        .iter()
+        .all(|o| !denied.contains(&o.intent_id)));
+    assert!(e.sim().fills().is_empty(), "every entry was denied");
+}
