@@ -2,7 +2,7 @@
 //! decision + risk gate < 200 ns). `check_accept` runs every gate on an order that passes
 //! them all (the most work a check does: three positions, a correlation matrix, the
 //! throttle); `decide_size_check` is the whole per-signal path from probabilities to an
-//! approved, sized, bracketed intent.
+//! approved, sized, bracketed intent; `decide` and `size` are its first two steps alone.
 //! Run: `cargo bench -p tradecore-bench --bench risk -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -144,6 +144,14 @@ fn risk(c: &mut Criterion) {
         fee_per_contract: 2.0,
     };
     let scfg = SizingConfig::default();
+    let d0 = decide(&probs, &classes, &ri, SignalSource::Ensemble, &dcfg).unwrap();
+    g.bench_function("size", |b| {
+        b.iter(|| {
+            size(black_box(&d0), 5000 * P, 1_000_000.0, &spec, &scfg)
+                .unwrap()
+                .unwrap()
+        })
+    });
     let mut eng = RiskEngine::new(limits()).unwrap();
     let mut now = 0u64;
     g.bench_function("decide_size_check", |b| {

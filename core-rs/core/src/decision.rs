@@ -51,8 +51,7 @@ impl HoldReason {
 /// The risk features of the instrument at decision time (from `pycontrol.risk` / the
 /// streaming risk features). Returns and losses are fractions of price over the horizon;
 /// VaR/CVaR are positive losses. Without a reference instrument pass 0 for correlation,
-/// beta and tail dependence; a non-finite value counts as maximal risk (unknown risk is
-/// not a reason to trade).
+/// beta and tail dependence; any NaN scores 10 (unknown risk is not a reason to trade).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RiskInputs {
     /// Return standard deviation over the horizon (GARCH forecast), e.g. 0.001 = 0.1 %.
@@ -110,8 +109,19 @@ fn unit(x: f64) -> f64 {
 /// score = 1 + round(9 (0.35 v + 0.25 l + 0.2 c + 0.2 t))
 /// ```
 ///
-/// Monotone non-decreasing in each input's magnitude; NaN terms count as 1.
+/// Monotone non-decreasing in each input's magnitude; any NaN input scores 10.
 pub fn risk_score_with(r: &RiskInputs, cfg: &RiskScoreConfig) -> u8 {
+    // Unknown risk is maximal risk: saturating only the unknown term would let an unknown
+    // volatility with calm co-movement score 6, which passes the default bar.
+    if r.vol_forecast.is_nan()
+        || r.var99.is_nan()
+        || r.cvar99.is_nan()
+        || r.corr_to_index.is_nan()
+        || r.beta_to_index.is_nan()
+        || r.tail_dependence.is_nan()
+    {
+        return 10;
+    }
     let vref = if cfg.vol_ref.is_finite() && cfg.vol_ref > 0.0 {
         cfg.vol_ref
     } else {
@@ -297,7 +307,8 @@ pub fn decide(
         ));
     }
     // Renormalise so the confidence of a float32 softmax is a probability of the whole.
-    let (up, down, ev) = (up / sum, down / sum, ev / sum);
+    let inv = 1.0 / sum;
+    let (up, down, ev) = (up * inv, down * inv, ev * inv);
     let score = risk_score_with(risk, &cfg.score);
     let expected_return = if risk.vol_forecast.is_finite() {
         risk.vol_forecast * ev
@@ -400,6 +411,20 @@ mod tests {
             tail_dependence: f64::NAN,
         };
         assert_eq!(risk_score(&nan), 10);
+        // One unknown input is enough: an unknown vol with calm co-movement must not pass.
+        for k in 0..6 {
+            let mut r = [0.0005, 0.0012, 0.0013, 0.0, 0.0, 0.0];
+            r[k] = f64::NAN;
+            let r = RiskInputs {
+                vol_forecast: r[0],
+                var99: r[1],
+                cvar99: r[2],
+                corr_to_index: r[3],
+                beta_to_index: r[4],
+                tail_dependence: r[5],
+            };
+            assert_eq!(risk_score(&r), 10, "NaN at input {k}");
+        }
         let mut prev = 0;
         for k in 0..50 {
             let r = RiskInputs {

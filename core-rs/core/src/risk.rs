@@ -174,8 +174,9 @@ impl Default for RiskLimits {
         RiskLimits {
             max_order_qty: 10,
             max_position: 20,
-            max_gross_exposure: 5_000_000.0,
-            max_notional_per_order: 2_000_000.0,
+            // 10 lots of NQ (~21000 x 20) is ~4.2 M: the sizing default (max_qty 10) must fit.
+            max_gross_exposure: 10_000_000.0,
+            max_notional_per_order: 5_000_000.0,
             max_daily_exposure: 50_000_000.0,
             daily_loss_limit: 10_000.0,
             max_drawdown: 0.10,
@@ -587,9 +588,13 @@ fn deny(reason: ReasonCode, detail: impl FnOnce() -> String) -> std::result::Res
     })
 }
 
+/// Fixed point to price units by a multiply: a division costs several times more and this
+/// runs a few times per check.
+const INV_PRICE_SCALE: f64 = 1.0 / PRICE_SCALE as f64;
+
 #[inline]
 fn px(p: i64) -> f64 {
-    p as f64 / PRICE_SCALE as f64
+    p as f64 * INV_PRICE_SCALE
 }
 
 impl RiskEngine {

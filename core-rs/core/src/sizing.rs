@@ -179,6 +179,22 @@ pub fn size(
     spec: &InstrumentSpec,
     cfg: &SizingConfig,
 ) -> Result<Option<Sized>> {
+    // NaN/negative products are caught by `bracket` after the inputs are validated.
+    let stop_dist = cfg.stop_k * d.vol_forecast * entry_price as f64;
+    size_with_stop_distance(d, entry_price, equity, spec, cfg, stop_dist)
+}
+
+/// [`size`] with the stop distance (fixed-point, > 0) chosen by the caller, e.g. `k x ATR`
+/// instead of `stop_k x vol_forecast x entry`; `cfg.stop_k` is not used. The volatility
+/// target still uses the decision's `vol_forecast`.
+pub fn size_with_stop_distance(
+    d: &Decision,
+    entry_price: i64,
+    equity: f64,
+    spec: &InstrumentSpec,
+    cfg: &SizingConfig,
+    stop_dist: f64,
+) -> Result<Option<Sized>> {
     cfg.validate()?;
     let side = match d.action {
         Action::Buy => OrderSide::Buy,
@@ -240,7 +256,7 @@ pub fn size(
     let br = bracket(
         side,
         entry_price,
-        cfg.stop_k * d.vol_forecast * entry,
+        stop_dist,
         cfg.reward_risk,
         spec.tick_size,
     )?;
@@ -378,6 +394,22 @@ mod tests {
         let b = bracket(OrderSide::Buy, 5000 * P, 1.0, 2.0, tick).unwrap();
         assert_eq!(b.stop_loss, 5000 * P - tick);
         assert_eq!(b.take_profit, 5000 * P + 2 * tick);
+    }
+
+    #[test]
+    fn caller_chosen_stop_distance() {
+        // An ATR of 6 points x k 1.5 = 9 points = 36 ticks: stop 4991, take-profit 5018.
+        let cfg = SizingConfig::default();
+        let d = dec(Action::Buy, 0.8, 0.001);
+        let s = size_with_stop_distance(&d, 5000 * P, 1e6, &ES, &cfg, 9.0 * P as f64)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.bracket.stop_loss, s.bracket.take_profit),
+            (4991 * P, 5018 * P)
+        );
+        let e = size_with_stop_distance(&d, 5000 * P, 1e6, &ES, &cfg, f64::NAN).unwrap_err();
+        assert!(e.to_string().contains("stop distance"), "{e}");
     }
 
     #[test]
