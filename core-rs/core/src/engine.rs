@@ -477,8 +477,74 @@ pub struct Telemetry {
     pub fills: u64,
 }
 
+/// Where intents go: the simulated exchange in backtests, a broker adapter in paper and live
+/// sessions. The engine talks to its venue through this and nothing else, so the loop is the
+/// same everywhere; a broker adapter ignores the market-data hooks (the real venue matches).
+pub trait Venue {
+    /// Contract terms of an instrument the venue trades.
+    fn spec(&self, id: InstrumentId) -> Option<&InstrumentSpec>;
+    /// Sends an intent at `now`; returns the client order id it acts on.
+    fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64;
+    /// Time of the next action of ours to take effect at the venue, if it is simulated.
+    fn next_arrival(&self) -> Option<u64>;
+    /// Lets actions due by `t` act on the books.
+    fn process_until(&mut self, t: u64, books: &[(InstrumentId, L3Book)]);
+    /// Sees a market record before the book applies it.
+    fn on_mbo(&mut self, m: &MboMsg, book: &L3Book);
+    /// End of an event on `id` (the book has applied it).
+    fn on_event_end(&mut self, id: InstrumentId, ts: u64, book: &L3Book);
+    /// Every fill so far, in time order (the engine books the ones it has not seen).
+    fn fills(&self) -> &[Fill];
+    /// Signed contracts of working entries (exposure the risk gate counts).
+    fn working_qty(&self, id: InstrumentId) -> i64;
+    fn has_open_orders(&self, id: InstrumentId) -> bool;
+    fn open_order_ids(&self, id: InstrumentId) -> Vec<u64>;
+    /// One draw of the market-data latency to the strategy (0 for a live feed: it is real).
+    fn feed_latency(&mut self) -> u64;
+}
+
+impl Venue for SimExchange {
+    fn spec(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        SimExchange::spec(self, id)
+    }
+    fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64 {
+        SimExchange::submit(self, intent, now)
+    }
+    #[inline]
+    fn next_arrival(&self) -> Option<u64> {
+        SimExchange::next_arrival(self)
+    }
+    fn process_until(&mut self, t: u64, books: &[(InstrumentId, L3Book)]) {
+        SimExchange::process_until(self, t, books)
+    }
+    #[inline]
+    fn on_mbo(&mut self, m: &MboMsg, book: &L3Book) {
+        SimExchange::on_mbo(self, m, book)
+    }
+    #[inline]
+    fn on_event_end(&mut self, id: InstrumentId, ts: u64, book: &L3Book) {
+        SimExchange::on_event_end(self, id, ts, book)
+    }
+    #[inline]
+    fn fills(&self) -> &[Fill] {
+        SimExchange::fills(self)
+    }
+    fn working_qty(&self, id: InstrumentId) -> i64 {
+        SimExchange::working_qty(self, id)
+    }
+    fn has_open_orders(&self, id: InstrumentId) -> bool {
+        SimExchange::has_open_orders(self, id)
+    }
+    fn open_order_ids(&self, id: InstrumentId) -> Vec<u64> {
+        self.open_orders(id).map(|o| o.client_order_id).collect()
+    }
+    fn feed_latency(&mut self) -> u64 {
+        SimExchange::feed_latency(self)
+    }
+}
+
 /// The engine: books, features, predictor, decision, risk gates, venue, positions.
-pub struct Engine {
+pub struct Engine<V: Venue = SimExchange> {
     cfg: EngineConfig,
     books: Vec<(InstrumentId, L3Book)>,
     micro: Vec<MicroEngine>,
@@ -493,7 +559,7 @@ pub struct Engine {
     row: Vec<f64>,
     row32: Vec<f32>,
     probs: Vec<f32>,
-    sim: SimExchange,
+    sim: V,
     positions: Vec<PositionState>,
     open_trades: Vec<Option<OpenTrade>>,
     /// Intent ids of exits, with their reason (entries are absent).
@@ -517,8 +583,22 @@ pub struct Engine {
     pub latency_ns: Vec<i64>,
 }
 
-impl Engine {
+impl Engine<SimExchange> {
+    /// An engine on the simulated exchange built from `cfg.sim` and `cfg.specs`.
     pub fn new(cfg: EngineConfig, predictor: Box<dyn Predictor + Send>) -> Result<Engine> {
+        cfg.validate()?;
+        let sim = SimExchange::new(cfg.sim.clone(), cfg.specs.clone())?;
+        Engine::with_venue(cfg, predictor, sim)
+    }
+}
+
+impl<V: Venue> Engine<V> {
+    /// An engine on any venue (a broker adapter for paper and live sessions).
+    pub fn with_venue(
+        cfg: EngineConfig,
+        predictor: Box<dyn Predictor + Send>,
+        sim: V,
+    ) -> Result<Engine<V>> {
         cfg.validate()?;
         let k = predictor.classes().len();
         if k < 2 {
@@ -526,7 +606,6 @@ impl Engine {
                 "predictor: need at least 2 classes, got {k}"
             )));
         }
-        let sim = SimExchange::new(cfg.sim.clone(), cfg.specs.clone())?;
         let width = cfg.features.len();
         let features_on = predictor.uses_features();
         Ok(Engine {
@@ -567,7 +646,8 @@ impl Engine {
         &self.cfg
     }
 
-    pub fn sim(&self) -> &SimExchange {
+    /// The venue (the simulated exchange in backtests: its order log, fills, rejects).
+    pub fn sim(&self) -> &V {
         &self.sim
     }
 
@@ -752,11 +832,7 @@ impl Engine {
     fn exit_intents(&mut self, s: usize, ts: u64, reason: ExitReason) -> Vec<OrderIntent> {
         let id = self.books[s].0;
         let mut out = Vec::new();
-        let open: Vec<u64> = self
-            .sim
-            .open_orders(id)
-            .map(|o| o.client_order_id)
-            .collect();
+        let open = self.sim.open_order_ids(id);
         for coid in open {
             let mut c = self.blank_intent(id, ts);
             c.action = IntentAction::Cancel {
