@@ -6,8 +6,8 @@
 //! modify that re-prices or grows an order ahead sends that order behind us (it loses
 //! priority); orders added later queue behind us. A fill (`F` record) of a resting order
 //! that is NOT ahead of us at our price means the aggressor already went through everything
-//! ahead of us, so we fill first (up to that fill's size). A trade through our price (a
-//! worse-priced resting order filled, or a trade printed beyond our limit) fills us as well.
+//! ahead of us, so we fill first (up to that fill's size). A fill of a worse-priced resting
+//! order on our side means the market traded through our price: we fill as well.
 //!
 //! Standard replay assumptions, stated so nobody is surprised:
 //! - Our fills do not alter the replayed book: a market order walks visible depth level by
@@ -318,6 +318,9 @@ pub struct SimExchange {
     seq: u64,
     fills: Vec<Fill>,
     rejects: Vec<CancelReject>,
+    /// Orders before this index are all terminal (orders end roughly in creation order), so
+    /// scans for open orders start here instead of at the first order of the session.
+    first_open: usize,
 }
 
 impl SimExchange {
@@ -359,6 +362,7 @@ impl SimExchange {
             seq: 0,
             fills: Vec::new(),
             rejects: Vec::new(),
+            first_open: 0,
         })
     }
 
@@ -398,7 +402,7 @@ impl SimExchange {
     /// Contracts on non-terminal orders of an instrument with the given side (sent or live),
     /// bracket exits excluded: what a risk gate counts as working exposure.
     pub fn working_qty(&self, id: InstrumentId) -> i64 {
-        self.orders
+        self.orders[self.first_open..]
             .iter()
             .filter(|o| o.instrument_id == id && !o.status.is_terminal() && o.leg == Leg::Entry)
             .map(|o| o.side.sign() * o.remaining() as i64)
@@ -407,14 +411,14 @@ impl SimExchange {
 
     /// True when any order of the instrument is sent and not terminal.
     pub fn has_open_orders(&self, id: InstrumentId) -> bool {
-        self.orders
+        self.orders[self.first_open..]
             .iter()
             .any(|o| o.instrument_id == id && !o.status.is_terminal())
     }
 
     /// Open (non-terminal) orders of an instrument.
     pub fn open_orders(&self, id: InstrumentId) -> impl Iterator<Item = &SimOrder> {
-        self.orders
+        self.orders[self.first_open..]
             .iter()
             .filter(move |o| o.instrument_id == id && !o.status.is_terminal())
     }
@@ -422,6 +426,11 @@ impl SimExchange {
     /// Sends an intent at `now`; it reaches the venue after the sampled order latency.
     /// Returns the client order id it acts on.
     pub fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64 {
+        while self.first_open < self.orders.len()
+            && self.orders[self.first_open].status.is_terminal()
+        {
+            self.first_open += 1;
+        }
         let arrival = now.saturating_add(self.cfg.order_latency.sample(&mut self.rng));
         let (action, coid) = match intent.action {
             IntentAction::New => {
@@ -806,7 +815,7 @@ impl SimExchange {
         let id = m.hd.instrument_id;
         match m.action as u8 {
             b'F' => self.on_fill_record(m, book),
-            b'T' => self.on_trade(id, m.price, m.size, m.ts_recv, book),
+            b'T' => self.on_trade(id, m.price),
             b'C' | b'M' => self.on_change(m, book),
             b'R' => {
                 for &i in &self.live {
@@ -882,37 +891,25 @@ impl SimExchange {
         }
     }
 
-    /// A trade printed: stops at or through it trigger (executed at the end of the event);
-    /// limits the print went through fill (the `F` records cover prints at our price).
-    fn on_trade(&mut self, id: InstrumentId, price: i64, size: u32, ts: u64, book: &L3Book) {
+    /// A trade printed: stops at or through it trigger (executed at the end of the event).
+    /// Limits are filled from the `F` records that follow (one per resting order filled,
+    /// with its id), not from the print: counting both would fill us twice for one trade.
+    fn on_trade(&mut self, id: InstrumentId, price: i64) {
         if price == crate::book::UNDEF_PRICE {
             return;
         }
-        let mut avail = size;
-        let live = self.live.clone();
-        for i in live {
+        for &i in &self.live {
             let o = &mut self.orders[i];
-            if !o.live || o.instrument_id != id {
+            if o.instrument_id != id || o.order_type != OrderType::Stop {
                 continue;
             }
-            match o.order_type {
-                OrderType::Stop => {
-                    let stop = o.stop_price.expect("stop has a trigger");
-                    let hit = match o.side {
-                        OrderSide::Buy => price >= stop,
-                        OrderSide::Sell => price <= stop,
-                    };
-                    if hit {
-                        o.triggered = true;
-                    }
-                }
-                OrderType::Limit if avail > 0 && o.strictly_worse(price) => {
-                    let take = o.remaining().min(avail);
-                    avail -= take;
-                    let p = o.price.expect("limit");
-                    self.fill(i, p, take, ts, Liquidity::Maker, book);
-                }
-                _ => {}
+            let stop = o.stop_price.expect("stop has a trigger");
+            let hit = match o.side {
+                OrderSide::Buy => price >= stop,
+                OrderSide::Sell => price <= stop,
+            };
+            if hit {
+                o.triggered = true;
             }
         }
     }

@@ -490,3 +490,25 @@ fn latency_draws_are_deterministic_per_seed_and_respect_the_cap() {
     let e = bad.validate().unwrap_err().to_string();
     assert!(e.contains("median_ns") && e.contains("sigma"), "{e}");
 }
+
+#[test]
+fn one_trade_through_us_fills_once_not_for_the_print_and_the_fill_record() {
+    let mut w = seeded(0);
+    let c = w.send(
+        10,
+        OrderSide::Buy,
+        OrderType::Limit,
+        10,
+        Some(t(0)),
+        None,
+        None,
+    );
+    w.arrive(10);
+    // A seller prints 3 at 99.75 against bid order 3: the trade and its fill record.
+    let mut tr = rec(b'T', b'A', -1, 3, 0, 20);
+    tr.flags = FlagSet::new(0);
+    let mut f = rec(b'F', b'B', -1, 3, 3, 20);
+    f.flags = FlagSet::new(0);
+    w.feed_all(&[tr, f, rec(b'C', b'B', -1, 3, 3, 20)]);
+    assert_eq!(w.fills_of(c), vec![(t(0), 3)]);
+}
