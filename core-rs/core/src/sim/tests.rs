@@ -512,3 +512,66 @@ fn one_trade_through_us_fills_once_not_for_the_print_and_the_fill_record() {
     w.feed_all(&[tr, f, rec(b'C', b'B', -1, 3, 3, 20)]);
     assert_eq!(w.fills_of(c), vec![(t(0), 3)]);
 }
+
+impl World {
+    fn modify(&mut self, now: u64, coid: u64, qty: u32, price: Option<i64>) {
+        let intent = OrderIntent {
+            intent_id: self.next_intent,
+            ts: now,
+            instrument_id: ID,
+            action: IntentAction::Modify {
+                client_order_id: coid,
+            },
+            side: OrderSide::Buy,
+            qty,
+            order_type: OrderType::Limit,
+            price,
+            stop_price: None,
+            tif: TimeInForce::Day,
+            reduce_only: false,
+            bracket: None,
+            source: SignalSource::External,
+            confidence: 0.9,
+            risk_score: 3,
+        };
+        self.next_intent += 1;
+        self.sim.submit(&intent, now);
+    }
+}
+
+#[test]
+fn modify_arrives_after_the_latency_and_keeps_priority_only_when_it_shrinks() {
+    let mut w = seeded(10);
+    let c = w.send(
+        0,
+        OrderSide::Buy,
+        OrderType::Limit,
+        3,
+        Some(t(0)),
+        None,
+        None,
+    );
+    w.arrive(10);
+    w.feed(rec(b'A', b'B', 0, 4, 4, 11)); // behind us
+    assert_eq!(w.ahead(c), (2, 8));
+    // Smaller size: same place in the queue, effective only once it arrives (t = 30).
+    w.modify(20, c, 2, None);
+    w.arrive(29);
+    assert_eq!(w.order(c).qty, 3);
+    w.arrive(30);
+    assert_eq!(w.order(c).qty, 2);
+    assert_eq!(w.ahead(c), (2, 8));
+    // New price: to the back of the 99.75 queue (order 3 is there).
+    w.modify(40, c, 2, Some(t(-1)));
+    w.arrive(50);
+    assert_eq!(w.order(c).price, Some(t(-1)));
+    assert_eq!(w.ahead(c), (1, 4));
+    // And back to 100.00: now behind order 4 too, which joined after us the first time.
+    w.modify(60, c, 2, Some(t(0)));
+    w.arrive(70);
+    assert_eq!(w.ahead(c), (3, 12));
+    // A modify of an unknown order is refused, not applied.
+    w.modify(80, 999, 1, None);
+    w.arrive(90);
+    assert_eq!(w.sim.rejects().last().unwrap().client_order_id, 999);
+}
