@@ -313,3 +313,34 @@ fn risk_denials_keep_orders_from_the_venue_and_are_recorded_by_reason() {
         .all(|o| !denied.contains(&o.intent_id)));
     assert!(e.sim().fills().is_empty(), "every entry was denied");
 }
+
+#[test]
+fn round_trips_split_a_reversing_fill_and_add_up_to_the_account() {
+    let mut e = Engine::new(es_config(1), Box::new(alternating_signals())).unwrap();
+    let s = e.slot(ES).unwrap();
+    for f in [
+        fill(OrderSide::Buy, 100.0, 2, 2.0),
+        fill(OrderSide::Sell, 101.0, 5, 5.0), // closes 2, opens 3 short
+        fill(OrderSide::Buy, 99.0, 3, 3.0),
+    ] {
+        let before = e.positions[s].qty;
+        e.positions[s].apply(&f);
+        e.track_trade(s, before, &f);
+    }
+    assert_eq!(e.trades.len(), 2);
+    let (a, b) = (&e.trades[0], &e.trades[1]);
+    assert_eq!(
+        (a.side, a.qty, a.entry_price, a.exit_price),
+        (OrderSide::Buy, 2, 100.0, 101.0)
+    );
+    assert_eq!(a.fees, 2.0 + 2.0); // its entry, and 2/5 of the reversing fill's fee
+    assert_eq!(a.pnl, 2.0 * 1.0 * 50.0 - 4.0);
+    assert_eq!(
+        (b.side, b.qty, b.entry_price, b.exit_price),
+        (OrderSide::Sell, 3, 101.0, 99.0)
+    );
+    assert_eq!(b.pnl, 3.0 * 2.0 * 50.0 - 6.0);
+    let p = &e.positions[s];
+    assert_eq!(p.qty, 0);
+    assert!((a.pnl + b.pnl - (p.realized - p.fees)).abs() < 1e-9);
+}
