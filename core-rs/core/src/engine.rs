@@ -15,11 +15,12 @@ use std::time::Instant;
 
 use dbn::{rtype, MboMsg};
 
+use crate::bars::{Aggressor, BarBuilder, Timeframe};
 use crate::book::{BookView, L3Book, Side, PRICE_SCALE};
 use crate::decision::{decide, Action, DecisionConfig, RiskInputs};
 use crate::decode::DbnReader;
 use crate::error::{CoreError, Position, Result};
-use crate::features::{FeatureSet, MicroEngine};
+use crate::features::{BarFeatureEngine, FeatureBar, FeatureSet, MicroEngine};
 use crate::orders::{
     intent_of, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide,
     OrderType, SignalSource, TimeInForce,
@@ -245,8 +246,12 @@ pub struct EngineConfig {
     pub equity_interval_ns: u64,
     /// Close every position at the end of the data (exit reason END).
     pub flatten_at_end: bool,
-    /// The micro feature set computed per event and handed to the predictor.
+    /// The features handed to a predictor that reads them: a micro set (one row per book
+    /// event, the predictor is asked every event) or a bar set (one row per completed
+    /// `bar_timeframe` bar of the instrument's trades, the predictor is asked once per bar).
     pub features: FeatureSet,
+    /// Base timeframe of a bar feature set (its coarser timeframes are built from it).
+    pub bar_timeframe: Timeframe,
 }
 
 impl Default for EngineConfig {
@@ -263,6 +268,7 @@ impl Default for EngineConfig {
             equity_interval_ns: 1_000_000_000,
             flatten_at_end: true,
             features: FeatureSet::default_micro(),
+            bar_timeframe: Timeframe::parse("1m").expect("1m is a timeframe"),
         }
     }
 }
@@ -306,7 +312,11 @@ impl EngineConfig {
             p.push("equity_interval_ns must be >= 1".into());
         }
         if !self.features.is_micro() {
-            p.push("features: the engine computes micro features per event".into());
+            if self.features.needs_reference() {
+                p.push("features: cross-instrument (reference) features are not streamed by the engine".into());
+            } else if let Err(e) = BarFeatureEngine::new(&self.features, self.bar_timeframe) {
+                p.push(format!("features: {e}"));
+            }
         }
         if p.is_empty() {
             Ok(())
@@ -474,6 +484,8 @@ pub struct Telemetry {
     pub denials_by_reason: Vec<(String, u64)>,
     /// Intents sent to the venue.
     pub orders: u64,
+    /// Trades left out of the bars (undefined price, bad size), bar feature sets only.
+    pub bad_trades: u64,
     pub fills: u64,
 }
 
@@ -547,7 +559,7 @@ impl Venue for SimExchange {
 pub struct Engine<V: Venue = SimExchange> {
     cfg: EngineConfig,
     books: Vec<(InstrumentId, L3Book)>,
-    micro: Vec<MicroEngine>,
+    feats: Vec<Feats>,
     last_update: Vec<u64>,
     /// Last trade price per instrument (the risk gate's reference without a mid).
     last_trade: Vec<Option<i64>>,
@@ -610,7 +622,7 @@ impl<V: Venue> Engine<V> {
         let features_on = predictor.uses_features();
         Ok(Engine {
             books: Vec::new(),
-            micro: Vec::new(),
+            feats: Vec::new(),
             last_update: Vec::new(),
             last_trade: Vec::new(),
             risk: RiskEngine::new(cfg.risk)?,
@@ -672,7 +684,15 @@ impl<V: Venue> Engine<V> {
             )));
         };
         self.books.push((id, L3Book::new()));
-        self.micro.push(MicroEngine::new(&self.cfg.features)?);
+        self.feats.push(if self.cfg.features.is_micro() {
+            Feats::Micro(MicroEngine::new(&self.cfg.features)?)
+        } else {
+            Feats::Bars {
+                builder: BarBuilder::new(self.cfg.bar_timeframe),
+                engine: BarFeatureEngine::new(&self.cfg.features, self.cfg.bar_timeframe)?,
+                fresh: false,
+            }
+        });
         self.last_update.push(0);
         self.last_trade.push(None);
         self.vols.push(VolEstimator::default());
@@ -705,7 +725,26 @@ impl<V: Venue> Engine<V> {
         self.sim.on_mbo(m, &self.books[s].1);
         self.books[s].1.apply(m);
         if self.features_on {
-            self.micro[s].on_mbo(m);
+            match &mut self.feats[s] {
+                Feats::Micro(f) => f.on_mbo(m),
+                Feats::Bars {
+                    builder,
+                    engine,
+                    fresh,
+                } if m.action as u8 == b'T' => {
+                    match builder.push(ts, m.price, m.size as f64, Aggressor::from_dbn(m.side)) {
+                        Ok(Some(bar)) => {
+                            engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                            *fresh = true;
+                        }
+                        Ok(None) => {}
+                        // An undefined price or a bad size: counted, the trade is left out of
+                        // the bar (as the book leaves it out of its state).
+                        Err(_) => self.telemetry.bad_trades += 1,
+                    }
+                }
+                Feats::Bars { .. } => {}
+            }
         }
         self.last_update[s] = ts;
         if m.action as u8 == b'T' && m.price != crate::book::UNDEF_PRICE {
@@ -723,15 +762,40 @@ impl<V: Venue> Engine<V> {
         let book = &self.books[s].1;
         self.positions[s].mark = mid(book);
         self.vols[s].update(ts, self.positions[s].mark, self.vol_alpha);
-        if self.features_on {
-            self.micro[s].on_event(ts, book, &mut self.row);
-            for (d, x) in self.row32.iter_mut().zip(&self.row) {
-                *d = *x as f32;
+        let ask = if !self.features_on {
+            true
+        } else {
+            let ask = match &mut self.feats[s] {
+                Feats::Micro(f) => {
+                    f.on_event(ts, book, &mut self.row);
+                    true
+                }
+                Feats::Bars {
+                    builder,
+                    engine,
+                    fresh,
+                } => {
+                    // The bar's interval is over: close it now rather than at the next trade.
+                    if let Some(bar) = builder.close_through(ts) {
+                        engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                        *fresh = true;
+                    }
+                    std::mem::take(fresh)
+                }
+            };
+            if ask {
+                for (d, x) in self.row32.iter_mut().zip(&self.row) {
+                    *d = *x as f32;
+                }
             }
-        }
-        let signal = self
-            .predictor
-            .predict(id, ts, &self.row32, &mut self.probs)?;
+            ask
+        };
+        let signal = if ask {
+            self.predictor
+                .predict(id, ts, &self.row32, &mut self.probs)?
+        } else {
+            None
+        };
         if signal.is_some() {
             self.telemetry.signals += 1;
             let started = started.unwrap_or_else(Instant::now);
@@ -1107,6 +1171,17 @@ impl<V: Venue> Engine<V> {
         let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
         self.sample_equity(end, true);
     }
+}
+
+/// The streaming feature engine of one instrument.
+enum Feats {
+    Micro(MicroEngine),
+    Bars {
+        builder: BarBuilder,
+        engine: BarFeatureEngine,
+        /// A bar completed since the predictor was last asked.
+        fresh: bool,
+    },
 }
 
 fn bump(counts: &mut Vec<(String, u64)>, key: &str) {

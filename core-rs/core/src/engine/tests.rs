@@ -344,3 +344,79 @@ fn round_trips_split_a_reversing_fill_and_add_up_to_the_account() {
     assert_eq!(p.qty, 0);
     assert!((a.pnl + b.pnl - (p.realized - p.fees)).abs() < 1e-9);
 }
+
+/// Records what the engine hands it; never signals.
+struct Recorder {
+    classes: Vec<i8>,
+    rows: std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<f32>)>>>,
+}
+
+impl Predictor for Recorder {
+    fn classes(&self) -> &[i8] {
+        &self.classes
+    }
+    fn predict(
+        &mut self,
+        _id: InstrumentId,
+        ts: u64,
+        features: &[f32],
+        _out: &mut [f32],
+    ) -> Result<Option<()>> {
+        self.rows.lock().unwrap().push((ts, features.to_vec()));
+        Ok(None)
+    }
+}
+
+#[test]
+fn bar_features_in_the_loop_equal_the_batch_features_of_the_same_bars() {
+    use crate::bars::{sources::build_bars, Timeframe};
+    use crate::features::{compute_bar_features, FeatureBar, FeatureSet};
+
+    let tf = Timeframe::parse("1m").unwrap();
+    let set = FeatureSet::default_bars();
+    let rows = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cfg = EngineConfig {
+        features: set.clone(),
+        bar_timeframe: tf,
+        ..es_config(1)
+    };
+    let rec = Recorder {
+        classes: vec![-1, 0, 1],
+        rows: rows.clone(),
+    };
+    let mut bt = Backtest::new(&[esh4()], Engine::new(cfg, Box::new(rec)).unwrap()).unwrap();
+    bt.run().unwrap();
+    let got = rows.lock().unwrap().clone();
+    // The batch path: bars from the file's trades, then the batch feature computation.
+    let (frame, _) = build_bars(esh4(), tf).unwrap();
+    let bars: Vec<FeatureBar> = (0..frame.ts.len())
+        .map(|i| FeatureBar {
+            ts: frame.ts[i],
+            open: frame.open[i],
+            high: frame.high[i],
+            low: frame.low[i],
+            close: frame.close[i],
+            volume: frame.volume[i],
+        })
+        .collect();
+    let m = compute_bar_features(&set, tf, &bars, None, "esh4").unwrap();
+    // One prediction per completed bar; the last (partial) bar is never closed in the loop.
+    assert!(got.len() >= 30, "{} bars", got.len());
+    assert_eq!(got.len() + 1, bars.len());
+    let mut finite = 0;
+    for (i, (ts, row)) in got.iter().enumerate() {
+        assert_eq!(row.len(), set.len());
+        // Asked at or after the end of bar i's interval, never before (no look-ahead).
+        assert!(*ts >= bars[i].ts + 60_000_000_000, "row {i}");
+        for (j, v) in row.iter().enumerate() {
+            let want = m.column(j)[i] as f32;
+            assert!(
+                v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()),
+                "bar {i} feature {}: loop {v} batch {want}",
+                set.specs()[j].name
+            );
+            finite += v.is_finite() as usize;
+        }
+    }
+    assert!(finite > 1000, "the rows are not all warm-up NaNs");
+}
