@@ -1158,16 +1158,23 @@ impl<V: Venue> Engine<V> {
         }
         self.finished = true;
         let ts = self.now;
-        if self.cfg.flatten_at_end {
-            for s in 0..self.books.len() {
-                for intent in self.exit_intents(s, ts, ExitReason::End) {
-                    self.telemetry.intents += 1;
-                    self.send(&intent);
+        // An entry still in flight may fill after the first flatten (or its cancel may
+        // overtake it): flatten again until flat; a few rounds settle every race.
+        for _ in 0..4 {
+            if self.cfg.flatten_at_end {
+                for s in 0..self.books.len() {
+                    for intent in self.exit_intents(s, ts, ExitReason::End) {
+                        self.telemetry.intents += 1;
+                        self.send(&intent);
+                    }
                 }
             }
+            self.sim.process_until(u64::MAX, &self.books);
+            self.book_fills();
+            if !self.cfg.flatten_at_end || self.positions.iter().all(|p| p.qty == 0) {
+                break;
+            }
         }
-        self.sim.process_until(u64::MAX, &self.books);
-        self.book_fills();
         let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
         self.sample_equity(end, true);
     }

@@ -514,6 +514,10 @@ impl SimExchange {
         let now = p.arrival;
         match p.action {
             Action::New(i) => {
+                if self.orders[i].status.is_terminal() {
+                    // Cancelled while in flight (its cancel overtook it): never reaches the book.
+                    return;
+                }
                 let id = self.orders[i].instrument_id;
                 let Some(spec) = self.spec(id).copied() else {
                     return self.reject(i, "no instrument spec");

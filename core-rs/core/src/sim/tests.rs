@@ -575,3 +575,32 @@ fn modify_arrives_after_the_latency_and_keeps_priority_only_when_it_shrinks() {
     w.arrive(90);
     assert_eq!(w.sim.rejects().last().unwrap().client_order_id, 999);
 }
+
+#[test]
+fn a_cancel_that_overtakes_its_order_keeps_it_off_the_book() {
+    let mut w = seeded(0);
+    // Sampled latencies can reorder: model it with an order sent late-arriving.
+    w.sim = SimExchange::new(
+        SimConfig {
+            order_latency: LatencyModel::Empirical(vec![100, 10]),
+            feed_latency: LatencyModel::Constant(0),
+            seed: 0,
+        },
+        w.sim.specs().to_vec(),
+    )
+    .unwrap();
+    // Find a seed-independent pair: send until one order draws 100 and its cancel 10.
+    let mut overtaken = None;
+    for k in 0..50u64 {
+        let now = 1_000 * (k + 1);
+        let c = w.send(now, OrderSide::Buy, OrderType::Market, 1, None, None, None);
+        w.cancel(now, c);
+        w.arrive(now + 500);
+        if w.order(c).status == OrderStatus::Cancelled && w.fills_of(c).is_empty() {
+            overtaken = Some(c);
+            break;
+        }
+    }
+    let c = overtaken.expect("some cancel overtook its order");
+    assert_eq!(w.order(c).filled_qty, 0);
+}
