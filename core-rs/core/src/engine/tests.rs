@@ -345,10 +345,13 @@ fn round_trips_split_a_reversing_fill_and_add_up_to_the_account() {
     assert!((a.pnl + b.pnl - (p.realized - p.fees)).abs() < 1e-9);
 }
 
+/// (ts, feature row) of every call, shared with the test.
+type Rows = std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<f32>)>>>;
+
 /// Records what the engine hands it; never signals.
 struct Recorder {
     classes: Vec<i8>,
-    rows: std::sync::Arc<std::sync::Mutex<Vec<(u64, Vec<f32>)>>>,
+    rows: Rows,
 }
 
 impl Predictor for Recorder {
