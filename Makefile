@@ -83,6 +83,7 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	TRADECORE_BENCH_MBO=$(SYNTH_10M) cargo run --quiet --release -p tradecore-bench --example stages -- 3
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 	$(PY) bench/peers/features_polars.py
+	$(PY) bench/session_zmq.py
 	cargo run --quiet --release -p tradecore-bench --example backtest -- $(BACKTEST_ROUNDS)
 	$(BENCH_VENV)/bin/python bench/peers/backtest_peers.py
 	$(PY) bench/backtest_memory.py --runs 100

@@ -8,7 +8,17 @@ import sys
 from collections.abc import Sequence
 
 from pycontrol import CoreError
-from pycontrol.commands import backtest_cmd, book_cmd, data_cmd, demo_cmd, features_cmd
+from pycontrol.commands import (
+    backtest_cmd,
+    book_cmd,
+    ctl_cmd,
+    data_cmd,
+    demo_cmd,
+    features_cmd,
+    ib_cmd,
+    journal_cmd,
+    session_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmd.register(sub)
     demo_cmd.register(sub)
     features_cmd.register(sub)
+    session_cmd.register(sub)
+    ctl_cmd.register(sub)
+    journal_cmd.register(sub)
+    ib_cmd.register(sub)
     return parser
 
 

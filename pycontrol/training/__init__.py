@@ -12,7 +12,12 @@ from pycontrol.training.baselines import (
     Persistence,
     evaluate_baselines,
 )
-from pycontrol.training.errors import LabelConfigError, SplitConfigError
+from pycontrol.training.errors import (
+    LabelConfigError,
+    SequenceConfigError,
+    SequenceInputError,
+    SplitConfigError,
+)
 from pycontrol.training.labels import (
     REGIME_NAMES,
     DirectionConfig,
@@ -35,6 +40,10 @@ __all__ = [
     "Persistence",
     "PurgedWalkForward",
     "RegimeConfig",
+    "SequenceClassifier",
+    "SequenceConfig",
+    "SequenceConfigError",
+    "SequenceInputError",
     "SplitConfigError",
     "TripleBarrierConfig",
     "direction_labels",
@@ -44,3 +53,12 @@ __all__ = [
     "trailing_volatility",
     "triple_barrier_labels",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The sequence models import torch (1-2 s); only pay that when they are used.
+    if name in ("SequenceClassifier", "SequenceConfig"):
+        from pycontrol.training import sequence
+
+        return getattr(sequence, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -167,3 +167,11 @@ def test_decide_and_size_errors() -> None:
         pycontrol.size(
             d, 5000.0, 1e6, {"tick_size": 0.25, "multiplier": 50.0}, {"kelly_fraction": 1.0}
         )
+
+
+def test_unknown_risk_holds() -> None:
+    # Warm-up: no volatility forecast yet. Unknown risk scores 10 and never passes.
+    d = pycontrol.decide(
+        [0.0, 0.05, 0.95], [-1, 0, 1], RISK | {"vol_forecast": float("nan")}, "ENSEMBLE"
+    )
+    assert (d["action"], d["risk_score"], d["hold_reason"]) == ("HOLD", 10, "RISK_TOO_HIGH")

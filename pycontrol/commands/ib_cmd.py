@@ -1,0 +1,34 @@
+"""`pycontrol ib test-gateway`: a TWS-API test gateway on loopback for dry runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ib", help="Interactive Brokers tools")
+    isub = p.add_subparsers(dest="ib_command", required=True)
+    g = isub.add_parser("test-gateway", help="serve the TWS API on 127.0.0.1 (dry runs, tests)")
+    g.add_argument("--port", type=int, default=4002, help="0: ephemeral")
+    g.add_argument(
+        "--data", default=None, help="DBN file whose BBO becomes the front month's ticks"
+    )
+    g.add_argument("--root", default="ES")
+    g.add_argument(
+        "--account-env",
+        default="IB_TEST_ACCOUNT",
+        help="env var with the account id to announce (default DU0000001)",
+    )
+    g.add_argument("--rate", type=float, default=50.0, help="quote updates per second")
+    g.add_argument("--no-auto-fill", action="store_true", help="orders rest until filled by hand")
+    g.set_defaults(func=_gateway)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from pycontrol.ib.testgateway import serve
+
+    account = os.environ.get(args.account_env, "DU0000001")
+    serve(args.port, args.data, args.root, account, args.rate, not args.no_auto_fill)
+    return 0

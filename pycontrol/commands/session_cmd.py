@@ -1,0 +1,62 @@
+"""`pycontrol session`: run a trading session (replay | paper | live) from a config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pycontrol.session.config import SessionConfig
+from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("session", help="run a trading session (replay, paper or live)")
+    p.add_argument("--config", required=True, help="configs/session/<name>.toml")
+    p.add_argument(
+        "--mode",
+        choices=["replay", "paper", "live"],
+        default=None,
+        help="default: the config's mode (paper unless it says otherwise)",
+    )
+    p.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help='required, with mode = "live" in the config, to trade live',
+    )
+    p.add_argument("--run-dir", default=None, help="journal and endpoints (default: config)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = SessionConfig.load(args.config)
+    mode = args.mode or cfg.mode
+    try:
+        check_mode(cfg, mode, args.confirm_live)
+    except LiveModeRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if mode == "replay" and not cfg.replay.data:
+        print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
+        return 2
+    run_dir = Path(args.run_dir or cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in (logging.FileHandler(run_dir / "session.log"), logging.StreamHandler()):
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    from pycontrol.ib.connect import IBConnectError
+    from pycontrol.ib.contracts import ContractError
+
+    try:
+        return asyncio.run(Session(cfg, mode, run_dir).run())
+    except (IBConnectError, ContractError, SessionLocked) as e:
+        # an expected failure to start (no gateway, wrong account kind, no contract): one
+        # line, not a traceback; the journal has the session_start/stop around it
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Interactive Brokers: connect, contracts, orders, the session venue and a TWS-API test gateway."""

@@ -1,0 +1,158 @@
+"""Fault injection against a paper session subprocess: client-id conflicts, partial fills,
+rejects, lost connectivity (1100) with intents held until 1102, lost market data (1101),
+dropped connections with fills while away, a gateway restart (down for a while), and the
+daily restart window (deny or hold)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sessionkit import SessionProc, wait_for, write_config
+
+from pycontrol.ib.testgateway import BboVenue, TestGateway
+from pycontrol.session.journal import Journal
+
+
+@pytest.fixture
+def gw() -> Iterator[TestGateway]:
+    g = TestGateway(venue=BboVenue(enabled=False)).start()
+    g.set_quote(g.front("ES").con_id, 5000.0, 5000.25)
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def start(gw: TestGateway, tmp_path: Path) -> Iterator[Any]:
+    procs: list[SessionProc] = []
+
+    def go(signals: list[dict[str, Any]], extra: str = "", window: str = "") -> SessionProc:
+        run = tmp_path / f"run{len(procs)}"
+        run.mkdir()
+        cfg = write_config(tmp_path / f"s{len(procs)}.toml", run, gw.port, signals, extra)
+        if window:
+            text = cfg.read_text()
+            cut = text.index("[ib.restart_window]")
+            end = text.index("[risk]")
+            cfg.write_text(text[:cut] + window + "\n" + text[end:])
+        s = SessionProc(cfg, run)
+        procs.append(s)
+        s.wait_ready()
+        return s
+
+    yield go
+    for p in procs:
+        p.stop()
+
+
+def sig(iid: int, at: int, **kw: Any) -> dict[str, Any]:
+    return {"intent_id": iid, "at_event": at, "side": "BUY", "qty": 1, "order_type": "LMT",
+            "offset_ticks": 4, **kw}  # fmt: skip
+
+
+def journal(s: SessionProc) -> Journal:
+    return Journal(s.run_dir / "journal.sqlite")
+
+
+def tick(gw: TestGateway, n: int) -> None:
+    for i in range(n):
+        px = 5000.0 + 0.25 * ((i % 2) + 1)
+        gw.set_quote(gw.front("ES").con_id, px, px + 0.25)
+
+
+def test_client_id_in_use_partial_fills_and_reject(gw: TestGateway, start: Any) -> None:
+    gw.occupied_client_ids = {7}
+    gw.venue = BboVenue(max_fill=1)
+    gw.reject_next_orders = 0
+    s = start([sig(1, 1, order_type="MKT", qty=3)])
+    assert s.cmd("status")["result"]["venue"]["client_id"] == 8  # 326 on 7 -> 8
+    tick(gw, 4)  # each quote fills one more contract
+    j = journal(s)
+    sym = gw.front("ES").local_symbol
+    wait_for(lambda: j.positions().get(sym, (0, 0))[0] == 3, what="three partial fills")
+    assert [f["qty"] for f in j.fills()] == [1, 1, 1]
+    o = j.order(4)
+    assert o is not None and o.status == "filled" and o.filled == 3
+    j.close()
+
+
+def test_rejected_order_is_journaled_and_released(gw: TestGateway, start: Any) -> None:
+    gw.reject_next_orders = 1
+    gw.reject_reason = "margin"
+    s = start([sig(1, 1)])
+    j = journal(s)
+    wait_for(lambda: j.count("reject") == 1, what="reject")
+    o = j.order(4)
+    assert o is not None and o.status == "rejected"
+    ev = next(j.events("reject"))
+    assert ev["payload"]["code"] == 201 and "margin" in ev["payload"]["message"]
+    wait_for(lambda: s.cmd("status")["result"]["engine"]["working"] == [], what="engine update")
+    j.close()
+
+
+def test_1100_holds_orders_until_1102_reconciles(gw: TestGateway, start: Any) -> None:
+    s = start([sig(1, 2)])
+    gw.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    j = journal(s)
+    wait_for(lambda: j.count("connectivity") == 1, what="1100 journaled")
+    tick(gw, 1)  # event 2 -> the signal, while IB is unreachable
+    wait_for(lambda: j.count("held") == 1, what="intent held")
+    assert next(j.events("held"))["payload"]["reason"] == "DISCONNECTED"
+    assert gw.order_list() == []
+    gw.send_error(1102, "Connectivity restored - data maintained.")
+    wait_for(lambda: len(gw.order_list()) == 1, what="held order released")
+    assert gw.order_list()[0].order_ref == "tc:4"
+    whys = [e["payload"]["why"] for e in j.events("reconcile")]
+    assert whys == ["connect", "restored 1102"]
+    j.close()
+
+
+def test_1101_restores_market_data(gw: TestGateway, start: Any) -> None:
+    start([])
+    n = sum(1 for r in gw.requests if r[0] == "1")
+    gw.send_error(1101, "Connectivity restored - data lost.")
+    wait_for(lambda: sum(1 for r in gw.requests if r[0] == "1") == n + 1, what="resubscribe")
+
+
+def test_drop_fill_while_away_reconnect(gw: TestGateway, start: Any) -> None:
+    s = start([sig(1, 1)])
+    wait_for(lambda: len(gw.order_list()) == 1, what="working order")
+    oid = gw.order_list()[0].order_id
+    gw.go_down(1.0)  # a gateway restart: connections dropped, refused for a second
+    exec_id = gw.fill(oid)  # fills while the session is away
+    j = journal(s)
+    wait_for(lambda: exec_id in j.fill_ids(), timeout=30, what="backfilled fill")
+    st = s.cmd("status")["result"]
+    assert st["venue"]["reconnects"] == 1 and st["venue"]["ready"]
+    sym = gw.front("ES").local_symbol
+    assert st["engine"]["positions"] == {sym: 1}
+    assert j.positions()[sym][0] == 1 == gw.position_map()[sym]
+    rec = list(j.events("reconcile"))
+    assert [r["payload"]["why"] for r in rec] == ["connect", "reconnect"]
+    assert rec[-1]["payload"]["backfilled_fills"] == 1
+    assert len(gw.order_list()) == 1  # nothing resent
+    j.close()
+
+
+def _window_around_now(policy: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    a = (now - dt.timedelta(minutes=5)).strftime("%H:%M")
+    b = (now + dt.timedelta(minutes=30)).strftime("%H:%M")
+    return f'[ib.restart_window]\nstart = "{a}"\nend = "{b}"\ntz = "UTC"\npolicy = "{policy}"\n'
+
+
+@pytest.mark.parametrize("policy", ["deny", "hold"])
+def test_restart_window_sends_nothing(gw: TestGateway, start: Any, policy: str) -> None:
+    s = start([sig(1, 1)], window=_window_around_now(policy))
+    j = journal(s)
+    kind = "denial" if policy == "deny" else "held"
+    wait_for(lambda: j.count(kind) == 1, what=kind)
+    body = next(j.events(kind))["payload"]
+    reason = body["reason"]
+    assert reason == "GATEWAY_RESTART_WINDOW"
+    assert s.cmd("status")["result"]["venue"]["in_restart_window"]
+    assert gw.order_list() == []
+    j.close()

@@ -1,0 +1,272 @@
+"""Paper sessions as real subprocesses (`pycontrol session --mode paper`) against the test
+gateway in this process, driven by the real ib_async client inside the session.
+
+The crash test: working orders, SIGKILL, fills at the gateway while the session is down,
+restart: no fill lost, no order sent twice, positions equal the gateway's, the journal
+complete, and the session carries on (flatten through ctl). Plus the failure modes other
+platforms have: positions older than the reqExecutions lookback, a warm restart inventing
+fills, a cold start cancelling orders it did not create."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sessionkit import SessionProc, Telemetry, wait_for, write_config
+
+from pycontrol.ib.orders import parse_order_ref
+from pycontrol.ib.testgateway import BboVenue, TestGateway
+from pycontrol.session.journal import Journal
+
+SECRET = "DU7654321"
+LMT: dict[str, Any] = {"order_type": "LMT"}
+SIGNALS: list[dict[str, Any]] = [
+    {"intent_id": 1, "at_event": 1, "side": "BUY", "qty": 2, **LMT, "offset_ticks": 4},
+    {"intent_id": 2, "at_event": 1, "side": "SELL", "qty": 1, **LMT, "offset_ticks": 4},
+    {"intent_id": 3, "at_event": 2, "side": "BUY", "qty": 1, **LMT, "offset_ticks": 0,
+     "stop_ticks": 8, "take_ticks": 8},
+]  # fmt: skip
+
+
+@pytest.fixture
+def gw() -> Iterator[TestGateway]:
+    g = TestGateway(account=SECRET, venue=BboVenue(enabled=False)).start()
+    g.set_quote(g.front("ES").con_id, 5000.0, 5000.25)
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def sessions() -> Iterator[list[SessionProc]]:
+    procs: list[SessionProc] = []
+    yield procs
+    for p in procs:
+        p.stop()
+
+
+def _journal(run: Path) -> Journal:
+    return Journal(run / "journal.sqlite")
+
+
+def _start(sessions: list[SessionProc], cfg: Path, run: Path) -> SessionProc:
+    s = SessionProc(cfg, run, env={"IB_ACCOUNT": SECRET})
+    sessions.append(s)
+    s.wait_ready()
+    return s
+
+
+def test_crash_restart_reconcile_and_continue(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = write_config(tmp_path / "s.toml", run, gw.port, SIGNALS)
+    front = gw.front("ES")
+
+    a = _start(sessions, cfg, run)
+    wait_for(lambda: len(gw.order_list()) == 2, what="two working orders")
+    gw.set_quote(front.con_id, 5000.25, 5000.5)  # event 2: the bracket
+    wait_for(lambda: len(gw.order_list()) == 5, what="bracket at the gateway")
+    orders = {o.order_ref: o for o in gw.order_list()}
+    assert set(orders) == {"tc:4", "tc:8", "tc:12", "tc:13", "tc:14"}
+    assert orders["tc:13"].parent_id == orders["tc:12"].order_id  # stop-loss child
+    assert orders["tc:14"].oca_group == orders["tc:13"].oca_group != ""
+
+    a.kill9()  # no goodbye: the journal is all that survives
+    wait_for(lambda: gw.connected_client_ids() == [], what="gateway to see the drop")
+    fills = [
+        gw.fill(orders["tc:4"].order_id),  # BUY 2 @ 4999.00
+        gw.fill(orders["tc:8"].order_id),  # SELL 1 @ 5001.25
+        gw.fill(orders["tc:12"].order_id),  # bracket entry BUY 1: children go live
+    ]
+    assert gw.position_map() == {front.local_symbol: 2}
+
+    b = _start(sessions, cfg, run)
+    tel = Telemetry(b.wait_ready()["pub"])
+    tel.wait_joined()
+    try:
+        # more market data: the scripted signals see their events again and must not resend
+        for px in (5000.0, 5000.25, 5000.5):
+            gw.set_quote(front.con_id, px, px + 0.25)
+        st = wait_for(lambda: (r := b.cmd("status"))["result"]["market_events"] >= 3 and r)
+        assert st["ok"]
+        eng = st["result"]["engine"]
+        assert eng["positions"] == {front.local_symbol: 2}
+        assert len(gw.order_list()) == 5, "an order was sent twice"
+        j = _journal(run)
+        assert j.fill_ids() == {e.exec_id for e in gw.execution_list()} == set(fills)
+        assert {s: q for s, (q, _) in j.positions().items() if q} == gw.position_map()
+        working = {o.client_order_id for o in j.orders(working_only=True)}
+        assert working == {13, 14}  # the bracket exits, live after the entry filled
+        rec = list(j.events("reconcile"))[-1]["payload"]
+        assert rec["backfilled_fills"] == 3 and rec["position_mismatches"] == []
+        # every gateway order is in the journal under its client order id and IB order id
+        for o in gw.order_list():
+            row = j.order(parse_order_ref(o.order_ref) or -1)
+            assert row is not None and row.venue_order_id == o.order_id
+        j.close()
+
+        # carry on: flatten through ctl; the exits are cancelled, the position closed
+        gw.venue = BboVenue(enabled=True)
+        assert b.cmd("flatten")["ok"]
+        wait_for(lambda: gw.position_map() == {}, what="flat at the gateway")
+        wait_for(lambda: not [o for o in gw.order_list() if o.working], what="no working orders")
+        j = _journal(run)
+        wait_for(lambda: j.positions()[front.local_symbol][0] == 0, what="flat in the journal")
+        assert j.fill_ids() == {e.exec_id for e in gw.execution_list()}
+        assert j.count("flatten") == 1
+        j.close()
+        close = gw.execution_list()[-1]
+        assert close.side == "SLD" and close.shares == 2
+        # flat again, so realized P&L is simply sells minus buys, fills while away included
+        cash = sum((1 if e.side == "SLD" else -1) * e.shares * e.price for e in gw.execution_list())
+        pnl = b.cmd("status")["result"]["realized_pnl"][front.local_symbol]
+        assert pnl == pytest.approx(cash * 50)
+        wait_for(
+            lambda: {"fill", "position", "pnl", "order", "state"} <= tel.topics(), what="telemetry"
+        )
+    finally:
+        tel.close()
+    assert b.cmd("shutdown")["ok"]
+    assert b.proc.wait(15) == 0
+
+    # a warm restart with nothing new must not invent a fill (or an opposite one), even when
+    # reqExecutions no longer reaches back to the fills: positions come from the journal and
+    # reqPositions, not from replaying executions.
+    gw.execution_lookback = dt.timedelta(seconds=0)
+    n_fills = len(gw.execution_list())
+    c = _start(sessions, cfg, run)
+    j = _journal(run)
+    assert len(j.fill_ids()) == n_fills
+    rec = list(j.events("reconcile"))[-1]["payload"]
+    assert rec["backfilled_fills"] == 0 and rec["position_mismatches"] == []
+    assert c.cmd("status")["result"]["engine"]["positions"] == {front.local_symbol: 0}
+    j.close()
+
+
+def test_positions_older_than_lookback_and_foreign_orders_on_cold_start(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    front = gw.front("ES")
+    gw.add_position(front.con_id, 3, 4990.0 * 50)  # from last week: no execution reaches it
+    ext = gw.add_external_order(front.con_id, "SELL", 1, 5050.0, client_id=99)
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = write_config(tmp_path / "s.toml", run, gw.port, [])
+    s = _start(sessions, cfg, run)
+    st = s.cmd("status")["result"]
+    assert st["engine"]["positions"] == {front.local_symbol: 3}
+    j = _journal(run)
+    assert j.positions()[front.local_symbol] == (3, 4990.0)
+    assert j.fill_ids() == set()  # adopted from reqPositions, not made up as fills
+    foreign = list(j.events("foreign_order"))
+    assert [f["payload"]["venue_order_id"] for f in foreign] == [ext]
+    j.close()
+    ext_order = next(o for o in gw.order_list() if o.order_id == ext)
+    assert ext_order.status == "Submitted"  # reported, never cancelled
+    assert s.cmd("shutdown")["ok"]
+    s.proc.wait(15)
+    assert next(o for o in gw.order_list() if o.order_id == ext).status == "Submitted"
+
+
+def test_orders_of_ours_unknown_to_the_journal_are_adopted(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    """A lost journal (cold start) with our own working order at the gateway: adopted."""
+    front = gw.front("ES")
+    oid = gw.add_external_order(front.con_id, "BUY", 1, 4900.0, client_id=7, order_ref="tc:400")
+    run = tmp_path / "run"
+    run.mkdir()
+    s = _start(sessions, write_config(tmp_path / "s.toml", run, gw.port, []), run)
+    j = _journal(run)
+    row = j.order(400)
+    assert (
+        row is not None and row.adopted and row.venue_order_id == oid and row.status == "submitted"
+    )
+    j.close()
+    working = s.cmd("status")["result"]["engine"]["working"]
+    assert [w["client_order_id"] for w in working] == [400]
+
+
+def test_secret_never_in_logs_journal_or_telemetry(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    gw.venue = BboVenue(enabled=True)
+    run = tmp_path / "run"
+    run.mkdir()
+    # event 2 is our quote below, once the subscriber has joined (PUB drops what it sends
+    # before a subscriber is connected)
+    sigs = [{"intent_id": 1, "at_event": 2, "side": "BUY", "qty": 1, "order_type": "MKT"}]
+    s = SessionProc(write_config(tmp_path / "s.toml", run, gw.port, sigs), run,
+                    env={"IB_ACCOUNT": SECRET})  # fmt: skip
+    sessions.append(s)
+    tel = Telemetry(s.wait_ready()["pub"])
+    try:
+        tel.wait_joined()
+        gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)
+        wait_for(lambda: gw.position_map() != {}, what="a fill")
+        wait_for(lambda: "fill" in tel.topics(), what="fill telemetry")
+        assert s.cmd("status")["ok"]
+    finally:
+        tel.close()
+    s.cmd("shutdown")
+    s.proc.wait(15)
+    # the account really went over the wire (the gateway saw it on every order)...
+    assert all(o.account == SECRET for o in gw.order_list())
+    # ...and it is nowhere we write
+    assert SECRET not in s.output()
+    assert SECRET not in (run / "session.log").read_text()
+    assert "***" in (run / "session.log").read_text()  # ib_async did try to log it
+    for f in run.glob("journal.sqlite*"):
+        assert SECRET.encode() not in f.read_bytes()
+    db = sqlite3.connect(run / "journal.sqlite")
+    dump = "\n".join(db.iterdump())
+    db.close()
+    assert SECRET not in dump
+    assert all(SECRET.encode() not in frame for frame in tel.raw)
+
+
+def test_engine_in_its_own_process_over_the_channel(
+    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
+) -> None:
+    """The lead's plug point: an engine in another process binds the engine channel on TCP
+    and the session drives it there (here the scripted engine hosted by this test process,
+    as the Rust engine will be)."""
+    import zmq
+
+    from pycontrol.session.channel import EngineHost
+    from pycontrol.session.config import RiskConfig, SignalConfig
+    from pycontrol.session.engine import ScriptedEngine
+
+    ctx: zmq.Context[Any] = zmq.Context()
+    engine = ScriptedEngine(
+        "ES", 0.25, RiskConfig(5, 10), (SignalConfig(1, 1, "BUY", 1, "LMT", 4),)
+    )
+    host = EngineHost(engine, ctx, "tcp://127.0.0.1:0")
+    host.start()
+    addr = host.address
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        cfg = write_config(tmp_path / "s.toml", run, gw.port, [])
+        cfg.write_text(f'engine_address = "{addr}"\n' + cfg.read_text())
+        s = _start(sessions, cfg, run)
+        wait_for(lambda: [o.order_ref for o in gw.order_list()] == ["tc:4"], what="order")
+        assert engine.events >= 1 and 4 in engine.working  # the remote engine did it
+        assert s.cmd("status")["result"]["engine"]["working"][0]["client_order_id"] == 4
+        s.cmd("shutdown")
+        s.proc.wait(15)
+        assert host.alive()  # the session does not stop an engine it does not own
+    finally:
+        from pycontrol.session import messages as m
+
+        stopper = ctx.socket(zmq.PAIR)
+        stopper.connect(addr)
+        stopper.send(m.channel("stop", {}))
+        host.join(5)
+        stopper.close(linger=0)
+        ctx.term()

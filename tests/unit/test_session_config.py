@@ -1,0 +1,65 @@
+"""Session config: defaults valid, unknown fields and every violation reported at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pycontrol import ConfigError
+from pycontrol.session.config import RestartWindow, SessionConfig, SessionConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_configs_load() -> None:
+    paths = sorted((REPO / "configs" / "session").glob("*.toml"))
+    assert paths
+    for p in paths:
+        SessionConfig.load(p)
+
+
+def test_every_violation_reported() -> None:
+    with pytest.raises(SessionConfigError) as e:
+        SessionConfig.from_dict(
+            {
+                "name": "x",
+                "mode": "yolo",
+                "risk": {"max_order_qty": 0, "typo": 1},
+                "signals": [{"intent_id": 1, "at_event": 1, "side": "HOLD", "qty": 1}],
+            }
+        )
+    text = str(e.value)
+    for needle in ("max_order_qty", "typo", "HOLD"):
+        assert needle in text
+    assert isinstance(e.value, ConfigError)
+
+
+def test_mode_checked() -> None:
+    with pytest.raises(SessionConfigError, match="mode"):
+        SessionConfig.from_dict({"name": "x", "mode": "yolo"})
+
+
+def test_non_loopback_ib_host_refused() -> None:
+    with pytest.raises(SessionConfigError, match="loopback"):
+        SessionConfig.from_dict({"name": "x", "ib": {"host": "10.0.0.1"}})
+
+
+def test_duplicate_signal_ids_refused() -> None:
+    sig = {"intent_id": 1, "at_event": 1, "side": "BUY", "qty": 1}
+    with pytest.raises(SessionConfigError, match="unique"):
+        SessionConfig.from_dict({"name": "x", "signals": [sig, sig]})
+
+
+def test_restart_window_wraps_midnight() -> None:
+    w = RestartWindow(start="23:45", end="00:15", tz="UTC")
+    at = lambda h, m: dt.datetime(2026, 1, 5, h, m, tzinfo=dt.UTC)  # noqa: E731
+    assert w.contains(at(23, 50)) and w.contains(at(0, 10))
+    assert not w.contains(at(0, 15)) and not w.contains(at(12, 0))
+
+
+def test_restart_window_bad_values() -> None:
+    with pytest.raises(SessionConfigError) as e:
+        RestartWindow(start="25:00", tz="Mars/Base", policy="maybe")
+    assert len(e.value.violations) == 3
