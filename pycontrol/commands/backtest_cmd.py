@@ -27,4 +27,9 @@ def _backtest(args: argparse.Namespace) -> int:
     for k in ("records", "events", "signals", "decisions", "intents", "denials", "fills"):
         print(f"  {k:<10} {tele[k]:>10,}")
     print(f"  equity     {tele['equity']:>14,.2f}")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for k in ("total_return", "sharpe", "max_drawdown", "n_trades", "win_rate", "fees"):
+        v = metrics.get(k)
+        print(f"  {k:<13} {v if v is None or isinstance(v, int) else round(float(v), 6)}")
+    print(f"report: {folder / 'report.html'}")
     return 0
