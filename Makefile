@@ -67,6 +67,7 @@ fmt:
 BENCH_VENV := .venv-bench
 BENCH_ARGS ?=
 STAGE_ROUNDS ?= 40
+BACKTEST_ROUNDS ?= 20
 
 $(BENCH_VENV)/.deps: bench/requirements-peers.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -95,6 +96,9 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	$(PY) bench/peers/make_infer_models.py --out build/bench/models
 	ORT_DYLIB_PATH=$(ORT_DYLIB) cargo bench -p tradecore-bench --bench infer -- $(BENCH_ARGS)
 	$(PY) bench/peers/infer_peers.py --models build/bench/models
+	cargo run --quiet --release -p tradecore-bench --example backtest -- $(BACKTEST_ROUNDS)
+	$(BENCH_VENV)/bin/python bench/peers/backtest_peers.py
+	$(PY) bench/backtest_memory.py --runs 100
 
 clean:
 	rm -rf target $(VENV) $(BENCH_VENV) build

@@ -168,6 +168,54 @@ def compute_micro_features(
     feature_set: FeatureSet, path: str | PathLike[str]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[FeatureColumn]]: ...
 
+# Backtests (core-rs/py/src/backtest.rs)
+def instrument_specs(
+    paths: list[str], definitions: str | None = None, fee_per_contract: float = 0.0
+) -> list[dict[str, Any]]: ...
+
+class BacktestRun:
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        definitions: str | None,
+        fee_per_contract: float,
+        seed: int,
+        order_latency: tuple[str, list[float]],
+        feed_latency: tuple[str, list[float]],
+        initial_equity: float,
+        min_confidence_ensemble: float,
+        min_confidence_external: float,
+        max_risk_score: int,
+        horizon_ns: int,
+        kelly_fraction: float,
+        vol_target: float,
+        stop_k: float,
+        reward_risk: float,
+        max_qty: int,
+        risk_limits: list[tuple[str, float]],
+        equity_interval_ns: int,
+        flatten_at_end: bool,
+        vol_halflife_s: float,
+        vol_min_samples: int,
+        signal_classes: list[int],
+        signal_ts: list[int],
+        signal_instrument_id: list[int],
+        signal_probs: list[float],
+        signal_max_age_ns: int,
+    ) -> None: ...
+    def step(self, n: int) -> int: ...
+    @property
+    def done(self) -> bool: ...
+    def symbols(self) -> dict[int, str]: ...
+    def orders(self) -> dict[str, list[Any]]: ...
+    def fills(self) -> dict[str, list[Any]]: ...
+    def trades(self) -> dict[str, list[Any]]: ...
+    def equity(self) -> dict[str, np.ndarray[Any, Any]]: ...
+    def denials(self) -> dict[str, list[Any]]: ...
+    def latency(self) -> np.ndarray[Any, Any]: ...
+    def telemetry(self) -> dict[str, Any]: ...
+
 # Risk gates, decision and sizing (core-rs/py/src/risk.rs). Prices in price units.
 REASON_CODES: tuple[str, ...]
 

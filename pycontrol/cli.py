@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pycontrol import CoreError
 from pycontrol.commands import (
+    backtest_cmd,
     book_cmd,
     ctl_cmd,
     data_cmd,
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pycontrol", description="Control plane of the CME futures trading system."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    backtest_cmd.register(sub)
     book_cmd.register(sub)
     data_cmd.register(sub)
     demo_cmd.register(sub)

@@ -5,12 +5,14 @@
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 //! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
 //! [`decision`] turns model probabilities into BUY/SELL/HOLD, [`sizing`] sizes entries and
-//! their brackets, [`risk`] gates every order before it leaves.
+//! their brackets, [`risk`] gates every order before it leaves. [`sim`] is the simulated
+//! exchange (L3 queue position) and [`engine`] the one event loop for backtest/paper/live.
 
 pub mod bars;
 pub mod book;
 pub mod decision;
 pub mod decode;
+pub mod engine;
 pub mod error;
 pub mod features;
 pub mod infer;
@@ -20,6 +22,7 @@ pub mod records;
 pub mod replay;
 pub mod risk;
 pub mod scan;
+pub mod sim;
 pub mod sizing;
 pub mod synth;
 

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod backtest;
 mod bars;
 mod book;
 mod errors;
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lobster::register(m)?;
     inspect::register(m)?;
     features::register(m)?;
+    backtest::register(m)?;
     risk::register(m)?;
     infer::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;

@@ -1,0 +1,1532 @@
+//! The trading engine loop, the same code for backtest, paper and live (only the clock and
+//! the venue change):
+//!
+//! events -> book -> features -> predictions -> decision -> sizing -> risk gates -> order
+//! intents -> venue -> fills -> positions and P&L -> telemetry.
+//!
+//! [`Engine::on_mbo`] takes one MBO record; everything downstream happens inside it, in
+//! event time, deterministically (no wall clock, no hash iteration order, seeded latency
+//! draws). The wall clock is read only for the event-to-intent latency telemetry.
+//! [`Backtest`] merges one or more DBN MBO files by `ts_recv` and feeds the engine in chunks
+//! so a caller can report progress.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dbn::{rtype, MboMsg};
+
+use crate::bars::{Aggressor, BarBuilder, Timeframe};
+use crate::book::{BookView, L3Book, Side, PRICE_SCALE};
+use crate::decision::{decide, Action, DecisionConfig, RiskInputs};
+use crate::decode::DbnReader;
+use crate::error::{CoreError, Position, Result};
+use crate::features::{BarFeatureEngine, FeatureBar, FeatureSet, MicroEngine};
+use crate::orders::{
+    intent_of, Fill, InstrumentId, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide,
+    OrderType, SignalSource, TimeInForce,
+};
+use crate::risk::{
+    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine, RiskLimits,
+};
+use crate::sim::{SimConfig, SimExchange};
+use crate::sizing::{size, SizingConfig};
+
+/// Class probabilities for one event. Small and object-safe so a model (ONNX or native
+/// trees), an ensemble, or a file of external signals can sit behind `Box<dyn Predictor>`.
+pub trait Predictor {
+    /// Class labels in output order: -1 sell/down, 0 hold/flat, +1 buy/up.
+    fn classes(&self) -> &[i8];
+    /// Where the signal comes from (the decision thresholds differ).
+    fn source(&self) -> SignalSource {
+        SignalSource::Ensemble
+    }
+    /// False when `predict` never reads `features`: the engine then skips computing them
+    /// (external signals need none; a model always does).
+    fn uses_features(&self) -> bool {
+        true
+    }
+    /// False when `predict` at `ts_ns` is sure to return `None` (e.g. no external signal
+    /// due): the engine then skips reading the wall clock for the latency telemetry.
+    fn may_signal(&self, _instrument_id: InstrumentId, _ts_ns: u64) -> bool {
+        true
+    }
+    /// Writes class probabilities for `instrument_id` at `ts_ns` into `out` (one per class)
+    /// and returns `Some(())`, or `None` when there is no signal now (gated, warming up,
+    /// nothing new).
+    fn predict(
+        &mut self,
+        instrument_id: InstrumentId,
+        ts_ns: u64,
+        features: &[f32],
+        out: &mut [f32],
+    ) -> Result<Option<()>>;
+}
+
+/// Externally supplied signals: timestamped class probabilities per instrument (read from
+/// Parquet/CSV by the control plane). Each row is used once, at the first event of its
+/// instrument at or after its timestamp, unless it is older than `max_age_ns` by then.
+#[derive(Debug, Clone)]
+pub struct ExternalSignals {
+    classes: Vec<i8>,
+    ts: Vec<u64>,
+    instrument_id: Vec<InstrumentId>,
+    /// Row-major, `classes.len()` per row.
+    probs: Vec<f32>,
+    max_age_ns: u64,
+    next: usize,
+    /// Newest unused row per instrument.
+    pending: Vec<(InstrumentId, Option<usize>)>,
+    stale: u64,
+}
+
+impl ExternalSignals {
+    /// Validates everything at once: every problem is listed with its row.
+    pub fn new(
+        classes: Vec<i8>,
+        ts: Vec<u64>,
+        instrument_id: Vec<InstrumentId>,
+        probs: Vec<f32>,
+        max_age_ns: u64,
+    ) -> Result<Self> {
+        let k = classes.len();
+        let mut p = Vec::new();
+        if k < 2 {
+            p.push(format!("signals: need at least 2 classes, got {k}"));
+        }
+        let mut seen = classes.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != k || classes.iter().any(|c| !(-1..=1).contains(c)) {
+            p.push(format!(
+                "signals: classes must be distinct values of -1, 0, 1, got {classes:?}"
+            ));
+        }
+        if instrument_id.len() != ts.len() || probs.len() != ts.len() * k {
+            p.push(format!(
+                "signals: {} timestamps, {} instrument ids, {} probabilities (want {} x {k})",
+                ts.len(),
+                instrument_id.len(),
+                probs.len(),
+                ts.len()
+            ));
+        }
+        if p.is_empty() {
+            for (r, w) in ts.windows(2).enumerate() {
+                if w[1] < w[0] {
+                    p.push(format!(
+                        "signals row {}: ts {} < previous {}",
+                        r + 1,
+                        w[1],
+                        w[0]
+                    ));
+                }
+            }
+            for (r, row) in probs.chunks(k.max(1)).enumerate() {
+                if row.iter().any(|x| !x.is_finite() || *x < 0.0 || *x > 1.0) {
+                    p.push(format!(
+                        "signals row {r}: probabilities {row:?} not in [0, 1]"
+                    ));
+                } else {
+                    let s: f32 = row.iter().sum();
+                    if (s - 1.0).abs() > 1e-3 {
+                        p.push(format!("signals row {r}: probabilities sum to {s}, not 1"));
+                    }
+                }
+            }
+        }
+        if !p.is_empty() {
+            p.truncate(20);
+            return Err(CoreError::Config(p.join("; ")));
+        }
+        Ok(ExternalSignals {
+            classes,
+            ts,
+            instrument_id,
+            probs,
+            max_age_ns,
+            next: 0,
+            pending: Vec::new(),
+            stale: 0,
+        })
+    }
+
+    /// Rows dropped because they were older than `max_age_ns` when their turn came.
+    pub fn stale(&self) -> u64 {
+        self.stale
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
+impl Predictor for ExternalSignals {
+    fn classes(&self) -> &[i8] {
+        &self.classes
+    }
+
+    fn source(&self) -> SignalSource {
+        SignalSource::External
+    }
+
+    fn uses_features(&self) -> bool {
+        false
+    }
+
+    fn may_signal(&self, instrument_id: InstrumentId, ts_ns: u64) -> bool {
+        (self.next < self.ts.len() && self.ts[self.next] <= ts_ns)
+            || self
+                .pending
+                .iter()
+                .any(|(k, r)| *k == instrument_id && r.is_some())
+    }
+
+    fn predict(
+        &mut self,
+        instrument_id: InstrumentId,
+        ts_ns: u64,
+        _features: &[f32],
+        out: &mut [f32],
+    ) -> Result<Option<()>> {
+        while self.next < self.ts.len() && self.ts[self.next] <= ts_ns {
+            let id = self.instrument_id[self.next];
+            match self.pending.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, slot)) => {
+                    if slot.is_some() {
+                        // Superseded by a newer row before it could be used.
+                        self.stale += 1;
+                    }
+                    *slot = Some(self.next);
+                }
+                None => self.pending.push((id, Some(self.next))),
+            }
+            self.next += 1;
+        }
+        let Some((_, slot)) = self.pending.iter_mut().find(|(k, _)| *k == instrument_id) else {
+            return Ok(None);
+        };
+        let Some(r) = slot.take() else {
+            return Ok(None);
+        };
+        if ts_ns - self.ts[r] > self.max_age_ns {
+            self.stale += 1;
+            return Ok(None);
+        }
+        let k = self.classes.len();
+        out[..k].copy_from_slice(&self.probs[r * k..(r + 1) * k]);
+        Ok(Some(()))
+    }
+}
+
+/// Settings of the strategy around the model. Validated on construction; every problem is
+/// listed.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub sim: SimConfig,
+    pub specs: Vec<InstrumentSpec>,
+    /// Account equity at the start, account currency.
+    pub initial_equity: f64,
+    /// Thresholds (0.7 ensemble / 0.87 external), max risk score, horizon.
+    pub decision: DecisionConfig,
+    /// Fractional Kelly under a volatility target, bracket distances.
+    pub sizing: SizingConfig,
+    /// Half-life of the EWMA of squared one-second mid log returns behind the volatility
+    /// forecast the decision and sizing steps read, seconds of event time.
+    pub vol_halflife_s: f64,
+    /// One-second returns needed before the volatility forecast exists (until then the
+    /// decision sees unknown risk and holds).
+    pub vol_min_samples: u32,
+    /// Pre-trade risk limits (`tradecore::risk`): every new order and modify passes them.
+    pub risk: RiskLimits,
+    /// Equity is sampled at most this often (event time).
+    pub equity_interval_ns: u64,
+    /// Close every position at the end of the data (exit reason END).
+    pub flatten_at_end: bool,
+    /// The features handed to a predictor that reads them: a micro set (one row per book
+    /// event, the predictor is asked every event) or a bar set (one row per completed
+    /// `bar_timeframe` bar of the instrument's trades, the predictor is asked once per bar).
+    pub features: FeatureSet,
+    /// Base timeframe of a bar feature set (its coarser timeframes are built from it).
+    pub bar_timeframe: Timeframe,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            sim: SimConfig::default(),
+            specs: Vec::new(),
+            initial_equity: 100_000.0,
+            decision: DecisionConfig::default(),
+            sizing: SizingConfig::default(),
+            vol_halflife_s: 300.0,
+            vol_min_samples: 60,
+            risk: RiskLimits::default(),
+            equity_interval_ns: 1_000_000_000,
+            flatten_at_end: true,
+            features: FeatureSet::default_micro(),
+            bar_timeframe: Timeframe::parse("1m").expect("1m is a timeframe"),
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn validate(&self) -> Result<()> {
+        let mut p = Vec::new();
+        if let Err(CoreError::Config(e)) = self.sim.validate() {
+            p.push(e);
+        }
+        if self.specs.is_empty() {
+            p.push("specs: at least one instrument spec is needed".into());
+        }
+        if !(self.initial_equity.is_finite() && self.initial_equity > 0.0) {
+            p.push(format!(
+                "initial_equity must be > 0, got {}",
+                self.initial_equity
+            ));
+        }
+        for r in [self.decision.validate(), self.sizing.validate()] {
+            if let Err(e) = r {
+                p.push(e.to_string());
+            }
+        }
+        if !(self.vol_halflife_s.is_finite() && self.vol_halflife_s > 0.0) {
+            p.push(format!(
+                "vol_halflife_s must be > 0, got {}",
+                self.vol_halflife_s
+            ));
+        }
+        if self.vol_min_samples < 2 {
+            p.push(format!(
+                "vol_min_samples must be >= 2, got {}",
+                self.vol_min_samples
+            ));
+        }
+        if let Err(e) = self.risk.validate() {
+            p.push(e.to_string());
+        }
+        if self.equity_interval_ns == 0 {
+            p.push("equity_interval_ns must be >= 1".into());
+        }
+        if !self.features.is_micro() {
+            if self.features.needs_reference() {
+                p.push("features: cross-instrument (reference) features are not streamed by the engine".into());
+            } else if let Err(e) = BarFeatureEngine::new(&self.features, self.bar_timeframe) {
+                p.push(format!("features: {e}"));
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Config(p.join("; ")))
+        }
+    }
+}
+
+/// Why a round trip ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    StopLoss,
+    TakeProfit,
+    Signal,
+    Flatten,
+    End,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::StopLoss => "STOP_LOSS",
+            ExitReason::TakeProfit => "TAKE_PROFIT",
+            ExitReason::Signal => "SIGNAL",
+            ExitReason::Flatten => "FLATTEN",
+            ExitReason::End => "END",
+        }
+    }
+}
+
+/// One instrument's position and P&L (average-cost accounting).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionState {
+    pub instrument_id: InstrumentId,
+    /// Net contracts, signed.
+    pub qty: i64,
+    /// Average entry price of the open position, price units.
+    pub avg_price: f64,
+    /// Realized P&L before fees, account currency.
+    pub realized: f64,
+    pub fees: f64,
+    /// Sum of fill cash flows (-signed qty x price x multiplier), account currency.
+    pub cash_flow: f64,
+    pub multiplier: f64,
+    /// Last mid, fixed-point.
+    pub mark: Option<i64>,
+    pub traded_notional: f64,
+}
+
+impl PositionState {
+    fn new(instrument_id: InstrumentId, multiplier: f64) -> Self {
+        PositionState {
+            instrument_id,
+            qty: 0,
+            avg_price: 0.0,
+            realized: 0.0,
+            fees: 0.0,
+            cash_flow: 0.0,
+            multiplier,
+            mark: None,
+            traded_notional: 0.0,
+        }
+    }
+
+    fn apply(&mut self, f: &Fill) {
+        let price = f.price as f64 / PRICE_SCALE as f64;
+        let q = f.qty as i64;
+        let signed = f.side.sign() * q;
+        self.cash_flow -= signed as f64 * price * self.multiplier;
+        self.fees += f.fee;
+        self.traded_notional += q as f64 * price * self.multiplier;
+        if self.qty == 0 || self.qty.signum() == signed.signum() {
+            let n = self.qty.abs() as f64;
+            self.avg_price = (self.avg_price * n + price * q as f64) / (n + q as f64);
+            self.qty += signed;
+            return;
+        }
+        let close = self.qty.abs().min(q);
+        self.realized +=
+            close as f64 * (price - self.avg_price) * self.qty.signum() as f64 * self.multiplier;
+        self.qty += signed;
+        if self.qty == 0 {
+            self.avg_price = 0.0;
+        } else if self.qty.signum() == signed.signum() {
+            // Reversed through zero: the rest is a new position at this price.
+            self.avg_price = price;
+        }
+    }
+
+    /// Unrealized P&L at the last mid.
+    pub fn unrealized(&self) -> f64 {
+        match self.mark {
+            Some(m) if self.qty != 0 => {
+                self.qty as f64 * (m as f64 / PRICE_SCALE as f64 - self.avg_price) * self.multiplier
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// A completed round trip (flat to flat).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub instrument_id: InstrumentId,
+    pub side: OrderSide,
+    pub qty: u32,
+    pub entry_ts: u64,
+    pub exit_ts: u64,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    pub pnl: f64,
+    pub fees: f64,
+    pub exit_reason: ExitReason,
+}
+
+#[derive(Debug, Clone)]
+struct OpenTrade {
+    side: OrderSide,
+    entry_ts: u64,
+    entry_qty: u64,
+    entry_notional: f64,
+    exit_qty: u64,
+    exit_notional: f64,
+    fees: f64,
+}
+
+/// One equity sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EquityPoint {
+    pub ts: u64,
+    pub equity: f64,
+    pub position: i64,
+    /// Mid of the main (first) instrument, price units (NaN when one side is empty).
+    pub price: f64,
+}
+
+/// A pre-trade denial (an expected outcome, kept as data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub ts: u64,
+    pub intent_id: u64,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Telemetry {
+    /// Market records seen.
+    pub records: u64,
+    /// Event boundaries (F_LAST).
+    pub events: u64,
+    /// Predictions returned (not gated).
+    pub signals: u64,
+    /// Decisions to trade (BUY/SELL past every decision rule).
+    pub decisions: u64,
+    /// Signals the decision step turned into HOLD, by reason, in order of first occurrence.
+    pub holds_by_reason: Vec<(String, u64)>,
+    /// BUY/SELL decisions sizing turned down (edge too small for fees, qty rounds to 0).
+    pub not_sized: u64,
+    pub intents: u64,
+    pub denials: u64,
+    /// Denials by reason code, in order of first occurrence.
+    pub denials_by_reason: Vec<(String, u64)>,
+    /// Intents sent to the venue.
+    pub orders: u64,
+    /// Trades left out of the bars (undefined price, bad size), bar feature sets only.
+    pub bad_trades: u64,
+    pub fills: u64,
+}
+
+/// Where intents go: the simulated exchange in backtests, a broker adapter in paper and live
+/// sessions. The engine talks to its venue through this and nothing else, so the loop is the
+/// same everywhere; a broker adapter ignores the market-data hooks (the real venue matches).
+pub trait Venue {
+    /// Contract terms of an instrument the venue trades.
+    fn spec(&self, id: InstrumentId) -> Option<&InstrumentSpec>;
+    /// Sends an intent at `now`; returns the client order id it acts on.
+    fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64;
+    /// Time of the next action of ours to take effect at the venue, if it is simulated.
+    fn next_arrival(&self) -> Option<u64>;
+    /// Lets actions due by `t` act on the books.
+    fn process_until(&mut self, t: u64, books: &[(InstrumentId, L3Book)]);
+    /// Sees a market record before the book applies it.
+    fn on_mbo(&mut self, m: &MboMsg, book: &L3Book);
+    /// End of an event on `id` (the book has applied it).
+    fn on_event_end(&mut self, id: InstrumentId, ts: u64, book: &L3Book);
+    /// Every fill so far, in time order (the engine books the ones it has not seen).
+    fn fills(&self) -> &[Fill];
+    /// Signed contracts of working entries (exposure the risk gate counts).
+    fn working_qty(&self, id: InstrumentId) -> i64;
+    fn has_open_orders(&self, id: InstrumentId) -> bool;
+    fn open_order_ids(&self, id: InstrumentId) -> Vec<u64>;
+    /// One draw of the market-data latency to the strategy (0 for a live feed: it is real).
+    fn feed_latency(&mut self) -> u64;
+}
+
+impl Venue for SimExchange {
+    fn spec(&self, id: InstrumentId) -> Option<&InstrumentSpec> {
+        SimExchange::spec(self, id)
+    }
+    fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64 {
+        SimExchange::submit(self, intent, now)
+    }
+    #[inline]
+    fn next_arrival(&self) -> Option<u64> {
+        SimExchange::next_arrival(self)
+    }
+    fn process_until(&mut self, t: u64, books: &[(InstrumentId, L3Book)]) {
+        SimExchange::process_until(self, t, books)
+    }
+    #[inline]
+    fn on_mbo(&mut self, m: &MboMsg, book: &L3Book) {
+        SimExchange::on_mbo(self, m, book)
+    }
+    #[inline]
+    fn on_event_end(&mut self, id: InstrumentId, ts: u64, book: &L3Book) {
+        SimExchange::on_event_end(self, id, ts, book)
+    }
+    #[inline]
+    fn fills(&self) -> &[Fill] {
+        SimExchange::fills(self)
+    }
+    fn working_qty(&self, id: InstrumentId) -> i64 {
+        SimExchange::working_qty(self, id)
+    }
+    fn has_open_orders(&self, id: InstrumentId) -> bool {
+        SimExchange::has_open_orders(self, id)
+    }
+    fn open_order_ids(&self, id: InstrumentId) -> Vec<u64> {
+        self.open_orders(id).map(|o| o.client_order_id).collect()
+    }
+    fn feed_latency(&mut self) -> u64 {
+        SimExchange::feed_latency(self)
+    }
+}
+
+/// The engine: books, features, predictor, decision, risk gates, venue, positions.
+pub struct Engine<V: Venue = SimExchange> {
+    cfg: EngineConfig,
+    books: Vec<(InstrumentId, L3Book)>,
+    feats: Vec<Feats>,
+    last_update: Vec<u64>,
+    /// Last trade price per instrument (the risk gate's reference without a mid).
+    last_trade: Vec<Option<i64>>,
+    risk: RiskEngine,
+    risk_positions: Vec<RiskPosition>,
+    equity_peak: f64,
+    vols: Vec<VolEstimator>,
+    predictor: Box<dyn Predictor + Send>,
+    row: Vec<f64>,
+    row32: Vec<f32>,
+    probs: Vec<f32>,
+    sim: V,
+    positions: Vec<PositionState>,
+    open_trades: Vec<Option<OpenTrade>>,
+    /// Intent ids of exits, with their reason (entries are absent).
+    exit_reasons: Vec<(u64, ExitReason)>,
+    /// Intent id of the entry whose bracket protects each instrument's position.
+    active_entry: Vec<Option<u64>>,
+    next_intent: u64,
+    fills_seen: usize,
+    now: u64,
+    /// Whether the predictor reads features (else they are not computed).
+    features_on: bool,
+    /// EWMA weight of one second of the volatility estimate.
+    vol_alpha: f64,
+    last_equity_ts: Option<u64>,
+    finished: bool,
+    pub telemetry: Telemetry,
+    pub trades: Vec<Trade>,
+    pub equity: Vec<EquityPoint>,
+    pub denials: Vec<Denial>,
+    /// Event-to-intent latency per decision that produced an intent, wall clock ns.
+    pub latency_ns: Vec<i64>,
+}
+
+impl Engine<SimExchange> {
+    /// An engine on the simulated exchange built from `cfg.sim` and `cfg.specs`.
+    pub fn new(cfg: EngineConfig, predictor: Box<dyn Predictor + Send>) -> Result<Engine> {
+        cfg.validate()?;
+        let sim = SimExchange::new(cfg.sim.clone(), cfg.specs.clone())?;
+        Engine::with_venue(cfg, predictor, sim)
+    }
+}
+
+impl<V: Venue> Engine<V> {
+    /// An engine on any venue (a broker adapter for paper and live sessions).
+    pub fn with_venue(
+        cfg: EngineConfig,
+        predictor: Box<dyn Predictor + Send>,
+        sim: V,
+    ) -> Result<Engine<V>> {
+        cfg.validate()?;
+        let k = predictor.classes().len();
+        if k < 2 {
+            return Err(CoreError::Config(format!(
+                "predictor: need at least 2 classes, got {k}"
+            )));
+        }
+        let width = cfg.features.len();
+        let features_on = predictor.uses_features();
+        Ok(Engine {
+            books: Vec::new(),
+            feats: Vec::new(),
+            last_update: Vec::new(),
+            last_trade: Vec::new(),
+            risk: RiskEngine::new(cfg.risk)?,
+            risk_positions: Vec::new(),
+            equity_peak: cfg.initial_equity,
+            vols: Vec::new(),
+            predictor,
+            row: vec![0.0; width],
+            row32: vec![0.0; width],
+            probs: vec![0.0; k],
+            sim,
+            positions: Vec::new(),
+            open_trades: Vec::new(),
+            exit_reasons: Vec::new(),
+            active_entry: Vec::new(),
+            next_intent: 1,
+            fills_seen: 0,
+            now: 0,
+            features_on,
+            vol_alpha: 1.0 - 0.5f64.powf(1.0 / cfg.vol_halflife_s),
+            last_equity_ts: None,
+            finished: false,
+            telemetry: Telemetry::default(),
+            trades: Vec::new(),
+            equity: Vec::new(),
+            denials: Vec::new(),
+            latency_ns: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The venue (the simulated exchange in backtests: its order log, fills, rejects).
+    pub fn sim(&self) -> &V {
+        &self.sim
+    }
+
+    pub fn positions(&self) -> &[PositionState] {
+        &self.positions
+    }
+
+    pub fn book(&self, id: InstrumentId) -> Option<&L3Book> {
+        self.books.iter().find(|(k, _)| *k == id).map(|(_, b)| b)
+    }
+
+    /// Slot of an instrument, created on first sight. Instruments without a spec are an
+    /// error: trading them would need a tick size and a multiplier we do not have.
+    fn slot(&mut self, id: InstrumentId) -> Result<usize> {
+        if let Some(i) = self.books.iter().position(|(k, _)| *k == id) {
+            return Ok(i);
+        }
+        let Some(spec) = self.sim.spec(id).copied() else {
+            return Err(CoreError::Config(format!(
+                "instrument {id} is in the data but has no spec (tick size, multiplier): \
+                 add it to the definitions or the config"
+            )));
+        };
+        self.books.push((id, L3Book::new()));
+        self.feats.push(if self.cfg.features.is_micro() {
+            Feats::Micro(MicroEngine::new(&self.cfg.features)?)
+        } else {
+            Feats::Bars {
+                builder: BarBuilder::new(self.cfg.bar_timeframe),
+                engine: BarFeatureEngine::new(&self.cfg.features, self.cfg.bar_timeframe)?,
+                fresh: false,
+            }
+        });
+        self.last_update.push(0);
+        self.last_trade.push(None);
+        self.vols.push(VolEstimator::default());
+        self.positions.push(PositionState::new(id, spec.multiplier));
+        self.open_trades.push(None);
+        self.active_entry.push(None);
+        Ok(self.books.len() - 1)
+    }
+
+    /// One market record, in `ts_recv` order.
+    pub fn on_mbo(&mut self, m: &MboMsg) -> Result<()> {
+        // Event-to-intent latency runs from the start of the record that completes the
+        // event; the clock is read only when a decision can follow.
+        let started =
+            if m.flags.is_last() && self.predictor.may_signal(m.hd.instrument_id, m.ts_recv) {
+                Some(Instant::now())
+            } else {
+                None
+            };
+        let ts = m.ts_recv;
+        self.now = ts;
+        self.telemetry.records += 1;
+        if self.sim.next_arrival().is_some_and(|a| a <= ts) {
+            self.sim.process_until(ts, &self.books);
+            self.book_fills();
+        }
+        let s = self.slot(m.hd.instrument_id)?;
+        // The venue sees the record before the book does: a cancel or fill still finds the
+        // order it names.
+        self.sim.on_mbo(m, &self.books[s].1);
+        self.books[s].1.apply(m);
+        if self.features_on {
+            match &mut self.feats[s] {
+                Feats::Micro(f) => f.on_mbo(m),
+                Feats::Bars {
+                    builder,
+                    engine,
+                    fresh,
+                } if m.action as u8 == b'T' => {
+                    match builder.push(ts, m.price, m.size as f64, Aggressor::from_dbn(m.side)) {
+                        Ok(Some(bar)) => {
+                            engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                            *fresh = true;
+                        }
+                        Ok(None) => {}
+                        // An undefined price or a bad size: counted, the trade is left out of
+                        // the bar (as the book leaves it out of its state).
+                        Err(_) => self.telemetry.bad_trades += 1,
+                    }
+                }
+                Feats::Bars { .. } => {}
+            }
+        }
+        self.last_update[s] = ts;
+        if m.action as u8 == b'T' && m.price != crate::book::UNDEF_PRICE {
+            self.last_trade[s] = Some(m.price);
+        }
+        self.book_fills();
+        if !m.flags.is_last() {
+            return Ok(());
+        }
+        self.telemetry.events += 1;
+        let id = m.hd.instrument_id;
+        self.books[s].1.end_event();
+        self.sim.on_event_end(id, ts, &self.books[s].1);
+        self.book_fills();
+        let book = &self.books[s].1;
+        self.positions[s].mark = mid(book);
+        self.vols[s].update(ts, self.positions[s].mark, self.vol_alpha);
+        let ask = if !self.features_on {
+            true
+        } else {
+            let ask = match &mut self.feats[s] {
+                Feats::Micro(f) => {
+                    f.on_event(ts, book, &mut self.row);
+                    true
+                }
+                Feats::Bars {
+                    builder,
+                    engine,
+                    fresh,
+                } => {
+                    // The bar's interval is over: close it now rather than at the next trade.
+                    if let Some(bar) = builder.close_through(ts) {
+                        engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                        *fresh = true;
+                    }
+                    std::mem::take(fresh)
+                }
+            };
+            if ask {
+                for (d, x) in self.row32.iter_mut().zip(&self.row) {
+                    *d = *x as f32;
+                }
+            }
+            ask
+        };
+        let signal = if ask {
+            self.predictor
+                .predict(id, ts, &self.row32, &mut self.probs)?
+        } else {
+            None
+        };
+        if signal.is_some() {
+            self.telemetry.signals += 1;
+            let started = started.unwrap_or_else(Instant::now);
+            self.on_signal(s, ts, started)?;
+        }
+        self.sample_equity(ts, false);
+        Ok(())
+    }
+
+    /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
+    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) -> Result<()> {
+        let vol = self.vols[s].forecast(
+            self.cfg.decision.horizon_ns as f64 / 1e9,
+            self.cfg.vol_min_samples,
+        );
+        if !(vol.is_finite() && vol > 0.0) {
+            // Warming up, or a mid that has not moved: no risk estimate, no trade (sizing
+            // needs a positive volatility; decide would score unknown risk as 6, a pass).
+            bump(&mut self.telemetry.holds_by_reason, "NO_VOL_FORECAST");
+            return Ok(());
+        }
+        // Normal tails around the EWMA forecast; no index in a single-book backtest, so
+        // co-movement terms are 0 (the GARCH/copula risk features replace these when wired).
+        let risk = RiskInputs {
+            vol_forecast: vol,
+            var99: 2.3263 * vol,
+            cvar99: 2.6652 * vol,
+            corr_to_index: 0.0,
+            beta_to_index: 0.0,
+            tail_dependence: 0.0,
+        };
+        let d = decide(
+            &self.probs,
+            self.predictor.classes(),
+            &risk,
+            self.predictor.source(),
+            &self.cfg.decision,
+        )?;
+        let side = match d.action {
+            Action::Buy => OrderSide::Buy,
+            Action::Sell => OrderSide::Sell,
+            Action::Hold => {
+                let r = d.hold_reason.map_or("HOLD", |r| r.as_str());
+                bump(&mut self.telemetry.holds_by_reason, r);
+                return Ok(());
+            }
+        };
+        self.telemetry.decisions += 1;
+        let id = self.books[s].0;
+        let pos = self.positions[s].qty;
+        let intents = if pos != 0 && pos.signum() != side.sign() {
+            // The model now points against the position: close it (the bracket goes).
+            self.exit_intents(s, ts, ExitReason::Signal)
+        } else if pos == 0 && !self.sim.has_open_orders(id) {
+            let book = &self.books[s].1;
+            let touch = match side {
+                OrderSide::Buy => book.best(Side::Ask),
+                OrderSide::Sell => book.best(Side::Bid),
+            };
+            let (Some(touch), Some(spec)) = (touch, self.sim.spec(id).copied()) else {
+                return Ok(());
+            };
+            let equity = self.account_equity();
+            let Some(sz) = size(&d, touch.price, equity, &spec, &self.cfg.sizing)? else {
+                self.telemetry.not_sized += 1;
+                return Ok(());
+            };
+            let mut i = self.blank_intent(id, ts);
+            i.side = side;
+            i.qty = sz.qty;
+            i.reduce_only = false;
+            i.bracket = Some(sz.bracket);
+            i.confidence = d.confidence;
+            i.risk_score = d.risk_score;
+            vec![i]
+        } else {
+            // Already positioned this way, or an entry is still working: hold.
+            return Ok(());
+        };
+        let mut latency_logged = false;
+        for intent in intents {
+            self.telemetry.intents += 1;
+            if !latency_logged {
+                self.latency_ns
+                    .push(started.elapsed().as_nanos().min(i64::MAX as u128) as i64);
+                latency_logged = true;
+            }
+            if let Err((reason, detail)) = self.gate(s, &intent) {
+                self.deny(ts, intent.intent_id, reason, detail);
+                continue;
+            }
+            self.send(&intent);
+        }
+        Ok(())
+    }
+
+    /// Cancels of the protecting bracket and a reduce-only market order for the position.
+    fn exit_intents(&mut self, s: usize, ts: u64, reason: ExitReason) -> Vec<OrderIntent> {
+        let id = self.books[s].0;
+        let mut out = Vec::new();
+        let open = self.sim.open_order_ids(id);
+        for coid in open {
+            let mut c = self.blank_intent(id, ts);
+            c.action = IntentAction::Cancel {
+                client_order_id: coid,
+            };
+            out.push(c);
+        }
+        let pos = self.positions[s].qty;
+        if pos != 0 {
+            let mut x = self.blank_intent(id, ts);
+            x.side = if pos > 0 {
+                OrderSide::Sell
+            } else {
+                OrderSide::Buy
+            };
+            x.qty = pos.unsigned_abs().min(u32::MAX as u64) as u32;
+            self.exit_reasons.push((x.intent_id, reason));
+            out.push(x);
+        }
+        out
+    }
+
+    fn blank_intent(&mut self, id: InstrumentId, ts: u64) -> OrderIntent {
+        OrderIntent {
+            intent_id: self.take_intent_id(),
+            ts,
+            instrument_id: id,
+            action: IntentAction::New,
+            side: OrderSide::Buy,
+            qty: 0,
+            order_type: OrderType::Market,
+            price: None,
+            stop_price: None,
+            tif: TimeInForce::Ioc,
+            reduce_only: true,
+            bracket: None,
+            source: self.predictor.source(),
+            confidence: 0.0,
+            risk_score: 1,
+        }
+    }
+
+    fn take_intent_id(&mut self) -> u64 {
+        let i = self.next_intent;
+        self.next_intent += 1;
+        i
+    }
+
+    /// The pre-trade risk gate (`tradecore::risk::RiskEngine`), with the context of this
+    /// moment: the book, every position, the account, and our working entries.
+    fn gate(
+        &mut self,
+        s: usize,
+        intent: &OrderIntent,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        let book = &self.books[s].1;
+        let integ = book.integrity();
+        let market = MarketState {
+            instrument_id: self.books[s].0,
+            mid: self.positions[s].mark,
+            last_trade: self.last_trade[s],
+            last_update_ns: self.last_update[s],
+            book_trusted: !integ.untrusted,
+            crossed: integ.crossed,
+        };
+        self.risk_positions.clear();
+        for p in &self.positions {
+            self.risk_positions.push(RiskPosition {
+                instrument_id: p.instrument_id,
+                qty: p.qty,
+                // A position needs a mark; before the first two-sided book, its average cost.
+                mark: p.mark.unwrap_or((p.avg_price * PRICE_SCALE as f64) as i64),
+                multiplier: p.multiplier,
+            });
+        }
+        let equity = self.account_equity();
+        self.equity_peak = self.equity_peak.max(equity);
+        let account = AccountState {
+            equity,
+            equity_peak: self.equity_peak,
+            // A backtest is one session: "today" is the whole run.
+            realized_pnl_today: self.positions.iter().map(|p| p.realized - p.fees).sum(),
+            unrealized_pnl: self.positions.iter().map(|p| p.unrealized()).sum(),
+            traded_notional_today: self.positions.iter().map(|p| p.traded_notional).sum(),
+        };
+        let ctx = RiskContext {
+            now_ns: intent.ts,
+            market: &market,
+            positions: &self.risk_positions,
+            account: &account,
+            working_qty: self.sim.working_qty(intent.instrument_id),
+            correlations: None,
+        };
+        self.risk
+            .check(intent, &ctx)
+            .map_err(|d| (d.reason.as_str(), d.detail))
+    }
+
+    fn deny(&mut self, ts: u64, intent_id: u64, reason: &str, detail: String) {
+        self.telemetry.denials += 1;
+        bump(&mut self.telemetry.denials_by_reason, reason);
+        self.denials.push(Denial {
+            ts,
+            intent_id,
+            reason: reason.to_string(),
+            detail,
+        });
+    }
+
+    /// Sends an approved intent; it leaves after the feed latency (the strategy saw this
+    /// event that much after the venue stamped it) and reaches the venue after the order
+    /// latency.
+    fn send(&mut self, intent: &OrderIntent) {
+        self.telemetry.orders += 1;
+        let sent = intent.ts.saturating_add(self.sim.feed_latency());
+        self.sim.submit(intent, sent);
+        if intent.bracket.is_some() {
+            if let Some(s) = self
+                .books
+                .iter()
+                .position(|(k, _)| *k == intent.instrument_id)
+            {
+                self.active_entry[s] = Some(intent.intent_id);
+            }
+        }
+    }
+
+    /// Moves new venue fills into positions and round trips.
+    #[inline]
+    fn book_fills(&mut self) {
+        if self.fills_seen == self.sim.fills().len() {
+            return;
+        }
+        self.book_new_fills();
+    }
+
+    fn book_new_fills(&mut self) {
+        while self.fills_seen < self.sim.fills().len() {
+            let f = self.sim.fills()[self.fills_seen];
+            self.fills_seen += 1;
+            self.telemetry.fills += 1;
+            let Some(s) = self.books.iter().position(|(k, _)| *k == f.instrument_id) else {
+                continue;
+            };
+            let before = self.positions[s].qty;
+            self.positions[s].apply(&f);
+            self.track_trade(s, before, &f);
+        }
+    }
+
+    fn track_trade(&mut self, s: usize, before: i64, f: &Fill) {
+        let price = f.price as f64 / PRICE_SCALE as f64;
+        let signed = f.side.sign() * f.qty as i64;
+        let after = before + signed;
+        let q = f.qty as u64;
+        let opening = if before == 0 || before.signum() == signed.signum() {
+            q
+        } else {
+            // Part closes; what passes through zero opens the next trip.
+            q.saturating_sub(before.unsigned_abs())
+        };
+        let closing = q - opening;
+        let fee_close = f.fee * closing as f64 / q as f64;
+        if closing > 0 {
+            if let Some(t) = self.open_trades[s].as_mut() {
+                t.exit_qty += closing;
+                t.exit_notional += closing as f64 * price;
+                t.fees += fee_close;
+            }
+            if before.signum() != after.signum() {
+                let t = self.open_trades[s].take().expect("a position has a trip");
+                let reason = self.exit_reason_of(f.client_order_id);
+                let entry = t.entry_notional / t.entry_qty as f64;
+                let exit = t.exit_notional / t.exit_qty as f64;
+                let mult = self.positions[s].multiplier;
+                let dir = t.side.sign() as f64;
+                self.trades.push(Trade {
+                    instrument_id: self.books[s].0,
+                    side: t.side,
+                    qty: t.entry_qty as u32,
+                    entry_ts: t.entry_ts,
+                    exit_ts: f.ts,
+                    entry_price: entry,
+                    exit_price: exit,
+                    pnl: (t.exit_notional - t.entry_notional) * dir * mult - t.fees,
+                    fees: t.fees,
+                    exit_reason: reason,
+                });
+            }
+        }
+        if opening > 0 {
+            let fee_open = f.fee - fee_close;
+            let t = self.open_trades[s].get_or_insert(OpenTrade {
+                side: f.side,
+                entry_ts: f.ts,
+                entry_qty: 0,
+                entry_notional: 0.0,
+                exit_qty: 0,
+                exit_notional: 0.0,
+                fees: 0.0,
+            });
+            t.entry_qty += opening;
+            t.entry_notional += opening as f64 * price;
+            t.fees += fee_open;
+        }
+    }
+
+    fn exit_reason_of(&self, coid: u64) -> ExitReason {
+        let (intent, leg) = intent_of(coid);
+        match leg {
+            Some(Leg::StopLoss) => ExitReason::StopLoss,
+            Some(Leg::TakeProfit) => ExitReason::TakeProfit,
+            _ => self
+                .exit_reasons
+                .iter()
+                .rev()
+                .find(|(i, _)| *i == intent)
+                .map_or(ExitReason::Signal, |(_, r)| *r),
+        }
+    }
+
+    /// Account equity: start + realized - fees + unrealized at mid, all instruments.
+    pub fn account_equity(&self) -> f64 {
+        self.cfg.initial_equity
+            + self
+                .positions
+                .iter()
+                .map(|p| p.realized - p.fees + p.unrealized())
+                .sum::<f64>()
+    }
+
+    fn sample_equity(&mut self, ts: u64, force: bool) {
+        if !force {
+            if let Some(last) = self.last_equity_ts {
+                if ts < last.saturating_add(self.cfg.equity_interval_ns) {
+                    return;
+                }
+            }
+        }
+        let price = self
+            .positions
+            .first()
+            .and_then(|p| p.mark)
+            .map_or(f64::NAN, |m| m as f64 / PRICE_SCALE as f64);
+        self.equity.push(EquityPoint {
+            ts,
+            equity: self.account_equity(),
+            position: self.positions.iter().map(|p| p.qty).sum(),
+            price,
+        });
+        self.last_equity_ts = Some(ts);
+    }
+
+    /// End of data: cancels what is working, closes positions at the last book (exit
+    /// reason END) when configured, lets every action reach the venue, samples equity.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let ts = self.now;
+        // An entry still in flight may fill after the first flatten (or its cancel may
+        // overtake it): flatten again until flat; a few rounds settle every race.
+        for _ in 0..4 {
+            if self.cfg.flatten_at_end {
+                for s in 0..self.books.len() {
+                    for intent in self.exit_intents(s, ts, ExitReason::End) {
+                        self.telemetry.intents += 1;
+                        self.send(&intent);
+                    }
+                }
+            }
+            self.sim.process_until(u64::MAX, &self.books);
+            self.book_fills();
+            if !self.cfg.flatten_at_end || self.positions.iter().all(|p| p.qty == 0) {
+                break;
+            }
+        }
+        let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
+        self.sample_equity(end, true);
+    }
+}
+
+/// The streaming feature engine of one instrument.
+enum Feats {
+    Micro(MicroEngine),
+    Bars {
+        builder: BarBuilder,
+        engine: BarFeatureEngine,
+        /// A bar completed since the predictor was last asked.
+        fresh: bool,
+    },
+}
+
+fn bump(counts: &mut Vec<(String, u64)>, key: &str) {
+    match counts.iter_mut().find(|(r, _)| r == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key.to_string(), 1)),
+    }
+}
+
+/// Streaming volatility of one instrument: an EWMA of squared log returns of the mid
+/// sampled once per second of event time (a return over a gap counts per elapsed second).
+#[derive(Debug, Clone, Default)]
+struct VolEstimator {
+    last_sec: u64,
+    last_log_mid: Option<f64>,
+    var_per_s: f64,
+    n: u32,
+}
+
+impl VolEstimator {
+    #[inline]
+    fn update(&mut self, ts: u64, mid: Option<i64>, alpha: f64) {
+        let sec = ts / 1_000_000_000;
+        let Some(m) = mid.filter(|m| *m > 0) else {
+            return;
+        };
+        if self.last_log_mid.is_some() && sec == self.last_sec {
+            return;
+        }
+        let lm = (m as f64).ln();
+        if let Some(prev) = self.last_log_mid {
+            let dt = (sec - self.last_sec) as f64;
+            let x = (lm - prev) * (lm - prev) / dt;
+            self.var_per_s = if self.n == 0 {
+                x
+            } else {
+                self.var_per_s + alpha * (x - self.var_per_s)
+            };
+            self.n += 1;
+        }
+        self.last_log_mid = Some(lm);
+        self.last_sec = sec;
+    }
+
+    /// Standard deviation of the return over `horizon_s`; NaN while warming up (the
+    /// decision then sees unknown risk and holds).
+    fn forecast(&self, horizon_s: f64, min_samples: u32) -> f64 {
+        if self.n < min_samples {
+            return f64::NAN;
+        }
+        (self.var_per_s * horizon_s).sqrt()
+    }
+}
+
+/// Mid of a book, fixed-point (rounded down to an integer nano-unit), if both sides exist.
+fn mid(book: &L3Book) -> Option<i64> {
+    let (b, a) = book.bbo();
+    Some((b?.price + a?.price) / 2)
+}
+
+/// Instrument ids and symbols of a DBN file (from its metadata mappings).
+pub fn file_symbols(path: &Path) -> Result<Vec<(InstrumentId, String)>> {
+    let reader = DbnReader::open(path)?;
+    let mut out = Vec::new();
+    for m in &reader.metadata().mappings {
+        for iv in &m.intervals {
+            if let Ok(id) = iv.symbol.parse::<u32>() {
+                if !out.iter().any(|(k, _)| *k == id) {
+                    out.push((id, m.raw_symbol.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Product root of a CME futures symbol: `ESH4` -> `ES`, `ESZ26` -> `ES`.
+pub fn symbol_root(sym: &str) -> &str {
+    let t = sym.trim_end_matches(|c: char| c.is_ascii_digit());
+    if t.len() >= 2 && t.ends_with(|c: char| "FGHJKMNQUVXZ".contains(c)) {
+        &t[..t.len() - 1]
+    } else {
+        t
+    }
+}
+
+/// Where an instrument's contract terms came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// A definition of the same instrument id.
+    Definition,
+    /// A definition of another contract of the same product (same `asset`).
+    ProductDefinition(String),
+    /// The synthetic generator's table (`tradecore::synth::SPECS`).
+    SynthTable,
+}
+
+/// Contract terms for each `(id, symbol)`: a definition with the same instrument id, else
+/// one of the same product root (`asset`, e.g. the ESM3 definition for ESH4: tick and
+/// multiplier are per product), else the synthetic generator's table. An instrument with
+/// none is an error naming it.
+pub fn resolve_specs(
+    instruments: &[(InstrumentId, String)],
+    definitions: &[crate::scan::InstrumentInfo],
+    fee_per_contract: f64,
+) -> Result<Vec<(InstrumentSpec, SpecSource)>> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (id, sym) in instruments {
+        let root = symbol_root(sym);
+        let def = definitions
+            .iter()
+            .find(|d| d.instrument_id == *id)
+            .map(|d| (d, SpecSource::Definition))
+            .or_else(|| {
+                definitions
+                    .iter()
+                    .find(|d| d.asset == root)
+                    .map(|d| (d, SpecSource::ProductDefinition(d.raw_symbol.clone())))
+            });
+        if let Some((d, src)) = def {
+            if let (Some(mult), true) = (d.multiplier, d.tick_size_fixed > 0) {
+                out.push((
+                    InstrumentSpec {
+                        instrument_id: *id,
+                        tick_size: d.tick_size_fixed,
+                        multiplier: mult,
+                        fee_per_contract,
+                    },
+                    src,
+                ));
+                continue;
+            }
+        }
+        let synth = crate::synth::SPECS
+            .iter()
+            .find(|s| s.instrument_id == *id || s.root == root);
+        match synth {
+            Some(s) => out.push((
+                InstrumentSpec {
+                    instrument_id: *id,
+                    tick_size: s.tick,
+                    multiplier: s.multiplier as f64,
+                    fee_per_contract,
+                },
+                SpecSource::SynthTable,
+            )),
+            None => missing.push(format!("{id} ({sym})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CoreError::Config(format!(
+            "no tick size / multiplier for instrument(s) {}: pass a definitions file",
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// Specs for every instrument of `paths`: definitions first (by id, then by product), then
+/// the synthetic generator's table. Also returns each instrument's symbol.
+pub fn specs_for_files(
+    paths: &[PathBuf],
+    definitions: Option<&Path>,
+    fee_per_contract: f64,
+) -> Result<Vec<(InstrumentSpec, SpecSource, String)>> {
+    let mut ids: Vec<(InstrumentId, String)> = Vec::new();
+    for p in paths {
+        for (id, sym) in file_symbols(p)? {
+            if !ids.iter().any(|(k, _)| *k == id) {
+                ids.push((id, sym));
+            }
+        }
+    }
+    let defs = match definitions {
+        Some(d) => crate::scan::scan(d)?.instruments,
+        None => Vec::new(),
+    };
+    let specs = resolve_specs(&ids, &defs, fee_per_contract)?;
+    Ok(specs
+        .into_iter()
+        .zip(ids)
+        .map(|((spec, src), (_, sym))| (spec, src, sym))
+        .collect())
+}
+
+/// Names used in the run folder (docs/backtest-outputs.md).
+pub mod names {
+    use crate::orders::{Leg, Liquidity, OrderSide, OrderType};
+
+    pub fn side(s: OrderSide) -> &'static str {
+        match s {
+            OrderSide::Buy => "BUY",
+            OrderSide::Sell => "SELL",
+        }
+    }
+
+    pub fn order_type(t: OrderType) -> &'static str {
+        match t {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::Stop => "STOP",
+        }
+    }
+
+    pub fn leg(l: Leg) -> &'static str {
+        match l {
+            Leg::Entry => "ENTRY",
+            Leg::StopLoss => "STOP_LOSS",
+            Leg::TakeProfit => "TAKE_PROFIT",
+        }
+    }
+
+    pub fn liquidity(l: Liquidity) -> &'static str {
+        match l {
+            Liquidity::Maker => "MAKER",
+            Liquidity::Taker => "TAKER",
+        }
+    }
+}
+
+/// One file's reader and its next MBO record.
+struct Source {
+    reader: DbnReader,
+    head: Option<MboMsg>,
+    prev_ts: u64,
+}
+
+impl Source {
+    fn advance(&mut self) -> Result<()> {
+        loop {
+            let at: Position = self.reader.position();
+            let Some(rec) = self.reader.next_record()? else {
+                self.head = None;
+                return Ok(());
+            };
+            if rec.header().rtype != rtype::MBO {
+                continue;
+            }
+            let Some(m) = rec.get::<MboMsg>().cloned() else {
+                continue;
+            };
+            if m.ts_recv < self.prev_ts {
+                return Err(CoreError::OutOfOrder {
+                    path: self.reader.path().to_path_buf(),
+                    at,
+                    prev: self.prev_ts,
+                    ts: m.ts_recv,
+                });
+            }
+            self.prev_ts = m.ts_recv;
+            self.head = Some(m);
+            return Ok(());
+        }
+    }
+}
+
+/// A backtest over one or more MBO files, merged by `ts_recv` (ties: file order).
+pub struct Backtest {
+    sources: Vec<Source>,
+    pub engine: Engine,
+    done: bool,
+}
+
+impl Backtest {
+    pub fn new(paths: &[PathBuf], engine: Engine) -> Result<Backtest> {
+        if paths.is_empty() {
+            return Err(CoreError::Config("backtest: no data files".into()));
+        }
+        let mut sources = Vec::new();
+        for p in paths {
+            let reader = DbnReader::open(p)?;
+            if reader.metadata().schema != Some(dbn::Schema::Mbo) {
+                return Err(CoreError::UnknownFormat {
+                    path: p.clone(),
+                    detail: format!(
+                        "the simulated exchange needs MBO (L3) data, this file is {:?}",
+                        reader.metadata().schema
+                    ),
+                });
+            }
+            let mut s = Source {
+                reader,
+                head: None,
+                prev_ts: 0,
+            };
+            s.advance()?;
+            sources.push(s);
+        }
+        Ok(Backtest {
+            sources,
+            engine,
+            done: false,
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Feeds up to `max_records` records; returns how many. At the end of the data the
+    /// engine is finished (flatten, final equity) and later calls return 0.
+    pub fn step(&mut self, max_records: u64) -> Result<u64> {
+        let mut n = 0;
+        while n < max_records {
+            let mut best: Option<usize> = None;
+            for (i, s) in self.sources.iter().enumerate() {
+                if let Some(h) = &s.head {
+                    if best.is_none_or(|b| {
+                        h.ts_recv < self.sources[b].head.as_ref().expect("head").ts_recv
+                    }) {
+                        best = Some(i);
+                    }
+                }
+            }
+            let Some(b) = best else {
+                if !self.done {
+                    self.engine.finish();
+                    self.done = true;
+                }
+                return Ok(n);
+            };
+            let m = self.sources[b].head.take().expect("head");
+            self.engine.on_mbo(&m)?;
+            self.sources[b].advance()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Runs to the end.
+    pub fn run(&mut self) -> Result<()> {
+        while !self.done {
+            self.step(1 << 16)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

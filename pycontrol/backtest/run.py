@@ -1,0 +1,292 @@
+"""Runs a backtest: resolves data and contract specs, loads signals, steps the Rust engine in
+chunks (progress bar), and writes the run folder of ``docs/backtest-outputs.md``.
+
+The engine does all per-event work in the core with the GIL released; this module only
+converts inputs and writes the columns it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from pycontrol import _core
+from pycontrol.backtest.config import (
+    SEC,
+    BacktestConfig,
+    BacktestConfigError,
+    SignalsConfig,
+    expand,
+)
+from pycontrol.dbn import dbn_info
+
+CLASS_COLUMNS = {"p_sell": -1, "p_hold": 0, "p_buy": 1}
+
+
+def data_paths(cfg: BacktestConfig) -> list[Path]:
+    """The MBO files of the run; synthetic data is generated once into its cache."""
+    if cfg.synth is None:
+        paths = [expand(p) for p in cfg.data]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise BacktestConfigError(f"data files not found: {', '.join(missing)}")
+        return paths
+    from pycontrol.data.synth import synth_mbo
+
+    s = cfg.synth
+    name = f"synth-{'-'.join(s.instruments)}-{s.events}-{s.seed}.mbo.dbn.zst"
+    path = expand(s.cache_dir) / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        synth_mbo(tmp, s.events, s.seed, list(s.instruments))
+        tmp.replace(path)
+    return [path]
+
+
+def _placebo(
+    sig: SignalsConfig, ids: list[int], start: int, end: int
+) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    classes = [-1, 0, 1]
+    step = int(sig.interval_s * SEC)
+    ts_one = np.arange(start + step, end, step, dtype=np.uint64)
+    ts = np.repeat(ts_one, len(ids))
+    inst = np.tile(np.asarray(ids, dtype=np.uint32), len(ts_one))
+    rng = np.random.default_rng(sig.seed)
+    # Peaked at random: the chosen class gets U(0.4, 1), the rest share what is left.
+    n = len(ts)
+    top = rng.uniform(0.4, 1.0, n)
+    pick = rng.integers(0, 3, n)
+    other = rng.uniform(0.0, 1.0, n)
+    probs = np.zeros((n, 3), dtype=np.float64)
+    rest = 1.0 - top
+    for k in range(3):
+        probs[:, k] = np.where(pick == k, top, 0.0)
+    a = (pick + 1) % 3
+    b = (pick + 2) % 3
+    probs[np.arange(n), a] = rest * other
+    probs[np.arange(n), b] = rest * (1.0 - other)
+    return classes, ts, inst, probs.astype(np.float32)
+
+
+def _from_file(
+    sig: SignalsConfig, symbols: dict[int, str]
+) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    path = expand(sig.path)
+    if not path.is_file():
+        raise BacktestConfigError(f"signals file not found: {path}")
+    df = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+    bad: list[str] = []
+    if "ts" not in df.columns:
+        bad.append("missing column 'ts'")
+    if "instrument_id" not in df.columns and "symbol" not in df.columns:
+        bad.append("need an 'instrument_id' or a 'symbol' column")
+    cols = [c for c in CLASS_COLUMNS if c in df.columns]
+    if len(cols) < 2:
+        bad.append(f"need at least two of {', '.join(CLASS_COLUMNS)}; have {df.columns}")
+    if bad:
+        raise BacktestConfigError(f"signals file {path}: " + "; ".join(bad))
+    if df.schema["ts"] in (pl.Datetime, pl.Datetime("ns"), pl.Datetime("us"), pl.Datetime("ms")):
+        df = df.with_columns(pl.col("ts").dt.epoch("ns"))
+    if "instrument_id" not in df.columns:
+        by_symbol = {v: k for k, v in symbols.items()}
+        unknown = sorted(set(df["symbol"].to_list()) - set(by_symbol))
+        if unknown:
+            raise BacktestConfigError(
+                f"signals file {path}: symbols not in the data: {', '.join(map(str, unknown))}"
+            )
+        df = df.with_columns(pl.col("symbol").replace_strict(by_symbol).alias("instrument_id"))
+    # Stable sort: rows of equal ts keep the file's order.
+    df = df.sort("ts", maintain_order=True)
+    classes = [CLASS_COLUMNS[c] for c in cols]
+    probs = df.select(cols).to_numpy().astype(np.float32)
+    return (
+        classes,
+        df["ts"].cast(pl.UInt64).to_numpy(),
+        df["instrument_id"].cast(pl.UInt32).to_numpy(),
+        probs,
+    )
+
+
+def load_signals(
+    cfg: BacktestConfig, paths: list[Path], symbols: dict[int, str]
+) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(classes, ts, instrument_id, probs[n, k]) for the engine's external predictor."""
+    if cfg.signals.kind == "file":
+        return _from_file(cfg.signals, symbols)
+    infos = [dbn_info(p) for p in paths]
+    start = min(int(i["ts_event_min"]) for i in infos)
+    end = max(int(i["ts_event_max"]) for i in infos)
+    return _placebo(cfg.signals, sorted(symbols), start, end)
+
+
+def config_hash(cfg: BacktestConfig) -> str:
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
+    """Builds the core backtest object (validated again by the core)."""
+    paths = data_paths(cfg)
+    defs = expand(cfg.definitions) if cfg.definitions else None
+    if defs is not None and not defs.is_file():
+        raise BacktestConfigError(f"definitions file not found: {defs}")
+    specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
+    symbols = {int(s["instrument_id"]): str(s["symbol"]) for s in specs}
+    classes, ts, inst, probs = load_signals(cfg, paths, symbols)
+    run = _core.BacktestRun(
+        [str(p) for p in paths],
+        definitions=str(defs) if defs else None,
+        fee_per_contract=float(cfg.fee_per_contract),
+        seed=cfg.seed,
+        order_latency=cfg.order_latency.to_core(),
+        feed_latency=cfg.feed_latency.to_core(),
+        initial_equity=float(cfg.initial_equity),
+        min_confidence_ensemble=float(cfg.decision.min_confidence_ensemble),
+        min_confidence_external=float(cfg.decision.min_confidence_external),
+        max_risk_score=cfg.decision.max_risk_score,
+        horizon_ns=int(cfg.decision.horizon_s * SEC),
+        kelly_fraction=float(cfg.sizing.kelly_fraction),
+        vol_target=float(cfg.sizing.vol_target),
+        stop_k=float(cfg.sizing.stop_k),
+        reward_risk=float(cfg.sizing.reward_risk),
+        max_qty=cfg.sizing.max_qty,
+        risk_limits=[(k, v) for k, v in cfg.risk],
+        equity_interval_ns=max(1, int(cfg.equity_interval_s * SEC)),
+        flatten_at_end=cfg.flatten_at_end,
+        vol_halflife_s=float(cfg.vol_halflife_s),
+        vol_min_samples=cfg.vol_min_samples,
+        signal_classes=classes,
+        signal_ts=ts.astype(np.uint64).tolist(),
+        signal_instrument_id=inst.astype(np.uint32).tolist(),
+        signal_probs=probs.astype(np.float32).ravel().tolist(),
+        signal_max_age_ns=int(cfg.signals.max_age_s * SEC),
+    )
+    return run, symbols
+
+
+def drive(run: Any, chunk: int, total: int | None = None, progress: bool = True) -> None:
+    """Steps the core to the end, `chunk` records at a time, feeding a progress bar."""
+    with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress) as bar:
+        while True:
+            n = run.step(chunk)
+            if n == 0:
+                break
+            bar.update(n)
+
+
+def _with_symbol(cols: dict[str, Any], symbols: dict[int, str]) -> pl.DataFrame:
+    df = pl.DataFrame(cols)
+    if "instrument_id" in df.columns:
+        sym = [symbols.get(int(i), str(i)) for i in df["instrument_id"].to_list()]
+        df = df.with_columns(pl.Series("symbol", sym, dtype=pl.String))
+    return df
+
+
+def frames(run: Any, symbols: dict[int, str]) -> dict[str, pl.DataFrame]:
+    """The run's tables with the dtypes of docs/backtest-outputs.md."""
+    o = run.orders()
+    orders = _with_symbol(o, symbols).select(
+        pl.col("ts").cast(pl.Int64),
+        pl.col("client_order_id").cast(pl.UInt64),
+        pl.col("intent_id").cast(pl.UInt64),
+        pl.col("instrument_id").cast(pl.UInt32),
+        "symbol",
+        pl.col("side").cast(pl.String),
+        pl.col("order_type").cast(pl.String),
+        pl.col("qty").cast(pl.UInt32),
+        pl.col("price").cast(pl.Float64),
+        pl.col("stop_price").cast(pl.Float64),
+        pl.col("leg").cast(pl.String),
+        pl.col("status").cast(pl.String),
+        pl.col("filled_qty").cast(pl.UInt32),
+        pl.col("reject_reason").cast(pl.String),
+    )
+    fills = _with_symbol(run.fills(), symbols).select(
+        pl.col("ts").cast(pl.Int64),
+        pl.col("client_order_id").cast(pl.UInt64),
+        pl.col("instrument_id").cast(pl.UInt32),
+        "symbol",
+        pl.col("side").cast(pl.String),
+        pl.col("price").cast(pl.Float64),
+        pl.col("qty").cast(pl.UInt32),
+        pl.col("fee").cast(pl.Float64),
+        pl.col("liquidity").cast(pl.String),
+    )
+    trades = _with_symbol(run.trades(), symbols).select(
+        pl.col("instrument_id").cast(pl.UInt32),
+        "symbol",
+        pl.col("side").cast(pl.String),
+        pl.col("qty").cast(pl.UInt32),
+        pl.col("entry_ts").cast(pl.Int64),
+        pl.col("exit_ts").cast(pl.Int64),
+        pl.col("entry_price").cast(pl.Float64),
+        pl.col("exit_price").cast(pl.Float64),
+        pl.col("pnl").cast(pl.Float64),
+        pl.col("fees").cast(pl.Float64),
+        pl.col("exit_reason").cast(pl.String),
+    )
+    e = run.equity()
+    equity = pl.DataFrame(
+        {
+            "ts": e["ts"].astype(np.int64),
+            "equity": e["equity"],
+            "position": e["position"].astype(np.int64),
+            "price": e["price"],
+        }
+    )
+    d = run.denials()
+    denials = pl.DataFrame(
+        {
+            "ts": pl.Series(d["ts"], dtype=pl.Int64),
+            "intent_id": pl.Series(d["intent_id"], dtype=pl.UInt64),
+            "reason": pl.Series(d["reason"], dtype=pl.String),
+            "detail": pl.Series(d["detail"], dtype=pl.String),
+        }
+    )
+    return {
+        "orders": orders,
+        "fills": fills,
+        "trades": trades,
+        "equity": equity,
+        "denials": denials,
+    }
+
+
+def _finish_reports(folder: Path, cfg: BacktestConfig) -> None:
+    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files."""
+    from pycontrol.backtest.report import write_report
+
+    write_report(folder, n_trials=cfg.n_trials)
+
+
+def run_backtest(
+    cfg: BacktestConfig,
+    out: str | Path | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Runs ``cfg`` and writes ``<out>/<run_id>/``; returns the folder."""
+    run, symbols = make_run(cfg)
+    total = sum(int(dbn_info(p)["records"]) for p in data_paths(cfg))
+    drive(run, cfg.chunk_records, total, progress)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    rid = run_id or f"{cfg.name}_{stamp}_{config_hash(cfg)}"
+    folder = expand(str(out or cfg.out)) / rid
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in frames(run, symbols).items():
+        df.write_parquet(folder / f"{name}.parquet")
+    np.save(folder / "latency.npy", np.asarray(run.latency(), dtype=np.int64))
+    (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    tele = run.telemetry()
+    tele["symbols"] = {str(k): v for k, v in symbols.items()}
+    tele["config_hash"] = config_hash(cfg)
+    (folder / "telemetry.json").write_text(json.dumps(tele, indent=2, sort_keys=True))
+    _finish_reports(folder, cfg)
+    return folder
