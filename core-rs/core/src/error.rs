@@ -71,6 +71,8 @@ pub enum CoreError {
     Config(String),
     #[error("feature set mismatch: the model was trained on feature set {model}, the engine computes {engine}")]
     FeatureSetMismatch { model: String, engine: String },
+    #[error("json-logic rule {rule}: {detail}")]
+    JsonLogic { rule: String, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -98,7 +100,8 @@ impl CoreError {
             | CoreError::UnknownFormat { path, .. } => Some(path),
             CoreError::BookIntegrity(_)
             | CoreError::Config(_)
-            | CoreError::FeatureSetMismatch { .. } => None,
+            | CoreError::FeatureSetMismatch { .. }
+            | CoreError::JsonLogic { .. } => None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod book;
 pub mod decode;
 pub mod error;
 pub mod features;
+pub mod gates;
 pub mod lobster;
 pub mod orders;
 pub mod records;

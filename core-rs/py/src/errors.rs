@@ -92,6 +92,12 @@ create_exception!(
     ConfigError,
     "A model's feature-set hash differs from the engine's."
 );
+create_exception!(
+    _core,
+    JsonLogicError,
+    ConfigError,
+    "A JSON-Logic rule (a promotion gate) is malformed or cannot be evaluated."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -119,6 +125,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "FeatureSetMismatchError",
         py.get_type::<FeatureSetMismatchError>(),
     )?;
+    m.add("JsonLogicError", py.get_type::<JsonLogicError>())?;
     Ok(())
 }
 
@@ -139,6 +146,7 @@ pub fn to_py(e: E) -> PyErr {
         E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
         E::Config(_) => ConfigError::new_err(msg),
         E::FeatureSetMismatch { .. } => FeatureSetMismatchError::new_err(msg),
+        E::JsonLogic { .. } => JsonLogicError::new_err(msg),
     };
     Python::attach(|py| {
         let value = err.value(py);

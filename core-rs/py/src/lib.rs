@@ -8,6 +8,7 @@ mod bars;
 mod book;
 mod errors;
 mod features;
+mod gates;
 mod inspect;
 mod lobster;
 mod replay;
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lobster::register(m)?;
     inspect::register(m)?;
     features::register(m)?;
+    gates::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
