@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pycontrol import CoreError
-from pycontrol.commands import book_cmd, data_cmd, demo_cmd, features_cmd
+from pycontrol.commands import book_cmd, data_cmd, demo_cmd, features_cmd, models_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_cmd.register(sub)
     demo_cmd.register(sub)
     features_cmd.register(sub)
+    models_cmd.register(sub)
     return parser
 
 
