@@ -136,7 +136,8 @@ def _show(args: argparse.Namespace) -> int:
     fs = m.get("feature_set", {})
     n = len(fs.get("names", []))
     print(f"  feature set {fs.get('hash')} ({n} features, {fs.get('timeframe')})")
-    print(f"  {_accuracy(m)}  best baseline {m['metrics']['aggregate'].get('best_baseline')}")
+    best = (m.get("metrics") or {}).get("aggregate", {}).get("best_baseline")
+    print(f"  {_accuracy(m)}  best baseline {best}")
     print(f"  parity {json.dumps(parity)}")
     print(f"  folder {reg.folder(args.family, version)}")
     return 0

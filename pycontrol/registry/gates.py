@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol._core import ConfigError, CoreError, FeatureSet
+from pycontrol.data.manifest import sha256_file
 from pycontrol.registry import jsonlogic
 from pycontrol.registry.contract import (
     CONTRACTS_DIR,
+    MANIFEST_FILE,
     MODELS_DIR,
     file_violations,
     manifest_violations,
@@ -99,9 +101,15 @@ def _check(name: str, passed: bool, value: Any, description: str) -> dict[str, A
 
 
 def builtin_checks(
-    folder: Path, manifest: Mapping[str, Any], feature_set: FeatureSet, feature_set_name: str
+    folder: Path,
+    manifest: Mapping[str, Any],
+    feature_set: FeatureSet,
+    feature_set_name: str,
+    manifest_sha256: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The four checks that need no gate file; each records what it saw."""
+    """The four checks that need no gate file; each records what it saw. ``manifest_sha256``
+    (recorded at registration) makes an edit of the registered manifest an integrity failure:
+    the gates read that file, so it must be the one that was checked in."""
     contract = manifest_violations(manifest)
     checks = [
         _check("schema", not contract, contract, "manifest contract (JSON Schema + cross-field)")
@@ -112,6 +120,13 @@ def builtin_checks(
             checks.append(_check(name, False, None, "not checked: the manifest breaks its schema"))
         return checks
     files = file_violations(folder, manifest)
+    if manifest_sha256 is not None:
+        got = sha256_file(folder / MANIFEST_FILE)
+        if got != manifest_sha256:
+            files.append(
+                f"{folder / MANIFEST_FILE}: sha256 {got} != {manifest_sha256} recorded at "
+                "registration (edited after registration)"
+            )
     checks.append(_check("integrity", not files, files, "sha256 of model files vs manifest"))
     parity = manifest["parity"]
     checks.append(
@@ -168,10 +183,11 @@ def evaluate(
     gates: GateConfig,
     feature_set: FeatureSet,
     feature_set_name: str,
+    manifest_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The full gate evaluation of the version in ``folder``: built-in checks, then rules.
     ``passed`` is true only if every one passed; ``failures`` says which, with values."""
-    checks = builtin_checks(folder, manifest, feature_set, feature_set_name)
+    checks = builtin_checks(folder, manifest, feature_set, feature_set_name, manifest_sha256)
     rules = evaluate_rules(gates, manifest, production)
     failures = [f"{c['name']}: {violations_text(c['value'])}" for c in checks if not c["passed"]]
     failures += [

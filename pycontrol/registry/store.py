@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol._core import FeatureSet
+from pycontrol.data.manifest import sha256_file
 from pycontrol.registry import contract, gates
 from pycontrol.registry.errors import PromotionRefusedError, RegistryError, make
 
@@ -230,7 +231,12 @@ class Registry:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
             _fsync_dir(dest.parent)
-            checks = {"schema": True, "integrity": True, "source": str(src.resolve())}
+            checks = {
+                "schema": True,
+                "integrity": True,
+                "source": str(src.resolve()),
+                "manifest_sha256": sha256_file(dest / contract.MANIFEST_FILE),
+            }
             return self._move(
                 family, "candidate", version, action="register", evaluation=checks, reason=reason
             )
@@ -251,7 +257,15 @@ class Registry:
         m = contract.load_manifest(folder)
         prod_version = self.aliases(family)["production"]
         production = self.manifest(family, prod_version) if prod_version else None
-        ev = gates.evaluate(folder, m, production, cfg, feature_set, feature_set_name or "given")
+        ev = gates.evaluate(
+            folder,
+            m,
+            production,
+            cfg,
+            feature_set,
+            feature_set_name or "given",
+            self.registered_manifest_sha256(family, version),
+        )
         return {"family": family, "version": version, **ev}
 
     def promote(
@@ -311,6 +325,14 @@ class Registry:
             )
             return ev
 
+    def registered_manifest_sha256(self, family: str, version: str) -> str | None:
+        """The manifest's sha256 recorded when ``version`` was registered."""
+        for e in reversed(self.audit()):
+            if e.get("action") == "register" and (e["family"], e["to"]) == (family, version):
+                found: str | None = (e.get("evaluation") or {}).get("manifest_sha256")
+                return found
+        return None
+
     def history(self, family: str, alias: str) -> list[str]:
         """The alias's versions as a stack replayed from the audit trail: moves push, rollbacks
         pop. Its top is the alias's current version."""
@@ -361,7 +383,13 @@ class Registry:
             m = contract.load_manifest(folder)
             checks = [
                 c
-                for c in gates.builtin_checks(folder, m, feature_set, feature_set_name or "given")
+                for c in gates.builtin_checks(
+                    folder,
+                    m,
+                    feature_set,
+                    feature_set_name or "given",
+                    self.registered_manifest_sha256(family, target),
+                )
                 if c["name"] in ("schema", "integrity", "feature_set")
             ]
             failures = [

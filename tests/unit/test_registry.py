@@ -262,6 +262,25 @@ def test_tampered_model_is_refused_at_register_and_at_promotion(
     assert code == 2 and "FAIL integrity" in out and "the file changed after export" in err
 
 
+def test_a_manifest_edited_after_registration_is_refused(
+    capsys: pytest.CaptureFixture[str], root: Path, make: Any
+) -> None:
+    def worse(m: dict[str, Any]) -> None:
+        set_accuracy(m, m["metrics"]["aggregate"]["best_baseline_accuracy"] - 0.05)
+
+    src, m = make(worse)
+    assert cli(capsys, "register", str(src), "--root", str(root))[0] == 0
+    # Someone "fixes" the metrics in place so the gates would pass: contract-valid, but not
+    # the manifest that was registered.
+    path = root / FAMILY / m["model_id"] / "manifest.json"
+    set_accuracy(m, m["metrics"]["aggregate"]["best_baseline_accuracy"] + 0.2)
+    path.chmod(0o644)
+    path.write_text(json.dumps(m))
+    code, out, err = cli(capsys, "promote", FAMILY, "--to", "staging", "--root", str(root))
+    assert code == 2 and "PASS beats_best_baseline" in out and "FAIL integrity" in out
+    assert "edited after registration" in err and aliases(root)["staging"] is None
+
+
 def test_staging_cannot_be_skipped(
     capsys: pytest.CaptureFixture[str], root: Path, make: Any
 ) -> None:
