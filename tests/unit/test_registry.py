@@ -24,6 +24,7 @@ from pycontrol.registry import (
     PromotionRefusedError,
     Registry,
     RegistryError,
+    json_logic,
     load_gates,
     manifest_violations,
 )
@@ -555,3 +556,20 @@ def test_unknown_family_version_and_alias_errors(root: Path, make: Any) -> None:
     with pytest.raises(RegistryError, match="alias points at no version"):
         reg.resolve(FAMILY, "production")
     assert isinstance(IntegrityError("x"), RegistryError)
+
+
+@pytest.mark.parametrize("family", ["regime_hourly", "bar_timing"])
+def test_shipped_min_gain_rule_fails_closed(family: str) -> None:
+    rule = next(r for r in load_gates(family).rules if r["name"] == "min_gain_over_production")
+
+    def acc(a: float) -> dict[str, Any]:
+        return {"metrics": {"aggregate": {"model": {"accuracy": a}}}}
+
+    def run(production: Any) -> Any:
+        return json_logic(rule["logic"], {"manifest": acc(0.60), "production": production})
+
+    assert run(None) is True  # no production yet
+    assert run(acc(0.59)) is True  # +0.01
+    assert run(acc(0.597)) is False  # +0.003 < 0.005
+    # A production manifest without the figure must not read as accuracy 0.
+    assert run({"model_id": "x"}) is False
