@@ -7,6 +7,7 @@ the core is a subclass of :class:`CoreError`.
 
 from pycontrol._core import (
     PRICE_SCALE,
+    REASON_CODES,
     BadLineError,
     BadMagicError,
     BadRecordError,
@@ -19,12 +20,16 @@ from pycontrol._core import (
     DecodeError,
     EmptyFileError,
     FeatureSetMismatchError,
+    InvalidInputError,
     JsonLogicError,
     OrderBook,
     OutOfOrderError,
+    RiskEngine,
     TruncatedError,
     UnknownFormatError,
     UnsupportedVersionError,
+    decide,
+    size,
 )
 from pycontrol.bars import build_bars, load_bars, resample_bars
 from pycontrol.book import replay_book
@@ -34,6 +39,7 @@ from pycontrol.lobster import replay_lobster, verify_lobster
 
 __all__ = [
     "PRICE_SCALE",
+    "REASON_CODES",
     "BadLineError",
     "BadMagicError",
     "BadRecordError",
@@ -48,20 +54,24 @@ __all__ = [
     "FeatureEngine",
     "FeatureSet",
     "FeatureSetMismatchError",
+    "InvalidInputError",
     "JsonLogicError",
     "OrderBook",
     "OutOfOrderError",
+    "RiskEngine",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedVersionError",
     "build_bars",
     "compute_features",
     "dbn_info",
+    "decide",
     "load_bars",
     "read_dbn",
     "read_dbn_frames",
     "replay_book",
     "replay_lobster",
     "resample_bars",
+    "size",
     "verify_lobster",
 ]

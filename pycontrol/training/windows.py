@@ -31,4 +31,5 @@ def make_windows(
             f"got [{r.min()}, {r.max()}]"
         )
     offsets = np.arange(-lookback + 1, 1, dtype=np.int64)
-    return x[r[:, None] + offsets[None, :]]
+    out: np.ndarray[Any, Any] = x[r[:, None] + offsets[None, :]]
+    return out

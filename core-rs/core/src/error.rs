@@ -71,6 +71,10 @@ pub enum CoreError {
     Config(String),
     #[error("feature set mismatch: the model was trained on feature set {model}, the engine computes {engine}")]
     FeatureSetMismatch { model: String, engine: String },
+    /// A value handed to a decision, sizing or risk function is unusable (NaN probability,
+    /// zero tick size, ...). `what` names the argument or field, so the caller knows which.
+    #[error("invalid input {what}: {detail}")]
+    InvalidInput { what: String, detail: String },
     #[error("json-logic rule {rule}: {detail}")]
     JsonLogic { rule: String, detail: String },
 }
@@ -78,6 +82,13 @@ pub enum CoreError {
 pub type Result<T> = std::result::Result<T, CoreError>;
 
 impl CoreError {
+    pub fn invalid(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        CoreError::InvalidInput {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         CoreError::Io {
             path: path.to_path_buf(),
@@ -101,6 +112,7 @@ impl CoreError {
             CoreError::BookIntegrity(_)
             | CoreError::Config(_)
             | CoreError::FeatureSetMismatch { .. }
+            | CoreError::InvalidInput { .. }
             | CoreError::JsonLogic { .. } => None,
         }
     }

@@ -4,9 +4,12 @@
 //! files through books in batch. [`lobster`] replays NASDAQ LOBSTER files against their
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 //! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
+//! [`decision`] turns model probabilities into BUY/SELL/HOLD, [`sizing`] sizes entries and
+//! their brackets, [`risk`] gates every order before it leaves.
 
 pub mod bars;
 pub mod book;
+pub mod decision;
 pub mod decode;
 pub mod error;
 pub mod features;
@@ -15,7 +18,9 @@ pub mod lobster;
 pub mod orders;
 pub mod records;
 pub mod replay;
+pub mod risk;
 pub mod scan;
+pub mod sizing;
 pub mod synth;
 
 pub use error::{CoreError, Position, Result};

@@ -66,8 +66,12 @@ pub enum SignalSource {
 pub enum IntentAction {
     New,
     /// Change price and/or quantity of a working order.
-    Modify { client_order_id: u64 },
-    Cancel { client_order_id: u64 },
+    Modify {
+        client_order_id: u64,
+    },
+    Cancel {
+        client_order_id: u64,
+    },
 }
 
 /// The exits attached to an entry: one-cancels-other children placed when the entry fills.

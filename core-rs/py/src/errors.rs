@@ -88,6 +88,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    InvalidInputError,
+    CoreError,
+    "An argument is unusable (NaN probability, zero tick size, ...); the message names it."
+);
+create_exception!(
+    _core,
     FeatureSetMismatchError,
     ConfigError,
     "A model's feature-set hash differs from the engine's."
@@ -121,6 +127,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnknownFormatError", py.get_type::<UnknownFormatError>())?;
     m.add("BookIntegrityError", py.get_type::<BookIntegrityError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add(
         "FeatureSetMismatchError",
         py.get_type::<FeatureSetMismatchError>(),
@@ -146,6 +153,7 @@ pub fn to_py(e: E) -> PyErr {
         E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
         E::Config(_) => ConfigError::new_err(msg),
         E::FeatureSetMismatch { .. } => FeatureSetMismatchError::new_err(msg),
+        E::InvalidInput { .. } => InvalidInputError::new_err(msg),
         E::JsonLogic { .. } => JsonLogicError::new_err(msg),
     };
     Python::attach(|py| {

@@ -12,6 +12,7 @@ mod gates;
 mod inspect;
 mod lobster;
 mod replay;
+mod risk;
 mod synth;
 
 #[pymodule]
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lobster::register(m)?;
     inspect::register(m)?;
     features::register(m)?;
+    risk::register(m)?;
     gates::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
