@@ -17,6 +17,7 @@ from pycontrol.commands import (
     features_cmd,
     ib_cmd,
     journal_cmd,
+    models_cmd,
     session_cmd,
     train_cmd,
 )
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal_cmd.register(sub)
     ib_cmd.register(sub)
     train_cmd.register(sub)
+    models_cmd.register(sub)
     return parser
 
 

@@ -97,6 +97,8 @@ pub enum CoreError {
     /// The runtime failed while running a loaded model.
     #[error("inference failed in model {model}: {detail}")]
     Inference { model: String, detail: String },
+    #[error("json-logic rule {rule}: {detail}")]
+    JsonLogic { rule: String, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -138,7 +140,8 @@ impl CoreError {
             | CoreError::InvalidInput { .. }
             | CoreError::OnnxRuntimeUnavailable { .. }
             | CoreError::InputShape { .. }
-            | CoreError::Inference { .. } => None,
+            | CoreError::Inference { .. }
+            | CoreError::JsonLogic { .. } => None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod features;
+pub mod gates;
 pub mod infer;
 pub mod lobster;
 pub mod orders;

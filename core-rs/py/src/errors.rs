@@ -98,6 +98,12 @@ create_exception!(
     ConfigError,
     "A model's feature-set hash differs from the engine's."
 );
+create_exception!(
+    _core,
+    JsonLogicError,
+    ConfigError,
+    "A JSON-Logic rule (a promotion gate) is malformed or cannot be evaluated."
+);
 
 create_exception!(
     _core,
@@ -182,6 +188,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("InputShapeError", py.get_type::<InputShapeError>())?;
     m.add("InferenceError", py.get_type::<InferenceError>())?;
+    m.add("JsonLogicError", py.get_type::<JsonLogicError>())?;
     Ok(())
 }
 
@@ -209,6 +216,7 @@ pub fn to_py(e: E) -> PyErr {
         E::UnsupportedModel { .. } => UnsupportedModelError::new_err(msg),
         E::InputShape { .. } => InputShapeError::new_err(msg),
         E::Inference { .. } => InferenceError::new_err(msg),
+        E::JsonLogic { .. } => JsonLogicError::new_err(msg),
     };
     Python::attach(|py| {
         let value = err.value(py);

@@ -9,6 +9,7 @@ mod bars;
 mod book;
 mod errors;
 mod features;
+mod gates;
 mod infer;
 mod inspect;
 mod lobster;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backtest::register(m)?;
     risk::register(m)?;
     infer::register(m)?;
+    gates::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
