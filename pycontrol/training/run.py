@@ -225,6 +225,7 @@ def train(
         par: dict[str, Any],
         sequence: Any,
         members: Any,
+        feature_set: dict[str, Any] = fs_block,
     ) -> None:
         manifests[name] = write_manifest(
             folder / "export" / name,
@@ -234,7 +235,7 @@ def train(
             kind=kind,
             classes=class_names,
             class_values=ds.classes.tolist(),
-            feature_set=fs_block,
+            feature_set=feature_set,
             onnx_info=info,
             sequence=sequence,
             members=members,
@@ -296,7 +297,11 @@ def train(
             members = [
                 {"model_id": manifests[m.name]["model_id"], "kind": m.kind} for m in config.models
             ]
-            finish("stacking", "stacking", info, bounds, par, None, members)
+            # The meta-learner's input is the members' probabilities: its names say which
+            # column is which; the hash stays the engine FeatureSet the members read.
+            columns = [f"{m.name}:{c}" for m in config.models for c in class_names]
+            stack_fs = {**fs_block, "names": columns}
+            finish("stacking", "stacking", info, bounds, par, None, members, stack_fs)
             # beside the manifest, not in it: the manifest keeps exactly the v1 fields
             weights = {
                 "members": [m.name for m in config.models],

@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 
 import pycontrol
 from pycontrol.cli import main
+from pycontrol.registry.contract import check_export
 from pycontrol.training import run
 from pycontrol.training.config import TrainConfig
 from pycontrol.training.dataset import build_dataset, model_bars
@@ -157,6 +158,7 @@ def test_train_cli_end_to_end_on_real_bars(
         man = json.loads((d / "manifest.json").read_text())
         manifests[name] = man
         assert set(man) == MANIFEST_KEYS, set(man) ^ MANIFEST_KEYS
+        check_export(d)  # the registry's JSON Schema, cross-field rules and file hashes
         assert man["schema_version"] == 1 and man["family"] == "regime_hourly"
         assert man["classes"] == ["STRONG_SELL", "SELL", "HOLD", "BUY", "STRONG_BUY"]
         assert man["class_values"] == [-2, -1, 0, 1, 2]
@@ -207,6 +209,10 @@ def test_train_cli_end_to_end_on_real_bars(
     assert sum(weights["weights"]) == pytest.approx(1.0)
     assert st["onnx"]["inputs"][0]["name"] == "member_probabilities"
     assert st["onnx"]["inputs"][0]["shape"] == [-1, 10]
+    # its feature names are its input columns; its hash, the FeatureSet the members read
+    assert st["feature_set"]["names"][:2] == ["lgbm_a:STRONG_SELL", "lgbm_a:SELL"]
+    assert len(st["feature_set"]["names"]) == 10
+    assert st["feature_set"]["hash"] == a["feature_set"]["hash"]
     assert [f["fold"] for f in st["metrics"]["folds"]] == [1, 2]  # fold 0: nothing before it
     # report: per-fold metrics beside every baseline, figures embedded
     html = (folder / "report.html").read_text()

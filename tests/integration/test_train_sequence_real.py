@@ -5,7 +5,6 @@ full family runs from configs/train/bar_timing.toml."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from pycontrol.cli import main
+from pycontrol.registry.contract import check_export
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def test_bar_timing_family_trains_exports_and_stacks_sequence_models(
     exports = folder / "export"
     assert sorted(p.name for p in exports.iterdir()) == ["gru", "lstm", "stacking", "transformer"]
     for name in ("lstm", "gru", "transformer"):
-        man = json.loads((exports / name / "manifest.json").read_text())
+        man = check_export(exports / name)  # schema, cross-field rules, file hashes
         assert man["kind"] == name and man["sequence"] == {"lookback": 30}
         n_features = len(man["feature_set"]["names"])
         assert man["onnx"]["inputs"] == [
@@ -98,7 +98,7 @@ def test_bar_timing_family_trains_exports_and_stacks_sequence_models(
         label, proba = sess.run(["label", "probabilities"], {"input": x})
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
         assert set(label.tolist()) <= {-1, 0, 1}
-    st = json.loads((exports / "stacking" / "manifest.json").read_text())
+    st = check_export(exports / "stacking")
     assert [m["kind"] for m in st["members"]] == ["lstm", "gru", "transformer"]
     assert st["onnx"]["inputs"][0]["shape"] == [-1, 9]
     html = (folder / "report.html").read_text()

@@ -24,6 +24,7 @@ from pycontrol.registry import (
     PromotionRefusedError,
     Registry,
     RegistryError,
+    engine_feature_set,
     json_logic,
     load_gates,
     manifest_violations,
@@ -34,13 +35,15 @@ from pycontrol.registry.testing import build_export, derive, set_accuracy
 from pycontrol.training.parity import parity
 
 FAMILY = "regime_hourly"
+# The FeatureSet the family's engine runs, as its gate file names it (configs/features/).
+ENGINE_FS = engine_feature_set(load_gates(FAMILY).engine_feature_set)
 
 
 @pytest.fixture(scope="session")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real export (LightGBM -> ONNX, parity over 10k rows), built once."""
     out = tmp_path_factory.mktemp("export") / "v1"
-    build_export(out, family=FAMILY, seed=0)
+    build_export(out, family=FAMILY, seed=0, feature_set=ENGINE_FS)
     return out
 
 
@@ -97,7 +100,7 @@ def test_real_fixture_is_a_valid_export_with_real_parity(export: Path) -> None:
     assert 0 < m["parity"]["max_abs_diff"] < 1e-5
     agg = m["metrics"]["aggregate"]
     assert agg["accuracy_over_best_baseline"] > 0.05  # trees find the non-linear signal
-    assert m["feature_set"]["hash"] == FeatureSet.default().hash
+    assert m["feature_set"]["hash"] == ENGINE_FS.hash
 
 
 def test_register_then_promote_through_staging_to_production(
@@ -253,7 +256,7 @@ def test_feature_set_hash_mismatch_is_refused(
     code, out, err = cli(capsys, *argv, "--feature-set", str(fs_file))
     assert code == 2 and "FAIL feature_set" in out
     assert m["feature_set"]["hash"] in err and other.hash in err
-    # The same version passes against the engine's default set (the gate file's choice).
+    # The same version passes against the family's engine set (the gate file's choice).
     assert cli(capsys, *argv)[0] == 0
 
 
@@ -482,7 +485,7 @@ def test_a_failed_alias_write_leaves_the_old_aliases_intact(
                 sequence={"lookback": 30},
                 model_id=m["model_id"].replace("lightgbm", "lstm"),
             ),
-            "$.onnx.inputs[0].shape: [-1, 260] is too short",
+            f"$.onnx.inputs[0].shape: [-1, {len(ENGINE_FS)}] is too short",
         ),
         (
             lambda m: m.update(sequence={"lookback": 30}),
@@ -516,7 +519,7 @@ def test_cross_field_rules(make: Any) -> None:
     found = "\n".join(cross_field_violations(m))
     for text in (
         "accuracy_over_best_baseline: 0.5 != model.accuracy - best_baseline_accuracy",
-        "$.input_bounds.min: 259 values for 260 features",
+        f"$.input_bounds.min: {len(ENGINE_FS) - 1} values for {len(ENGINE_FS)} features",
         "$.class_values: 3 values for 5 classes",
         "must start with 'regime_hourly-lightgbm-'",
     ):
