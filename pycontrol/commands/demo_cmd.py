@@ -40,10 +40,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on synthetic data")
     p.add_argument("--out", default="build/demo", help="demo folder (replaced on each run)")
     p.add_argument(
-        "--train-events", type=int, default=1_500_000, help="events of the training session"
+        "--train-events", type=int, default=4_000_000, help="events of the training session"
     )
     p.add_argument(
-        "--trade-events", type=int, default=600_000, help="events of the traded session"
+        "--trade-events", type=int, default=1_500_000, help="events of the traded session"
     )
     p.add_argument("--seed", type=int, default=1, help="generator seed (trading: seed + 1)")
     p.set_defaults(func=_demo)
@@ -82,8 +82,8 @@ class _Stages:
 def run_demo(
     out: Path,
     *,
-    train_events: int = 1_500_000,
-    trade_events: int = 600_000,
+    train_events: int = 4_000_000,
+    trade_events: int = 1_500_000,
     seed: int = 1,
     train_overrides: dict[str, Any] | None = None,
 ) -> DemoResult:
@@ -182,11 +182,18 @@ def run_demo(
     raw_bt["data"] = [str(trade_path)]
     raw_bt["out"] = str(out / "backtest")
     raw_bt["signals"] = {**raw_bt["signals"], "registry": str(registry_root), "family": FAMILY}
-    # Every pre-trade gate at the documented defaults (the file names every key).
-    raw_bt["risk"] = tomllib.loads(RISK_CONFIG.read_text())
+    # Every pre-trade gate on: the documented defaults (the file names every key), with the
+    # demo config's few overrides on top.
+    overrides = raw_bt.get("risk", {})
+    raw_bt["risk"] = {**tomllib.loads(RISK_CONFIG.read_text()), **overrides}
     bt_cfg = BacktestConfig.from_dict(raw_bt)
 
     def backtest() -> Path:
+        print(
+            f"      risk: {len(raw_bt['risk'])} limits of {RISK_CONFIG.relative_to(REPO)}, "
+            f"overridden: {overrides or 'none'}; decision threshold "
+            f"{bt_cfg.decision.min_confidence_ensemble}"
+        )
         return run_backtest(bt_cfg, run_id="demo", progress=False)
 
     run_dir = st.run(f"backtest: engine serving {FAMILY}@production ({production})", backtest)
@@ -206,8 +213,8 @@ def run_demo(
     )
 
 
-def _pct(v: Any) -> str:
-    return "-" if v is None else f"{100 * float(v):+.2f} %"
+def _pct(v: Any, sign: str = "+") -> str:
+    return "-" if v is None else f"{100 * float(v):{sign}.2f} %"
 
 
 def _num(v: Any, fmt: str = ".2f") -> str:
@@ -221,19 +228,21 @@ def summary(r: DemoResult) -> str:
     rows = [
         ("total return", _pct(m["total_return"]), _pct(bh.get("total_return"))),
         ("Sharpe (annualized)", _num(m["sharpe"]), _num(bh.get("sharpe"))),
-        ("max drawdown", _pct(m["max_drawdown"]), _pct(bh.get("max_drawdown"))),
+        ("deflated Sharpe", _num(m["deflated_sharpe"], ".3f"), "-"),
+        ("max drawdown", _pct(m["max_drawdown"], ""), _pct(bh.get("max_drawdown"), "")),
         ("trades", str(m["n_trades"]), "1"),
-        ("win rate", _pct(m["win_rate"]) if m["win_rate"] is not None else "-", "-"),
+        ("win rate", _pct(m["win_rate"], ""), "-"),
         ("fees", _num(m["fees"]), "-"),
     ]
-    lines = [f"  {'':<22}{'model strategy':>16}{'buy and hold':>16}"]
+    minutes = (m["end_ts"] - m["start_ts"]) / 60e9
+    lines = [f"  {f'{minutes:.0f} min session':<22}{'model strategy':>16}{'buy and hold':>16}"]
     lines += [f"  {a:<22}{b:>16}{c:>16}" for a, b, c in rows]
     model = t.get("model", {})
     gated = ", ".join(f"{k} {v:,}" for k, v in model.get("gated_by_reason", {}).items())
     lines.append(
         f"  engine: {t['events']:,} events, {t['signals']:,} model signals "
         f"(gated: {gated or 'none'}), {t['decisions']:,} decisions, {t['intents']:,} intents, "
-        f"{t['fills']:,} fills"
+        f"{t['fills']:,} fills, {t['not_sized']:,} not sized"
     )
     holds = ", ".join(f"{k} {v:,}" for k, v in t.get("holds_by_reason", {}).items())
     lines.append(f"  holds by reason: {holds or 'none'}")

@@ -44,7 +44,7 @@ def _config(run: Path) -> dict[str, object]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo")
     cmd = [sys.executable, "-m", "pycontrol.cli", "demo", "--out", str(out)]
-    cmd += ["--train-events", "500000", "--trade-events", "200000", "--seed", "4"]
+    cmd += ["--train-events", "2000000", "--trade-events", "400000", "--seed", "4"]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     return out, res.stdout
