@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use common::runtime;
+use sha2::{Digest, Sha256};
 use tradecore::bars::Timeframe;
 use tradecore::engine::{specs_for_files, Backtest, Engine, EngineConfig, Telemetry, Trade};
 use tradecore::features::FeatureSet;
@@ -38,13 +39,28 @@ fn scratch(tag: &str) -> PathBuf {
 }
 
 /// Copies the golden export to `<root>/demo/v1`, its feature set renamed to `names` (with
-/// their real hash) and `class_values` replaced when given; sets the production alias.
+/// their real hash, in the manifest and the LightGBM dump, whose sha256 is updated) and
+/// `class_values` replaced when given; sets the production alias.
 fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathBuf {
     let dest = root.join("demo").join("v1");
     std::fs::create_dir_all(&dest).unwrap();
-    for f in ["model.onnx", "model.lgbm.txt"] {
-        std::fs::copy(golden().join(f), dest.join(f)).unwrap();
-    }
+    std::fs::copy(golden().join("model.onnx"), dest.join("model.onnx")).unwrap();
+    let dump = std::fs::read_to_string(golden().join("model.lgbm.txt")).unwrap();
+    let dump: String = dump
+        .lines()
+        .map(|l| {
+            if l.starts_with("feature_names=") {
+                format!("feature_names={}\n", names.join(" "))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(dest.join("model.lgbm.txt"), &dump).unwrap();
+    let sha: String = Sha256::digest(dump.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(golden().join("manifest.json")).unwrap())
             .unwrap();
@@ -53,6 +69,7 @@ fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathB
     m["feature_set"]["names"] = serde_json::json!(names);
     m["feature_set"]["hash"] = fs.hash().into();
     m["feature_set"]["timeframe"] = "1s".into();
+    m["native"]["sha256"] = sha.into();
     if let Some(cv) = class_values {
         m["class_values"] = serde_json::json!(cv);
     }
