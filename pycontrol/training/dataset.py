@@ -92,7 +92,7 @@ def load_model_bars(data: DataConfig, data_root: Path | None = None) -> tuple[pl
 
 def trade_bars(path: Path, data: DataConfig) -> pl.DataFrame:
     """OHLCV of one instrument's trades in the DBN file ``path`` at ``data.timeframe``."""
-    raw = pycontrol.build_bars(path, data.timeframe)
+    raw: pl.DataFrame = pycontrol.build_bars(path, data.timeframe)
     ids = sorted(set(raw["instrument_id"].to_list()))
     if data.instrument_id is not None:
         if data.instrument_id not in ids:

@@ -116,5 +116,5 @@ def test_a_model_trained_on_other_features_is_refused(
             "signals": {"kind": "model", "path": str(bad)},
         }
     )
-    with pytest.raises(pycontrol.ModelContractError, match="feature_set.hash"):
+    with pytest.raises(pycontrol.ModelContractError, match=r"feature_set\.hash"):
         make_run(cfg)
