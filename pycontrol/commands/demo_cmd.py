@@ -93,7 +93,7 @@ def run_demo(
     from pycontrol.backtest.run import run_backtest
     from pycontrol.commands.models_cmd import print_evaluation
     from pycontrol.data.synth import synth_mbo
-    from pycontrol.registry import Registry
+    from pycontrol.registry import PromotionRefusedError, Registry
     from pycontrol.training.config import TrainConfig
     from pycontrol.training.dataset import trade_bars
     from pycontrol.training.run import train
@@ -170,7 +170,13 @@ def run_demo(
         entry = reg.register(export_dir, reason="pycontrol demo")
         print(f"      registered {entry['family']}/{entry['to']} (candidate)")
         for alias in ("staging", "production"):
-            ev = reg.promote(FAMILY, alias, reason="pycontrol demo")
+            try:
+                ev = reg.promote(FAMILY, alias, reason="pycontrol demo")
+            except PromotionRefusedError as e:
+                # show what failed, then end the demo (nonzero status through the CLI)
+                if e.evaluation is not None and "rules" in e.evaluation:
+                    print_evaluation(e.evaluation)
+                raise
             if alias == "staging":
                 print_evaluation(ev)
             else:
