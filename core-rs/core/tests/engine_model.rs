@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use common::runtime;
 use sha2::{Digest, Sha256};
 use tradecore::bars::Timeframe;
-use tradecore::engine::{specs_for_files, Backtest, Engine, EngineConfig, Telemetry, Trade};
+use tradecore::engine::{
+    specs_for_files, Backtest, Engine, EngineConfig, Predictor, Telemetry, Trade,
+};
 use tradecore::features::FeatureSet;
 use tradecore::infer::{GateReason, LoadOptions, ModelPredictor};
 use tradecore::synth::{synth_mbo, SynthConfig};
@@ -42,7 +44,24 @@ fn scratch(tag: &str) -> PathBuf {
 /// their real hash, in the manifest and the LightGBM dump, whose sha256 is updated) and
 /// `class_values` replaced when given; sets the production alias.
 fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathBuf {
-    let dest = root.join("demo").join("v1");
+    let dest = publish_version(root, "v1", names, class_values);
+    set_production(root, "v1");
+    dest
+}
+
+fn set_production(root: &Path, version: &str) {
+    let tmp = root.join("demo/aliases.json.tmp");
+    std::fs::write(&tmp, format!(r#"{{"production": "{version}"}}"#)).unwrap();
+    std::fs::rename(tmp, root.join("demo/aliases.json")).unwrap();
+}
+
+fn publish_version(
+    root: &Path,
+    version: &str,
+    names: &[&str],
+    class_values: Option<Vec<i64>>,
+) -> PathBuf {
+    let dest = root.join("demo").join(version);
     std::fs::create_dir_all(&dest).unwrap();
     std::fs::copy(golden().join("model.onnx"), dest.join("model.onnx")).unwrap();
     let dump = std::fs::read_to_string(golden().join("model.lgbm.txt")).unwrap();
@@ -65,7 +84,7 @@ fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathB
         serde_json::from_str(&std::fs::read_to_string(golden().join("manifest.json")).unwrap())
             .unwrap();
     let fs = FeatureSet::from_names(names).unwrap();
-    m["model_id"] = "v1".into();
+    m["model_id"] = version.into();
     m["feature_set"]["names"] = serde_json::json!(names);
     m["feature_set"]["hash"] = fs.hash().into();
     m["feature_set"]["timeframe"] = "1s".into();
@@ -74,7 +93,6 @@ fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathB
         m["class_values"] = serde_json::json!(cv);
     }
     std::fs::write(dest.join("manifest.json"), m.to_string()).unwrap();
-    std::fs::write(root.join("demo/aliases.json"), r#"{"production": "v1"}"#).unwrap();
     dest
 }
 
@@ -198,5 +216,65 @@ fn class_values_outside_sell_hold_buy_are_refused() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("class_values"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Serves one row at a time until `done` holds (bounded): the loader thread works while the
+/// hot path keeps predicting, as in the engine.
+fn serve_until(p: &mut ModelPredictor, done: impl Fn(&ModelPredictor) -> bool) -> u64 {
+    let row = [0.1f32, -0.2, 0.3, 0.0, 1.0];
+    let mut out = [0.0f32; 3];
+    for n in 1..=20_000u64 {
+        assert!(p.predict(1, 0, &row, &mut out).unwrap().is_some());
+        if done(p) {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    panic!("the swap request never settled");
+}
+
+#[test]
+fn a_promotion_swaps_in_between_events_unless_its_features_differ() {
+    runtime();
+    let dir = scratch("swap");
+    let root = dir.join("registry");
+    publish(&root, &NAMES, None);
+    let fs = FeatureSet::from_names(&NAMES).unwrap();
+    let mut p = ModelPredictor::from_registry(&root, "demo", &fs, LoadOptions::default()).unwrap();
+    let control = p.control().unwrap();
+    let counters = p.counters();
+
+    // v2 was trained on 5s bars: the loader refuses it, v1 keeps serving, an alert says why.
+    let five_s = [
+        "tf5s_ret_1",
+        "tf5s_ret_2",
+        "tf5s_ret_3",
+        "tf5s_ret_5",
+        "tf5s_ret_10",
+    ];
+    publish_version(&root, "v2", &five_s, None);
+    set_production(&root, "v2");
+    control.request_swap().unwrap();
+    let mut served = serve_until(&mut p, |_| !control.alerts().is_empty());
+    assert_eq!(p.version(), "v1");
+    let alerts = control.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].version, "v2");
+    assert!(
+        alerts[0].error.contains("feature_set.hash"),
+        "{}",
+        alerts[0].error
+    );
+
+    // v3 streams the same features: it takes over between two events.
+    publish_version(&root, "v3", &NAMES, None);
+    set_production(&root, "v3");
+    control.request_swap().unwrap();
+    served += serve_until(&mut p, |p| p.version() == "v3");
+    assert_eq!(control.alerts().len(), 1);
+    // the run's counters span both versions
+    assert_eq!(counters.passed(), served);
+    drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
