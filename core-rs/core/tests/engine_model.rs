@@ -12,6 +12,7 @@ use tradecore::engine::{
     specs_for_files, Backtest, Engine, EngineConfig, Predictor, Telemetry, Trade,
 };
 use tradecore::features::FeatureSet;
+use tradecore::infer::predictor::ModelSource;
 use tradecore::infer::{GateReason, LoadOptions, ModelPredictor};
 use tradecore::synth::{synth_mbo, SynthConfig};
 use tradecore::CoreError;
@@ -276,5 +277,32 @@ fn a_promotion_swaps_in_between_events_unless_its_features_differ() {
     // the run's counters span both versions
     assert_eq!(counters.passed(), served);
     drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn for_engine_streams_the_model_features_and_sources_are_checked() {
+    runtime();
+    let dir = scratch("source");
+    let root = dir.join("registry");
+    publish(&root, &NAMES, None);
+    let src = ModelSource::from_parts(Some(root.clone()), Some("demo".into()), None)
+        .unwrap()
+        .unwrap();
+    let mut cfg = EngineConfig::default();
+    assert!(cfg.features.is_micro());
+    let p = ModelPredictor::for_engine(&src, &mut cfg, LoadOptions::default()).unwrap();
+    assert_eq!(p.version(), "v1");
+    assert_eq!(cfg.features.names(), NAMES);
+    assert_eq!(cfg.bar_timeframe, Timeframe::parse("1s").unwrap());
+
+    assert_eq!(ModelSource::from_parts(None, None, None).unwrap(), None);
+    for bad in [
+        ModelSource::from_parts(Some(root.clone()), None, None),
+        ModelSource::from_parts(None, Some("demo".into()), Some(root.clone())),
+    ] {
+        let e = bad.unwrap_err().to_string();
+        assert!(e.contains("registry and family, or path"), "{e}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,7 +10,8 @@ use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::decision::DecisionConfig;
 use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
-use tradecore::infer::{predictor, GateCounters, GateReason, LoadOptions, ModelPredictor};
+use tradecore::infer::predictor::ModelSource;
+use tradecore::infer::{GateCounters, GateReason, LoadOptions, ModelPredictor};
 use tradecore::risk::RiskLimits;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
@@ -83,7 +84,8 @@ fn instrument_specs<'py>(
     Ok(out)
 }
 
-/// A backtest over MBO files with external signals. Construct, call `step(n)` until it
+/// A backtest over MBO files with external signals or a model in the engine (`model_registry`
+/// + `model_family`: the production version; `model_path`: an export folder). Construct, call `step(n)` until it
 /// returns 0, then read `orders()`, `fills()`, `trades()`, `equity()`, `denials()`,
 /// `latency()`, `telemetry()`.
 // unsendable: the DBN readers hold a channel receiver (Send, not Sync).
@@ -145,25 +147,7 @@ impl BacktestRun {
                 .iter()
                 .map(|(s, _, n)| (s.instrument_id, n.clone()))
                 .collect();
-            // A model's engine streams exactly the features the model was trained on (the
-            // predictor checks them again, and every version swapped in later).
-            let model_dir = match (&model_registry, &model_family, &model_path) {
-                (Some(root), Some(fam), None) => Some(predictor::production_dir(root, fam)?),
-                (None, None, Some(dir)) => Some(dir.clone()),
-                (None, None, None) => None,
-                _ => {
-                    return Err(CoreError::Config(
-                        "model signals: give model_registry and model_family, or model_path".into(),
-                    ))
-                }
-            };
-            let (features, bar_timeframe) = match &model_dir {
-                Some(dir) => {
-                    let (f, t) = predictor::engine_features(dir)?;
-                    (Some(f), Some(t))
-                }
-                None => (None, None),
-            };
+            let model_source = ModelSource::from_parts(model_registry, model_family, model_path)?;
             let mut cfg = EngineConfig {
                 sim: SimConfig {
                     order_latency: latency("order_latency", &order_latency.0, order_latency.1)?,
@@ -193,37 +177,21 @@ impl BacktestRun {
                 flatten_at_end,
                 ..EngineConfig::default()
             };
-            if let (Some(f), Some(t)) = (features, bar_timeframe) {
-                cfg.features = f;
-                cfg.bar_timeframe = t;
-            }
             let mut model = None;
-            let predictor: Box<dyn Predictor + Send> = match (&model_registry, &model_family) {
-                (Some(root), Some(fam)) => {
-                    let p = ModelPredictor::from_registry(
-                        root,
-                        fam,
-                        &cfg.features,
-                        LoadOptions::default(),
-                    )?;
+            let predictor: Box<dyn Predictor + Send> = match &model_source {
+                // The engine streams the model's own feature set (set in cfg here).
+                Some(src) => {
+                    let p = ModelPredictor::for_engine(src, &mut cfg, LoadOptions::default())?;
                     model = Some((p.version().to_string(), p.counters()));
                     Box::new(p)
                 }
-                _ => match &model_path {
-                    Some(dir) => {
-                        let p =
-                            ModelPredictor::from_dir(dir, &cfg.features, LoadOptions::default())?;
-                        model = Some((p.version().to_string(), p.counters()));
-                        Box::new(p)
-                    }
-                    None => Box::new(ExternalSignals::new(
-                        signal_classes,
-                        signal_ts,
-                        signal_instrument_id,
-                        signal_probs,
-                        signal_max_age_ns,
-                    )?),
-                },
+                None => Box::new(ExternalSignals::new(
+                    signal_classes,
+                    signal_ts,
+                    signal_instrument_id,
+                    signal_probs,
+                    signal_max_age_ns,
+                )?),
             };
             let engine = Engine::new(cfg, predictor)?;
             Ok(BacktestRun {

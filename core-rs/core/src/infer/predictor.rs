@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bars::Timeframe;
-use crate::engine::Predictor;
+use crate::engine::{EngineConfig, Predictor};
 use crate::error::{CoreError, Result};
 use crate::features::FeatureSet;
 use crate::infer::gate::GateCounters;
@@ -31,7 +31,62 @@ pub struct ModelPredictor {
     counters: Arc<GateCounters>,
 }
 
+/// Where an engine's model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The version under the `production` alias of `family` in the registry at `root`.
+    Registry { root: PathBuf, family: String },
+    /// An export folder.
+    Folder(PathBuf),
+}
+
+impl ModelSource {
+    /// From optional settings (a config, a binding): `registry` + `family`, or `path`, or
+    /// none of them (no model); any other combination is a config error.
+    pub fn from_parts(
+        registry: Option<PathBuf>,
+        family: Option<String>,
+        path: Option<PathBuf>,
+    ) -> Result<Option<ModelSource>> {
+        match (registry, family, path) {
+            (Some(root), Some(family), None) => Ok(Some(ModelSource::Registry { root, family })),
+            (None, None, Some(dir)) => Ok(Some(ModelSource::Folder(dir))),
+            (None, None, None) => Ok(None),
+            (r, f, p) => Err(CoreError::Config(format!(
+                "model signals: give registry and family, or path (got registry {r:?}, family {f:?}, path {p:?})"
+            ))),
+        }
+    }
+
+    /// The folder of the version this source names now.
+    pub fn dir(&self) -> Result<PathBuf> {
+        match self {
+            ModelSource::Registry { root, family } => production_dir(root, family),
+            ModelSource::Folder(dir) => Ok(dir.clone()),
+        }
+    }
+}
+
 impl ModelPredictor {
+    /// The model of `source` for an engine configured by `cfg`, whose feature set and bar
+    /// timeframe are set to the ones the model was trained on (from its manifest), so the
+    /// engine streams exactly the model's inputs.
+    pub fn for_engine(
+        source: &ModelSource,
+        cfg: &mut EngineConfig,
+        opts: LoadOptions,
+    ) -> Result<ModelPredictor> {
+        let (features, timeframe) = engine_features(&source.dir()?)?;
+        cfg.features = features;
+        cfg.bar_timeframe = timeframe;
+        match source {
+            ModelSource::Registry { root, family } => {
+                ModelPredictor::from_registry(root, family, &cfg.features, opts)
+            }
+            ModelSource::Folder(dir) => ModelPredictor::from_dir(dir, &cfg.features, opts),
+        }
+    }
+
     /// Serves the version under the `production` alias of `family` in the registry at
     /// `root`. `features` is the engine's feature set; the model (and every version swapped
     /// in later) must have been trained on exactly it.
