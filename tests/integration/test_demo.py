@@ -136,3 +136,16 @@ def test_the_real_es_session_runs_with_the_model_in_the_engine(
     assert tele["signals"] > 0
     assert tele["model"]["passed"] == tele["signals"]
     assert tele["records"] > 60_000  # the whole day (68,792 MBO records)
+
+
+def test_the_whole_chain_is_deterministic(demo: tuple[Path, str], tmp_path: Path) -> None:
+    """Same seed, fresh folder: a new model version (its id carries the time) but the same
+    trained model, hence the same fills, bit for bit."""
+    from pycontrol.commands.demo_cmd import run_demo
+
+    out, _ = demo
+    r = run_demo(tmp_path / "again", train_events=2_000_000, trade_events=400_000, seed=4)
+    for name in ("fills", "orders", "trades"):
+        a = pl.read_parquet(out / "backtest/demo" / f"{name}.parquet")
+        b = pl.read_parquet(r.run_dir / f"{name}.parquet")
+        assert a.height > 0 and a.equals(b), name
