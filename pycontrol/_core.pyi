@@ -204,6 +204,9 @@ class BacktestRun:
         signal_instrument_id: list[int],
         signal_probs: list[float],
         signal_max_age_ns: int,
+        model_registry: str | None = None,
+        model_family: str | None = None,
+        model_path: str | None = None,
     ) -> None: ...
     def step(self, n: int) -> int: ...
     @property

@@ -160,6 +160,11 @@ class SignalsConfig:
     - ``placebo``: seeded random probabilities every ``interval_s`` per instrument. No edge
       by construction: a plumbing check and a cost baseline (its P&L should be about minus
       the costs), never a strategy.
+    - ``model``: a model in the engine, asked at every bar (or book event, for a micro
+      feature set) it was trained on: the ``production`` version of ``family`` in the
+      registry at ``registry``, or the export folder ``path``. The engine streams the
+      model's own feature set (its manifest's names, bars at their finest timeframe) and
+      refuses a model whose feature-set hash differs.
     """
 
     kind: str = "placebo"
@@ -167,11 +172,35 @@ class SignalsConfig:
     interval_s: float = 60.0
     seed: int = 0
     max_age_s: float = 60.0
+    registry: str = ""
+    family: str = ""
 
     def __post_init__(self) -> None:
         bad: list[str] = []
+        for name in ("path", "registry", "family"):
+            _check(
+                bad,
+                isinstance(getattr(self, name), str),
+                f"{name} must be a string, got {getattr(self, name)!r}",
+            )
         if self.kind == "file":
             _check(bad, isinstance(self.path, str) and self.path != "", "file signals need a path")
+        elif self.kind == "model":
+            from_registry = bool(self.registry) or bool(self.family)
+            _check(
+                bad,
+                from_registry != bool(self.path),
+                "model signals need registry + family (the production version) or path "
+                "(an export folder), not both",
+            )
+            if from_registry:
+                _check(bad, bool(self.registry), "model signals from a registry need registry")
+                _check(
+                    bad,
+                    isinstance(self.family, str)
+                    and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", self.family) is not None,
+                    f"family must be a registry family name, got {self.family!r}",
+                )
         elif self.kind == "placebo":
             _check(
                 bad,
@@ -179,7 +208,7 @@ class SignalsConfig:
                 f"interval_s must be > 0, got {self.interval_s!r}",
             )
         else:
-            bad.append(f"kind must be file or placebo, got {self.kind!r}")
+            bad.append(f"kind must be file, placebo or model, got {self.kind!r}")
         _check(
             bad, _int(self.seed) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}"
         )

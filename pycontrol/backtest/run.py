@@ -139,7 +139,26 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         raise BacktestConfigError(f"definitions file not found: {defs}")
     specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
     symbols = {int(s["instrument_id"]): str(s["symbol"]) for s in specs}
-    classes, ts, inst, probs = load_signals(cfg, paths, symbols)
+    sig = cfg.signals
+    model: dict[str, str | None] = {
+        "model_registry": None,
+        "model_family": None,
+        "model_path": None,
+    }
+    if sig.kind == "model":
+        from pycontrol.inference.runtime import ensure_onnxruntime
+
+        ensure_onnxruntime()
+        if sig.path:
+            model["model_path"] = str(expand(sig.path))
+        else:
+            model["model_registry"] = str(expand(sig.registry))
+            model["model_family"] = sig.family
+        # the engine's predictor is the model: no external rows
+        classes, ts, inst = [-1, 0, 1], np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+        probs = np.zeros((0, 3), np.float32)
+    else:
+        classes, ts, inst, probs = load_signals(cfg, paths, symbols)
     run = _core.BacktestRun(
         [str(p) for p in paths],
         definitions=str(defs) if defs else None,
@@ -167,6 +186,9 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         signal_instrument_id=inst.astype(np.uint32).tolist(),
         signal_probs=probs.astype(np.float32).ravel().tolist(),
         signal_max_age_ns=int(cfg.signals.max_age_s * SEC),
+        model_registry=model["model_registry"],
+        model_family=model["model_family"],
+        model_path=model["model_path"],
     )
     return run, symbols
 

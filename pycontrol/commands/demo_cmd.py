@@ -1,86 +1,277 @@
-"""`pycontrol demo`: the main job on embedded data (grows with each capability).
+"""`pycontrol demo` (`make demo`): the main job end to end on embedded data, no network.
 
-Today: generate a synthetic two-instrument MBO file, replay it into L3 books in Rust and
-print what came out (per-instrument last BBO, spread statistics, anomalies, timings).
+Stages, each printed with its wall time; any failure ends the demo with a nonzero status:
+
+1. synthetic MBO: two ES sessions from the project's generator (different seeds): one to
+   train on, one to trade (the backtest is out of sample);
+2. bars + features: 1s bars of the training session's trades and their features, by the
+   Rust code the engine streams (``configs/train/demo.toml``);
+3. train: LightGBM, purged walk-forward OOS metrics beside the baselines, ONNX export with
+   a parity check, manifest;
+4. registry: register, promote to staging and to production through ``models/gates/demo.json``
+   (the evaluation is printed), in a registry under the demo folder;
+5. backtest: the Rust engine serves the production version on the trading session, every
+   pre-trade risk gate on (``configs/risk/default.toml``), simulated exchange with L3 queue
+   position; summary table and HTML report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import polars as pl
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_CONFIG = REPO / "configs" / "train" / "demo.toml"
+BACKTEST_CONFIG = REPO / "configs" / "backtest" / "demo_model.toml"
+RISK_CONFIG = REPO / "configs" / "risk" / "default.toml"
+FAMILY = "demo"
 
-from pycontrol.book import replay_book
-from pycontrol.data.synth import synth_mbo
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on synthetic data")
-    p.add_argument("--out", default="build/demo")
-    p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--instruments", nargs="+", default=["ES", "NQ"], metavar="ROOT")
+    p.add_argument("--out", default="build/demo", help="demo folder (replaced on each run)")
+    p.add_argument(
+        "--train-events", type=int, default=4_000_000, help="events of the training session"
+    )
+    p.add_argument(
+        "--trade-events", type=int, default=1_500_000, help="events of the traded session"
+    )
+    p.add_argument("--seed", type=int, default=1, help="generator seed (trading: seed + 1)")
     p.set_defaults(func=_demo)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "synth.mbo.dbn.zst"
+@dataclass
+class DemoResult:
+    """What each stage left behind (the test reads these)."""
 
-    t0 = time.perf_counter()
-    summary = synth_mbo(path, args.events, args.seed, args.instruments)
-    t1 = time.perf_counter()
-    df, stats = replay_book(path, levels=1, with_stats=True)
-    t2 = time.perf_counter()
+    out: Path
+    train_path: Path
+    trade_path: Path
+    export_dir: Path
+    registry: Path
+    production: str
+    run_dir: Path
+    metrics: dict[str, Any]
+    telemetry: dict[str, Any]
+    seconds: float
 
-    print(f"synthetic MBO: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    print(
-        f"  generated {summary['records']:,} records / {summary['events']:,} events "
-        f"({summary['trades']:,} trades) in {t1 - t0:.2f} s"
+
+class _Stages:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.n = 0
+
+    def run(self, title: str, fn: Callable[[], T]) -> T:
+        self.n += 1
+        print(f"[{self.n}/5] {title}", flush=True)
+        t = time.perf_counter()
+        out = fn()
+        print(f"      done in {time.perf_counter() - t:.1f} s", flush=True)
+        return out
+
+
+def run_demo(
+    out: Path,
+    *,
+    train_events: int = 4_000_000,
+    trade_events: int = 1_500_000,
+    seed: int = 1,
+    train_overrides: dict[str, Any] | None = None,
+) -> DemoResult:
+    """The whole chain into ``out`` (emptied first). ``train_overrides`` replaces top-level
+    sections of the training config (tests use smaller settings)."""
+    from pycontrol.backtest.config import BacktestConfig
+    from pycontrol.backtest.run import run_backtest
+    from pycontrol.commands.models_cmd import print_evaluation
+    from pycontrol.data.synth import synth_mbo
+    from pycontrol.registry import PromotionRefusedError, Registry
+    from pycontrol.training.config import TrainConfig
+    from pycontrol.training.dataset import trade_bars
+    from pycontrol.training.run import train
+
+    out = Path(out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    st = _Stages()
+    train_path = out / "session-train.mbo.dbn.zst"
+    trade_path = out / "session-trade.mbo.dbn.zst"
+
+    def synth() -> None:
+        for path, n, s in ((train_path, train_events, seed), (trade_path, trade_events, seed + 1)):
+            summary = synth_mbo(path, n, s, ["ES"])
+            print(
+                f"      {path.name}: {summary['events']:,} events, {summary['trades']:,} "
+                f"trades, {path.stat().st_size / 1e6:.1f} MB (seed {s})"
+            )
+
+    st.run("synthetic MBO (ES, deterministic seeds)", synth)
+
+    raw = tomllib.loads(TRAIN_CONFIG.read_text())
+    raw["data"] = {**raw["data"], "path": str(train_path)}
+    raw.update(train_overrides or {})
+    config = TrainConfig.from_dict(raw, source=str(TRAIN_CONFIG))
+    config = replace(config, tracking=replace(config.tracking, enabled=False))
+
+    def bars() -> None:
+        import pycontrol
+
+        b = trade_bars(train_path, config.data)
+        fs = pycontrol.FeatureSet(list(config.features.names or ()))
+        print(
+            f"      {b.height:,} {config.data.timeframe} bars; {len(fs.names())} features "
+            f"{fs.names()} (FeatureSet {fs.hash})"
+        )
+
+    st.run("bars + features (Rust bar builder and feature engine)", bars)
+
+    def fit() -> Any:
+        result = train(config, out / "runs", progress=False, tracking=False)
+        m = result.metrics["models"]
+        for name, block in m.items():
+            a = block["aggregate"]
+            model = a["model"]
+            base = a["baselines"]
+            cells = "  ".join(
+                f"{b} acc {_num(v['accuracy'], '.4f')} log-loss {_num(v['log_loss'], '.4f')}"
+                for b, v in base.items()
+            )
+            print(
+                f"      {name}: OOS accuracy {model['accuracy']:.4f} +- {model['accuracy_std']:.4f}"
+                f", log-loss {model['log_loss']:.4f} over {len(block['folds'])} purged folds"
+            )
+            print(f"      baselines: {cells}")
+        for name, man in result.manifests.items():
+            par = man["parity"]
+            print(
+                f"      export {name}: ONNX parity {'passed' if par['passed'] else 'FAILED'} "
+                f"({par['rows']} rows, max abs diff {par['max_abs_diff']:.1e})"
+            )
+        if not result.parity_passed:
+            raise SystemExit("demo: an export failed its parity check")
+        return result
+
+    result = st.run("train (walk-forward OOS, ONNX export, parity, manifest)", fit)
+    model_name = config.models[0].name
+    export_dir = result.folder / "export" / model_name
+    registry_root = out / "registry"
+
+    def promote() -> str:
+        reg = Registry(registry_root)
+        entry = reg.register(export_dir, reason="pycontrol demo")
+        print(f"      registered {entry['family']}/{entry['to']} (candidate)")
+        for alias in ("staging", "production"):
+            try:
+                ev = reg.promote(FAMILY, alias, reason="pycontrol demo")
+            except PromotionRefusedError as e:
+                # show what failed, then end the demo (nonzero status through the CLI)
+                if e.evaluation is not None and "rules" in e.evaluation:
+                    print_evaluation(e.evaluation)
+                raise
+            if alias == "staging":
+                print_evaluation(ev)
+            else:
+                # the same checks again (production has no earlier version to beat): one line
+                n = len(ev["checks"]) + len(ev["rules"])
+                print(f"gate evaluation -> production: {n} checks and rules passed")
+        version = reg.aliases(FAMILY)["production"]
+        assert version is not None
+        return version
+
+    production = st.run("registry: register, promote through the gates", promote)
+
+    raw_bt = tomllib.loads(BACKTEST_CONFIG.read_text())
+    raw_bt["data"] = [str(trade_path)]
+    raw_bt["out"] = str(out / "backtest")
+    raw_bt["signals"] = {**raw_bt["signals"], "registry": str(registry_root), "family": FAMILY}
+    # Every pre-trade gate on: the documented defaults (the file names every key), with the
+    # demo config's few overrides on top.
+    overrides = raw_bt.get("risk", {})
+    raw_bt["risk"] = {**tomllib.loads(RISK_CONFIG.read_text()), **overrides}
+    bt_cfg = BacktestConfig.from_dict(raw_bt)
+
+    def backtest() -> Path:
+        print(
+            f"      risk: {len(raw_bt['risk'])} limits of {RISK_CONFIG.relative_to(REPO)}, "
+            f"overridden: {overrides or 'none'}; decision threshold "
+            f"{bt_cfg.decision.min_confidence_ensemble}"
+        )
+        return run_backtest(bt_cfg, run_id="demo", progress=False)
+
+    run_dir = st.run(f"backtest: engine serving {FAMILY}@production ({production})", backtest)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    tele = json.loads((run_dir / "telemetry.json").read_text())
+    return DemoResult(
+        out=out,
+        train_path=train_path,
+        trade_path=trade_path,
+        export_dir=export_dir,
+        registry=registry_root,
+        production=production,
+        run_dir=run_dir,
+        metrics=metrics,
+        telemetry=tele,
+        seconds=time.perf_counter() - st.t0,
     )
-    print(
-        f"  replayed  {stats['records']:,} records / {stats['boundaries']:,} boundaries "
-        f"into {stats['instruments']} L3 books in {t2 - t1:.2f} s"
+
+
+def _pct(v: Any, sign: str = "+") -> str:
+    return "-" if v is None else f"{100 * float(v):{sign}.2f} %"
+
+
+def _num(v: Any, fmt: str = ".2f") -> str:
+    return "-" if v is None else format(float(v), fmt)
+
+
+def summary(r: DemoResult) -> str:
+    """The summary table: strategy beside buy-and-hold, then engine counters."""
+    m, t = r.metrics, r.telemetry
+    bh = m.get("buy_and_hold") or {}
+    rows = [
+        ("total return", _pct(m["total_return"]), _pct(bh.get("total_return"))),
+        ("Sharpe (annualized)", _num(m["sharpe"]), _num(bh.get("sharpe"))),
+        ("deflated Sharpe", _num(m["deflated_sharpe"], ".3f"), "-"),
+        ("max drawdown", _pct(m["max_drawdown"], ""), _pct(bh.get("max_drawdown"), "")),
+        ("trades", str(m["n_trades"]), "1"),
+        ("win rate", _pct(m["win_rate"], ""), "-"),
+        ("fees", _num(m["fees"]), "-"),
+    ]
+    minutes = (m["end_ts"] - m["start_ts"]) / 60e9
+    lines = [f"  {f'{minutes:.0f} min session':<22}{'model strategy':>16}{'buy and hold':>16}"]
+    lines += [f"  {a:<22}{b:>16}{c:>16}" for a, b, c in rows]
+    model = t.get("model", {})
+    gated = ", ".join(f"{k} {v:,}" for k, v in model.get("gated_by_reason", {}).items())
+    lines.append(
+        f"  engine: {t['events']:,} events, {t['signals']:,} model signals "
+        f"(gated: {gated or 'none'}), {t['decisions']:,} decisions, {t['intents']:,} intents, "
+        f"{t['fills']:,} fills, {t['not_sized']:,} not sized"
+    )
+    holds = ", ".join(f"{k} {v:,}" for k, v in t.get("holds_by_reason", {}).items())
+    lines.append(f"  holds by reason: {holds or 'none'}")
+    denials = ", ".join(f"{k} {v:,}" for k, v in m.get("denials_by_reason", {}).items())
+    lines.append(f"  risk denials by reason: {denials or 'none'}")
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    r = run_demo(
+        Path(args.out),
+        train_events=args.train_events,
+        trade_events=args.trade_events,
+        seed=args.seed,
     )
     print()
-    with pl.Config(tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
-        print(_per_instrument(df, summary))
-    anomalies = {k: v for k, v in stats["anomalies"].items() if v}
-    print(f"anomalies: {anomalies or 'none'}")
-    print(f"elapsed: {time.perf_counter() - t0:.2f} s")
-    return 0 if not anomalies else 1
-
-
-def _per_instrument(df: pl.DataFrame, summary: dict[str, Any]) -> pl.DataFrame:
-    """One row per instrument: last BBO and spread statistics in ticks."""
-    ticks = pl.DataFrame(
-        [
-            {
-                "instrument_id": i["instrument_id"],
-                "symbol": i["symbol"],
-                "tick": i["tick_size"],
-                "trades": i["trades"],
-            }
-            for i in summary["instruments"]
-        ],
-        schema_overrides={"instrument_id": pl.UInt32},
-    )
-    spread = (pl.col("ask_px_00") - pl.col("bid_px_00")) / pl.col("tick")
-    return (
-        df.join(ticks, on="instrument_id")
-        .group_by("symbol", maintain_order=True)
-        .agg(
-            pl.len().alias("rows"),
-            pl.col("trades").first(),
-            pl.col("bid_px_00").last().alias("last_bid"),
-            pl.col("ask_px_00").last().alias("last_ask"),
-            spread.mean().round(3).alias("spread_mean_ticks"),
-            spread.min().alias("spread_min"),
-            spread.max().alias("spread_max"),
-            pl.col("crossed").sum().alias("crossed"),
-        )
-    )
+    print(f"summary (out of sample: the traded session was not trained on; {r.production})")
+    print(summary(r))
+    print(f"report: {r.run_dir / 'report.html'}")
+    print(f"total: {r.seconds:.1f} s")
+    return 0

@@ -64,12 +64,18 @@ def _check(where: str, bad: list[str]) -> None:
 class DataConfig:
     """``path``: a bar file or folder (:func:`pycontrol.load_bars`); a relative path is
     resolved against ``$SHARED_DATA`` (default ``../shared/data``). ``resample``: coarser
-    timeframe to train on (``"1h"``) or None for the file's own bars (``"1m"``)."""
+    timeframe to train on (``"1h"``) or None for the file's own bars (``"1m"``).
+    ``source = "trades"``: ``path`` is a DBN file with trades (MBO, MBP, trades) and the bars
+    are built from them at ``timeframe`` by the Rust bar builder the backtest engine streams
+    (:func:`pycontrol.build_bars`), so a model trains on exactly the bars it is served;
+    ``instrument_id`` picks one instrument of a multi-instrument file."""
 
     path: str
     timeframe: str = "1m"
     resample: str | None = None
     contract: str | None = None
+    source: str = "bars"
+    instrument_id: int | None = None
 
     def __post_init__(self) -> None:
         bad = []
@@ -81,6 +87,12 @@ class DataConfig:
                 not isinstance(v, str) or v[-1:] not in "smhd" or not v[:-1].isdigit()
             ):
                 bad.append(f"{name} must look like '1m' or '1h', got {v!r}")
+        if self.source not in ("bars", "trades"):
+            bad.append(f"source must be 'bars' or 'trades', got {self.source!r}")
+        if self.source == "trades" and self.resample is not None:
+            bad.append("resample does not apply to source = 'trades' (set timeframe instead)")
+        if self.instrument_id is not None and not _int(self.instrument_id, 0):
+            bad.append(f"instrument_id must be an int >= 0, got {self.instrument_id!r}")
         _check("DataConfig", bad)
 
     @property

@@ -85,7 +85,30 @@ def load_model_bars(data: DataConfig, data_root: Path | None = None) -> tuple[pl
     path = data.resolve(data_root)
     if not path.exists():
         fail(TrainConfigError, "[data] path", [f"{path} does not exist (set SHARED_DATA?)"])
+    if data.source == "trades":
+        return trade_bars(path, data), path
     return model_bars(pycontrol.load_bars(path, contract=data.contract), data), path
+
+
+def trade_bars(path: Path, data: DataConfig) -> pl.DataFrame:
+    """OHLCV of one instrument's trades in the DBN file ``path`` at ``data.timeframe``."""
+    raw: pl.DataFrame = pycontrol.build_bars(path, data.timeframe)
+    ids = sorted(set(raw["instrument_id"].to_list()))
+    if data.instrument_id is not None:
+        if data.instrument_id not in ids:
+            fail(
+                TrainConfigError,
+                "[data] instrument_id",
+                [f"{data.instrument_id} has no trades in {path} (instruments: {ids})"],
+            )
+        raw = raw.filter(pl.col("instrument_id") == data.instrument_id)
+    elif len(ids) != 1:
+        fail(
+            TrainConfigError,
+            "[data] instrument_id",
+            [f"{path} has trades of {len(ids)} instruments {ids}: pick one"],
+        )
+    return raw.select("ts", "open", "high", "low", "close", "volume")
 
 
 def model_bars(raw: pl.DataFrame, data: DataConfig) -> pl.DataFrame:

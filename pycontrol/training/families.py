@@ -56,5 +56,15 @@ FAMILIES: dict[str, Family] = {
             up=(1,),
             down=(-1,),
         ),
+        Family(
+            name="demo",
+            description="`pycontrol demo`: direction on 1s bars of synthetic MBO trades, "
+            "LightGBM on the bar features the backtest engine streams",
+            label_kind="direction",
+            kinds=("lightgbm",),
+            class_names={-1: "DOWN", 0: "FLAT", 1: "UP"},
+            up=(1,),
+            down=(-1,),
+        ),
     )
 }

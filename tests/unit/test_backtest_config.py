@@ -65,3 +65,28 @@ def test_config_is_frozen_and_latency_converts() -> None:
     assert LatencyConfig(kind="empirical", samples_ns=(1, 2)).to_core() == ("empirical", [1.0, 2.0])
     with pytest.raises(BacktestConfigError, match="kind must be"):
         LatencyConfig(kind="gamma")
+
+
+def test_model_signals_name_a_registry_family_or_a_folder() -> None:
+    demo = BacktestConfig.load(REPO / "configs/backtest/demo_model.toml")
+    assert demo.signals.kind == "model" and demo.signals.family == "demo"
+    ok = BacktestConfig.from_dict(
+        {"name": "x", "data": ["a"], "signals": {"kind": "model", "path": "runs/e/export/lgbm"}}
+    )
+    assert ok.signals.path == "runs/e/export/lgbm"
+    for signals, needle in (
+        ({"kind": "model"}, "need registry + family"),
+        ({"kind": "model", "registry": "r", "family": "f", "path": "p"}, "not both"),
+        ({"kind": "model", "family": "demo"}, "need registry"),
+        ({"kind": "model", "registry": "r", "family": "Bad-Name"}, "family must be"),
+        ({"kind": "model", "path": 3}, "path must be a string"),
+        ({"kind": "onnx"}, "kind must be file, placebo or model"),
+    ):
+        with pytest.raises(BacktestConfigError) as ei:
+            BacktestConfig.from_dict({"name": "x", "data": ["a"], "signals": signals})
+        assert needle in "\n".join(ei.value.violations), (signals, ei.value.violations)
+    # every violation at once: signals and the top level together
+    with pytest.raises(BacktestConfigError) as ei:
+        BacktestConfig.from_dict({"name": "bad name!", "data": ["a"], "signals": {"kind": "model"}})
+    v = "\n".join(ei.value.violations)
+    assert "need registry + family" in v and "name must be" in v

@@ -94,3 +94,33 @@ def test_cli_reports_a_bad_config_as_one_line_and_status_2(
     err = capsys.readouterr().err
     assert "TrainConfigError" in err and "[data] path must be a non-empty string" in err
     assert "[[models]] needs at least one member" in err
+
+
+def test_bars_from_trades_are_checked(tmp_path: Path) -> None:
+    from pycontrol.data.synth import synth_mbo
+    from pycontrol.training.config import DataConfig
+    from pycontrol.training.dataset import trade_bars
+
+    with pytest.raises(PipelineConfigError) as e:
+        DataConfig(path="x", source="ticks", resample="1h", instrument_id=-1)
+    text = "\n".join(e.value.violations)
+    for needle in ("source must be", "instrument_id must be"):
+        assert needle in text, text
+    with pytest.raises(PipelineConfigError, match="resample does not apply"):
+        DataConfig(path="x", source="trades", resample="1h")
+
+    path = tmp_path / "two.mbo.dbn.zst"
+    synth_mbo(path, 20_000, 3, ["ES", "NQ"])
+    with pytest.raises(TrainConfigError, match="trades of 2 instruments"):
+        trade_bars(path, DataConfig(path=str(path), source="trades", timeframe="1s"))
+    with pytest.raises(TrainConfigError, match="has no trades"):
+        trade_bars(
+            path, DataConfig(path=str(path), source="trades", timeframe="1s", instrument_id=7)
+        )
+    full = pycontrol.build_bars(path, "1s")
+    one = full["instrument_id"][0]
+    bars = trade_bars(
+        path, DataConfig(path=str(path), source="trades", timeframe="1s", instrument_id=one)
+    )
+    assert bars.columns == ["ts", "open", "high", "low", "close", "volume"]
+    assert bars.height == full.filter(full["instrument_id"] == one).height > 0

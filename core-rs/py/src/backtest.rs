@@ -2,13 +2,16 @@
 //! chunks (GIL released) to drive a progress bar, then reads the results as columns.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::decision::DecisionConfig;
-use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals};
+use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
+use tradecore::infer::predictor::ModelSource;
+use tradecore::infer::{GateCounters, GateReason, LoadOptions, ModelPredictor};
 use tradecore::risk::RiskLimits;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
@@ -81,7 +84,8 @@ fn instrument_specs<'py>(
     Ok(out)
 }
 
-/// A backtest over MBO files with external signals. Construct, call `step(n)` until it
+/// A backtest over MBO files with external signals or a model in the engine (`model_registry`
+/// + `model_family`: the production version; `model_path`: an export folder). Construct, call `step(n)` until it
 /// returns 0, then read `orders()`, `fills()`, `trades()`, `equity()`, `denials()`,
 /// `latency()`, `telemetry()`.
 // unsendable: the DBN readers hold a channel receiver (Send, not Sync).
@@ -89,6 +93,8 @@ fn instrument_specs<'py>(
 pub struct BacktestRun {
     bt: Backtest,
     symbols: Vec<(u32, String)>,
+    /// Model signals: the version served at the start and gate counts over the run.
+    model: Option<(String, Arc<GateCounters>)>,
 }
 
 #[pymethods]
@@ -99,7 +105,8 @@ impl BacktestRun {
         initial_equity, min_confidence_ensemble, min_confidence_external, max_risk_score,
         horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
         equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
-        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns
+        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns,
+        model_registry=None, model_family=None, model_path=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -130,6 +137,9 @@ impl BacktestRun {
         signal_instrument_id: Vec<u32>,
         signal_probs: Vec<f32>,
         signal_max_age_ns: u64,
+        model_registry: Option<PathBuf>,
+        model_family: Option<String>,
+        model_path: Option<PathBuf>,
     ) -> PyResult<Self> {
         py.detach(|| {
             let specs = engine::specs_for_files(&paths, definitions.as_deref(), fee_per_contract)?;
@@ -137,7 +147,8 @@ impl BacktestRun {
                 .iter()
                 .map(|(s, _, n)| (s.instrument_id, n.clone()))
                 .collect();
-            let cfg = EngineConfig {
+            let model_source = ModelSource::from_parts(model_registry, model_family, model_path)?;
+            let mut cfg = EngineConfig {
                 sim: SimConfig {
                     order_latency: latency("order_latency", &order_latency.0, order_latency.1)?,
                     feed_latency: latency("feed_latency", &feed_latency.0, feed_latency.1)?,
@@ -166,17 +177,27 @@ impl BacktestRun {
                 flatten_at_end,
                 ..EngineConfig::default()
             };
-            let signals = ExternalSignals::new(
-                signal_classes,
-                signal_ts,
-                signal_instrument_id,
-                signal_probs,
-                signal_max_age_ns,
-            )?;
-            let engine = Engine::new(cfg, Box::new(signals))?;
+            let mut model = None;
+            let predictor: Box<dyn Predictor + Send> = match &model_source {
+                // The engine streams the model's own feature set (set in cfg here).
+                Some(src) => {
+                    let p = ModelPredictor::for_engine(src, &mut cfg, LoadOptions::default())?;
+                    model = Some((p.version().to_string(), p.counters()));
+                    Box::new(p)
+                }
+                None => Box::new(ExternalSignals::new(
+                    signal_classes,
+                    signal_ts,
+                    signal_instrument_id,
+                    signal_probs,
+                    signal_max_age_ns,
+                )?),
+            };
+            let engine = Engine::new(cfg, predictor)?;
             Ok(BacktestRun {
                 bt: Backtest::new(&paths, engine)?,
                 symbols,
+                model,
             })
         })
         .map_err(to_py)
@@ -393,6 +414,17 @@ impl BacktestRun {
         };
         d.set_item("denials_by_reason", by(&t.denials_by_reason)?)?;
         d.set_item("holds_by_reason", by(&t.holds_by_reason)?)?;
+        if let Some((version, c)) = &self.model {
+            let m = PyDict::new(py);
+            m.set_item("version", version)?;
+            m.set_item("passed", c.passed())?;
+            let g = PyDict::new(py);
+            for r in GateReason::ALL {
+                g.set_item(r.label(), c.gated(r))?;
+            }
+            m.set_item("gated_by_reason", g)?;
+            d.set_item("model", m)?;
+        }
         d.set_item("equity", e.account_equity())?;
         let pos = PyList::empty(py);
         for p in e.positions() {
