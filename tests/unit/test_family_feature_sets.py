@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("regime_hourly.toml", "regime_hourly"),
         ("bar_timing.toml", "bar_timing"),
         ("bar_timing_lgbm.toml", "bar_timing"),
+        ("demo.toml", "demo"),
     ],
 )
 def test_training_selects_the_feature_set_the_gates_name(config: str, family: str) -> None:
