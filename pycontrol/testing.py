@@ -92,8 +92,7 @@ def finish_export(
     family: str,
     kind: str,
     model_id: str,
-    classes: Sequence[str],
-    class_values: Sequence[int],
+    n_classes: int,
     names: Sequence[str],
     train_x: Arr,
     held_out: Arr,
@@ -109,7 +108,9 @@ def finish_export(
     feature_set_hash: str | None = None,
 ) -> dict[str, Any]:
     """Writes ``parity.json`` and ``manifest.json`` for the model files already in ``out``
-    (``model.onnx``, and ``model.lgbm.txt`` if there) with the pipeline's functions."""
+    (``model.onnx``, and ``model.lgbm.txt`` if there) with the pipeline's functions; the
+    classes are ``CLASSES[n_classes]``."""
+    classes, class_values = CLASSES[n_classes]
     info = onnx_io(out / "model.onnx")
     info["native"] = "model.lgbm.txt" if (out / "model.lgbm.txt").exists() else None
     bounds = input_bounds(train_x)
@@ -219,14 +220,12 @@ def make_lightgbm(
     booster.save_model(str(out / "model.lgbm.txt"))
     _lightgbm_onnx(booster, n_features, out / "model.onnx")
     mid = model_id or f"{family}-lightgbm-{seed}"
-    classes, values = CLASSES[n_classes]
     finish_export(
         out,
         family=family,
         kind="lightgbm",
         model_id=mid,
-        classes=classes,
-        class_values=values,
+        n_classes=n_classes,
         names=names,
         train_x=x,
         held_out=held_out,
@@ -315,7 +314,7 @@ def make_lstm(
 
     out.mkdir(parents=True, exist_ok=True)
     net = Net().eval()
-    classes, values = CLASSES[n_classes]
+    values = CLASSES[n_classes][1]
     names = feature_names(n_features)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(256, lookback, n_features)).astype(np.float32)
@@ -327,8 +326,7 @@ def make_lstm(
         family=family,
         kind="lstm",
         model_id=mid,
-        classes=classes,
-        class_values=values,
+        n_classes=n_classes,
         names=names,
         train_x=x,
         held_out=held_out,
@@ -357,7 +355,7 @@ def make_stacking(
     width = sum(member_classes)
     net = torch.nn.Sequential(torch.nn.Linear(width, n_classes), torch.nn.Softmax(dim=-1)).eval()
     out.mkdir(parents=True, exist_ok=True)
-    classes, values = CLASSES[n_classes]
+    values = CLASSES[n_classes][1]
     _torch_export(_with_label(net, values), torch.rand(2, width), out / "model.onnx")
     names = [
         f"{m.model_id}:p{k}" for m, n in zip(members, member_classes, strict=True) for k in range(n)
@@ -372,8 +370,7 @@ def make_stacking(
         family=family,
         kind="stacking",
         model_id=mid,
-        classes=classes,
-        class_values=values,
+        n_classes=n_classes,
         names=names,
         train_x=bounds_x,
         held_out=held_out.astype(np.float32),
@@ -476,14 +473,12 @@ def build_export(
     best_acc = baselines[best]["accuracy"]
     fold = {"fold": 0, "n_train": n_train, "n_test": n_rows - n_train}
     created = datetime.now(UTC).replace(microsecond=0)
-    classes, values = CLASSES[5]
     return finish_export(
         out,
         family=family,
         kind="lightgbm",
         model_id=model_id(family, "lightgbm", created, f"{seed}/{next(_ids)}"),
-        classes=classes,
-        class_values=values,
+        n_classes=5,
         names=names,
         train_x=Xtr,
         held_out=Xte,
