@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pycontrol.inference import testing
+from pycontrol import testing
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use dbn::MboMsg;
 use tradecore::decode::DbnReader;
 
+pub mod risk_fixture;
+
 /// Env var naming an alternative MBO file for the benches.
 pub const MBO_ENV: &str = "TRADECORE_BENCH_MBO";
 

@@ -40,9 +40,33 @@ def code_commit() -> str:
 
 
 def input_bounds(x: Arr) -> dict[str, list[float]]:
-    """Per-feature min and max over the last axis (rows, or rows x window steps)."""
+    """Per-feature min and max over the last axis (rows, or rows x window steps), ignoring
+    NaNs (missing values trees route; a bound must be a number)."""
     flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
-    return {"min": flat.min(axis=0).tolist(), "max": flat.max(axis=0).tolist()}
+    return {"min": np.nanmin(flat, axis=0).tolist(), "max": np.nanmax(flat, axis=0).tolist()}
+
+
+def onnx_io(path: Path) -> dict[str, Any]:
+    """The manifest's ``onnx`` interface (``opset``, ``inputs``, ``outputs``) read from the
+    graph in ``path``: tensor names, numpy dtype names, shapes with dynamic dims as -1;
+    initializers are not inputs."""
+    import onnx
+
+    model = onnx.load(str(path))
+
+    def spec(v: Any) -> dict[str, Any]:
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
+        return {"name": v.name, "dtype": dtype, "shape": dims}
+
+    inits = {i.name for i in model.graph.initializer}
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return {
+        "opset": int(opset),
+        "inputs": [spec(v) for v in model.graph.input if v.name not in inits],
+        "outputs": [spec(v) for v in model.graph.output],
+    }
 
 
 def parity_inputs(
@@ -119,7 +143,7 @@ def write_manifest(
     sequence: Mapping[str, Any] | None,
     members: Sequence[Mapping[str, Any]] | None,
     bounds: Mapping[str, Sequence[float]],
-    max_age_days: int,
+    max_age_days: int | None,
     metrics: Mapping[str, Any],
     seeds: Sequence[int],
     lineage: Mapping[str, Any],
@@ -151,7 +175,8 @@ def write_manifest(
         "sequence": dict(sequence) if sequence else None,
         "members": [dict(m) for m in members] if members else None,
         "input_bounds": {"min": list(bounds["min"]), "max": list(bounds["max"])},
-        "max_age_days": int(max_age_days),
+        # None (no age gate) only for test fixtures; the schema requires an integer
+        "max_age_days": None if max_age_days is None else int(max_age_days),
         "metrics": dict(metrics),
         "seeds": [int(s) for s in seeds],
         "lineage": dict(lineage),

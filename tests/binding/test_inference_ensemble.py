@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pycontrol import Ensemble, Model, ModelContractError
-from pycontrol.inference import Gated, testing
+from pycontrol import Ensemble, Model, ModelContractError, testing
+from pycontrol.inference import Gated
 
 
 @pytest.fixture(scope="module")

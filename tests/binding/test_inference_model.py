@@ -23,8 +23,9 @@ from pycontrol import (
     OnnxRuntimeUnavailableError,
     UnsupportedModelError,
     _core,
+    testing,
 )
-from pycontrol.inference import Gated, testing
+from pycontrol.inference import Gated
 
 DAY_NS = 86_400 * 10**9
 

@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pycontrol import FeatureSet, Model, ModelSlot, compute_features
-from pycontrol.inference import GATE_REASONS, Gated, testing
+from pycontrol import FeatureSet, Model, ModelSlot, compute_features, testing
+from pycontrol.inference import GATE_REASONS, Gated
 
 FAMILY = "micro_es"
 

@@ -11,8 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pycontrol import Model
-from pycontrol.inference import testing
+from pycontrol import Model, testing
 
 ROWS = 12_000
 
