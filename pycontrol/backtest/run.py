@@ -167,6 +167,7 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         signal_instrument_id=inst.astype(np.uint32).tolist(),
         signal_probs=probs.astype(np.float32).ravel().tolist(),
         signal_max_age_ns=int(cfg.signals.max_age_s * SEC),
+        risk_model_json=cfg.risk_model.core_json(symbols),
     )
     return run, symbols
 

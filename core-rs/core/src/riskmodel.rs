@@ -248,8 +248,21 @@ pub struct GarchParams {
 
 impl GarchParams {
     /// Every bad field at once, each named, in one `InvalidInput` whose `what` is `origin`
-    /// (the params file, or "garch params").
+    /// (the params file, or "garch params"). Stationarity is required: the engine's
+    /// horizon forecast needs a long-run variance.
     pub fn validate(&self, origin: &str) -> Result<()> {
+        self.check(origin, true)
+    }
+
+    /// As [`Self::validate`] but accepting an integrated model (GARCH alpha + beta >= 1,
+    /// EGARCH |beta| >= 1): `arch`'s optimiser bounds persistence at 1 only within its
+    /// tolerance, and its filter runs such fits, so research features that must equal
+    /// `arch`'s do too. The recursion is defined; only the long-run variance is not.
+    pub fn validate_filter(&self, origin: &str) -> Result<()> {
+        self.check(origin, false)
+    }
+
+    fn check(&self, origin: &str, stationary: bool) -> Result<()> {
         let mut p = Vec::new();
         for (name, v) in [
             ("mu", self.mu),
@@ -293,7 +306,7 @@ impl GarchParams {
                         self.alpha, self.beta
                     ));
                 }
-                if !(self.alpha + self.beta < 1.0) {
+                if stationary && !(self.alpha + self.beta < 1.0) {
                     p.push(format!(
                         "alpha + beta = {} must be < 1 (non-stationary GARCH: no long-run \
                          variance, forecasts explode)",
@@ -305,7 +318,7 @@ impl GarchParams {
                 }
             }
             VolKind::Egarch => {
-                if !(self.beta.abs() < 1.0) {
+                if stationary && !(self.beta.abs() < 1.0) {
                     p.push(format!(
                         "|beta| = {} must be < 1 (non-stationary EGARCH log variance)",
                         self.beta.abs()
@@ -483,7 +496,7 @@ impl VolFilter {
 /// the fitted mu: pass whichever is being matched). Then, in `next`, the variance of the
 /// return after the last one (the one-step forecast).
 pub fn filter_variance(p: &GarchParams, returns: &[f64], backcast: f64) -> Result<(Vec<f64>, f64)> {
-    p.validate("garch params")?;
+    p.validate_filter("garch params")?;
     if !(backcast > 0.0 && backcast.is_finite()) {
         return Err(CoreError::invalid(
             "backcast",
@@ -751,7 +764,7 @@ impl GarchParams {
     /// batch filtering.
     pub fn from_json(text: &str, origin: &str) -> Result<Self> {
         let g = RiskModelConfig::parse(text, origin)?.garch;
-        g.validate(origin)?;
+        g.validate_filter(origin)?;
         Ok(g)
     }
 }

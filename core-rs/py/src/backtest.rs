@@ -10,6 +10,7 @@ use tradecore::book::PRICE_SCALE;
 use tradecore::decision::DecisionConfig;
 use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals};
 use tradecore::risk::RiskLimits;
+use tradecore::riskmodel::RiskModelConfig;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
 use tradecore::CoreError;
@@ -99,7 +100,8 @@ impl BacktestRun {
         initial_equity, min_confidence_ensemble, min_confidence_external, max_risk_score,
         horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
         equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
-        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns
+        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns,
+        risk_model_json=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -130,6 +132,7 @@ impl BacktestRun {
         signal_instrument_id: Vec<u32>,
         signal_probs: Vec<f32>,
         signal_max_age_ns: u64,
+        risk_model_json: Option<String>,
     ) -> PyResult<Self> {
         py.detach(|| {
             let specs = engine::specs_for_files(&paths, definitions.as_deref(), fee_per_contract)?;
@@ -164,6 +167,9 @@ impl BacktestRun {
                 risk: RiskLimits::from_pairs(risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
                 equity_interval_ns,
                 flatten_at_end,
+                risk_model: risk_model_json
+                    .map(|t| RiskModelConfig::from_json(&t, "risk_model"))
+                    .transpose()?,
                 ..EngineConfig::default()
             };
             let signals = ExternalSignals::new(
