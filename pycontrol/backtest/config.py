@@ -293,7 +293,9 @@ class RiskModelSection:
         for n in ("corr_window", "min_bars"):
             v = getattr(self, n)
             lo = 2 if n == "corr_window" else 0
-            _check(bad, v is None or (_int(v) and v >= lo), f"{n} must be an int >= {lo}, got {v!r}")
+            _check(
+                bad, v is None or (_int(v) and v >= lo), f"{n} must be an int >= {lo}, got {v!r}"
+            )
         if garch and isinstance(self.params, str) and not bad:
             try:
                 self.core_json({})

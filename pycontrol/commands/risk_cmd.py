@@ -106,7 +106,11 @@ def _fit(args: argparse.Namespace) -> int:
         f"omega {out['omega']:.4g} alpha {out['alpha']:.4f} beta {out['beta']:.4f}"
         + (f" nu {out['nu']:.2f}" if "nu" in out else "")
         + f"; in-sample vol quartiles {vol[0]:.3g} / {vol[1]:.3g}"
-        + (f"; copula rho {out['copula']['rho']:.3f} nu {out['copula']['nu']:g}" if "copula" in out else "")
+        + (
+            f"; copula rho {out['copula']['rho']:.3f} nu {out['copula']['nu']:g}"
+            if "copula" in out
+            else ""
+        )
         + f" -> {args.out}"
     )
     return 0

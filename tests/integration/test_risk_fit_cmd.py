@@ -33,7 +33,7 @@ def test_fit_writes_a_params_file_the_core_accepts(sixe_params: Path) -> None:
     _core.check_risk_model(sixe_params.read_text(), str(sixe_params))
     assert d["kind"] == "garch" and d["dist"] == "t" and 2 < d["nu"] < 30
     assert d["interval_ns"] == 60_000_000_000
-    assert 0 < d["alpha"] and d["alpha"] + d["beta"] < 1
+    assert d["alpha"] > 0 and d["alpha"] + d["beta"] < 1
     assert d["fit"]["returns"] == 8000
     lo, hi = d["regime_cuts"]
     assert 1e-5 < lo < hi < 1e-3  # 6E minute volatility, fraction of price

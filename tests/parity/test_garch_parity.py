@@ -57,7 +57,8 @@ def test_conditional_volatility_equals_arch(returns: Any, kind: str, dist: str, 
     assert res.convergence_flag == 0
     # arch's fit backcast: residuals around the sample mean (its starting values).
     bc = _core.garch_backcast(y - y.mean())
-    want_bc = res.model._backcast  # noqa: SLF001 - the value the recursion started from
+    # The value the recursion started from (private: arch has no public accessor).
+    want_bc = res.model._backcast
     got_bc = bc if kind == "garch" else np.log(bc)
     assert abs(got_bc - want_bc) <= 1e-14 * abs(want_bc)
     p = core_params(params, kind, dist, 1.0)  # type: ignore[arg-type]

@@ -68,7 +68,7 @@ def test_every_risk_model_violation_is_listed(tmp_path: Path) -> None:
     v = "\n".join(ei.value.violations)
     for needle in ("vol_model must be", "corr_window must be an int >= 2", "unknown key 'window'"):
         assert needle in v, (needle, v)
-    with pytest.raises(BacktestConfigError, match="params .* is needed"):
+    with pytest.raises(BacktestConfigError, match=r"params .* is needed"):
         RiskModelSection(vol_model="garch")
     with pytest.raises(BacktestConfigError, match="params file not found"):
         RiskModelSection(vol_model="garch", params=str(tmp_path / "nope.json"))

@@ -262,6 +262,8 @@ impl GarchParams {
         self.check(origin, false)
     }
 
+    // `!(x > 0.0)` on purpose: a NaN fails every comparison, so it fails these checks.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn check(&self, origin: &str, stationary: bool) -> Result<()> {
         let mut p = Vec::new();
         for (name, v) in [
