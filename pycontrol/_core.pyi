@@ -169,6 +169,22 @@ def compute_micro_features(
     feature_set: FeatureSet, path: str | PathLike[str]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[FeatureColumn]]: ...
 
+# Risk model (core-rs/py/src/riskmodel.rs)
+RISK_MODEL_SCHEMA: str
+
+def garch_forecast_paths(
+    params_json: str, returns: np.ndarray[Any, Any], backcast: float, horizon: int = 1
+) -> np.ndarray[Any, Any]: ...
+def garch_backcast(resids: np.ndarray[Any, Any]) -> float: ...
+def innovation_quantile_es(
+    level: float, dist: str, nu: float | None = None
+) -> tuple[float, float]: ...
+def t_copula_tail(rho: float, nu: float) -> float: ...
+def check_risk_model(params_json: str, origin: str = "<params>") -> None: ...
+def rolling_corr_beta(
+    close: np.ndarray[Any, Any], ref_close: np.ndarray[Any, Any], window: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]: ...
+
 # Backtests (core-rs/py/src/backtest.rs)
 def instrument_specs(
     paths: list[str], definitions: str | None = None, fee_per_contract: float = 0.0
@@ -207,6 +223,7 @@ class BacktestRun:
         model_registry: str | None = None,
         model_family: str | None = None,
         model_path: str | None = None,
+        risk_model_json: str | None = None,
     ) -> None: ...
     def step(self, n: int) -> int: ...
     @property

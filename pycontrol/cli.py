@@ -18,6 +18,7 @@ from pycontrol.commands import (
     ib_cmd,
     journal_cmd,
     models_cmd,
+    risk_cmd,
     session_cmd,
     train_cmd,
 )
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     ib_cmd.register(sub)
     train_cmd.register(sub)
     models_cmd.register(sub)
+    risk_cmd.register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pycontrol._core import ConfigError
+from pycontrol._core import ConfigError, CoreError
 
 SEC = 1_000_000_000
 
@@ -284,6 +284,96 @@ class SizingSection:
             _fail("sizing", bad)
 
 
+@dataclass(frozen=True)
+class RiskModelSection:
+    """``[risk_model]``: where the decision's volatility forecast, VaR/CVaR and co-movement
+    come from. ``vol_model = "ewma"`` (default): the EWMA of one-second mid returns
+    (``vol_halflife_s``) with normal tails and no index. ``"garch"``: the (E)GARCH/t-copula
+    model of the params file ``params`` (written by ``pycontrol risk fit``), streamed by the
+    core on mid bars at the file's interval. ``reference``: the symbol (``ESH4``) or product
+    (``ES``) of the instrument in the data whose bars feed correlation and beta (overrides
+    the file's ``reference_instrument_id``); ``corr_window`` and ``min_bars`` override the
+    file's values."""
+
+    vol_model: str = "ewma"
+    params: str | None = None
+    reference: str | None = None
+    corr_window: int | None = None
+    min_bars: int | None = None
+
+    def __post_init__(self) -> None:
+        bad: list[str] = []
+        _check(
+            bad,
+            self.vol_model in ("ewma", "garch"),
+            f"vol_model must be 'ewma' or 'garch', got {self.vol_model!r}",
+        )
+        garch = self.vol_model == "garch"
+        _check(
+            bad,
+            (self.params is not None) == garch,
+            "params (a risk model params file) is needed with vol_model = 'garch' and only then",
+        )
+        _check(
+            bad,
+            self.reference is None or (isinstance(self.reference, str) and self.reference != ""),
+            f"reference must be a symbol or product, got {self.reference!r}",
+        )
+        for n in ("corr_window", "min_bars"):
+            v = getattr(self, n)
+            lo = 2 if n == "corr_window" else 0
+            _check(
+                bad, v is None or (_int(v) and v >= lo), f"{n} must be an int >= {lo}, got {v!r}"
+            )
+        if garch and isinstance(self.params, str) and not bad:
+            try:
+                self.core_json({})
+            except (CoreError, OSError) as e:
+                bad.append(str(e))
+        if bad:
+            _fail("risk_model", bad)
+
+    def core_json(self, symbols: Mapping[int, str]) -> str | None:
+        """The params file for the core with this section's overrides, the reference
+        resolved against the run's ``symbols`` (id -> symbol); None for the EWMA model.
+        Validated by the core (every bad field named, with the file's path)."""
+        import json
+
+        from pycontrol import _core
+
+        if self.vol_model != "garch" or self.params is None:
+            return None
+        path = expand(self.params)
+        if not path.is_file():
+            raise BacktestConfigError(f"risk_model: params file not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise BacktestConfigError(f"risk_model: {path}: not JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise BacktestConfigError(f"risk_model: {path}: expected a JSON object")
+        for n in ("corr_window", "min_bars"):
+            if getattr(self, n) is not None:
+                data[n] = getattr(self, n)
+        if self.reference is not None and symbols:
+            ids = [i for i, sym in symbols.items() if self.reference in (sym, _root(sym))]
+            if len(ids) != 1:
+                raise BacktestConfigError(
+                    f"risk_model: reference {self.reference!r} matches {len(ids)} instruments "
+                    f"of the data ({', '.join(sorted(symbols.values()))}); name one"
+                )
+            data["reference_instrument_id"] = ids[0]
+        text = json.dumps(data)
+        _core.check_risk_model(text, str(path))
+        return text
+
+
+def _root(symbol: str) -> str:
+    """Product root of a CME futures symbol (``ESH4`` -> ``ES``), as the core's."""
+    m = re.fullmatch(r"(.+?)[FGHJKMNQUVXZ]\d{1,2}", symbol)
+    return m.group(1) if m else symbol
+
+
 def _risk_limits(data: object, bad: list[str]) -> tuple[tuple[str, float], ...]:
     """``[risk]``: overrides of the core's pre-trade limits (keys of configs/risk/default.toml),
     validated by the core's RiskEngine, which lists every bad key and value."""
@@ -312,6 +402,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "signals": SignalsConfig,
     "decision": DecisionSection,
     "sizing": SizingSection,
+    "risk_model": RiskModelSection,
 }
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -355,6 +446,7 @@ class BacktestConfig:
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     decision: DecisionSection = field(default_factory=DecisionSection)
     sizing: SizingSection = field(default_factory=SizingSection)
+    risk_model: RiskModelSection = field(default_factory=RiskModelSection)
     # Overrides of tradecore::risk::RiskLimits defaults, as sorted (key, value) pairs.
     risk: tuple[tuple[str, float], ...] = ()
 

@@ -189,6 +189,7 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         model_registry=model["model_registry"],
         model_family=model["model_family"],
         model_path=model["model_path"],
+        risk_model_json=cfg.risk_model.core_json(symbols),
     )
     return run, symbols
 

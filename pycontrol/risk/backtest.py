@@ -3,8 +3,9 @@ Kupiec's proportion-of-failures test and Christoffersen's independence test.
 
 Walk-forward schedule: the model is refitted at origins ``start-1, start-1+k, ...`` on the
 returns up to and including the origin (an expanding window, or the last ``window`` returns),
-then its parameters are held while ``arch`` filters the following returns one at a time: the
-forecast for return ``t`` only ever uses returns ``< t``. Refit origins depend only on
+then its parameters are held while the core's filter (``tradecore::riskmodel``, the engine's
+code) runs over the following returns one at a time: the forecast for return ``t`` only ever
+uses returns ``< t``. Refit origins depend only on
 ``start`` and ``k``, never on the series length, so truncating the series after ``t`` leaves
 every forecast up to ``t`` unchanged.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pycontrol import _core
 from pycontrol.risk.errors import RiskInputError
 from pycontrol.risk.garch import (
     MAX_HORIZON,
@@ -26,6 +28,8 @@ from pycontrol.risk.garch import (
     _check_kind,
     auto_scale,
     check_returns,
+    core_params,
+    forecast_paths,
     make_model,
     var_cvar,
 )
@@ -72,7 +76,7 @@ def walk_forward(
     if not 1 <= horizon <= MAX_HORIZON or (kind == "egarch" and horizon > 1):
         raise RiskInputError(
             f"horizon: expected 1..{MAX_HORIZON} (1 for egarch, whose multi-step forecast "
-            f"is simulated and too slow per origin), got {horizon}"
+            f"is a geometric-mean, not a mean, variance), got {horizon}"
         )
     m = n - start
     mu, sig, nu, pct, med = (np.full(m, np.nan) for _ in range(5))
@@ -83,10 +87,16 @@ def walk_forward(
         # The model sees returns up to t1-1 only; fitting stops at t0, and forecasts from
         # origins t0-1..t1-2 each use data up to their origin.
         k = auto_scale(r[first:t0])
-        model = make_model(r[:t1] * k, kind, dist)
+        y = r[:t1] * k
+        model = make_model(y, kind, dist)
         res = model.fit(disp="off", show_warning=False, first_obs=first, last_obs=t0)
-        fc = res.forecast(horizon=horizon, start=t0 - 1, reindex=False)
-        p = np.sqrt(np.asarray(fc.variance, dtype=np.float64)[: t1 - t0]) / k
+        # arch fits; the core filters (the engine's code): from arch's forecast backcast,
+        # the residuals of the fit sample around the fitted mu, the rows for origins
+        # t0-1..t1-2 are arch's forecast(start=t0-1) rows.
+        params = {str(name): float(v) for name, v in res.params.items()}
+        bc = _core.garch_backcast(y[first:t0] - params["mu"])
+        fp = forecast_paths(core_params(params, kind, dist, 1.0), y[first:], bc, horizon)
+        p = np.sqrt(fp[t0 - first : t1 - first]) / k
         s = p[:, 0]
         cv = np.asarray(res.conditional_volatility, dtype=np.float64)[first:t0] / k
         cv = np.sort(cv[np.isfinite(cv)])

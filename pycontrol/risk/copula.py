@@ -31,6 +31,7 @@ from statsmodels.distributions.copula.api import (
     StudentTCopula,
 )
 
+from pycontrol import _core
 from pycontrol.risk.errors import RiskInputError
 from pycontrol.risk.garch import check_returns
 
@@ -59,12 +60,13 @@ def _pair(x: Any, y: Any) -> tuple[F64, F64]:
 
 
 def t_tail(rho: float, nu: float) -> float:
-    """Student-t copula tail dependence (same in both tails)."""
+    """Student-t copula tail dependence (same in both tails): the core's closed form, the
+    one the engine feeds its risk score."""
     if not -1.0 < rho < 1.0:
         return 1.0 if rho >= 1.0 else 0.0
     if not nu > 0:
         raise RiskInputError(f"nu: expected > 0, got {nu}")
-    return float(2.0 * stats.t.cdf(-np.sqrt((nu + 1.0) * (1.0 - rho) / (1.0 + rho)), nu + 1.0))
+    return float(_core.t_copula_tail(float(rho), float(nu)))
 
 
 def clayton_lower_tail(theta: float) -> float:

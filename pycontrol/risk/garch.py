@@ -1,5 +1,8 @@
-"""GARCH(1,1) and EGARCH(1,1) volatility models (``arch``): fits, 1-10 step volatility
-forecasts, parametric VaR/CVaR at 95/99 and a low/normal/high volatility regime.
+"""GARCH(1,1) and EGARCH(1,1) volatility models: fits by ``arch``, everything after the fit
+(filtering, 1-10 step volatility forecasts, the closed-form VaR/CVaR quantiles) by the Rust
+core's ``tradecore::riskmodel`` (through ``pycontrol._core``), the same code the engine runs
+live; a low/normal/high volatility regime; and the params file the engine reads
+(:func:`params_file`, written by ``pycontrol risk fit``).
 
 Scaling: returns are passed in *percent* (100 x log return) and every volatility, VaR and
 CVaR returned is in percent of price too. ``arch``'s optimiser is tuned for values of order
@@ -18,19 +21,21 @@ Regime cut points: the one-step forecast's percentile within the fit's in-sample
 volatility history; below the 25th percentile is ``low``, above the 75th ``high``, otherwise
 ``normal`` (quartiles, so a calm half-month is not all called ``high``).
 
-EGARCH has no closed form beyond one step, so its multi-step forecasts use
-``method="simulation"`` with a fixed seed (reproducible).
+EGARCH has no closed-form mean variance beyond one step; its multi-step forecasts iterate
+the log variance's conditional mean and exponentiate it (a geometric-mean forecast, see
+``docs/risk.md``), deterministic and the same as the engine's.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from arch import arch_model
-from scipy import stats
 
+from pycontrol import _core
 from pycontrol.risk.errors import RiskInputError
 
 Kind = Literal["garch", "egarch"]
@@ -41,8 +46,6 @@ SCALE = 100.0
 """Multiply log returns by this before fitting (percent returns)."""
 REGIME_CUTS = (0.25, 0.75)
 MAX_HORIZON = 10
-SIM_SEED = 12345
-SIM_PATHS = 2000
 MIN_OBS = 100
 
 
@@ -86,18 +89,13 @@ def make_model(r: np.ndarray[Any, np.dtype[np.float64]], kind: Kind, dist: Dist)
 
 def std_quantile_es(level: float, dist: Dist, nu: float | None) -> tuple[float, float]:
     """(q, es): the (1-level) quantile of the unit-variance innovation and its expected
-    shortfall magnitude E[-z | z <= q] (positive)."""
+    shortfall magnitude E[-z | z <= q] (positive). Closed forms in the core (the engine's
+    VaR/CVaR); the t is rescaled by sqrt((nu - 2) / nu) to unit variance."""
     _check_level(level)
-    a = 1.0 - level
-    if dist == "normal":
-        q = float(stats.norm.ppf(a))
-        return q, float(stats.norm.pdf(q) / a)
-    if nu is None or not nu > 2.0:
+    if dist == "t" and (nu is None or not nu > 2.0):
         raise RiskInputError(f"nu: Student-t needs nu > 2 for unit variance, got {nu}")
-    s = np.sqrt((nu - 2.0) / nu)  # standard t -> unit variance
-    tq = float(stats.t.ppf(a, nu))
-    es_t = float(stats.t.pdf(tq, nu) / a * (nu + tq * tq) / (nu - 1.0))
-    return tq * s, es_t * s
+    q, es = _core.innovation_quantile_es(level, dist, nu)
+    return float(q), float(es)
 
 
 def var_cvar(
@@ -138,19 +136,16 @@ class GarchFit:
         return self.params["mu"] / self.scale
 
     def forecast(self, h: int = 1) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """Volatility path (percent) for 1..h steps after the last in-sample return."""
+        """Volatility path (percent) for 1..h steps after the last in-sample return: the
+        core's filter over the fit sample from ``arch``'s forecast backcast (residuals
+        around the fitted mu), so the GARCH path equals ``result.forecast(horizon=h)``."""
         if not 1 <= h <= MAX_HORIZON:
             raise RiskInputError(f"h: expected 1..{MAX_HORIZON}, got {h}")
-        kw: dict[str, Any] = {"horizon": h, "reindex": False}
-        if self.kind == "egarch" and h > 1:
-            kw |= {
-                "method": "simulation",
-                "simulations": SIM_PATHS,
-                "rng": _seeded_rng(self.dist, self.nu),
-            }
-        f = self.result.forecast(**kw)
-        var: np.ndarray[Any, np.dtype[np.float64]] = np.asarray(f.variance, dtype=np.float64)
-        vol: np.ndarray[Any, np.dtype[np.float64]] = np.sqrt(var[-1]) / self.scale
+        y = np.asarray(self.result.model.y, dtype=np.float64)  # the scaled fit sample
+        p = core_params(self.params, self.kind, self.dist, self.scale)
+        bc = _core.garch_backcast(y - self.params["mu"])
+        paths = forecast_paths(p, y, bc, h)
+        vol: np.ndarray[Any, np.dtype[np.float64]] = np.sqrt(paths[-1]) / self.scale
         return vol
 
     def var(self, level: float = 0.99, h: int = 1) -> float:
@@ -168,18 +163,78 @@ class GarchFit:
         return regime_of(self.vol_percentile())
 
 
-def _seeded_rng(dist: Dist, nu: float | None) -> Any:
-    """A standardised-innovation generator with a fixed seed, so simulated EGARCH forecasts
-    repeat exactly; ``arch`` draws from ``rng(size)``."""
-    gen = np.random.default_rng(SIM_SEED)
-    if dist == "normal":
-        return gen.standard_normal
-    v = float(nu or 0.0)
+def core_params(
+    params: dict[str, float], kind: Kind, dist: Dist, scale: float, **extra: Any
+) -> dict[str, Any]:
+    """``arch``'s parameters (its names) as the core's params-file fields, for returns that
+    the core multiplies by ``scale``; ``extra`` adds file fields (``backcast``,
+    ``interval_ns``, ``regime_cuts``, ...). The backcast defaults to 1 (batch filters pass
+    theirs explicitly)."""
+    out: dict[str, Any] = {
+        "schema": _core.RISK_MODEL_SCHEMA,
+        "kind": kind,
+        "dist": dist,
+        "mu": float(params["mu"]),
+        "omega": float(params["omega"]),
+        "alpha": float(params["alpha[1]"]),
+        "beta": float(params["beta[1]"]),
+        "scale": float(scale),
+        "backcast": 1.0,
+    }
+    if "gamma[1]" in params:
+        out["gamma"] = float(params["gamma[1]"])
+    if dist == "t":
+        out["nu"] = float(params["nu"])
+    return out | extra
 
-    def draw(size: Any) -> Any:
-        return gen.standard_t(v, size=size) * np.sqrt((v - 2.0) / v)
 
-    return draw
+def forecast_paths(
+    params: dict[str, Any], returns: Any, backcast: float, horizon: int
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Variance forecast paths (fit units) from the core's filter: row ``t`` (of
+    ``len(returns) + 1``) is the 1..horizon path made after ``returns[:t]``; column 0 is the
+    conditional variance of ``returns[t]``."""
+    r = np.ascontiguousarray(returns, dtype=np.float64)
+    flat = _core.garch_forecast_paths(json.dumps(params), r, float(backcast), horizon)
+    out: np.ndarray[Any, np.dtype[np.float64]] = np.asarray(flat).reshape(-1, horizon)
+    return out
+
+
+def params_file(
+    fit: GarchFit,
+    interval_ns: int,
+    *,
+    copula: Any = None,
+    reference_instrument_id: int | None = None,
+    corr_window: int = 500,
+    min_bars: int = 30,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The engine's params file for ``fit`` (fitted on percent returns of bars every
+    ``interval_ns``): the core takes raw log returns, so its ``scale`` is 100 x the fit's;
+    the backcast is ``arch``'s forecast backcast of the sample; the regime cuts are the
+    in-sample conditional volatility's quartiles as fractions of price. ``copula`` (a t
+    :class:`~pycontrol.risk.copula.CopulaFit` against the reference) adds its rho and nu."""
+    y = np.asarray(fit.result.model.y, dtype=np.float64)
+    lo, hi = np.quantile(fit.cond_vol / SCALE, REGIME_CUTS)
+    extra: dict[str, Any] = {
+        "backcast": float(_core.garch_backcast(y - fit.params["mu"])),
+        "interval_ns": int(interval_ns),
+        "regime_cuts": [float(lo), float(hi)],
+        "corr_window": int(corr_window),
+        "min_bars": int(min_bars),
+    }
+    if reference_instrument_id is not None:
+        extra["reference_instrument_id"] = int(reference_instrument_id)
+    if copula is not None:
+        if copula.family != "t":
+            raise RiskInputError(f"copula: the engine takes a t copula, got {copula.family!r}")
+        extra["copula"] = {"rho": float(copula.param), "nu": float(copula.nu)}
+    if meta:
+        extra["fit"] = meta
+    out = core_params(fit.params, fit.kind, fit.dist, SCALE * fit.scale, **extra)
+    _core.check_risk_model(json.dumps(out), "params")
+    return out
 
 
 def fit_garch(returns: Any, kind: Kind = "garch", dist: Dist = "normal") -> GarchFit:

@@ -13,8 +13,11 @@ joint crashes with the hedge/benchmark make the same volatility riskier.
 Features (:func:`risk_features`): each row's values use bars up to and including that row
 only. Returns are 100 x log close-to-close between consecutive rows (a gap such as the daily
 CME break is one return). The GARCH model is refitted every ``refit_every`` rows on schedule
-(see :mod:`pycontrol.risk.backtest`), copula, correlation and beta at the same origins on the
-last ``ref_window`` time-aligned return pairs (bars present in both frames, joined on ``ts``).
+(see :mod:`pycontrol.risk.backtest`) and filtered by the core; the copula is refitted at the
+same origins on the last ``ref_window`` time-aligned return pairs (bars present in both
+frames, joined on ``ts``). Correlation and beta are the core's rolling ones (the engine's
+and the ``corr_ref``/``beta_ref`` features' code) over the last ``ref_window`` aligned bars,
+updated at every aligned bar and held between them; null until the window fills.
 Rows before ``start`` are null.
 """
 
@@ -25,8 +28,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from pycontrol import _core
 from pycontrol.risk.backtest import walk_forward
-from pycontrol.risk.copula import correlation_beta, fit_copula
+from pycontrol.risk.copula import fit_copula
 from pycontrol.risk.errors import RiskInputError
 from pycontrol.risk.garch import REGIME_CUTS, Dist, Kind, check_returns, var_cvar
 
@@ -105,10 +109,21 @@ def risk_features(
         j = bars.select("ts", "close").join(
             reference_bars.select("ts", pl.col("close").alias("ref")), on="ts", how="inner"
         )
-        jx = _returns(j["close"].to_numpy(), "bars.close")
-        jy = _returns(j["ref"].to_numpy(), "reference_bars.close")
-        jts = j["ts"].to_numpy()[1:]
+        jc, jr = j["close"].to_numpy(), j["ref"].to_numpy()
+        jx = _returns(jc, "bars.close")
+        jy = _returns(jr, "reference_bars.close")
+        jts_all = j["ts"].to_numpy()
+        jts = jts_all[1:]
         ts = bars["ts"].to_numpy()
+        # Each bar holds the value after the last aligned bar at or before it.
+        jc_corr, jc_beta = _core.rolling_corr_beta(
+            np.ascontiguousarray(jc, dtype=np.float64),
+            np.ascontiguousarray(jr, dtype=np.float64),
+            ref_window,
+        )
+        at = np.searchsorted(jts_all, ts[start:], side="right") - 1
+        ok = at >= 0
+        corr[ok], beta[ok] = np.asarray(jc_corr)[at[ok]], np.asarray(jc_beta)[at[ok]]
         for t0 in range(start, n, refit_every):
             hi = int(np.searchsorted(jts, ts[t0], side="right"))
             lo = max(0, hi - ref_window)
@@ -118,7 +133,6 @@ def risk_features(
             if np.std(x) == 0 or np.std(y) == 0:
                 continue
             sl = slice(t0 - start, min(t0 + refit_every, n) - start)
-            corr[sl], beta[sl] = correlation_beta(x, y)
             cf = fit_copula(x, y, "t")
             tl[sl], tu[sl] = cf.tail_lower, cf.tail_upper
 

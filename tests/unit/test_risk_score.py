@@ -42,7 +42,9 @@ def pair() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_features_layout_and_ranges(pair: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     a, b = pair
-    f = risk_features(a, b, start=1200, refit_every=400, window=None)
+    # Correlation and beta are rolling over ref_window aligned bars (the core's, as live):
+    # 300 fill well before row 1200 (about 800 aligned bars by then).
+    f = risk_features(a, b, start=1200, refit_every=400, window=None, ref_window=300)
     assert f.height == a.height
     assert f["risk_vol_fcst_1"][:1200].null_count() == 1200
     live = f[1200:]

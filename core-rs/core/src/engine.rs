@@ -28,6 +28,7 @@ use crate::orders::{
 use crate::risk::{
     AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine, RiskLimits,
 };
+use crate::riskmodel::{RiskForecast, RiskModelConfig, StreamingRisk};
 use crate::sim::{SimConfig, SimExchange};
 use crate::sizing::{size, SizingConfig};
 
@@ -252,6 +253,10 @@ pub struct EngineConfig {
     pub features: FeatureSet,
     /// Base timeframe of a bar feature set (its coarser timeframes are built from it).
     pub bar_timeframe: Timeframe,
+    /// Where the decision's volatility, VaR/CVaR and co-movement come from: None, the EWMA
+    /// above with normal tails and no index; Some, the fitted GARCH/EGARCH and t-copula
+    /// model of `tradecore::riskmodel` on mid bars at its interval (`vol_model = "garch"`).
+    pub risk_model: Option<RiskModelConfig>,
 }
 
 impl Default for EngineConfig {
@@ -269,6 +274,7 @@ impl Default for EngineConfig {
             flatten_at_end: true,
             features: FeatureSet::default_micro(),
             bar_timeframe: Timeframe::parse("1m").expect("1m is a timeframe"),
+            risk_model: None,
         }
     }
 }
@@ -310,6 +316,9 @@ impl EngineConfig {
         }
         if self.equity_interval_ns == 0 {
             p.push("equity_interval_ns must be >= 1".into());
+        }
+        if let Some(Err(e)) = self.risk_model.as_ref().map(|m| m.validate()) {
+            p.push(e.to_string());
         }
         if !self.features.is_micro() {
             if self.features.needs_reference() {
@@ -567,6 +576,10 @@ pub struct Engine<V: Venue = SimExchange> {
     risk_positions: Vec<RiskPosition>,
     equity_peak: f64,
     vols: Vec<VolEstimator>,
+    /// The GARCH/copula risk model per slot, when configured (else the EWMA in `vols`).
+    risk_model: Option<StreamingRisk>,
+    /// The risk inputs of the last decision (diagnostics and tests).
+    last_risk: Option<RiskInputs>,
     predictor: Box<dyn Predictor + Send>,
     row: Vec<f64>,
     row32: Vec<f32>,
@@ -629,6 +642,8 @@ impl<V: Venue> Engine<V> {
             risk_positions: Vec::new(),
             equity_peak: cfg.initial_equity,
             vols: Vec::new(),
+            risk_model: cfg.risk_model.clone().map(StreamingRisk::new).transpose()?,
+            last_risk: None,
             predictor,
             row: vec![0.0; width],
             row32: vec![0.0; width],
@@ -667,6 +682,19 @@ impl<V: Venue> Engine<V> {
         &self.positions
     }
 
+    /// The risk inputs the last decision saw (None before the first one).
+    pub fn last_risk_inputs(&self) -> Option<RiskInputs> {
+        self.last_risk
+    }
+
+    /// The GARCH/copula model's current forecast for `id` over the decision horizon (None
+    /// with the EWMA model, an unknown instrument, or while warming up).
+    pub fn risk_forecast(&mut self, id: InstrumentId) -> Option<RiskForecast> {
+        let s = self.books.iter().position(|(k, _)| *k == id)?;
+        let h = self.cfg.decision.horizon_ns;
+        self.risk_model.as_mut()?.forecast(s, h)
+    }
+
     pub fn book(&self, id: InstrumentId) -> Option<&L3Book> {
         self.books.iter().find(|(k, _)| *k == id).map(|(_, b)| b)
     }
@@ -696,6 +724,9 @@ impl<V: Venue> Engine<V> {
         self.last_update.push(0);
         self.last_trade.push(None);
         self.vols.push(VolEstimator::default());
+        if let Some(r) = &mut self.risk_model {
+            r.add_slot(id)?;
+        }
         self.positions.push(PositionState::new(id, spec.multiplier));
         self.open_trades.push(None);
         self.active_entry.push(None);
@@ -762,6 +793,9 @@ impl<V: Venue> Engine<V> {
         let book = &self.books[s].1;
         self.positions[s].mark = mid(book);
         self.vols[s].update(ts, self.positions[s].mark, self.vol_alpha);
+        if let (Some(r), Some(m)) = (&mut self.risk_model, self.positions[s].mark) {
+            r.on_mid(s, ts, m as f64 / PRICE_SCALE as f64);
+        }
         let ask = if !self.features_on {
             true
         } else {
@@ -807,26 +841,34 @@ impl<V: Venue> Engine<V> {
 
     /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
     fn on_signal(&mut self, s: usize, ts: u64, started: Instant) -> Result<()> {
-        let vol = self.vols[s].forecast(
-            self.cfg.decision.horizon_ns as f64 / 1e9,
-            self.cfg.vol_min_samples,
-        );
-        if !(vol.is_finite() && vol > 0.0) {
+        let risk = match &mut self.risk_model {
+            Some(r) => r
+                .forecast(s, self.cfg.decision.horizon_ns)
+                .map(|f| f.inputs)
+                .filter(|i| i.vol_forecast.is_finite() && i.vol_forecast > 0.0),
+            None => {
+                let vol = self.vols[s].forecast(
+                    self.cfg.decision.horizon_ns as f64 / 1e9,
+                    self.cfg.vol_min_samples,
+                );
+                // Normal tails around the EWMA forecast; no index, so co-movement is 0.
+                (vol.is_finite() && vol > 0.0).then_some(RiskInputs {
+                    vol_forecast: vol,
+                    var99: 2.3263 * vol,
+                    cvar99: 2.6652 * vol,
+                    corr_to_index: 0.0,
+                    beta_to_index: 0.0,
+                    tail_dependence: 0.0,
+                })
+            }
+        };
+        let Some(risk) = risk else {
             // Warming up, or a mid that has not moved: no risk estimate, no trade (sizing
             // needs a positive volatility; decide would score unknown risk as 6, a pass).
             bump(&mut self.telemetry.holds_by_reason, "NO_VOL_FORECAST");
             return Ok(());
-        }
-        // Normal tails around the EWMA forecast; no index in a single-book backtest, so
-        // co-movement terms are 0 (the GARCH/copula risk features replace these when wired).
-        let risk = RiskInputs {
-            vol_forecast: vol,
-            var99: 2.3263 * vol,
-            cvar99: 2.6652 * vol,
-            corr_to_index: 0.0,
-            beta_to_index: 0.0,
-            tail_dependence: 0.0,
         };
+        self.last_risk = Some(risk);
         let d = decide(
             &self.probs,
             self.predictor.classes(),

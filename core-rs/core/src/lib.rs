@@ -22,6 +22,7 @@ pub mod orders;
 pub mod records;
 pub mod replay;
 pub mod risk;
+pub mod riskmodel;
 pub mod scan;
 pub mod sim;
 pub mod sizing;

@@ -13,6 +13,7 @@ use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSig
 use tradecore::infer::predictor::ModelSource;
 use tradecore::infer::{GateCounters, GateReason, LoadOptions, ModelPredictor};
 use tradecore::risk::RiskLimits;
+use tradecore::riskmodel::RiskModelConfig;
 use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
 use tradecore::CoreError;
@@ -106,7 +107,8 @@ impl BacktestRun {
         horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
         equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
         signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns,
-        model_registry=None, model_family=None, model_path=None
+        model_registry=None, model_family=None, model_path=None,
+        risk_model_json=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -140,6 +142,7 @@ impl BacktestRun {
         model_registry: Option<PathBuf>,
         model_family: Option<String>,
         model_path: Option<PathBuf>,
+        risk_model_json: Option<String>,
     ) -> PyResult<Self> {
         py.detach(|| {
             let specs = engine::specs_for_files(&paths, definitions.as_deref(), fee_per_contract)?;
@@ -175,6 +178,9 @@ impl BacktestRun {
                 risk: RiskLimits::from_pairs(risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
                 equity_interval_ns,
                 flatten_at_end,
+                risk_model: risk_model_json
+                    .map(|t| RiskModelConfig::from_json(&t, "risk_model"))
+                    .transpose()?,
                 ..EngineConfig::default()
             };
             let mut model = None;

@@ -15,6 +15,7 @@ mod inspect;
 mod lobster;
 mod replay;
 mod risk;
+mod riskmodel;
 mod synth;
 
 #[pymodule]
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     features::register(m)?;
     backtest::register(m)?;
     risk::register(m)?;
+    riskmodel::register(m)?;
     infer::register(m)?;
     gates::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;

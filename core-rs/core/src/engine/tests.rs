@@ -423,3 +423,95 @@ fn bar_features_in_the_loop_equal_the_batch_features_of_the_same_bars() {
     }
     assert!(finite > 1000, "the rows are not all warm-up NaNs");
 }
+
+/// A GARCH(1,1)-t on one-second mid returns in basis points (scale 1e4). `omega` sets the
+/// long-run variance omega / (1 - alpha - beta) in bp^2 per second.
+fn garch_model(omega: f64) -> crate::riskmodel::RiskModelConfig {
+    use crate::riskmodel::{GarchParams, Innovations, RiskModelConfig, VolKind};
+    RiskModelConfig {
+        garch: GarchParams {
+            kind: VolKind::Garch,
+            dist: Innovations::StudentT(5.0),
+            mu: 0.0,
+            omega,
+            alpha: 0.05,
+            gamma: 0.0,
+            beta: 0.9,
+            scale: 1e4,
+            backcast: omega / 0.05,
+            interval_ns: 1_000_000_000,
+            regime_lo: 0.0,
+            regime_hi: 1.0,
+        },
+        reference_instrument_id: None,
+        corr_window: 100,
+        copula: None,
+        min_bars: 30,
+    }
+}
+
+fn garch_config(omega: f64) -> EngineConfig {
+    let mut cfg = es_config(7);
+    cfg.risk_model = Some(garch_model(omega));
+    // Volatility and tail loss alone reach at most 6 (co-movement is 0 without an index),
+    // so a bar of 4 separates a calm forecast from a stormy one.
+    cfg.decision.max_risk_score = 4;
+    cfg
+}
+
+#[test]
+fn decisions_see_the_garch_forecast() {
+    // Calm (0.04 bp^2 a second in the long run, ES-like on this holiday): the signals
+    // trade, and every decision's risk inputs are the model's forecast at that moment.
+    let engine = Engine::new(garch_config(0.002), Box::new(alternating_signals())).unwrap();
+    let mut bt = Backtest::new(&[esh4()], engine).unwrap();
+    let (mut signals, mut checked) = (0, 0);
+    while bt.step(1).unwrap() > 0 {
+        let e = &mut bt.engine;
+        if e.telemetry.signals == signals {
+            continue;
+        }
+        signals = e.telemetry.signals;
+        let Some(f) = e.risk_forecast(ES) else {
+            continue;
+        };
+        assert_eq!(e.last_risk_inputs(), Some(f.inputs), "signal {signals}");
+        // Over the 15-minute horizon: 900 one-second bars.
+        assert_eq!(f.steps, 900);
+        checked += 1;
+    }
+    let e = &bt.engine;
+    assert!(checked >= 30, "{checked} of {signals}");
+    assert!(e.telemetry.decisions > 0, "{:?}", e.telemetry);
+    // Stormy (1000 bp^2 a second): the same signals are all held for risk.
+    let mut bt = Backtest::new(
+        &[esh4()],
+        Engine::new(garch_config(50.0), Box::new(alternating_signals())).unwrap(),
+    )
+    .unwrap();
+    bt.run().unwrap();
+    let t = &bt.engine.telemetry;
+    assert_eq!(t.decisions, 0, "{t:?}");
+    let held = t
+        .holds_by_reason
+        .iter()
+        .find(|(r, _)| r == "RISK_TOO_HIGH")
+        .map_or(0, |(_, n)| *n);
+    assert!(held >= 30, "{t:?}");
+}
+
+#[test]
+fn a_bad_risk_model_is_a_config_error_naming_it() {
+    let mut cfg = es_config(1);
+    let mut m = garch_model(0.002);
+    m.garch.beta = 0.97;
+    cfg.risk_model = Some(m);
+    let e = Engine::new(cfg, Box::new(alternating_signals()))
+        .err()
+        .expect("alpha + beta = 1.02 is refused")
+        .to_string();
+    assert!(
+        e.contains("risk_model") && e.contains("alpha + beta"),
+        "{e}"
+    );
+}
