@@ -223,6 +223,7 @@ class BacktestRun:
         model_registry: str | None = None,
         model_family: str | None = None,
         model_path: str | None = None,
+        model_prefer_native: bool = True,
         risk_model_json: str | None = None,
     ) -> None: ...
     def step(self, n: int) -> int: ...

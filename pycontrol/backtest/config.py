@@ -164,7 +164,9 @@ class SignalsConfig:
       feature set) it was trained on: the ``production`` version of ``family`` in the
       registry at ``registry``, or the export folder ``path``. The engine streams the
       model's own feature set (its manifest's names, bars at their finest timeframe) and
-      refuses a model whose feature-set hash differs.
+      refuses a model whose feature-set hash differs. ``backend``: ``native`` evaluates a
+      LightGBM model with the core's own tree evaluator (when the export has its dump),
+      ``onnx`` always runs the ONNX graph in ONNX Runtime.
     """
 
     kind: str = "placebo"
@@ -174,9 +176,15 @@ class SignalsConfig:
     max_age_s: float = 60.0
     registry: str = ""
     family: str = ""
+    backend: str = "native"
 
     def __post_init__(self) -> None:
         bad: list[str] = []
+        _check(
+            bad,
+            self.backend in ("native", "onnx"),
+            f"backend must be native or onnx, got {self.backend!r}",
+        )
         for name in ("path", "registry", "family"):
             _check(
                 bad,

@@ -107,7 +107,7 @@ impl BacktestRun {
         horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
         equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
         signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns,
-        model_registry=None, model_family=None, model_path=None,
+        model_registry=None, model_family=None, model_path=None, model_prefer_native=true,
         risk_model_json=None
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -142,6 +142,7 @@ impl BacktestRun {
         model_registry: Option<PathBuf>,
         model_family: Option<String>,
         model_path: Option<PathBuf>,
+        model_prefer_native: bool,
         risk_model_json: Option<String>,
     ) -> PyResult<Self> {
         py.detach(|| {
@@ -187,7 +188,14 @@ impl BacktestRun {
             let predictor: Box<dyn Predictor + Send> = match &model_source {
                 // The engine streams the model's own feature set (set in cfg here).
                 Some(src) => {
-                    let p = ModelPredictor::for_engine(src, &mut cfg, LoadOptions::default())?;
+                    let p = ModelPredictor::for_engine(
+                        src,
+                        &mut cfg,
+                        LoadOptions {
+                            prefer_native: model_prefer_native,
+                            ..LoadOptions::default()
+                        },
+                    )?;
                     model = Some((p.version().to_string(), p.counters()));
                     Box::new(p)
                 }
