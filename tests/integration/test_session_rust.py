@@ -117,9 +117,18 @@ def _ctl(cfg: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "live"
-    # paced so commands land mid-data: the day's 68 792 records in about 70 s, commands
-    # applied every 256 records
-    cfg = rust_config(tmp_path, run_dir, esh4_mbo, exit_at_end=False, rate_hz=1000, chunk=256)
+    # paced so commands land mid-data (the day's 68 792 records in about 140 s, commands
+    # applied every 256 records), and a placebo signal every 5 s so decisions come often
+    cfg = rust_config(tmp_path, run_dir, esh4_mbo, exit_at_end=False, rate_hz=500, chunk=256)
+    strategy = (REPO / "configs/session/es-replay-strategy.toml").read_text()
+    assert "interval_s = 20.0" in strategy and "max_age_s = 10.0" in strategy
+    strategy = strategy.replace("interval_s = 20.0", "interval_s = 5.0")
+    (tmp_path / "strategy.toml").write_text(strategy.replace("max_age_s = 10.0", "max_age_s = 5.0"))
+    text = cfg.read_text().replace(
+        'strategy = "configs/session/es-replay-strategy.toml"',
+        f'strategy = "{tmp_path / "strategy.toml"}"',
+    )
+    cfg.write_text(text)
     s = SessionProc(cfg, run_dir, mode="replay")
     tel = None
     try:
@@ -128,63 +137,54 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
         tel.wait_joined()
         wait_for(lambda: any(x["topic"] == "fill" for x in tel.msgs), 90, "a first fill")
 
+        # the operator's commands from the CLI: halt, then status
+        rc, _ = _ctl(cfg, "halt", "--reason", "news")
+        assert rc == 0
+        wait_for(
+            lambda: [
+                x for x in tel.msgs
+                if x["topic"] == "denial" and x["data"]["reason"] == "TRADING_HALTED"
+            ],
+            90, "a TRADING_HALTED denial",
+        )  # fmt: skip
         rc, st = _ctl(cfg, "status")
         assert rc == 0
         eng = st["result"]["engine"]
-        assert eng["engine"] == "rust" and eng["state"] == "ACTIVE"
+        assert eng["engine"] == "rust" and eng["state"] == "HALTED"
+        assert eng["denials_by_reason"]["TRADING_HALTED"] >= 1
         assert eng["positions"] and {"qty", "realized", "unrealized", "fees"} <= set(
             eng["positions"][0]
         )
         assert eng["counters"]["fills"] >= 1 and st["result"]["venue"]["venue"] == "sim-l3"
 
-        # bad limits: every bad field named, the engine keeps its limits
-        rc, bad = _ctl(cfg, "set-risk-limits", "--max-order-qty", "0", "--max-position", "-1")
-        assert rc == 1 and bad["error"]["code"] == "bad_args"
-        assert "max_order_qty" in bad["error"]["message"]
-        assert "max_position" in bad["error"]["message"]
-        rc, st = _ctl(cfg, "status")
-        assert st["result"]["engine"]["limits"]["max_order_qty"] == 2.0
-        rc, _ = _ctl(cfg, "set-risk-limits", "--max-order-qty", "2", "--max-position", "2")
-        assert rc == 0
-        rc, st = _ctl(cfg, "status")
-        assert st["result"]["engine"]["limits"]["max_position"] == 2.0
-
-        rc, sw = _ctl(cfg, "swap-model", "lgbm-v2")
-        assert rc == 1 and sw["error"]["code"] == "unsupported"
-
-        rc, _ = _ctl(cfg, "halt", "--reason", "news")
-        assert rc == 0
-        n_halt = len(tel.msgs)
-        wait_for(
-            lambda: [
-                x for x in tel.msgs[n_halt:]
-                if x["topic"] == "denial" and x["data"]["reason"] == "TRADING_HALTED"
-            ],
-            60, "a TRADING_HALTED denial",
-        )  # fmt: skip
-        rc, st = _ctl(cfg, "status")
-        eng = st["result"]["engine"]
-        assert eng["state"] == "HALTED" and eng["denials_by_reason"]["TRADING_HALTED"] >= 1
-        rc, _ = _ctl(cfg, "resume")
-        assert rc == 0
+        assert s.cmd("resume")["ok"]
         n_resume = len(tel.msgs)
         wait_for(
             lambda: [x for x in tel.msgs[n_resume:] if x["topic"] == "signal"],
-            60, "an intent after resume",
+            90, "an intent after resume",
         )  # fmt: skip
 
-        rc, fl = _ctl(cfg, "flatten")
-        assert rc == 0 and fl["result"]["denied"] == 0
-        rc, st = _ctl(cfg, "status")
-        assert st["result"]["engine"]["state"] == "REDUCING"
-        rc, _ = _ctl(cfg, "resume")
-        rc, _ = _ctl(cfg, "reducing")
-        assert rc == 0
-        rc, st = _ctl(cfg, "status")
-        assert st["result"]["engine"]["state"] == "REDUCING"
+        # bad limits: every bad field named, the engine keeps its limits
+        bad = s.cmd("set-risk-limits", max_order_qty=0, max_position=-1)
+        assert not bad["ok"] and bad["error"]["code"] == "bad_args"
+        assert "max_order_qty" in bad["error"]["message"]
+        assert "max_position" in bad["error"]["message"]
+        eng = s.cmd("status")["result"]["engine"]
+        assert eng["limits"]["max_order_qty"] == 2.0 and eng["limits"]["max_position"] == 3.0
+        assert s.cmd("set-risk-limits", max_order_qty=2, max_position=2)["ok"]
+        assert s.cmd("status")["result"]["engine"]["limits"]["max_position"] == 2.0
 
-        rc, _ = _ctl(cfg, "shutdown")
-        assert rc == 0
+        sw = s.cmd("swap-model", model="lgbm-v2")
+        assert not sw["ok"] and sw["error"]["code"] == "unsupported"
+
+        fl = s.cmd("flatten")
+        assert fl["ok"] and fl["result"]["denied"] == 0
+        assert s.cmd("status")["result"]["engine"]["state"] == "REDUCING"
+        assert s.cmd("resume")["ok"]
+        assert s.cmd("reducing")["ok"]
+        assert s.cmd("status")["result"]["engine"]["state"] == "REDUCING"
+
+        assert s.cmd("shutdown")["ok"]
         s.proc.wait(30)
         assert s.proc.returncode == 0, s.output()
     finally:
