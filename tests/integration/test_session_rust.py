@@ -120,12 +120,12 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
     # paced so commands land mid-data (the day's 68 792 records in about 140 s, commands
     # applied every 256 records), and a placebo signal every 5 s so decisions come often
     cfg = rust_config(tmp_path, run_dir, esh4_mbo, exit_at_end=False, rate_hz=500, chunk=256)
-    strategy = (REPO / "configs/session/es-replay-strategy.toml").read_text()
+    strategy = (REPO / "configs/backtest/es_replay_session.toml").read_text()
     assert "interval_s = 20.0" in strategy and "max_age_s = 10.0" in strategy
     strategy = strategy.replace("interval_s = 20.0", "interval_s = 5.0")
     (tmp_path / "strategy.toml").write_text(strategy.replace("max_age_s = 10.0", "max_age_s = 5.0"))
     text = cfg.read_text().replace(
-        'strategy = "configs/session/es-replay-strategy.toml"',
+        'strategy = "configs/backtest/es_replay_session.toml"',
         f'strategy = "{tmp_path / "strategy.toml"}"',
     )
     cfg.write_text(text)
