@@ -58,13 +58,13 @@ def _run(args: argparse.Namespace) -> int:
     for h in (logging.FileHandler(run_dir / "session.log"), logging.StreamHandler()):
         h.setFormatter(fmt)
         root.addHandler(h)
-    from pycontrol._core import ConfigError
+    from pycontrol._core import CoreError
     from pycontrol.ib.connect import IBConnectError
     from pycontrol.ib.contracts import ContractError
 
     try:
         return asyncio.run(Session(cfg, mode, run_dir).run())
-    except (IBConnectError, ContractError, SessionLocked, ConfigError, FileNotFoundError) as e:
+    except (IBConnectError, ContractError, SessionLocked, CoreError, FileNotFoundError) as e:
         # an expected failure to start (no gateway, wrong account kind, no contract): one
         # line, not a traceback; the journal has the session_start/stop around it
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)

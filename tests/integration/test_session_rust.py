@@ -220,3 +220,15 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
         assert {s: q for s, (q, _) in j.positions().items()} == net
     finally:
         j.close()
+
+
+def test_bad_replay_input_and_wrong_mode_are_one_line_errors(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    mbp = shared_data / "dbn/nautilus/futures_mbp-1_2024-07-01T23-58_2024-07-02T00-02.dbn.zst"
+    cfg = rust_config(tmp_path, tmp_path / "mbp", mbp, exit_at_end=True, rate_hz=0)
+    r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=60)
+    assert r.returncode == 2 and "needs MBO" in r.stderr and "Traceback" not in r.stderr
+    r = cli("session", "--config", str(cfg), "--mode", "paper", timeout=60)
+    assert r.returncode == 2 and "replay sessions only" in r.stderr
+    assert not (tmp_path / "mbp" / "endpoints.json").exists()
