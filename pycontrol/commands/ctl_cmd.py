@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
     h = csub.add_parser("halt", help="stop opening new orders")
     h.add_argument("--reason", default="operator")
     csub.add_parser("resume", help="back to ACTIVE")
+    csub.add_parser("reducing", help="only orders that reduce a position (REDUCING)")
     csub.add_parser("flatten", help="cancel working orders and close positions")
     s = csub.add_parser("swap-model", help="switch the engine's model")
     s.add_argument("model")

@@ -39,6 +39,14 @@ def _run(args: argparse.Namespace) -> int:
     except LiveModeRefused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if cfg.engine.kind == "rust" and mode != "replay":
+        # paper and live keep the scripted engine behind the IB venue (docs/sessions.md says
+        # why); refusing here beats silently trading another engine than the config names
+        print(
+            f"error: [engine] kind = 'rust' runs replay sessions only, not {mode}",
+            file=sys.stderr,
+        )
+        return 2
     if mode == "replay" and not cfg.replay.data:
         print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
         return 2
@@ -50,12 +58,13 @@ def _run(args: argparse.Namespace) -> int:
     for h in (logging.FileHandler(run_dir / "session.log"), logging.StreamHandler()):
         h.setFormatter(fmt)
         root.addHandler(h)
+    from pycontrol._core import CoreError
     from pycontrol.ib.connect import IBConnectError
     from pycontrol.ib.contracts import ContractError
 
     try:
         return asyncio.run(Session(cfg, mode, run_dir).run())
-    except (IBConnectError, ContractError, SessionLocked) as e:
+    except (IBConnectError, ContractError, SessionLocked, CoreError, FileNotFoundError) as e:
         # an expected failure to start (no gateway, wrong account kind, no contract): one
         # line, not a traceback; the journal has the session_start/stop around it
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)

@@ -251,6 +251,33 @@ class ReplayConfig(_Base):
     exit_at_end: bool = False
 
 
+ENGINE_KINDS = ("scripted", "rust")
+
+
+@dataclass(frozen=True)
+class EngineSection(_Base):
+    """Which engine trades. ``scripted``: :class:`~pycontrol.session.engine.ScriptedEngine`
+    (the ``[[signals]]`` list) in a thread, any mode. ``rust``: the Rust engine on the L3
+    simulated exchange (replay mode only), its strategy (signals, decision, sizing, latency,
+    seed, risk limits) from the backtest config ``strategy`` (empty: the backtest defaults,
+    placebo signals), stepped ``chunk_records`` records at a time between commands."""
+
+    kind: str = "scripted"
+    strategy: str = ""
+    chunk_records: int = 4096
+
+    def __post_init__(self) -> None:
+        bad = []
+        if self.kind not in ENGINE_KINDS:
+            bad.append(f"kind must be one of {', '.join(ENGINE_KINDS)}, got {self.kind!r}")
+        if not isinstance(self.strategy, str):
+            bad.append(f"strategy must be a path to a backtest config, got {self.strategy!r}")
+        if not _pos_int(self.chunk_records):
+            bad.append(f"chunk_records must be an int > 0, got {self.chunk_records!r}")
+        if bad:
+            raise _fail("engine", bad)
+
+
 @dataclass(frozen=True)
 class SessionConfig(_Base):
     name: str
@@ -267,6 +294,7 @@ class SessionConfig(_Base):
     risk: RiskConfig = field(default_factory=RiskConfig)
     zmq: ZmqConfig = field(default_factory=ZmqConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    engine: EngineSection = field(default_factory=EngineSection)
     signals: tuple[SignalConfig, ...] = ()
 
     def __post_init__(self) -> None:
@@ -278,6 +306,8 @@ class SessionConfig(_Base):
         ea = self.engine_address
         if ea and not (ea.startswith(("tcp://127.0.0.1:", "ipc://"))):
             bad.append(f"engine_address must be tcp://127.0.0.1:<port> or ipc://..., got {ea!r}")
+        if self.engine.kind == "rust" and self.engine_address:
+            bad.append("engine_address and [engine] kind = 'rust' exclude each other")
         ids = [s.intent_id for s in self.signals]
         if len(ids) != len(set(ids)):
             bad.append("signal intent_ids must be unique")
@@ -292,6 +322,7 @@ class SessionConfig(_Base):
             "risk": RiskConfig,
             "zmq": ZmqConfig,
             "replay": ReplayConfig,
+            "engine": EngineSection,
         }
         d = dict(data)
         bad: list[str] = []

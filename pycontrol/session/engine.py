@@ -40,6 +40,11 @@ DENY_NOT_REDUCING = "REDUCE_ONLY_WOULD_INCREASE"
 DENY_NO_MARKET = "NO_MARKET"
 
 
+class EngineUnsupported(Exception):
+    """A command this engine cannot carry out (a model swap on an engine without a model
+    predictor); the session answers it with an error reply and changes nothing."""
+
+
 @dataclass(frozen=True)
 class MarketData:
     """Top of book of one instrument at ``ts`` (UTC ns), prices in price units."""

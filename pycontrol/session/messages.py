@@ -27,6 +27,7 @@ COMMANDS: dict[str, dict[str, tuple[type, bool]]] = {
     "swap-model": {"model": (str, True)},
     "halt": {"reason": (str, False)},
     "resume": {},
+    "reducing": {},
     "flatten": {},
     "shutdown": {},
 }

@@ -20,18 +20,28 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
 
+from pycontrol._core import ConfigError
 from pycontrol.session import messages as m
 from pycontrol.session.channel import EngineClient, EngineHost
 from pycontrol.session.config import SessionConfig
-from pycontrol.session.engine import EngineOutput, MarketData, ScriptedEngine, WorkingOrder
+from pycontrol.session.engine import (
+    EngineOutput,
+    EngineUnsupported,
+    MarketData,
+    ScriptedEngine,
+    WorkingOrder,
+)
 from pycontrol.session.journal import Journal, apply_fill
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.redact import install_redaction
+
+if TYPE_CHECKING:
+    from pycontrol.session.rust_engine import RustReplay
 
 log = logging.getLogger("pycontrol.session")
 
@@ -91,7 +101,8 @@ class Session:
         self._seq = 0
         self.venue: Any = None
         self.engine_host: EngineHost | None = None
-        self.engine: EngineClient | None = None
+        self.engine: EngineClient | RustReplay | None = None
+        self.rust: RustReplay | None = None
         self.last_md: MarketData | None = None
         self.md_count = 0
         self._pending: set[asyncio.Future[None]] = set()
@@ -100,7 +111,18 @@ class Session:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _start_engine(self) -> EngineClient:
+    def _start_engine(self) -> EngineClient | RustReplay:
+        if self.cfg.engine.kind == "rust":
+            # The Rust engine owns the simulated exchange: it is the engine and the venue.
+            from pycontrol.session.rust_engine import RustReplay
+
+            if self.mode != "replay":
+                raise ValueError(
+                    f"[engine] kind = 'rust' runs replay sessions only, not {self.mode}"
+                )
+            self.rust = RustReplay(self.cfg, self.journal, self.publish)
+            self.venue = self.rust
+            return self.rust
         if self.cfg.engine_address:
             # an engine in its own process owns its lifetime: we connect, never stop it
             return EngineClient(self._sync_ctx, self.cfg.engine_address, owns_engine=False)
@@ -116,6 +138,10 @@ class Session:
 
     def _restore_engine(self) -> None:
         assert self.engine is not None
+        if not isinstance(self.engine, EngineClient):
+            # The Rust replay restarts from the first record; a deterministic rerun into the
+            # same journal is suppressed order for order and fill for fill (positional ids).
+            return
         positions = {s: q for s, (q, _) in self.journal.positions().items()}
         working = [
             WorkingOrder(
@@ -152,7 +178,7 @@ class Session:
     # -- the data path ----------------------------------------------------------------------
 
     def on_market(self, md: MarketData) -> None:
-        assert self.engine is not None
+        assert isinstance(self.engine, EngineClient)
         t0 = time.perf_counter_ns()
         self.md_count += 1
         self.last_md = md
@@ -190,7 +216,7 @@ class Session:
 
     def on_report(self, report: ExecutionReport, source: str) -> None:
         """A report the venue has already journaled: to the engine and to telemetry."""
-        assert self.engine is not None
+        assert isinstance(self.engine, EngineClient)
         self.publish(
             "fill" if report.kind == "fill" else "order", {**report.to_dict(), "source": source}
         )
@@ -263,7 +289,7 @@ class Session:
                 "name": self.cfg.name,
                 "mode": self.mode,
                 "engine": self.engine.status(),
-                "venue": self.venue.status(),
+                "venue": self.rust.venue_status() if self.rust else self.venue.status(),
                 "journal": {
                     "path": str(self.journal.path),
                     "positions": {s: q for s, (q, _) in self.journal.positions().items()},
@@ -280,14 +306,21 @@ class Session:
                 RiskConfig(**args)
             except Exception as e:
                 raise m.MessageError("bad_args", f"set-risk-limits: {e}") from None
+            try:
+                # applied before it is journaled: limits the engine refuses never happened
+                self.engine.set_risk_limits(args["max_order_qty"], args["max_position"])
+            except ConfigError as e:
+                raise m.MessageError("bad_args", f"set-risk-limits: {e}") from None
             self.journal.append("risk_limits", args)
-            self.engine.set_risk_limits(args["max_order_qty"], args["max_position"])
             return {"limits": args}
         if name == "swap-model":
             if not args["model"]:
                 raise m.MessageError("bad_args", "swap-model: model must not be empty")
+            try:
+                self.engine.swap_model(args["model"])
+            except EngineUnsupported as e:
+                raise m.MessageError("unsupported", str(e)) from None
             self.journal.append("model_swap", args)
-            self.engine.swap_model(args["model"])
             self.publish("state", {"event": "model_swap", **args})
             return {"model": args["model"]}
         if name == "halt":
@@ -301,7 +334,18 @@ class Session:
             self.engine.resume()
             self.publish("state", {"event": "resume"})
             return {"state": "ACTIVE"}
+        if name == "reducing":
+            self.journal.append("reducing", {})
+            self.engine.set_reducing()
+            self.publish("state", {"event": "reducing"})
+            return {"state": "REDUCING"}
+        if name == "flatten" and self.rust is not None:
+            self.journal.append("flatten", {})
+            res = self.rust.flatten()  # journals and publishes its orders itself
+            self.publish("state", {"event": "flatten", **res})
+            return {"intents": res["sent"], "denied": res["denied"]}
         if name == "flatten":
+            assert isinstance(self.engine, EngineClient)
             self.journal.append("flatten", {})
             out = self.engine.flatten()
             self._handle(out)
@@ -340,7 +384,9 @@ class Session:
             asyncio.ensure_future(self._heartbeat()),
         ]
         try:
-            if self.mode == "replay":
+            if self.rust is not None:
+                tasks.append(asyncio.ensure_future(self._replay_rust(self.rust)))
+            elif self.mode == "replay":
                 tasks.append(asyncio.ensure_future(self._replay()))
             else:
                 from pycontrol.ib.broker import IBVenue
@@ -397,8 +443,28 @@ class Session:
         if self.cfg.replay.exit_at_end:
             self._stop.set()
 
+    async def _replay_rust(self, rust: RustReplay) -> None:
+        """The Rust engine over the replay data, a chunk at a time: commands are applied
+        between chunks (in event time, at a record boundary), and every chunk's orders,
+        fills and denials are journaled before they are published. ``rate_hz`` paces it in
+        records per second (0: as fast as possible)."""
+        chunk = self.cfg.engine.chunk_records
+        rate = self.cfg.replay.rate_hz
+        while True:
+            n = rust.step(chunk)
+            self.md_count = rust.records
+            if n == 0:
+                break
+            await asyncio.sleep(n / rate if rate > 0 else 0)
+        snap = rust.status()
+        end = {"events": self.md_count, "engine": "rust", "positions": snap["positions"]}
+        self.journal.append("replay_end", end)
+        self.publish("state", {"event": "replay_end", **end})
+        if self.cfg.replay.exit_at_end:
+            self._stop.set()
+
     def _close(self) -> None:
-        if self.engine is not None:
+        if isinstance(self.engine, EngineClient):
             self.engine.close()
         if self.engine_host is not None:
             self.engine_host.join(5)

@@ -137,6 +137,9 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     cfg_text = cfg_text.replace('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{data}"')
     cfg_text = cfg_text.replace("exit_at_end = false", "exit_at_end = true")
     cfg_text = cfg_text.replace('run_dir = "build/sessions/es-replay"', f'run_dir = "{tmp_path}"')
+    # the scripted engine's path (the shipped config runs the Rust engine: test_session_rust.py)
+    assert 'kind = "rust"' in cfg_text
+    cfg_text = cfg_text.replace('kind = "rust"', 'kind = "scripted"')
     cfg = tmp_path / "replay.toml"
     cfg.write_text(cfg_text)
     r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=120)

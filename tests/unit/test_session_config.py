@@ -63,3 +63,17 @@ def test_restart_window_bad_values() -> None:
     with pytest.raises(SessionConfigError) as e:
         RestartWindow(start="25:00", tz="Mars/Base", policy="maybe")
     assert len(e.value.violations) == 3
+
+
+def test_engine_section_reports_every_violation_and_excludes_an_engine_address() -> None:
+    with pytest.raises(SessionConfigError) as e:
+        SessionConfig.from_dict({"name": "x", "engine": {"kind": "cpp", "chunk_records": 0}})
+    v = " ".join(e.value.violations)
+    assert "kind must be one of scripted, rust" in v and "chunk_records" in v
+    with pytest.raises(SessionConfigError) as e:
+        SessionConfig.from_dict(
+            {"name": "x", "engine_address": "tcp://127.0.0.1:5000", "engine": {"kind": "rust"}}
+        )
+    assert "exclude each other" in str(e.value)
+    cfg = SessionConfig.load(REPO / "configs/session/es-replay.toml")
+    assert cfg.engine.kind == "rust" and cfg.engine.strategy.endswith("es_replay_session.toml")

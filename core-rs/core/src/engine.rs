@@ -1570,5 +1570,8 @@ impl Backtest {
     }
 }
 
+/// Session controls and the incremental log a session journals (replay, paper, live).
+pub mod live;
+
 #[cfg(test)]
 mod tests;

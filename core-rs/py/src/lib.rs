@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod backtest;
 mod bars;
 mod book;
+mod engine_session;
 mod errors;
 mod features;
 mod gates;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     inspect::register(m)?;
     features::register(m)?;
     backtest::register(m)?;
+    engine_session::register(m)?;
     risk::register(m)?;
     riskmodel::register(m)?;
     infer::register(m)?;
