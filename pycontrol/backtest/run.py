@@ -144,7 +144,6 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         "model_registry": None,
         "model_family": None,
         "model_path": None,
-        "model_prefer_native": True,
     }
     if sig.kind == "model":
         from pycontrol.inference.runtime import ensure_onnxruntime
@@ -155,7 +154,6 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         else:
             model["model_registry"] = str(expand(sig.registry))
             model["model_family"] = sig.family
-        model["model_prefer_native"] = sig.backend == "native"
         # the engine's predictor is the model: no external rows
         classes, ts, inst = [-1, 0, 1], np.zeros(0, np.uint64), np.zeros(0, np.uint32)
         probs = np.zeros((0, 3), np.float32)
@@ -191,7 +189,7 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         model_registry=model["model_registry"],
         model_family=model["model_family"],
         model_path=model["model_path"],
-        model_prefer_native=model["model_prefer_native"],
+        model_prefer_native=sig.backend == "native",
         risk_model_json=cfg.risk_model.core_json(symbols),
     )
     return run, symbols
