@@ -46,7 +46,7 @@ def write_config(
     return path
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def wait_for(cond: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = cond()
