@@ -458,6 +458,13 @@ class TestGateway:
     def connected_client_ids(self) -> list[int]:
         return self.call(lambda: [c.client_id for c in self.conns if c.ready])
 
+    def market_data_subscribers(self, con_id: int) -> list[int]:
+        """Client ids with a live market-data subscription to ``con_id``: a quote set before
+        a client subscribes reaches it only as the one snapshot sent on subscription."""
+        return self.call(
+            lambda: [c.client_id for c in self.conns if c.ready and con_id in c.subs.values()]
+        )
+
     def feed_dbn(
         self, path: str | Path, con_id: int, rate_hz: float = 200.0, max_updates: int | None = None
     ) -> None:

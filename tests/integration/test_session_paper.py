@@ -88,11 +88,17 @@ def test_crash_restart_reconcile_and_continue(
     b = _start(sessions, cfg, run)
     tel = Telemetry(b.wait_ready()["pub"])
     tel.wait_joined()
+    # quotes set before the restarted session subscribes would reach it as one snapshot
+    wait_for(lambda: gw.market_data_subscribers(front.con_id), what="market data subscription")
     try:
         # more market data: the scripted signals see their events again and must not resend
-        for px in (5000.0, 5000.25, 5000.5):
+        # (one quote at a time: ib_async folds ticks that arrive in one read into one update)
+        for k, px in enumerate((5000.0, 5000.25, 5000.5), start=1):
             gw.set_quote(front.con_id, px, px + 0.25)
-        st = wait_for(lambda: (r := b.cmd("status"))["result"]["market_events"] >= 3 and r)
+            st = wait_for(
+                lambda k=k: (r := b.cmd("status"))["result"]["market_events"] >= k and r,
+                what=f"market event {k} after the restart",
+            )
         assert st["ok"]
         eng = st["result"]["engine"]
         assert eng["positions"] == {front.local_symbol: 2}
