@@ -51,6 +51,10 @@ pub trait Predictor {
     fn may_signal(&self, _instrument_id: InstrumentId, _ts_ns: u64) -> bool {
         true
     }
+    /// The model version serving now (None for signals that are not a model).
+    fn version(&self) -> Option<&str> {
+        None
+    }
     /// Writes class probabilities for `instrument_id` at `ts_ns` into `out` (one per class)
     /// and returns `Some(())`, or `None` when there is no signal now (gated, warming up,
     /// nothing new).
@@ -606,6 +610,9 @@ pub struct Engine<V: Venue = SimExchange> {
     pub denials: Vec<Denial>,
     /// Event-to-intent latency per decision that produced an intent, wall clock ns.
     pub latency_ns: Vec<i64>,
+    /// Quotes and trade prints of an L1 feed, as MBO records (`Engine::on_quote`).
+    l1: quotes::QuoteFeed,
+    l1_buf: Vec<MboMsg>,
 }
 
 impl Engine<SimExchange> {
@@ -665,6 +672,8 @@ impl<V: Venue> Engine<V> {
             equity: Vec::new(),
             denials: Vec::new(),
             latency_ns: Vec::new(),
+            l1: quotes::QuoteFeed::new(),
+            l1_buf: Vec::new(),
             cfg,
         })
     }
@@ -1571,7 +1580,10 @@ impl Backtest {
 }
 
 /// Session controls and the incremental log a session journals (replay, paper, live).
+pub mod broker;
 pub mod live;
+pub mod placebo;
+pub mod quotes;
 
 #[cfg(test)]
 mod tests;

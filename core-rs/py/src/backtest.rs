@@ -2,60 +2,20 @@
 //! chunks (GIL released) to drive a progress bar, then reads the results as columns.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tradecore::book::PRICE_SCALE;
-use tradecore::decision::DecisionConfig;
-use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
-use tradecore::infer::predictor::ModelSource;
-use tradecore::infer::{GateCounters, GateReason, LoadOptions, ModelPredictor};
-use tradecore::risk::RiskLimits;
-use tradecore::riskmodel::RiskModelConfig;
-use tradecore::sim::{LatencyModel, SimConfig};
-use tradecore::sizing::SizingConfig;
-use tradecore::CoreError;
+use tradecore::engine::{self, names, Backtest, Engine};
 
+use crate::engine_args::{self, ModelInfo};
+use crate::engine_view::{self, px, Symbols};
 use crate::errors::to_py;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BacktestRun>()?;
     m.add_function(wrap_pyfunction!(instrument_specs, m)?)?;
     Ok(())
-}
-
-pub(crate) fn latency(name: &str, kind: &str, params: Vec<f64>) -> Result<LatencyModel, CoreError> {
-    let bad = |want: &str| {
-        CoreError::Config(format!(
-            "{name}: {kind} latency takes {want}, got {params:?}"
-        ))
-    };
-    match kind {
-        "constant" => match params.as_slice() {
-            [ns] if *ns >= 0.0 => Ok(LatencyModel::Constant(*ns as u64)),
-            _ => Err(bad("[ns >= 0]")),
-        },
-        "lognormal" => match params.as_slice() {
-            [m, s, x] if *x >= 0.0 => Ok(LatencyModel::LogNormal {
-                median_ns: *m,
-                sigma: *s,
-                max_ns: *x as u64,
-            }),
-            _ => Err(bad("[median_ns, sigma, max_ns]")),
-        },
-        "empirical" if params.iter().all(|x| *x >= 0.0) => Ok(LatencyModel::Empirical(
-            params.iter().map(|x| *x as u64).collect(),
-        )),
-        _ => Err(CoreError::Config(format!(
-            "{name}: unknown latency kind {kind:?} (constant, lognormal, empirical)"
-        ))),
-    }
-}
-
-fn px(p: i64) -> f64 {
-    p as f64 / PRICE_SCALE as f64
 }
 
 /// Specs per instrument of the files: list of dicts (instrument_id, symbol, tick_size,
@@ -85,133 +45,45 @@ fn instrument_specs<'py>(
     Ok(out)
 }
 
-/// A backtest over MBO files with external signals or a model in the engine (`model_registry`
-/// + `model_family`: the production version; `model_path`: an export folder). Construct, call `step(n)` until it
-/// returns 0, then read `orders()`, `fills()`, `trades()`, `equity()`, `denials()`,
+/// A backtest over MBO files with external signals, the placebo stream or a model in the
+/// engine (`EngineArgs`). Construct, call `step(n)` until it returns 0, then read `orders()`, `fills()`, `trades()`, `equity()`, `denials()`,
 /// `latency()`, `telemetry()`.
 // unsendable: the DBN readers hold a channel receiver (Send, not Sync).
 #[pyclass(module = "pycontrol._core", unsendable)]
 pub struct BacktestRun {
     bt: Backtest,
-    symbols: Vec<(u32, String)>,
-    /// Model signals: the version served at the start and gate counts over the run.
-    model: Option<(String, Arc<GateCounters>)>,
+    symbols: Symbols,
+    /// Model signals: gate counts over the run, the swap handle.
+    model: Option<ModelInfo>,
 }
 
 #[pymethods]
 impl BacktestRun {
+    /// `paths`: MBO files; keyword arguments: the engine settings (`EngineArgs`).
     #[new]
-    #[pyo3(signature = (
-        paths, *, definitions, fee_per_contract, seed, order_latency, feed_latency,
-        initial_equity, min_confidence_ensemble, min_confidence_external, max_risk_score,
-        horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
-        equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
-        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns,
-        model_registry=None, model_family=None, model_path=None, model_prefer_native=true,
-        risk_model_json=None
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, **kwargs))]
     fn new(
         py: Python<'_>,
         paths: Vec<PathBuf>,
-        definitions: Option<PathBuf>,
-        fee_per_contract: f64,
-        seed: u64,
-        order_latency: (String, Vec<f64>),
-        feed_latency: (String, Vec<f64>),
-        initial_equity: f64,
-        min_confidence_ensemble: f64,
-        min_confidence_external: f64,
-        max_risk_score: u8,
-        horizon_ns: u64,
-        kelly_fraction: f64,
-        vol_target: f64,
-        stop_k: f64,
-        reward_risk: f64,
-        max_qty: u32,
-        risk_limits: Vec<(String, f64)>,
-        equity_interval_ns: u64,
-        flatten_at_end: bool,
-        vol_halflife_s: f64,
-        vol_min_samples: u32,
-        signal_classes: Vec<i8>,
-        signal_ts: Vec<u64>,
-        signal_instrument_id: Vec<u32>,
-        signal_probs: Vec<f32>,
-        signal_max_age_ns: u64,
-        model_registry: Option<PathBuf>,
-        model_family: Option<String>,
-        model_path: Option<PathBuf>,
-        model_prefer_native: bool,
-        risk_model_json: Option<String>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let specs = engine::specs_for_files(&paths, definitions.as_deref(), fee_per_contract)?;
+            let specs = engine::specs_for_files(
+                &paths,
+                args.definitions.as_deref(),
+                args.fee_per_contract,
+            )?;
             let symbols = specs
                 .iter()
                 .map(|(s, _, n)| (s.instrument_id, n.clone()))
                 .collect();
-            let model_source = ModelSource::from_parts(model_registry, model_family, model_path)?;
-            let mut cfg = EngineConfig {
-                sim: SimConfig {
-                    order_latency: latency("order_latency", &order_latency.0, order_latency.1)?,
-                    feed_latency: latency("feed_latency", &feed_latency.0, feed_latency.1)?,
-                    seed,
-                },
-                specs: specs.into_iter().map(|(s, _, _)| s).collect(),
-                initial_equity,
-                decision: DecisionConfig {
-                    min_confidence_ensemble,
-                    min_confidence_external,
-                    max_risk_score,
-                    horizon_ns,
-                    ..DecisionConfig::default()
-                },
-                sizing: SizingConfig {
-                    kelly_fraction,
-                    vol_target,
-                    stop_k,
-                    reward_risk,
-                    max_qty,
-                },
-                vol_halflife_s,
-                vol_min_samples,
-                risk: RiskLimits::from_pairs(risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
-                equity_interval_ns,
-                flatten_at_end,
-                risk_model: risk_model_json
-                    .map(|t| RiskModelConfig::from_json(&t, "risk_model"))
-                    .transpose()?,
-                ..EngineConfig::default()
-            };
-            let mut model = None;
-            let predictor: Box<dyn Predictor + Send> = match &model_source {
-                // The engine streams the model's own feature set (set in cfg here).
-                Some(src) => {
-                    let p = ModelPredictor::for_engine(
-                        src,
-                        &mut cfg,
-                        LoadOptions {
-                            prefer_native: model_prefer_native,
-                            ..LoadOptions::default()
-                        },
-                    )?;
-                    model = Some((p.version().to_string(), p.counters()));
-                    Box::new(p)
-                }
-                None => Box::new(ExternalSignals::new(
-                    signal_classes,
-                    signal_ts,
-                    signal_instrument_id,
-                    signal_probs,
-                    signal_max_age_ns,
-                )?),
-            };
-            let engine = Engine::new(cfg, predictor)?;
+            let built = args.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
+            let engine = Engine::new(built.cfg, built.predictor)?;
             Ok(BacktestRun {
                 bt: Backtest::new(&paths, engine)?,
-                symbols,
-                model,
+                symbols: Symbols(symbols),
+                model: built.model,
             })
         })
         .map_err(to_py)
@@ -230,11 +102,7 @@ impl BacktestRun {
 
     /// Instrument id -> symbol.
     fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (id, s) in &self.symbols {
-            d.set_item(id, s)?;
-        }
-        Ok(d)
+        self.symbols.dict(py)
     }
 
     fn orders<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -403,57 +271,6 @@ impl BacktestRun {
 
     /// Counters, positions and account figures at this point of the run.
     fn telemetry<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let e = &self.bt.engine;
-        let t = &e.telemetry;
-        let d = PyDict::new(py);
-        for (k, v) in [
-            ("records", t.records),
-            ("events", t.events),
-            ("signals", t.signals),
-            ("decisions", t.decisions),
-            ("not_sized", t.not_sized),
-            ("intents", t.intents),
-            ("denials", t.denials),
-            ("orders", t.orders),
-            ("fills", t.fills),
-        ] {
-            d.set_item(k, v)?;
-        }
-        let by = |v: &Vec<(String, u64)>| -> PyResult<Bound<'py, PyDict>> {
-            let m = PyDict::new(py);
-            for (k, n) in v {
-                m.set_item(k, n)?;
-            }
-            Ok(m)
-        };
-        d.set_item("denials_by_reason", by(&t.denials_by_reason)?)?;
-        d.set_item("holds_by_reason", by(&t.holds_by_reason)?)?;
-        if let Some((version, c)) = &self.model {
-            let m = PyDict::new(py);
-            m.set_item("version", version)?;
-            m.set_item("passed", c.passed())?;
-            let g = PyDict::new(py);
-            for r in GateReason::ALL {
-                g.set_item(r.label(), c.gated(r))?;
-            }
-            m.set_item("gated_by_reason", g)?;
-            d.set_item("model", m)?;
-        }
-        d.set_item("equity", e.account_equity())?;
-        let pos = PyList::empty(py);
-        for p in e.positions() {
-            let x = PyDict::new(py);
-            x.set_item("instrument_id", p.instrument_id)?;
-            x.set_item("qty", p.qty)?;
-            x.set_item("avg_price", p.avg_price)?;
-            x.set_item("realized", p.realized)?;
-            x.set_item("fees", p.fees)?;
-            x.set_item("cash_flow", p.cash_flow)?;
-            x.set_item("unrealized", p.unrealized())?;
-            x.set_item("multiplier", p.multiplier)?;
-            pos.append(x)?;
-        }
-        d.set_item("positions", pos)?;
-        Ok(d)
+        engine_view::telemetry(py, &self.bt.engine, &self.symbols, self.model.as_ref())
     }
 }

@@ -5,29 +5,20 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tradecore::book::PRICE_SCALE;
-use tradecore::decision::DecisionConfig;
 use tradecore::engine::live::SessionLog;
-use tradecore::engine::{self, names, Backtest, Engine, EngineConfig, ExternalSignals};
-use tradecore::orders::client_order_id;
-use tradecore::orders::Leg;
-use tradecore::risk::{RiskLimits, TradingState};
-use tradecore::sim::{SimConfig, SimOrder};
-use tradecore::sizing::SizingConfig;
+use tradecore::engine::{self, names, Backtest, Engine};
+use tradecore::orders::{client_order_id, Leg};
+use tradecore::sim::SimOrder;
 
-use crate::backtest::latency;
+use crate::engine_args::{self, ModelInfo};
+use crate::engine_view::{self, px, Symbols};
 use crate::errors::to_py;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EngineSession>()?;
     Ok(())
-}
-
-fn px(p: i64) -> f64 {
-    p as f64 / PRICE_SCALE as f64
 }
 
 /// The Rust engine of a replay session. Same constructor arguments as `BacktestRun` (the
@@ -39,15 +30,13 @@ fn px(p: i64) -> f64 {
 pub struct EngineSession {
     bt: Backtest,
     log: SessionLog,
-    symbols: Vec<(u32, String)>,
+    symbols: Symbols,
+    model: Option<ModelInfo>,
 }
 
 impl EngineSession {
     fn symbol(&self, id: u32) -> String {
-        self.symbols
-            .iter()
-            .find(|(k, _)| *k == id)
-            .map_or_else(|| id.to_string(), |(_, s)| s.clone())
+        self.symbols.of(id)
     }
 
     fn order<'py>(&self, py: Python<'py>, o: &SimOrder) -> PyResult<Bound<'py, PyDict>> {
@@ -75,93 +64,33 @@ impl EngineSession {
 
 #[pymethods]
 impl EngineSession {
+    /// `paths`: MBO files; keyword arguments: the engine settings (`EngineArgs`, as
+    /// `BacktestRun`'s).
     #[new]
-    #[pyo3(signature = (
-        paths, *, definitions, fee_per_contract, seed, order_latency, feed_latency,
-        initial_equity, min_confidence_ensemble, min_confidence_external, max_risk_score,
-        horizon_ns, kelly_fraction, vol_target, stop_k, reward_risk, max_qty, risk_limits,
-        equity_interval_ns, flatten_at_end, vol_halflife_s, vol_min_samples,
-        signal_classes, signal_ts, signal_instrument_id, signal_probs, signal_max_age_ns
-    ))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, **kwargs))]
     fn new(
         py: Python<'_>,
         paths: Vec<PathBuf>,
-        definitions: Option<PathBuf>,
-        fee_per_contract: f64,
-        seed: u64,
-        order_latency: (String, Vec<f64>),
-        feed_latency: (String, Vec<f64>),
-        initial_equity: f64,
-        min_confidence_ensemble: f64,
-        min_confidence_external: f64,
-        max_risk_score: u8,
-        horizon_ns: u64,
-        kelly_fraction: f64,
-        vol_target: f64,
-        stop_k: f64,
-        reward_risk: f64,
-        max_qty: u32,
-        risk_limits: Vec<(String, f64)>,
-        equity_interval_ns: u64,
-        flatten_at_end: bool,
-        vol_halflife_s: f64,
-        vol_min_samples: u32,
-        signal_classes: Vec<i8>,
-        signal_ts: Vec<u64>,
-        signal_instrument_id: Vec<u32>,
-        signal_probs: Vec<f32>,
-        signal_max_age_ns: u64,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let specs = engine::specs_for_files(&paths, definitions.as_deref(), fee_per_contract)?;
+            let specs = engine::specs_for_files(
+                &paths,
+                args.definitions.as_deref(),
+                args.fee_per_contract,
+            )?;
             let symbols = specs
                 .iter()
                 .map(|(s, _, n)| (s.instrument_id, n.clone()))
                 .collect();
-            let cfg = EngineConfig {
-                sim: SimConfig {
-                    order_latency: latency("order_latency", &order_latency.0, order_latency.1)?,
-                    feed_latency: latency("feed_latency", &feed_latency.0, feed_latency.1)?,
-                    seed,
-                },
-                specs: specs.into_iter().map(|(s, _, _)| s).collect(),
-                initial_equity,
-                decision: DecisionConfig {
-                    min_confidence_ensemble,
-                    min_confidence_external,
-                    max_risk_score,
-                    horizon_ns,
-                    ..DecisionConfig::default()
-                },
-                sizing: SizingConfig {
-                    kelly_fraction,
-                    vol_target,
-                    stop_k,
-                    reward_risk,
-                    max_qty,
-                },
-                vol_halflife_s,
-                vol_min_samples,
-                risk: RiskLimits::from_pairs(risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
-                equity_interval_ns,
-                flatten_at_end,
-                ..EngineConfig::default()
-            };
-            // The predictor is the one seam a model plugs into (`Box<dyn Predictor>`); today
-            // the session's signals are external (a file or the placebo stream).
-            let signals = ExternalSignals::new(
-                signal_classes,
-                signal_ts,
-                signal_instrument_id,
-                signal_probs,
-                signal_max_age_ns,
-            )?;
-            let engine = Engine::new(cfg, Box::new(signals))?;
+            let built = args.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
+            let engine = Engine::new(built.cfg, built.predictor)?;
             Ok(EngineSession {
                 bt: Backtest::new(&paths, engine)?,
                 log: SessionLog::default(),
-                symbols,
+                symbols: Symbols(symbols),
+                model: built.model,
             })
         })
         .map_err(to_py)
@@ -180,11 +109,7 @@ impl EngineSession {
 
     /// Instrument id -> symbol.
     fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (id, s) in &self.symbols {
-            d.set_item(id, s)?;
-        }
-        Ok(d)
+        self.symbols.dict(py)
     }
 
     /// What happened since the last call: `new_orders`, `updated_orders` (status or filled
@@ -216,12 +141,7 @@ impl EngineSession {
         }
         let denials = PyList::empty(py);
         for n in &d.denials {
-            let x = PyDict::new(py);
-            x.set_item("ts", n.ts)?;
-            x.set_item("intent_id", n.intent_id)?;
-            x.set_item("reason", &n.reason)?;
-            x.set_item("detail", &n.detail)?;
-            denials.append(x)?;
+            denials.append(engine_view::denial(py, n)?)?;
         }
         out.set_item("new_orders", new)?;
         out.set_item("updated_orders", upd)?;
@@ -237,13 +157,7 @@ impl EngineSession {
     }
 
     fn set_state(&mut self, state: &str) -> PyResult<()> {
-        let s = TradingState::parse(state).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "trading state must be ACTIVE, REDUCING or HALTED, got {state:?}"
-            ))
-        })?;
-        self.bt.engine.set_trading_state(s);
-        Ok(())
+        engine_view::set_state(&mut self.bt.engine, state)
     }
 
     /// Every limit as (key, value) pairs.
@@ -254,15 +168,7 @@ impl EngineSession {
     /// Overrides the given limits on top of the current ones. Invalid limits raise
     /// `ConfigError` listing every bad field, and the engine keeps its limits.
     fn set_risk_limits(&mut self, pairs: Vec<(String, f64)>) -> PyResult<()> {
-        let current = self.bt.engine.risk_limits().to_pairs();
-        let l = RiskLimits::from_pairs(
-            current
-                .iter()
-                .map(|(k, v)| (*k, *v))
-                .chain(pairs.iter().map(|(k, v)| (k.as_str(), *v))),
-        )
-        .map_err(to_py)?;
-        self.bt.engine.set_risk_limits(l).map_err(to_py)
+        engine_view::set_risk_limits(&mut self.bt.engine, &pairs)
     }
 
     /// Reduce-only exits and cancels through the risk gate; the engine is REDUCING after.
@@ -271,49 +177,11 @@ impl EngineSession {
         self.bt.engine.flatten()
     }
 
-    /// State, limits, positions with P&L, equity and the counters of the run.
+    /// State, limits, positions with P&L, equity, the counters of the run and the model.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let e = &self.bt.engine;
-        let d = PyDict::new(py);
-        d.set_item("state", e.trading_state().as_str())?;
-        d.set_item("now_ns", e.now())?;
+        let d = engine_view::snapshot(py, e, &self.symbols, self.model.as_ref())?;
         d.set_item("done", self.bt.is_done())?;
-        d.set_item("equity", e.account_equity())?;
-        let limits = PyDict::new(py);
-        for (k, v) in e.risk_limits().to_pairs() {
-            limits.set_item(k, v)?;
-        }
-        d.set_item("limits", limits)?;
-        let positions = PyList::empty(py);
-        for p in e.positions() {
-            let x = PyDict::new(py);
-            x.set_item("instrument_id", p.instrument_id)?;
-            x.set_item("symbol", self.symbol(p.instrument_id))?;
-            x.set_item("qty", p.qty)?;
-            x.set_item("avg_price", p.avg_price)?;
-            x.set_item("realized", p.realized)?;
-            x.set_item("fees", p.fees)?;
-            x.set_item("unrealized", p.unrealized())?;
-            x.set_item("mark", p.mark.map(px))?;
-            positions.append(x)?;
-        }
-        d.set_item("positions", positions)?;
-        let t = &e.telemetry;
-        let c = PyDict::new(py);
-        c.set_item("records", t.records)?;
-        c.set_item("events", t.events)?;
-        c.set_item("signals", t.signals)?;
-        c.set_item("decisions", t.decisions)?;
-        c.set_item("intents", t.intents)?;
-        c.set_item("orders", t.orders)?;
-        c.set_item("fills", t.fills)?;
-        c.set_item("denials", t.denials)?;
-        d.set_item("counters", c)?;
-        let by = PyDict::new(py);
-        for (r, n) in &t.denials_by_reason {
-            by.set_item(r, n)?;
-        }
-        d.set_item("denials_by_reason", by)?;
         let working = e
             .sim()
             .orders()
@@ -322,5 +190,11 @@ impl EngineSession {
             .count();
         d.set_item("working", working)?;
         Ok(d)
+    }
+
+    /// Asks the model slot to load the registry's production version now (it lands at a
+    /// later event, between two events). Raises `ValueError` without a registry model.
+    fn request_model_swap(&self) -> PyResult<()> {
+        engine_view::request_model_swap(self.model.as_ref())
     }
 }

@@ -6,13 +6,20 @@
 //! chunks, applies commands (halt, resume, reducing, limits, flatten) and drains the new
 //! records with [`SessionLog::drain`]. Commands take effect at the next record, in event
 //! time, so a replay with the same commands at the same records is deterministic.
+//!
+//! Paper and live sessions feed the engine a broker's quotes ([`Engine::on_quote`], turned
+//! into MBO records by [`super::quotes`]) and its execution reports
+//! ([`Engine::venue_update`] on a [`super::broker::BrokerVenue`]); a restart restores the
+//! positions and intent ids the journal holds ([`Engine::restore_position`],
+//! [`Engine::reserve_intent_ids`]).
 
-use crate::error::Result;
-use crate::orders::Fill;
+use crate::error::{CoreError, Result};
+use crate::orders::{Fill, InstrumentId, OrderSide};
 use crate::risk::{RiskLimits, TradingState};
 use crate::sim::{OrderStatus, SimOrder};
 
-use super::{Backtest, Denial, Engine, ExitReason, Venue};
+use super::quotes::Level;
+use super::{Backtest, Denial, Engine, ExitReason, OpenTrade, Predictor, Venue};
 
 impl<V: Venue> Engine<V> {
     /// ACTIVE, REDUCING or HALTED (the risk engine's state; a loss breach can move it).
@@ -64,6 +71,110 @@ impl<V: Venue> Engine<V> {
             }
         }
         (sent, denied)
+    }
+
+    /// One top-of-book quote of an L1 feed (a broker's market data): the book moves to it
+    /// and everything downstream runs as for an MBO event. An unchanged quote is no event.
+    pub fn on_quote(&mut self, id: InstrumentId, ts: u64, bid: Level, ask: Level) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.l1_buf);
+        buf.clear();
+        let r = self.l1.quote(id, ts, bid, ask, &mut buf);
+        let r = r.and_then(|()| buf.iter().try_for_each(|m| self.on_mbo(m)));
+        self.l1_buf = buf;
+        r
+    }
+
+    /// One trade print of an L1 feed (`aggressor` b'B', b'A' or b'N').
+    pub fn on_trade_print(
+        &mut self,
+        id: InstrumentId,
+        ts: u64,
+        price: i64,
+        size: u32,
+        aggressor: u8,
+    ) -> Result<()> {
+        let mut buf = std::mem::take(&mut self.l1_buf);
+        buf.clear();
+        let r = self.l1.trade(id, ts, price, size, aggressor, &mut buf);
+        let r = r.and_then(|()| buf.iter().try_for_each(|m| self.on_mbo(m)));
+        self.l1_buf = buf;
+        r
+    }
+
+    /// Hands the venue a report (a broker's fill or cancel, an adopted order) and books what
+    /// it changed: positions, round trips and P&L move at once, not at the next quote.
+    pub fn venue_update<R>(&mut self, f: impl FnOnce(&mut V) -> R) -> R {
+        let r = f(&mut self.sim);
+        self.book_fills();
+        r
+    }
+
+    /// The position of `id` after a restart (from the journal, reconciled with the broker):
+    /// `qty` signed contracts at average price `avg_price` (price units), opened at `ts`.
+    /// Only before the instrument has traded in this process: it replaces nothing.
+    pub fn restore_position(
+        &mut self,
+        id: InstrumentId,
+        qty: i64,
+        avg_price: f64,
+        ts: u64,
+    ) -> Result<()> {
+        if !avg_price.is_finite() || (qty != 0 && avg_price == 0.0) {
+            return Err(CoreError::InvalidInput {
+                what: format!("restored position of instrument {id}"),
+                detail: format!("average price {avg_price}"),
+            });
+        }
+        let s = self.slot(id)?;
+        let p = &mut self.positions[s];
+        if p.qty != 0 || p.traded_notional != 0.0 {
+            return Err(CoreError::InvalidInput {
+                what: format!("restored position of instrument {id}"),
+                detail: format!(
+                    "the engine already holds {} (restore before trading)",
+                    p.qty
+                ),
+            });
+        }
+        p.qty = qty;
+        p.avg_price = if qty == 0 { 0.0 } else { avg_price };
+        p.cash_flow = -(qty as f64) * avg_price * p.multiplier;
+        self.open_trades[s] = (qty != 0).then(|| OpenTrade {
+            side: if qty > 0 {
+                OrderSide::Buy
+            } else {
+                OrderSide::Sell
+            },
+            entry_ts: ts,
+            entry_qty: qty.unsigned_abs(),
+            entry_notional: qty.unsigned_abs() as f64 * avg_price,
+            exit_qty: 0,
+            exit_notional: 0.0,
+            fees: 0.0,
+        });
+        Ok(())
+    }
+
+    /// New intents get ids from `next` on (or later): after a restart, above every id the
+    /// journal holds, so no client order id is ever reused.
+    pub fn reserve_intent_ids(&mut self, next: u64) {
+        self.next_intent = self.next_intent.max(next);
+    }
+
+    /// The id the next intent will get.
+    pub fn next_intent_id(&self) -> u64 {
+        self.next_intent
+    }
+
+    /// The predictor (for its version, counters, swap control).
+    pub fn predictor(&self) -> &(dyn Predictor + Send) {
+        self.predictor.as_ref()
+    }
+
+    /// The venue, mutable (a broker adapter's outbox). Reports go through
+    /// [`Engine::venue_update`], which books their fills.
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.sim
     }
 }
 

@@ -212,6 +212,10 @@ impl Predictor for ModelPredictor {
         &self.classes
     }
 
+    fn version(&self) -> Option<&str> {
+        Some(ModelPredictor::version(self))
+    }
+
     fn predict(
         &mut self,
         _instrument_id: InstrumentId,

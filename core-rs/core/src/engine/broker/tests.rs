@@ -1,0 +1,252 @@
+//! The engine on a broker: L1 quotes in, intents out through the outbox, the broker's fills
+//! and cancels back into positions and round trips, and a restart from the journal.
+
+use super::*;
+use crate::book::{BookView, PRICE_SCALE};
+use crate::engine::{Engine, EngineConfig, ExitReason, ExternalSignals, Predictor};
+use crate::orders::{intent_of, SignalSource};
+use crate::risk::TradingState;
+use crate::sizing::SizingConfig;
+
+const ES: u32 = 42;
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_700_000_000 * S;
+const TICK: i64 = PRICE_SCALE / 4;
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        specs: vec![InstrumentSpec {
+            instrument_id: ES,
+            tick_size: TICK,
+            multiplier: 50.0,
+            fee_per_contract: 0.0,
+        }],
+        sizing: SizingConfig {
+            max_qty: 2,
+            ..SizingConfig::default()
+        },
+        vol_min_samples: 5,
+        flatten_at_end: false,
+        ..EngineConfig::default()
+    }
+}
+
+/// External signals at the given seconds after T0: +1 = buy at p 0.95, -1 = sell.
+fn signals(at: &[(u64, i8)]) -> Box<dyn Predictor + Send> {
+    let mut probs = Vec::new();
+    for (_, c) in at {
+        probs.extend(match c {
+            1 => [0.025, 0.025, 0.95],
+            _ => [0.95, 0.025, 0.025],
+        });
+    }
+    Box::new(
+        ExternalSignals::new(
+            vec![-1, 0, 1],
+            at.iter().map(|(s, _)| T0 + s * S).collect(),
+            vec![ES; at.len()],
+            probs,
+            10 * S,
+        )
+        .unwrap(),
+    )
+}
+
+fn engine(at: &[(u64, i8)]) -> Engine<BrokerVenue> {
+    let cfg = config();
+    let venue = BrokerVenue::new(cfg.specs.clone()).unwrap();
+    Engine::with_venue(cfg, signals(at), venue).unwrap()
+}
+
+/// A one-tick-wide quote around a mid that wanders a tick up and down each second.
+fn quote_at(e: &mut Engine<BrokerVenue>, sec: u64) -> (i64, i64) {
+    let wiggle = [0, 1, 0, -1, -2, -1][(sec % 6) as usize];
+    let bid = 4_000 * PRICE_SCALE + wiggle * TICK;
+    let ask = bid + TICK;
+    e.on_quote(ES, T0 + sec * S, Some((bid, 10)), Some((ask, 12)))
+        .unwrap();
+    (bid, ask)
+}
+
+fn quotes(e: &mut Engine<BrokerVenue>, secs: std::ops::Range<u64>) {
+    for s in secs {
+        quote_at(e, s);
+    }
+}
+
+#[test]
+fn a_quote_signal_becomes_a_bracketed_entry_in_the_outbox() {
+    let mut e = engine(&[(10, 1)]);
+    quotes(&mut e, 0..12);
+    let out = e.venue_mut().take_outbox();
+    assert_eq!(out.len(), 1, "{:?}", e.telemetry);
+    let i = out[0];
+    assert_eq!((i.side, i.action), (OrderSide::Buy, IntentAction::New));
+    assert_eq!(i.source, SignalSource::External);
+    assert!(i.qty >= 1 && i.qty <= 2);
+    let b = i.bracket.expect("entries carry a bracket");
+    let book = e.book(ES).unwrap();
+    let mid = (book.bbo().0.unwrap().price + book.bbo().1.unwrap().price) / 2;
+    assert!(
+        b.stop_loss < mid && b.take_profit > mid,
+        "{b:?} around {mid}"
+    );
+    // The entry and both exits are our working orders now; only the entry is exposure.
+    let v = e.sim();
+    assert_eq!(v.orders().len(), 3);
+    assert_eq!(v.working_qty(ES), i.qty as i64);
+    assert_eq!(v.open_order_ids(ES).len(), 3);
+    // Nothing went out twice, and a second signal while the entry works is a hold.
+    assert!(e.venue_mut().take_outbox().is_empty());
+}
+
+#[test]
+fn broker_fills_drive_positions_and_round_trips() {
+    let mut e = engine(&[(10, 1)]);
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    let b = entry.bracket.unwrap();
+    let px = 4_000 * PRICE_SCALE;
+    // A partial fill, then the rest: the position moves at once, without a quote.
+    e.venue_update(|v| v.fill(coid, 1, px, T0 + 11 * S, 1.25))
+        .unwrap();
+    assert_eq!(e.positions()[0].qty, 1);
+    assert_eq!(
+        e.sim().order(coid).unwrap().status,
+        OrderStatus::PartiallyFilled
+    );
+    if entry.qty > 1 {
+        e.venue_update(|v| v.fill(coid, entry.qty - 1, px, T0 + 11 * S, 1.25))
+            .unwrap();
+    }
+    assert_eq!(e.positions()[0].qty, entry.qty as i64);
+    assert_eq!(e.sim().order(coid).unwrap().status, OrderStatus::Filled);
+    // The take-profit fills; the broker cancels the stop (OCA) and says so.
+    let tp = client_order_id(entry.intent_id, Leg::TakeProfit);
+    let sl = client_order_id(entry.intent_id, Leg::StopLoss);
+    e.venue_update(|v| v.fill(tp, entry.qty, b.take_profit, T0 + 12 * S, 1.25))
+        .unwrap();
+    e.venue_update(|v| v.close(sl, OrderStatus::Cancelled, "OCA"))
+        .unwrap();
+    assert_eq!(e.positions()[0].qty, 0);
+    assert_eq!(e.trades.len(), 1);
+    let t = &e.trades[0];
+    assert_eq!(t.exit_reason, ExitReason::TakeProfit);
+    let gain = (b.take_profit - px) as f64 / PRICE_SCALE as f64 * 50.0 * entry.qty as f64;
+    assert!((t.pnl - (gain - t.fees)).abs() < 1e-9, "{t:?} vs {gain}");
+    assert!(!e.sim().has_open_orders(ES));
+    assert_eq!(e.sim().fills().len(), e.telemetry.fills as usize);
+}
+
+#[test]
+fn an_opposite_signal_cancels_the_bracket_and_exits_reduce_only() {
+    let mut e = engine(&[(10, 1), (20, -1)]);
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    e.venue_update(|v| v.fill(coid, entry.qty, 4_000 * PRICE_SCALE, T0 + 11 * S, 0.0))
+        .unwrap();
+    quotes(&mut e, 11..21);
+    let out = e.venue_mut().take_outbox();
+    let cancels: Vec<u64> = out
+        .iter()
+        .filter_map(|i| match i.action {
+            IntentAction::Cancel { client_order_id } => Some(client_order_id),
+            _ => None,
+        })
+        .collect();
+    let mut want = vec![
+        client_order_id(entry.intent_id, Leg::StopLoss),
+        client_order_id(entry.intent_id, Leg::TakeProfit),
+    ];
+    want.sort_unstable();
+    let mut got = cancels.clone();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    let exit = out.last().unwrap();
+    assert!(exit.reduce_only && exit.side == OrderSide::Sell && exit.qty == entry.qty);
+    assert_eq!(exit.order_type, OrderType::Market);
+}
+
+#[test]
+fn halted_engine_denies_and_sends_nothing() {
+    let mut e = engine(&[(10, 1)]);
+    e.set_trading_state(TradingState::Halted);
+    quotes(&mut e, 0..12);
+    assert!(e.venue_mut().take_outbox().is_empty());
+    assert_eq!(e.denials.len(), 1);
+    assert_eq!(e.denials[0].reason, "TRADING_HALTED");
+}
+
+#[test]
+fn a_restart_restores_the_position_and_never_reuses_an_intent_id() {
+    let mut e = engine(&[(10, -1)]);
+    e.restore_position(ES, 2, 3_999.5, T0).unwrap();
+    e.reserve_intent_ids(17);
+    let adopted = BrokerOrder {
+        client_order_id: client_order_id(16, Leg::StopLoss),
+        intent_id: 16,
+        leg: Leg::StopLoss,
+        instrument_id: ES,
+        side: OrderSide::Sell,
+        order_type: OrderType::Stop,
+        qty: 2,
+        price: None,
+        stop_price: Some(3_990 * PRICE_SCALE),
+        filled_qty: 0,
+        status: OrderStatus::Working,
+        ts: T0,
+        reason: String::new(),
+    };
+    e.venue_update(|v| v.adopt(adopted.clone())).unwrap();
+    assert!(
+        e.venue_update(|v| v.adopt(adopted)).is_err(),
+        "adopted twice"
+    );
+    assert!(
+        e.restore_position(ES, 1, 4_000.0, T0).is_err(),
+        "restored twice"
+    );
+    quotes(&mut e, 0..11);
+    let out = e.venue_mut().take_outbox();
+    // The sell signal against the restored long: cancel the adopted stop, sell 2.
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.iter().all(|i| i.intent_id >= 17));
+    assert_eq!(
+        out[0].action,
+        IntentAction::Cancel {
+            client_order_id: client_order_id(16, Leg::StopLoss)
+        }
+    );
+    assert!(out[1].reduce_only && out[1].qty == 2 && out[1].side == OrderSide::Sell);
+    let exit = client_order_id(out[1].intent_id, Leg::Entry);
+    e.venue_update(|v| v.fill(exit, 2, 4_000 * PRICE_SCALE, T0 + 11 * S, 0.0))
+        .unwrap();
+    assert_eq!(e.positions()[0].qty, 0);
+    let t = &e.trades[0];
+    assert_eq!(t.exit_reason, ExitReason::Signal);
+    assert!((t.pnl - 0.5 * 50.0 * 2.0).abs() < 1e-9, "{t:?}");
+    assert_eq!(intent_of(exit).0, out[1].intent_id);
+}
+
+#[test]
+fn bad_reports_are_typed_errors_not_panics() {
+    let mut v = BrokerVenue::new(config().specs).unwrap();
+    let e = v.fill(99, 1, PRICE_SCALE, 0, 0.0).unwrap_err().to_string();
+    assert!(e.contains("client order 99") && e.contains("adopt"), "{e}");
+    let e = v
+        .close(99, OrderStatus::Filled, "")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("want CANCELLED or REJECTED"), "{e}");
+    let e = v
+        .fill(99, 0, PRICE_SCALE, 0, f64::NAN)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("qty 0"), "{e}");
+    assert!(BrokerVenue::new(Vec::new()).is_err());
+    let mut e = engine(&[]);
+    let err = e.on_quote(7, T0, Some((PRICE_SCALE, 1)), None).unwrap_err();
+    assert!(err.to_string().contains("instrument 7"), "{err}");
+}

@@ -1,0 +1,174 @@
+//! What Python reads of a running engine (any venue): counters, positions, the model, and
+//! the controls every engine binding shares (trading state, risk limits). One shape for a
+//! backtest's `telemetry.json`, a replay session's and a broker session's status.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use tradecore::book::PRICE_SCALE;
+use tradecore::engine::{Denial, Engine, Venue};
+use tradecore::infer::GateReason;
+use tradecore::risk::{RiskLimits, TradingState};
+
+use crate::engine_args::ModelInfo;
+use crate::errors::to_py;
+
+pub fn px(p: i64) -> f64 {
+    p as f64 / PRICE_SCALE as f64
+}
+
+/// Instrument id -> symbol of an engine's instruments.
+pub struct Symbols(pub Vec<(u32, String)>);
+
+impl Symbols {
+    pub fn of(&self, id: u32) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == id)
+            .map_or_else(|| id.to_string(), |(_, s)| s.clone())
+    }
+
+    pub fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (id, s) in &self.0 {
+            d.set_item(id, s)?;
+        }
+        Ok(d)
+    }
+}
+
+/// Counters (flat), holds and denials by reason, the model (version serving now, gate
+/// counts, failed swaps), equity and positions with P&L.
+pub fn telemetry<'py, V: Venue>(
+    py: Python<'py>,
+    e: &Engine<V>,
+    symbols: &Symbols,
+    model: Option<&ModelInfo>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let t = &e.telemetry;
+    let d = PyDict::new(py);
+    for (k, v) in [
+        ("records", t.records),
+        ("events", t.events),
+        ("signals", t.signals),
+        ("decisions", t.decisions),
+        ("not_sized", t.not_sized),
+        ("intents", t.intents),
+        ("denials", t.denials),
+        ("orders", t.orders),
+        ("fills", t.fills),
+    ] {
+        d.set_item(k, v)?;
+    }
+    let by = |v: &Vec<(String, u64)>| -> PyResult<Bound<'py, PyDict>> {
+        let m = PyDict::new(py);
+        for (k, n) in v {
+            m.set_item(k, n)?;
+        }
+        Ok(m)
+    };
+    d.set_item("denials_by_reason", by(&t.denials_by_reason)?)?;
+    d.set_item("holds_by_reason", by(&t.holds_by_reason)?)?;
+    if let Some(info) = model {
+        let m = PyDict::new(py);
+        m.set_item("version", e.predictor().version())?;
+        m.set_item("passed", info.counters.passed())?;
+        let g = PyDict::new(py);
+        for r in GateReason::ALL {
+            g.set_item(r.label(), info.counters.gated(r))?;
+        }
+        m.set_item("gated_by_reason", g)?;
+        let alerts = PyList::empty(py);
+        for a in info.control.iter().flat_map(|c| c.alerts()) {
+            let x = PyDict::new(py);
+            x.set_item("version", a.version)?;
+            x.set_item("error", a.error)?;
+            x.set_item("at_event", a.at_event)?;
+            alerts.append(x)?;
+        }
+        m.set_item("swap_alerts", alerts)?;
+        d.set_item("model", m)?;
+    }
+    d.set_item("equity", e.account_equity())?;
+    let pos = PyList::empty(py);
+    for p in e.positions() {
+        let x = PyDict::new(py);
+        x.set_item("instrument_id", p.instrument_id)?;
+        x.set_item("symbol", symbols.of(p.instrument_id))?;
+        x.set_item("qty", p.qty)?;
+        x.set_item("avg_price", p.avg_price)?;
+        x.set_item("realized", p.realized)?;
+        x.set_item("fees", p.fees)?;
+        x.set_item("cash_flow", p.cash_flow)?;
+        x.set_item("unrealized", p.unrealized())?;
+        x.set_item("multiplier", p.multiplier)?;
+        x.set_item("mark", p.mark.map(px))?;
+        pos.append(x)?;
+    }
+    d.set_item("positions", pos)?;
+    Ok(d)
+}
+
+/// [`telemetry`] plus the session's view: trading state, event time, limits.
+pub fn snapshot<'py, V: Venue>(
+    py: Python<'py>,
+    e: &Engine<V>,
+    symbols: &Symbols,
+    model: Option<&ModelInfo>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = telemetry(py, e, symbols, model)?;
+    d.set_item("state", e.trading_state().as_str())?;
+    d.set_item("now_ns", e.now())?;
+    let limits = PyDict::new(py);
+    for (k, v) in e.risk_limits().to_pairs() {
+        limits.set_item(k, v)?;
+    }
+    d.set_item("limits", limits)?;
+    Ok(d)
+}
+
+pub fn denial<'py>(py: Python<'py>, n: &Denial) -> PyResult<Bound<'py, PyDict>> {
+    let x = PyDict::new(py);
+    x.set_item("ts", n.ts)?;
+    x.set_item("intent_id", n.intent_id)?;
+    x.set_item("reason", &n.reason)?;
+    x.set_item("detail", &n.detail)?;
+    Ok(x)
+}
+
+/// ACTIVE, REDUCING or HALTED; anything else is a `ValueError` naming the choices.
+pub fn set_state<V: Venue>(e: &mut Engine<V>, state: &str) -> PyResult<()> {
+    let s = TradingState::parse(state).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "trading state must be ACTIVE, REDUCING or HALTED, got {state:?}"
+        ))
+    })?;
+    e.set_trading_state(s);
+    Ok(())
+}
+
+/// Overrides the given limits on top of the current ones. Invalid limits raise
+/// `ConfigError` listing every bad field, and the engine keeps its limits.
+pub fn set_risk_limits<V: Venue>(e: &mut Engine<V>, pairs: &[(String, f64)]) -> PyResult<()> {
+    let current = e.risk_limits().to_pairs();
+    let l = RiskLimits::from_pairs(
+        current
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .chain(pairs.iter().map(|(k, v)| (k.as_str(), *v))),
+    )
+    .map_err(to_py)?;
+    e.set_risk_limits(l).map_err(to_py)
+}
+
+/// Asks a registry model's slot to reload the production alias (the swap lands between two
+/// later events); without a registry model it is a `ValueError` saying why.
+pub fn request_model_swap(model: Option<&ModelInfo>) -> PyResult<()> {
+    match model.and_then(|m| m.control.as_ref()) {
+        Some(c) => c.request_swap().map_err(to_py),
+        None => Err(PyValueError::new_err(match model {
+            Some(_) => "this engine serves a model folder, not a registry family: nothing to swap",
+            None => "this engine trades external or placebo signals, not a model: nothing to swap",
+        })),
+    }
+}

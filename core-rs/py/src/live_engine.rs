@@ -1,0 +1,395 @@
+//! `LiveEngine`: the Rust engine of a paper or live session, on a broker venue. The session
+//! feeds it the broker's quotes and execution reports and sends the intents it returns (after
+//! journaling them); everything in between (book, features, model, decision, sizing, every
+//! risk gate, positions and P&L) is the backtest's code.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use tradecore::book::PRICE_SCALE;
+use tradecore::engine::broker::{BrokerOrder, BrokerVenue};
+use tradecore::engine::{names, Engine};
+use tradecore::orders::{
+    intent_of, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide, OrderType, SignalSource,
+    TimeInForce,
+};
+use tradecore::sim::OrderStatus;
+use tradecore::CoreError;
+
+use crate::engine_args::{self, ModelInfo};
+use crate::engine_view::{self, px, Symbols};
+use crate::errors::to_py;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LiveEngine>()?;
+    Ok(())
+}
+
+fn fixed(what: &str, p: f64) -> PyResult<i64> {
+    if !p.is_finite() {
+        return Err(to_py(CoreError::InvalidInput {
+            what: what.to_string(),
+            detail: format!("price {p} is not finite"),
+        }));
+    }
+    Ok((p * PRICE_SCALE as f64).round() as i64)
+}
+
+fn side_of(s: &str) -> PyResult<OrderSide> {
+    match s {
+        "BUY" => Ok(OrderSide::Buy),
+        "SELL" => Ok(OrderSide::Sell),
+        _ => Err(PyValueError::new_err(format!(
+            "side must be BUY or SELL, got {s:?}"
+        ))),
+    }
+}
+
+fn order_type_of(s: &str) -> PyResult<OrderType> {
+    match s {
+        "MARKET" | "MKT" => Ok(OrderType::Market),
+        "LIMIT" | "LMT" => Ok(OrderType::Limit),
+        "STOP" | "STP" => Ok(OrderType::Stop),
+        _ => Err(PyValueError::new_err(format!(
+            "order type must be MARKET, LIMIT or STOP, got {s:?}"
+        ))),
+    }
+}
+
+/// The engine of a broker session. `instruments`: (instrument id, symbol, tick size, point
+/// value) of what it trades; keyword arguments: the engine settings (`EngineArgs`). Each
+/// `on_*` call returns `{"intents": [...], "denials": [...]}`: what the engine wants sent,
+/// in order, and the risk gate's denials since the last call.
+// unsendable: a session creates and drives it on its event loop thread only.
+#[pyclass(module = "pycontrol._core", unsendable)]
+pub struct LiveEngine {
+    engine: Engine<BrokerVenue>,
+    symbols: Symbols,
+    model: Option<ModelInfo>,
+    denials_seen: usize,
+}
+
+impl LiveEngine {
+    fn intent<'py>(&self, py: Python<'py>, i: &OrderIntent) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("intent_id", i.intent_id)?;
+        d.set_item("ts", i.ts)?;
+        d.set_item("instrument_id", i.instrument_id)?;
+        d.set_item("symbol", self.symbols.of(i.instrument_id))?;
+        let (action, target) = match i.action {
+            IntentAction::New => ("NEW", None),
+            IntentAction::Modify { client_order_id } => ("MODIFY", Some(client_order_id)),
+            IntentAction::Cancel { client_order_id } => ("CANCEL", Some(client_order_id)),
+        };
+        d.set_item("action", action)?;
+        d.set_item("target_client_order_id", target)?;
+        d.set_item("side", names::side(i.side))?;
+        d.set_item("qty", i.qty)?;
+        d.set_item("order_type", names::order_type(i.order_type))?;
+        d.set_item("price", i.price.map(px))?;
+        d.set_item("stop_price", i.stop_price.map(px))?;
+        d.set_item(
+            "tif",
+            match i.tif {
+                TimeInForce::Day => "DAY",
+                TimeInForce::Gtc => "GTC",
+                TimeInForce::Ioc => "IOC",
+            },
+        )?;
+        d.set_item("reduce_only", i.reduce_only)?;
+        match i.bracket {
+            Some(b) => {
+                let x = PyDict::new(py);
+                x.set_item("stop_loss", px(b.stop_loss))?;
+                x.set_item("take_profit", px(b.take_profit))?;
+                d.set_item("bracket", x)?;
+            }
+            None => d.set_item("bracket", py.None())?,
+        }
+        d.set_item(
+            "source",
+            match i.source {
+                SignalSource::Ensemble => "ensemble",
+                SignalSource::External => "external",
+            },
+        )?;
+        d.set_item("confidence", i.confidence)?;
+        d.set_item("risk_score", i.risk_score)?;
+        Ok(d)
+    }
+
+    /// The outbox and the denials since the last call.
+    fn out<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let intents = PyList::empty(py);
+        for i in self.engine.venue_mut().take_outbox() {
+            intents.append(self.intent(py, &i)?)?;
+        }
+        let denials = PyList::empty(py);
+        for n in &self.engine.denials[self.denials_seen..] {
+            denials.append(engine_view::denial(py, n)?)?;
+        }
+        self.denials_seen = self.engine.denials.len();
+        let d = PyDict::new(py);
+        d.set_item("intents", intents)?;
+        d.set_item("denials", denials)?;
+        Ok(d)
+    }
+
+    fn order_dict<'py>(&self, py: Python<'py>, o: &BrokerOrder) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("client_order_id", o.client_order_id)?;
+        d.set_item("intent_id", o.intent_id)?;
+        d.set_item("leg", names::leg(o.leg))?;
+        d.set_item("symbol", self.symbols.of(o.instrument_id))?;
+        d.set_item("side", names::side(o.side))?;
+        d.set_item("order_type", names::order_type(o.order_type))?;
+        d.set_item("qty", o.qty)?;
+        d.set_item("filled_qty", o.filled_qty)?;
+        d.set_item("price", o.price.map(px))?;
+        d.set_item("stop_price", o.stop_price.map(px))?;
+        d.set_item("status", o.status.as_str())?;
+        d.set_item("reason", &o.reason)?;
+        Ok(d)
+    }
+}
+
+#[pymethods]
+impl LiveEngine {
+    #[new]
+    #[pyo3(signature = (instruments, **kwargs))]
+    fn new(
+        instruments: Vec<(u32, String, f64, f64)>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let args = engine_args::parse(kwargs)?;
+        let mut bad = Vec::new();
+        let mut specs = Vec::new();
+        for (id, sym, tick, mult) in &instruments {
+            if !(tick.is_finite() && *tick > 0.0 && mult.is_finite() && *mult > 0.0) {
+                bad.push(format!(
+                    "instrument {sym} ({id}): tick size {tick} and point value {mult} must be > 0"
+                ));
+            }
+            specs.push(InstrumentSpec {
+                instrument_id: *id,
+                tick_size: (tick * PRICE_SCALE as f64).round() as i64,
+                multiplier: *mult,
+                fee_per_contract: args.fee_per_contract,
+            });
+        }
+        if instruments.is_empty() {
+            bad.push("instruments: at least one is needed".into());
+        }
+        if !bad.is_empty() {
+            return Err(to_py(CoreError::Config(bad.join("; "))));
+        }
+        let built = args.build(specs.clone()).map_err(to_py)?;
+        let venue = BrokerVenue::new(specs).map_err(to_py)?;
+        let engine = Engine::with_venue(built.cfg, built.predictor, venue).map_err(to_py)?;
+        Ok(LiveEngine {
+            engine,
+            symbols: Symbols(instruments.into_iter().map(|(i, s, _, _)| (i, s)).collect()),
+            model: built.model,
+            denials_seen: 0,
+        })
+    }
+
+    /// Instrument id -> symbol.
+    fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.symbols.dict(py)
+    }
+
+    /// A top-of-book quote: `bid` / `ask` are (price, size) or None for an empty side.
+    #[pyo3(signature = (instrument_id, ts, bid, ask))]
+    fn on_quote<'py>(
+        &mut self,
+        py: Python<'py>,
+        instrument_id: u32,
+        ts: u64,
+        bid: Option<(f64, u32)>,
+        ask: Option<(f64, u32)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let level = |what: &str, l: Option<(f64, u32)>| -> PyResult<_> {
+            l.map(|(p, s)| Ok((fixed(what, p)?, s))).transpose()
+        };
+        let (b, a) = (level("quote bid", bid)?, level("quote ask", ask)?);
+        self.engine
+            .on_quote(instrument_id, ts, b, a)
+            .map_err(to_py)?;
+        self.out(py)
+    }
+
+    /// A trade print; `aggressor` "B" (buyer), "A" (seller) or "N" (unknown).
+    fn on_trade<'py>(
+        &mut self,
+        py: Python<'py>,
+        instrument_id: u32,
+        ts: u64,
+        price: f64,
+        size: u32,
+        aggressor: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let p = fixed("trade", price)?;
+        let a = match aggressor {
+            "B" | "A" | "N" => aggressor.as_bytes()[0],
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "aggressor must be B, A or N, got {aggressor:?}"
+                )))
+            }
+        };
+        self.engine
+            .on_trade_print(instrument_id, ts, p, size, a)
+            .map_err(to_py)?;
+        self.out(py)
+    }
+
+    /// A fill the broker reported for one of our orders; positions move at once.
+    fn on_fill(
+        &mut self,
+        client_order_id: u64,
+        qty: u32,
+        price: f64,
+        ts: u64,
+        fee: f64,
+    ) -> PyResult<()> {
+        let p = fixed("fill", price)?;
+        self.engine
+            .venue_update(|v| v.fill(client_order_id, qty, p, ts, fee))
+            .map_err(to_py)
+    }
+
+    /// The broker cancelled (`CANCELLED`) or rejected (`REJECTED`) one of our orders.
+    fn on_closed(&mut self, client_order_id: u64, status: &str, reason: &str) -> PyResult<()> {
+        let s = match status {
+            "CANCELLED" => OrderStatus::Cancelled,
+            "REJECTED" => OrderStatus::Rejected,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "status must be CANCELLED or REJECTED, got {status:?}"
+                )))
+            }
+        };
+        self.engine
+            .venue_update(|v| v.close(client_order_id, s, reason))
+            .map_err(to_py)
+    }
+
+    /// A working order this process did not submit (journal or broker, after a restart).
+    #[pyo3(signature = (client_order_id, instrument_id, side, qty, filled_qty, order_type, price, stop_price, ts))]
+    #[allow(clippy::too_many_arguments)]
+    fn adopt(
+        &mut self,
+        client_order_id: u64,
+        instrument_id: u32,
+        side: &str,
+        qty: u32,
+        filled_qty: u32,
+        order_type: &str,
+        price: Option<f64>,
+        stop_price: Option<f64>,
+        ts: u64,
+    ) -> PyResult<()> {
+        let (intent_id, leg) = intent_of(client_order_id);
+        let o = BrokerOrder {
+            client_order_id,
+            intent_id,
+            leg: leg.unwrap_or(Leg::Entry),
+            instrument_id,
+            side: side_of(side)?,
+            order_type: order_type_of(order_type)?,
+            qty,
+            price: price.map(|p| fixed("adopted price", p)).transpose()?,
+            stop_price: stop_price.map(|p| fixed("adopted stop", p)).transpose()?,
+            filled_qty,
+            status: if filled_qty > 0 {
+                OrderStatus::PartiallyFilled
+            } else {
+                OrderStatus::Working
+            },
+            ts,
+            reason: String::new(),
+        };
+        self.engine.venue_update(|v| v.adopt(o)).map_err(to_py)
+    }
+
+    /// One of our orders as the engine knows it (None when unknown).
+    fn order<'py>(
+        &self,
+        py: Python<'py>,
+        client_order_id: u64,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.engine
+            .sim()
+            .order(client_order_id)
+            .map(|o| self.order_dict(py, o))
+            .transpose()
+    }
+
+    /// The position after a restart, before any trading in this process.
+    fn restore_position(
+        &mut self,
+        instrument_id: u32,
+        qty: i64,
+        avg_price: f64,
+        ts: u64,
+    ) -> PyResult<()> {
+        self.engine
+            .restore_position(instrument_id, qty, avg_price, ts)
+            .map_err(to_py)
+    }
+
+    /// New intent ids start at `next` or later (above every id the journal holds).
+    fn reserve_intent_ids(&mut self, next: u64) {
+        self.engine.reserve_intent_ids(next)
+    }
+
+    #[getter]
+    fn next_intent_id(&self) -> u64 {
+        self.engine.next_intent_id()
+    }
+
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.engine.trading_state().as_str()
+    }
+
+    fn set_state(&mut self, state: &str) -> PyResult<()> {
+        engine_view::set_state(&mut self.engine, state)
+    }
+
+    fn risk_limits(&self) -> Vec<(&'static str, f64)> {
+        self.engine.risk_limits().to_pairs().to_vec()
+    }
+
+    fn set_risk_limits(&mut self, pairs: Vec<(String, f64)>) -> PyResult<()> {
+        engine_view::set_risk_limits(&mut self.engine, &pairs)
+    }
+
+    /// Cancels and reduce-only exits through the risk gate; REDUCING after.
+    fn flatten<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.engine.flatten();
+        self.out(py)
+    }
+
+    /// State, limits, positions with P&L, counters, the model, and the working orders.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = engine_view::snapshot(py, &self.engine, &self.symbols, self.model.as_ref())?;
+        let working = PyList::empty(py);
+        for o in self.engine.sim().orders() {
+            if !o.status.is_terminal() {
+                working.append(self.order_dict(py, o)?)?;
+            }
+        }
+        d.set_item("working", working)?;
+        d.set_item("next_intent_id", self.engine.next_intent_id())?;
+        d.set_item("overfilled", self.engine.sim().overfilled())?;
+        Ok(d)
+    }
+
+    /// Asks the model slot to load the registry's production version (lands between two
+    /// later events). `ValueError` without a registry model.
+    fn request_model_swap(&self) -> PyResult<()> {
+        engine_view::request_model_swap(self.model.as_ref())
+    }
+}
