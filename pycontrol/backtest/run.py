@@ -51,31 +51,6 @@ def data_paths(cfg: BacktestConfig) -> list[Path]:
     return [path]
 
 
-def _placebo(
-    sig: SignalsConfig, ids: list[int], start: int, end: int
-) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    classes = [-1, 0, 1]
-    step = int(sig.interval_s * SEC)
-    ts_one = np.arange(start + step, end, step, dtype=np.uint64)
-    ts = np.repeat(ts_one, len(ids))
-    inst = np.tile(np.asarray(ids, dtype=np.uint32), len(ts_one))
-    rng = np.random.default_rng(sig.seed)
-    # Peaked at random: the chosen class gets U(0.4, 1), the rest share what is left.
-    n = len(ts)
-    top = rng.uniform(0.4, 1.0, n)
-    pick = rng.integers(0, 3, n)
-    other = rng.uniform(0.0, 1.0, n)
-    probs = np.zeros((n, 3), dtype=np.float64)
-    rest = 1.0 - top
-    for k in range(3):
-        probs[:, k] = np.where(pick == k, top, 0.0)
-    a = (pick + 1) % 3
-    b = (pick + 2) % 3
-    probs[np.arange(n), a] = rest * other
-    probs[np.arange(n), b] = rest * (1.0 - other)
-    return classes, ts, inst, probs.astype(np.float32)
-
-
 def _from_file(
     sig: SignalsConfig, symbols: dict[int, str]
 ) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -115,16 +90,62 @@ def _from_file(
     )
 
 
-def load_signals(
-    cfg: BacktestConfig, paths: list[Path], symbols: dict[int, str]
-) -> tuple[list[int], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(classes, ts, instrument_id, probs[n, k]) for the engine's external predictor."""
-    if cfg.signals.kind == "file":
-        return _from_file(cfg.signals, symbols)
-    infos = [dbn_info(p) for p in paths]
-    start = min(int(i["ts_event_min"]) for i in infos)
-    end = max(int(i["ts_event_max"]) for i in infos)
-    return _placebo(cfg.signals, sorted(symbols), start, end)
+def engine_kwargs(
+    cfg: BacktestConfig, symbols: dict[int, str], definitions: Path | None
+) -> dict[str, Any]:
+    """The engine settings (``EngineArgs`` of the core) of a backtest config: the one set of
+    keyword arguments of ``BacktestRun``, ``EngineSession`` and ``LiveEngine``. ``symbols``
+    (instrument id -> symbol) resolve a signals file's symbols and the risk model's
+    instruments."""
+    sig = cfg.signals
+    signals: dict[str, Any] = {}
+    if sig.kind == "model":
+        from pycontrol.inference.runtime import ensure_onnxruntime
+
+        ensure_onnxruntime()
+        if sig.path:
+            signals["model_path"] = str(expand(sig.path))
+        else:
+            signals["model_registry"] = str(expand(sig.registry))
+            signals["model_family"] = sig.family
+        signals["model_prefer_native"] = sig.backend == "native"
+    elif sig.kind == "placebo":
+        # drawn in the engine, in event time: the same stream in a backtest and a session
+        signals["placebo_interval_ns"] = int(sig.interval_s * SEC)
+        signals["placebo_seed"] = sig.seed
+    else:
+        classes, ts, inst, probs = _from_file(sig, symbols)
+        signals.update(
+            signal_classes=classes,
+            signal_ts=ts.astype(np.uint64).tolist(),
+            signal_instrument_id=inst.astype(np.uint32).tolist(),
+            signal_probs=probs.astype(np.float32).ravel().tolist(),
+            signal_max_age_ns=int(sig.max_age_s * SEC),
+        )
+    return {
+        "definitions": str(definitions) if definitions else None,
+        "fee_per_contract": float(cfg.fee_per_contract),
+        "seed": cfg.seed,
+        "order_latency": cfg.order_latency.to_core(),
+        "feed_latency": cfg.feed_latency.to_core(),
+        "initial_equity": float(cfg.initial_equity),
+        "min_confidence_ensemble": float(cfg.decision.min_confidence_ensemble),
+        "min_confidence_external": float(cfg.decision.min_confidence_external),
+        "max_risk_score": cfg.decision.max_risk_score,
+        "horizon_ns": int(cfg.decision.horizon_s * SEC),
+        "kelly_fraction": float(cfg.sizing.kelly_fraction),
+        "vol_target": float(cfg.sizing.vol_target),
+        "stop_k": float(cfg.sizing.stop_k),
+        "reward_risk": float(cfg.sizing.reward_risk),
+        "max_qty": cfg.sizing.max_qty,
+        "risk_limits": [(k, float(v)) for k, v in cfg.risk],
+        "equity_interval_ns": max(1, int(cfg.equity_interval_s * SEC)),
+        "flatten_at_end": cfg.flatten_at_end,
+        "vol_halflife_s": float(cfg.vol_halflife_s),
+        "vol_min_samples": cfg.vol_min_samples,
+        "risk_model_json": cfg.risk_model.core_json(symbols),
+        **signals,
+    }
 
 
 def config_hash(cfg: BacktestConfig) -> str:
@@ -139,59 +160,7 @@ def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
         raise BacktestConfigError(f"definitions file not found: {defs}")
     specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
     symbols = {int(s["instrument_id"]): str(s["symbol"]) for s in specs}
-    sig = cfg.signals
-    model: dict[str, str | None] = {
-        "model_registry": None,
-        "model_family": None,
-        "model_path": None,
-    }
-    if sig.kind == "model":
-        from pycontrol.inference.runtime import ensure_onnxruntime
-
-        ensure_onnxruntime()
-        if sig.path:
-            model["model_path"] = str(expand(sig.path))
-        else:
-            model["model_registry"] = str(expand(sig.registry))
-            model["model_family"] = sig.family
-        # the engine's predictor is the model: no external rows
-        classes, ts, inst = [-1, 0, 1], np.zeros(0, np.uint64), np.zeros(0, np.uint32)
-        probs = np.zeros((0, 3), np.float32)
-    else:
-        classes, ts, inst, probs = load_signals(cfg, paths, symbols)
-    run = _core.BacktestRun(
-        [str(p) for p in paths],
-        definitions=str(defs) if defs else None,
-        fee_per_contract=float(cfg.fee_per_contract),
-        seed=cfg.seed,
-        order_latency=cfg.order_latency.to_core(),
-        feed_latency=cfg.feed_latency.to_core(),
-        initial_equity=float(cfg.initial_equity),
-        min_confidence_ensemble=float(cfg.decision.min_confidence_ensemble),
-        min_confidence_external=float(cfg.decision.min_confidence_external),
-        max_risk_score=cfg.decision.max_risk_score,
-        horizon_ns=int(cfg.decision.horizon_s * SEC),
-        kelly_fraction=float(cfg.sizing.kelly_fraction),
-        vol_target=float(cfg.sizing.vol_target),
-        stop_k=float(cfg.sizing.stop_k),
-        reward_risk=float(cfg.sizing.reward_risk),
-        max_qty=cfg.sizing.max_qty,
-        risk_limits=[(k, v) for k, v in cfg.risk],
-        equity_interval_ns=max(1, int(cfg.equity_interval_s * SEC)),
-        flatten_at_end=cfg.flatten_at_end,
-        vol_halflife_s=float(cfg.vol_halflife_s),
-        vol_min_samples=cfg.vol_min_samples,
-        signal_classes=classes,
-        signal_ts=ts.astype(np.uint64).tolist(),
-        signal_instrument_id=inst.astype(np.uint32).tolist(),
-        signal_probs=probs.astype(np.float32).ravel().tolist(),
-        signal_max_age_ns=int(cfg.signals.max_age_s * SEC),
-        model_registry=model["model_registry"],
-        model_family=model["model_family"],
-        model_path=model["model_path"],
-        model_prefer_native=sig.backend == "native",
-        risk_model_json=cfg.risk_model.core_json(symbols),
-    )
+    run = _core.BacktestRun([str(p) for p in paths], **engine_kwargs(cfg, symbols, defs))
     return run, symbols
 
 

@@ -39,14 +39,6 @@ def _run(args: argparse.Namespace) -> int:
     except LiveModeRefused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if cfg.engine.kind == "rust" and mode != "replay":
-        # paper and live keep the scripted engine behind the IB venue (docs/sessions.md says
-        # why); refusing here beats silently trading another engine than the config names
-        print(
-            f"error: [engine] kind = 'rust' runs replay sessions only, not {mode}",
-            file=sys.stderr,
-        )
-        return 2
     if mode == "replay" and not cfg.replay.data:
         print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
         return 2

@@ -257,10 +257,11 @@ ENGINE_KINDS = ("scripted", "rust")
 @dataclass(frozen=True)
 class EngineSection(_Base):
     """Which engine trades. ``scripted``: :class:`~pycontrol.session.engine.ScriptedEngine`
-    (the ``[[signals]]`` list) in a thread, any mode. ``rust``: the Rust engine on the L3
-    simulated exchange (replay mode only), its strategy (signals, decision, sizing, latency,
-    seed, risk limits) from the backtest config ``strategy`` (empty: the backtest defaults,
-    placebo signals), stepped ``chunk_records`` records at a time between commands."""
+    (the ``[[signals]]`` list) in a thread, any mode. ``rust``: the Rust engine, its strategy
+    (signals, decision, sizing, latency, seed, risk limits) from the backtest config
+    ``strategy`` (empty: the backtest defaults, placebo signals); in replay on the L3
+    simulated exchange, stepped ``chunk_records`` records at a time between commands; in
+    paper and live on IB (quotes in, intents out, fills back)."""
 
     kind: str = "scripted"
     strategy: str = ""

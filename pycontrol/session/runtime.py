@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import zmq
 import zmq.asyncio
@@ -41,7 +41,7 @@ from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.redact import install_redaction
 
 if TYPE_CHECKING:
-    from pycontrol.session.rust_engine import RustReplay
+    from pycontrol.session.rust_engine import RustLive, RustReplay
 
 log = logging.getLogger("pycontrol.session")
 
@@ -101,7 +101,7 @@ class Session:
         self._seq = 0
         self.venue: Any = None
         self.engine_host: EngineHost | None = None
-        self.engine: EngineClient | RustReplay | None = None
+        self.engine: EngineClient | RustReplay | RustLive | None = None
         self.rust: RustReplay | None = None
         self.last_md: MarketData | None = None
         self.md_count = 0
@@ -111,15 +111,14 @@ class Session:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _start_engine(self) -> EngineClient | RustReplay:
+    def _start_engine(self) -> EngineClient | RustReplay | RustLive:
         if self.cfg.engine.kind == "rust":
-            # The Rust engine owns the simulated exchange: it is the engine and the venue.
-            from pycontrol.session.rust_engine import RustReplay
+            from pycontrol.session.rust_engine import RustLive, RustReplay
 
             if self.mode != "replay":
-                raise ValueError(
-                    f"[engine] kind = 'rust' runs replay sessions only, not {self.mode}"
-                )
+                # On a broker venue: IB matches, the session carries intents and reports.
+                return RustLive(self.cfg, self.journal)
+            # In replay the Rust engine owns the simulated exchange: engine and venue.
             self.rust = RustReplay(self.cfg, self.journal, self.publish)
             self.venue = self.rust
             return self.rust
@@ -136,9 +135,15 @@ class Session:
         self.engine_host.start()
         return EngineClient(self._sync_ctx, addr)
 
+    def _flow(self) -> EngineClient | RustLive:
+        """The engine, when market data and reports flow through the session (every engine
+        but the Rust replay, which owns its simulated venue)."""
+        assert self.engine is not None and self.rust is None
+        return cast("EngineClient | RustLive", self.engine)
+
     def _restore_engine(self) -> None:
         assert self.engine is not None
-        if not isinstance(self.engine, EngineClient):
+        if self.rust is not None:
             # The Rust replay restarts from the first record; a deterministic rerun into the
             # same journal is suppressed order for order and fill for fill (positional ids).
             return
@@ -149,7 +154,7 @@ class Session:
             )
             for o in self.journal.orders(working_only=True)
         ]
-        self.engine.restore(positions, working, self.journal.intent_ids())
+        self._flow().restore(positions, working, self.journal.intent_ids())
 
     def _bind(self) -> dict[str, str]:
         self.cmd = self.ctx.socket(zmq.ROUTER)
@@ -178,13 +183,12 @@ class Session:
     # -- the data path ----------------------------------------------------------------------
 
     def on_market(self, md: MarketData) -> None:
-        assert isinstance(self.engine, EngineClient)
         t0 = time.perf_counter_ns()
         self.md_count += 1
         self.last_md = md
         if self.venue is not None and hasattr(self.venue, "on_quote"):
             self.venue.on_quote(md)
-        out = self.engine.on_market_data(md)
+        out = self._flow().on_market_data(md)
         self._handle(out)
         if out.intents:
             self.publish(
@@ -213,14 +217,16 @@ class Session:
         body = {"intent": intent.to_dict(), "reason": reason, "detail": detail}
         self.journal.append("denial", body, intent_id=intent.intent_id)
         self.publish("denial", body)
+        venue_denial = getattr(self.engine, "on_venue_denial", None)
+        if venue_denial is not None:
+            venue_denial(intent, reason)  # its orders never reached the venue
 
     def on_report(self, report: ExecutionReport, source: str) -> None:
         """A report the venue has already journaled: to the engine and to telemetry."""
-        assert isinstance(self.engine, EngineClient)
         self.publish(
             "fill" if report.kind == "fill" else "order", {**report.to_dict(), "source": source}
         )
-        self._handle(self.engine.on_execution_report(report))
+        self._handle(self._flow().on_execution_report(report))
         if report.kind == "fill":
             self._book_pnl(report)
             pos = self.journal.positions().get(report.symbol, (0, 0.0))
@@ -345,9 +351,8 @@ class Session:
             self.publish("state", {"event": "flatten", **res})
             return {"intents": res["sent"], "denied": res["denied"]}
         if name == "flatten":
-            assert isinstance(self.engine, EngineClient)
             self.journal.append("flatten", {})
-            out = self.engine.flatten()
+            out = self._flow().flatten()
             self._handle(out)
             self.publish("state", {"event": "flatten"})
             return {"intents": len(out.intents)}

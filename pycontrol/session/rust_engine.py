@@ -1,43 +1,53 @@
-"""Replay mode on the Rust engine: ``tradecore::engine::Engine`` on the L3 simulated exchange
-(queue position, latency, every pre-trade risk gate), stepped in chunks from the session's
-event loop through :class:`pycontrol._core.EngineSession` (the GIL is released while it runs).
+"""Sessions on the Rust engine (``[engine] kind = "rust"``): ``tradecore::engine::Engine``,
+the backtest's loop, in every mode.
 
-Between chunks the session applies commands (halt, resume, reducing, limits, flatten) and
-drains what the engine did: each order, fill and denial is journaled first and published as
-telemetry after, in the session's message schemas. Commands take effect at a chunk boundary,
-in event time, so a replay given the same commands at the same points is deterministic.
+- Replay (:class:`RustReplay`): the engine on the L3 simulated exchange (queue position,
+  latency, every pre-trade risk gate), stepped in chunks from the session's event loop through
+  :class:`pycontrol._core.EngineSession` (the GIL is released while it runs). Between chunks
+  the session applies commands and drains what the engine did: each order, fill and denial is
+  journaled first and published as telemetry after. Commands take effect at a chunk boundary,
+  in event time, so a replay given the same commands at the same points is deterministic.
+- Paper and live (:class:`RustLive`): the engine on a broker venue
+  (:class:`pycontrol._core.LiveEngine`). The broker's quotes go in as a one-level book, the
+  intents it returns go to IB through the session (journaled first, as every intent), and
+  IB's fills and cancels come back into the engine's positions. Same decision, sizing, risk
+  gates and accounting as the backtest.
 
-The engine's strategy (signals, decision thresholds, sizing, latency, seed, full risk limits)
-comes from a backtest config (``[engine] strategy``, ``docs/backtest.md``); the session's
-``[risk]`` overrides ``max_order_qty`` and ``max_position``, and ``[replay] data`` replaces the
-backtest's data. Signals are the backtest's: an external file or the placebo stream; a model
-predictor plugs in where :func:`engine_kwargs` chooses the signals.
+The strategy (signals, decision thresholds, sizing, latency, seed, full risk limits) comes
+from a backtest config (``[engine] strategy``, ``docs/backtest.md``); the session's ``[risk]``
+overrides ``max_order_qty`` and ``max_position``, and in replay ``[replay] data`` replaces the
+backtest's data. Signals: an external file (replay only), the placebo stream, or a model
+(``kind = "model"``); a registry model is hot-swapped by ``swap-model``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pycontrol import _core
-from pycontrol.backtest.config import SEC, BacktestConfig, expand
-from pycontrol.backtest.run import load_signals
+from pycontrol.backtest.config import BacktestConfig, expand
+from pycontrol.backtest.run import engine_kwargs
 from pycontrol.session.config import SessionConfig
-from pycontrol.session.engine import EngineUnsupported
+from pycontrol.session.config import _fail as session_config_error
+from pycontrol.session.engine import Denial, EngineOutput, EngineUnsupported
 from pycontrol.session.journal import Journal
+from pycontrol.session.orders import Bracket, ExecutionReport, Leg, OrderIntent, client_order_id
 
 Publish = Callable[[str, dict[str, Any]], None]
 
 STATE_NAMES = {"ACTIVE", "REDUCING", "HALTED"}
+# The core's order type names -> the session's (and IB's).
+ORDER_TYPES = {"MARKET": "MKT", "LIMIT": "LMT", "STOP": "STP"}
 
 
 def strategy_config(cfg: SessionConfig) -> BacktestConfig:
-    """The backtest config behind the engine, with the session's data and risk limits."""
-    data = (cfg.replay.data,)
+    """The backtest config behind the engine, with the session's data and risk limits. A
+    broker session reads no file: its data entry is only a label."""
+    data = (cfg.replay.data or "<broker feed>",)
     if cfg.engine.strategy:
         bt = BacktestConfig.load(cfg.engine.strategy)
         bt = dataclasses.replace(bt, data=data, synth=None)
@@ -49,39 +59,38 @@ def strategy_config(cfg: SessionConfig) -> BacktestConfig:
     return dataclasses.replace(bt, risk=tuple(risk.items()))
 
 
-def engine_kwargs(bt: BacktestConfig, paths: list[Path]) -> dict[str, Any]:
-    """Keyword arguments of ``EngineSession`` (the same as ``BacktestRun``'s)."""
-    defs = str(expand(bt.definitions)) if bt.definitions else None
-    specs = _core.instrument_specs([str(p) for p in paths], defs, 0.0)
-    symbols = {int(s["instrument_id"]): str(s["symbol"]) for s in specs}
-    classes, ts, inst, probs = load_signals(bt, paths, symbols)
-    return {
-        "definitions": defs,
-        "fee_per_contract": float(bt.fee_per_contract),
-        "seed": bt.seed,
-        "order_latency": bt.order_latency.to_core(),
-        "feed_latency": bt.feed_latency.to_core(),
-        "initial_equity": float(bt.initial_equity),
-        "min_confidence_ensemble": float(bt.decision.min_confidence_ensemble),
-        "min_confidence_external": float(bt.decision.min_confidence_external),
-        "max_risk_score": bt.decision.max_risk_score,
-        "horizon_ns": int(bt.decision.horizon_s * SEC),
-        "kelly_fraction": float(bt.sizing.kelly_fraction),
-        "vol_target": float(bt.sizing.vol_target),
-        "stop_k": float(bt.sizing.stop_k),
-        "reward_risk": float(bt.sizing.reward_risk),
-        "max_qty": bt.sizing.max_qty,
-        "risk_limits": [(k, float(v)) for k, v in bt.risk],
-        "equity_interval_ns": max(1, int(bt.equity_interval_s * SEC)),
-        "flatten_at_end": bt.flatten_at_end,
-        "vol_halflife_s": float(bt.vol_halflife_s),
-        "vol_min_samples": bt.vol_min_samples,
-        "signal_classes": classes,
-        "signal_ts": ts.astype(np.uint64).tolist(),
-        "signal_instrument_id": inst.astype(np.uint32).tolist(),
-        "signal_probs": probs.astype(np.float32).ravel().tolist(),
-        "signal_max_age_ns": int(bt.signals.max_age_s * SEC),
-    }
+def model_label(bt: BacktestConfig) -> str:
+    s = bt.signals
+    if s.kind == "model":
+        return f"model:{s.family or s.path}"
+    return f"external:{s.kind}"
+
+
+def request_swap(core: Any, bt: BacktestConfig, name: str) -> str:
+    """``swap-model <name>``: the engine reloads the registry's production version of its
+    family (promotion through the registry's gates is the only way a version reaches an
+    engine). ``name`` must be that version, the family or ``production``; anything else is
+    refused with what to do instead. Returns the version requested."""
+    s = bt.signals
+    if s.kind != "model" or not s.registry:
+        raise EngineUnsupported(
+            f"swap-model {name!r}: this engine trades {model_label(bt)}; only a model from a "
+            "registry family ([signals] kind = 'model' with registry + family) can be swapped"
+        )
+    aliases = expand(s.registry) / s.family / "aliases.json"
+    try:
+        prod = json.loads(aliases.read_text()).get("production")
+    except (OSError, ValueError) as e:
+        raise EngineUnsupported(f"swap-model: cannot read {aliases}: {e}") from None
+    if not prod:
+        raise EngineUnsupported(f"swap-model: family {s.family!r} has no production version")
+    if name not in (prod, s.family, "production"):
+        raise EngineUnsupported(
+            f"swap-model {name!r}: the production version of {s.family!r} is {prod!r}; "
+            f"promote {name!r} first (pycontrol models promote), then swap"
+        )
+    core.request_model_swap()
+    return str(prod)
 
 
 class RustReplay:
@@ -98,8 +107,11 @@ class RustReplay:
         paths = [expand(cfg.replay.data)]
         if not paths[0].is_file():
             raise FileNotFoundError(f"replay data not found: {paths[0]}")
+        defs = expand(self.strategy.definitions) if self.strategy.definitions else None
+        specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
+        symbols = {int(x["instrument_id"]): str(x["symbol"]) for x in specs}
         self.core = _core.EngineSession(
-            [str(p) for p in paths], **engine_kwargs(self.strategy, paths)
+            [str(p) for p in paths], **engine_kwargs(self.strategy, symbols, defs)
         )
         self.records = 0
         self.fills = 0
@@ -240,7 +252,7 @@ class RustReplay:
     def status(self) -> dict[str, Any]:
         snap: dict[str, Any] = self.core.snapshot()
         snap["engine"] = "rust"
-        snap["model"] = f"external:{self.strategy.signals.kind}"
+        snap["model_source"] = model_label(self.strategy)
         snap["halt_reason"] = self.halt_reason
         snap["records_fed"] = self.records
         return snap
@@ -277,7 +289,198 @@ class RustReplay:
         return {"sent": int(sent), "denied": int(denied)}
 
     def swap_model(self, name: str) -> None:
-        raise EngineUnsupported(
-            f"swap-model {name!r}: this engine trades external signals "
-            f"({self.strategy.signals.kind}); a model predictor is not wired into sessions yet"
+        request_swap(self.core, self.strategy, name)
+
+
+class RustLive:
+    """The Rust engine of a paper or live session, behind the session's engine interface
+    (:class:`pycontrol.session.engine.Engine`): quotes and execution reports in, intents and
+    denials out. The session journals every intent before IB sees it, as for any engine.
+
+    One instrument (the session's): instrument id 1 in the core, whatever contract month IB
+    resolves; intents carry the venue's symbol. A restart rebuilds the core from the journal
+    (positions with their average price, working orders, intent ids), so a restarted session
+    never reuses a client order id and its exits know the position they close."""
+
+    INSTRUMENT_ID = 1
+
+    def __init__(self, cfg: SessionConfig, journal: Journal) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.strategy = strategy_config(cfg)
+        if self.strategy.signals.kind == "file":
+            raise session_config_error(
+                "engine",
+                [
+                    f"strategy {cfg.engine.strategy}: a signals file is a replay of the past; a "
+                    "paper or live session trades the placebo stream or a model ([signals] kind)"
+                ],
+            )
+        self.symbol = cfg.instrument.root
+        symbols = {self.INSTRUMENT_ID: self.symbol}
+        self.kwargs = engine_kwargs(self.strategy, symbols, None)
+        self.core = self._new_core()
+        self.events = 0
+        self.halt_reason = ""
+
+    def _new_core(self) -> Any:
+        inst = self.cfg.instrument
+        return _core.LiveEngine(
+            [(self.INSTRUMENT_ID, self.symbol, inst.tick_size, inst.multiplier)], **self.kwargs
         )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def restore(
+        self, positions: dict[str, int], working: list[Any], done_intent_ids: list[int]
+    ) -> None:
+        """A fresh core with the journal's state (the session calls this at start and again
+        after the broker reconciliation; the journal then holds the broker's truth)."""
+        now = time.time_ns()
+        core = self._new_core()
+        held = {s: qa for s, qa in self.journal.positions().items() if qa[0] != 0}
+        if len(held) > 1:
+            raise session_config_error(
+                "journal",
+                [
+                    f"positions in {sorted(held)}: one instrument per session; close or roll "
+                    "the old contract first"
+                ],
+            )
+        for sym, (qty, avg) in held.items():
+            core.restore_position(self.INSTRUMENT_ID, qty, avg, now)
+            self.symbol = sym
+        for o in self.journal.orders(working_only=True):
+            core.adopt(
+                o.client_order_id,
+                self.INSTRUMENT_ID,
+                o.side,
+                o.qty,
+                o.filled,
+                o.order_type,
+                o.price,
+                o.stop_price,
+                now,
+            )
+        core.reserve_intent_ids(max(done_intent_ids, default=0) + 1)
+        core.set_state(self.core.state)  # a halt survives a reconciliation
+        self.core = core
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_market_data(self, md: Any) -> EngineOutput:
+        self.events += 1
+        self.symbol = md.symbol
+        bid = (md.bid, md.bid_size) if md.bid == md.bid else None
+        ask = (md.ask, md.ask_size) if md.ask == md.ask else None
+        return self._output(self.core.on_quote(self.INSTRUMENT_ID, md.ts, bid, ask))
+
+    def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
+        known = self.core.order(r.client_order_id) is not None
+        if r.kind == "fill":
+            if not known:
+                # a fill of an order this core never saw (adopted at the broker after the
+                # last restore): track it, then book the fill; never drop a fill
+                self.core.adopt(
+                    r.client_order_id,
+                    self.INSTRUMENT_ID,
+                    r.side,
+                    r.qty,
+                    0,
+                    "MKT",
+                    None,
+                    None,
+                    r.ts,
+                )
+            self.core.on_fill(r.client_order_id, r.qty, r.price, r.ts or time.time_ns(), 0.0)
+        elif r.kind == "ack" and not known:
+            self.core.adopt(
+                r.client_order_id,
+                self.INSTRUMENT_ID,
+                r.side,
+                r.qty,
+                0,
+                "MKT",
+                None,
+                None,
+                r.ts or time.time_ns(),
+            )
+        elif r.kind in ("cancelled", "reject") and known:
+            status = "CANCELLED" if r.kind == "cancelled" else "REJECTED"
+            self.core.on_closed(r.client_order_id, status, r.reason)
+        return EngineOutput()
+
+    def on_venue_denial(self, intent: OrderIntent, reason: str) -> None:
+        """The venue refused to send an intent (restart window with policy "deny"): its
+        orders never existed, so they must not count as working."""
+        if intent.action != "NEW":
+            return
+        legs = [Leg.ENTRY] + ([Leg.TAKE_PROFIT, Leg.STOP_LOSS] if intent.bracket else [])
+        for leg in legs:
+            cid = client_order_id(intent.intent_id, leg)
+            if self.core.order(cid) is not None:
+                self.core.on_closed(cid, "REJECTED", reason)
+
+    def _intent(self, d: dict[str, Any]) -> OrderIntent:
+        b = d["bracket"]
+        return OrderIntent(
+            intent_id=int(d["intent_id"]),
+            ts=int(d["ts"]),
+            symbol=self.symbol,
+            side=str(d["side"]),
+            qty=int(d["qty"]),
+            order_type=ORDER_TYPES[str(d["order_type"])],
+            action=str(d["action"]),
+            price=d["price"],
+            stop_price=d["stop_price"],
+            tif=str(d["tif"]),
+            reduce_only=bool(d["reduce_only"]),
+            bracket=Bracket(stop_loss=b["stop_loss"], take_profit=b["take_profit"]) if b else None,
+            source=str(d["source"]),
+            target_client_order_id=d["target_client_order_id"],
+        )
+
+    def _output(self, out: dict[str, Any]) -> EngineOutput:
+        return EngineOutput(
+            [self._intent(i) for i in out["intents"]],
+            [
+                Denial(self._intent(n["intent"]), str(n["reason"]), str(n["detail"]))
+                for n in out["denials"]
+            ],
+        )
+
+    # -- commands --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        snap: dict[str, Any] = self.core.snapshot()
+        snap["engine"] = "rust"
+        snap["model_source"] = model_label(self.strategy)
+        snap["halt_reason"] = self.halt_reason
+        snap["events"] = self.events
+        for p in snap["positions"]:
+            p["symbol"] = self.symbol
+        return snap
+
+    def set_risk_limits(self, max_order_qty: int, max_position: int) -> None:
+        """Raises ``ConfigError`` naming every bad field; the engine keeps its limits then."""
+        self.core.set_risk_limits(
+            [("max_order_qty", float(max_order_qty)), ("max_position", float(max_position))]
+        )
+
+    def halt(self, reason: str) -> None:
+        self.core.set_state("HALTED")
+        self.halt_reason = reason
+
+    def resume(self) -> None:
+        self.core.set_state("ACTIVE")
+        self.halt_reason = ""
+
+    def set_reducing(self) -> None:
+        self.core.set_state("REDUCING")
+
+    def flatten(self) -> EngineOutput:
+        self.halt_reason = ""
+        return self._output(self.core.flatten())
+
+    def swap_model(self, name: str) -> None:
+        request_swap(self.core, self.strategy, name)

@@ -9,14 +9,14 @@ import pytest
 
 from pycontrol import ConfigError, _core
 from pycontrol.backtest.config import BacktestConfig
-from pycontrol.session.rust_engine import engine_kwargs
+from pycontrol.backtest.run import engine_kwargs
 
 
 def _session(data: Path) -> _core.EngineSession:
     bt = BacktestConfig.from_dict(
         {"name": "t", "data": [str(data)], "signals": {"kind": "placebo", "interval_s": 5.0}}
     )
-    return _core.EngineSession([str(data)], **engine_kwargs(bt, [data]))
+    return _core.EngineSession([str(data)], **engine_kwargs(bt, {}, None))
 
 
 def test_bad_controls_are_typed_errors_and_change_nothing(esh4_mbo: Path) -> None:
@@ -44,7 +44,7 @@ def test_halted_from_the_start_sends_nothing_and_counts_denials(esh4_mbo: Path) 
         fills += len(d["fills"])
         denials += sum(x["reason"] == "TRADING_HALTED" for x in d["denials"])
     snap = s.snapshot()
-    assert orders == 0 and fills == 0 and snap["counters"]["orders"] == 0
+    assert orders == 0 and fills == 0 and snap["orders"] == 0
     assert denials > 0 and snap["denials_by_reason"]["TRADING_HALTED"] == denials
     assert snap["state"] == "HALTED" and snap["done"]
 
@@ -54,4 +54,4 @@ def test_a_file_that_is_not_mbo_is_a_typed_error(shared_data: Path) -> None:
     defs = shared_data / "dbn/nautilus/futures_definition_2024-07-01.dbn.zst"
     bt = BacktestConfig.from_dict({"name": "t", "data": [str(mbp)], "definitions": str(defs)})
     with pytest.raises(_core.UnknownFormatError, match="needs MBO"):
-        _core.EngineSession([str(mbp)], **engine_kwargs(bt, [mbp]))
+        _core.EngineSession([str(mbp)], **engine_kwargs(bt, {}, defs))

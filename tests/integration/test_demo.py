@@ -14,12 +14,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from sessionkit import SessionProc, wait_for
 
 import pycontrol
 from pycontrol.backtest.config import BacktestConfig
 from pycontrol.backtest.run import make_run, run_backtest
 from pycontrol.registry import Registry
 from pycontrol.registry.contract import manifest_violations
+from pycontrol.session.journal import Journal
+from pycontrol.testing import derive, set_alias
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_FILES = (
@@ -149,3 +152,65 @@ def test_the_whole_chain_is_deterministic(demo: tuple[Path, str], tmp_path: Path
         a = pl.read_parquet(out / "backtest/demo" / f"{name}.parquet")
         b = pl.read_parquet(r.run_dir / f"{name}.parquet")
         assert a.height > 0 and a.equals(b), name
+
+
+def test_a_replay_session_swaps_only_to_the_promoted_version(
+    demo: tuple[Path, str], esh4_mbo: Path, tmp_path: Path
+) -> None:
+    """`ctl swap-model` on the Rust engine serving a registry family: a version that is not
+    production is refused (promotion through the registry's gates is the only way in); once
+    promoted, the engine's slot loads it between two events and the journal records it."""
+    out, _ = demo
+    reg = tmp_path / "registry"
+    shutil.copytree(out / "registry", reg)
+    v1 = str(Registry(reg).aliases("demo")["production"])
+    # a second version: the same model files under a fresh id, as a retrain would bring
+    v2 = str(derive(reg / "demo" / v1, tmp_path / "v2")["model_id"])
+    shutil.move(tmp_path / "v2", reg / "demo" / v2)
+
+    strategy = (REPO / "configs/backtest/es_mbo.toml").read_text()
+    placebo = 'kind = "placebo"\ninterval_s = 20.0\nseed = 11\nmax_age_s = 10.0\n'
+    assert placebo in strategy
+    model = f'kind = "model"\nregistry = "{reg}"\nfamily = "demo"\n'
+    (tmp_path / "strategy.toml").write_text(strategy.replace(placebo, model))
+    run = tmp_path / "run"
+    text = (REPO / "configs/session/es-replay.toml").read_text()
+    for a, b in (
+        ('run_dir = "build/sessions/es-replay"', f'run_dir = "{run}"'),
+        ('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{esh4_mbo}"\nrate_hz = 1500'),
+        ("chunk_records = 4096", "chunk_records = 512"),
+        ('"configs/backtest/es_replay_session.toml"', f'"{tmp_path / "strategy.toml"}"'),
+    ):
+        assert a in text, a
+        text = text.replace(a, b)
+    run.mkdir()
+    (tmp_path / "s.toml").write_text(text)
+    s = SessionProc(tmp_path / "s.toml", run, mode="replay")
+    try:
+        s.wait_ready(60)
+        eng = s.cmd("status")["result"]["engine"]
+        assert eng["model"]["version"] == v1 and eng["model_source"] == "model:demo"
+
+        refused = s.cmd("swap-model", model=v2)
+        assert not refused["ok"] and refused["error"]["code"] == "unsupported"
+        assert "promote" in refused["error"]["message"] and v1 in refused["error"]["message"]
+
+        set_alias(reg, "demo", "production", v2)
+        ok = s.cmd("swap-model", model=v2)
+        assert ok["ok"], ok
+        wait_for(
+            lambda: s.cmd("status")["result"]["engine"]["model"]["version"] == v2,
+            60, "the promoted version to serve",
+        )  # fmt: skip
+        eng = s.cmd("status")["result"]["engine"]
+        assert eng["model"]["swap_alerts"] == []
+        assert s.cmd("shutdown")["ok"]
+        s.proc.wait(30)
+    finally:
+        s.stop()
+    j = Journal(run / "journal.sqlite")
+    try:
+        swaps = [e["payload"]["model"] for e in j.events("model_swap")]
+        assert swaps == [v2], "the refused swap is not journaled"
+    finally:
+        j.close()

@@ -16,9 +16,10 @@ import pytest
 from sessionkit import REPO, SessionProc, Telemetry, wait_for
 
 from pycontrol import _core
+from pycontrol.backtest.run import engine_kwargs
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
-from pycontrol.session.rust_engine import engine_kwargs, strategy_config
+from pycontrol.session.rust_engine import strategy_config
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -61,7 +62,7 @@ def engine_fills(cfg_path: Path) -> list[tuple[Any, ...]]:
     """The same engine run straight through in this process, no session around it."""
     cfg = SessionConfig.load(cfg_path)
     data = Path(cfg.replay.data)
-    core = _core.EngineSession([str(data)], **engine_kwargs(strategy_config(cfg), [data]))
+    core = _core.EngineSession([str(data)], **engine_kwargs(strategy_config(cfg), {}, None))
     fills: list[dict[str, Any]] = []
     while core.step(1 << 16):
         fills += core.drain()["fills"]
@@ -155,7 +156,7 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
         assert eng["positions"] and {"qty", "realized", "unrealized", "fees"} <= set(
             eng["positions"][0]
         )
-        assert eng["counters"]["fills"] >= 1 and st["result"]["venue"]["venue"] == "sim-l3"
+        assert eng["fills"] >= 1 and st["result"]["venue"]["venue"] == "sim-l3"
 
         assert s.cmd("resume")["ok"]
         n_resume = len(tel.msgs)
@@ -229,6 +230,16 @@ def test_bad_replay_input_and_wrong_mode_are_one_line_errors(
     cfg = rust_config(tmp_path, tmp_path / "mbp", mbp, exit_at_end=True, rate_hz=0)
     r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=60)
     assert r.returncode == 2 and "needs MBO" in r.stderr and "Traceback" not in r.stderr
+    # a paper session on the Rust engine cannot trade a file of past signals
+    strategy = tmp_path / "file_signals.toml"
+    strategy.write_text(
+        'name = "f"\ndata = ["x"]\n[signals]\nkind = "file"\npath = "signals.parquet"\n'
+    )
+    text = cfg.read_text().replace(
+        'strategy = "configs/backtest/es_replay_session.toml"', f'strategy = "{strategy}"'
+    )
+    cfg.write_text(text)
     r = cli("session", "--config", str(cfg), "--mode", "paper", timeout=60)
-    assert r.returncode == 2 and "replay sessions only" in r.stderr
+    assert r.returncode == 2 and "a signals file is a replay of the past" in r.stderr
+    assert "Traceback" not in r.stderr
     assert not (tmp_path / "mbp" / "endpoints.json").exists()

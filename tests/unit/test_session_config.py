@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,22 @@ def test_engine_section_reports_every_violation_and_excludes_an_engine_address()
     assert "exclude each other" in str(e.value)
     cfg = SessionConfig.load(REPO / "configs/session/es-replay.toml")
     assert cfg.engine.kind == "rust" and cfg.engine.strategy.endswith("es_replay_session.toml")
+
+
+def test_the_shipped_rust_paper_config_builds_its_engine() -> None:
+    """es-paper-rust.toml: paper mode on the Rust engine, a strategy that a broker session can
+    trade (placebo, not a file of past signals), and an engine the core accepts."""
+    from pycontrol.session.journal import Journal
+    from pycontrol.session.rust_engine import RustLive
+
+    cfg = SessionConfig.load(REPO / "configs/session/es-paper-rust.toml")
+    assert (cfg.mode, cfg.engine.kind) == ("paper", "rust")
+    with tempfile.TemporaryDirectory() as d:
+        j = Journal(Path(d) / "journal.sqlite")
+        try:
+            eng = RustLive(cfg, j)
+            st = eng.status()
+            assert st["state"] == "ACTIVE" and st["limits"]["max_position"] == 3.0
+            assert st["model_source"] == "external:placebo"
+        finally:
+            j.close()

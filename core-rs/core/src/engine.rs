@@ -474,6 +474,8 @@ pub struct Denial {
     pub intent_id: u64,
     pub reason: String,
     pub detail: String,
+    /// What was denied (a session journals it whole).
+    pub intent: OrderIntent,
 }
 
 /// Counters of one run.
@@ -935,7 +937,7 @@ impl<V: Venue> Engine<V> {
                 latency_logged = true;
             }
             if let Err((reason, detail)) = self.gate(s, &intent) {
-                self.deny(ts, intent.intent_id, reason, detail);
+                self.deny(ts, &intent, reason, detail);
                 continue;
             }
             self.send(&intent);
@@ -1046,14 +1048,15 @@ impl<V: Venue> Engine<V> {
             .map_err(|d| (d.reason.as_str(), d.detail))
     }
 
-    fn deny(&mut self, ts: u64, intent_id: u64, reason: &str, detail: String) {
+    fn deny(&mut self, ts: u64, intent: &OrderIntent, reason: &str, detail: String) {
         self.telemetry.denials += 1;
         bump(&mut self.telemetry.denials_by_reason, reason);
         self.denials.push(Denial {
             ts,
-            intent_id,
+            intent_id: intent.intent_id,
             reason: reason.to_string(),
             detail,
+            intent: *intent,
         });
     }
 

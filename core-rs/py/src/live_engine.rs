@@ -126,7 +126,9 @@ impl LiveEngine {
         }
         let denials = PyList::empty(py);
         for n in &self.engine.denials[self.denials_seen..] {
-            denials.append(engine_view::denial(py, n)?)?;
+            let d = engine_view::denial(py, n)?;
+            d.set_item("intent", self.intent(py, &n.intent)?)?;
+            denials.append(d)?;
         }
         self.denials_seen = self.engine.denials.len();
         let d = PyDict::new(py);

@@ -62,7 +62,7 @@ impl<V: Venue> Engine<V> {
             for intent in self.exit_intents(s, ts, ExitReason::Flatten) {
                 self.telemetry.intents += 1;
                 if let Err((reason, detail)) = self.gate(s, &intent) {
-                    self.deny(ts, intent.intent_id, reason, detail);
+                    self.deny(ts, &intent, reason, detail);
                     denied += 1;
                     continue;
                 }

@@ -1,0 +1,139 @@
+"""`_core.LiveEngine`: the Rust engine on a broker venue. Quotes in, bracketed intents out,
+the broker's fills and cancels into positions; a restart restores the position and the
+intent ids; bad input is a typed error naming what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pycontrol import ConfigError, InvalidInputError, _core
+from pycontrol.backtest.config import BacktestConfig
+from pycontrol.backtest.run import engine_kwargs
+
+SEC = 1_000_000_000
+T0 = 1_700_000_000 * SEC
+ES = 1
+
+
+def kwargs(**over: Any) -> dict[str, Any]:
+    """The backtest defaults with placebo signals every second that always pass the
+    threshold, and a volatility forecast after a few seconds."""
+    bt = BacktestConfig.from_dict(
+        {
+            "name": "live",
+            "data": ["<broker feed>"],
+            "signals": {"kind": "placebo", "interval_s": 1.0, "seed": 5},
+            "decision": {"min_confidence_external": 0.4},
+            "sizing": {"max_qty": 1},
+            "vol_min_samples": 3,
+        }
+    )
+    return {**engine_kwargs(bt, {ES: "ES"}, None), **over}
+
+
+def engine(**over: Any) -> Any:
+    return _core.LiveEngine([(ES, "ES", 0.25, 50.0)], **kwargs(**over))
+
+
+def quotes(e: Any, seconds: range, per_second: int = 4) -> list[dict[str, Any]]:
+    """A one-tick market whose mid wanders; returns every intent the engine sent."""
+    out: list[dict[str, Any]] = []
+    wiggle = [0, 1, 0, -1, -2, -1, 1, 2]
+    for s in seconds:
+        for k in range(per_second):
+            bid = 5000.0 + 0.25 * wiggle[(s * per_second + k) % len(wiggle)]
+            r = e.on_quote(ES, T0 + s * SEC + k * SEC // per_second, (bid, 10), (bid + 0.25, 8))
+            out += r["intents"]
+    return out
+
+
+def test_quotes_become_bracketed_intents_and_fills_become_positions() -> None:
+    e = engine()
+    sent = quotes(e, range(12))
+    assert sent, e.snapshot()
+    first = sent[0]
+    assert first["action"] == "NEW" and first["order_type"] == "MARKET"
+    assert first["symbol"] == "ES" and first["source"] == "external"
+    b = first["bracket"]
+    assert b is not None and b["stop_loss"] != b["take_profit"]
+    # while the entry works nothing else opens
+    assert all(i["intent_id"] == first["intent_id"] for i in sent)
+    entry = first["intent_id"] * 4
+    assert e.order(entry)["status"] == "WORKING"
+    e.on_fill(entry, first["qty"], 5000.25, T0 + 12 * SEC, 1.5)
+    snap = e.snapshot()
+    sign = 1 if first["side"] == "BUY" else -1
+    (p,) = snap["positions"]
+    assert p["qty"] == sign * first["qty"] and p["avg_price"] == 5000.25 and p["fees"] == 1.5
+    assert snap["fills"] == 1
+    # both exits are working; the take-profit fills, the broker cancels the stop (OCA)
+    working = {o["client_order_id"]: o for o in snap["working"]}
+    assert set(working) == {entry + 1, entry + 2}
+    e.on_fill(entry + 2, first["qty"], b["take_profit"], T0 + 13 * SEC, 1.5)
+    e.on_closed(entry + 1, "CANCELLED", "OCA")
+    snap = e.snapshot()
+    assert snap["positions"][0]["qty"] == 0 and snap["working"] == []
+    gain = (b["take_profit"] - 5000.25) * sign * 50.0 * first["qty"]
+    assert snap["positions"][0]["realized"] == pytest.approx(gain)
+
+
+def test_halt_denies_with_the_intent_and_flatten_exits_reduce_only() -> None:
+    e = engine()
+    e.set_state("HALTED")
+    r = e.on_quote(ES, T0, (5000.0, 1), (5000.25, 1))
+    assert r == {"intents": [], "denials": []}
+    denials: list[dict[str, Any]] = []
+    for s in range(1, 12):
+        got = e.on_quote(ES, T0 + s * SEC, (5000.0 + 0.25 * (s % 3), 1), (5000.5, 1))
+        assert got["intents"] == []
+        denials += got["denials"]
+    assert denials and {d["reason"] for d in denials} == {"TRADING_HALTED"}
+    assert denials[0]["intent"]["intent_id"] == denials[0]["intent_id"]
+    e.set_state("ACTIVE")
+    sent = quotes(e, range(12, 20))
+    entry = sent[0]["intent_id"] * 4
+    e.on_fill(entry, sent[0]["qty"], 5000.0, T0 + 20 * SEC, 0.0)
+    out = e.flatten()
+    assert e.state == "REDUCING"
+    kinds = [(i["action"], i["reduce_only"]) for i in out["intents"]]
+    assert kinds.count(("CANCEL", True)) == 2 and kinds[-1] == ("NEW", True)
+    assert out["intents"][-1]["side"] != sent[0]["side"]
+
+
+def test_a_restart_restores_the_position_and_reserves_intent_ids() -> None:
+    e = engine()
+    e.restore_position(ES, -2, 5001.0, T0)
+    e.reserve_intent_ids(41)
+    e.adopt(40 * 4 + 1, ES, "BUY", 2, 0, "STP", None, 5010.0, T0)
+    assert e.next_intent_id == 41
+    snap = e.snapshot()
+    assert snap["positions"][0]["qty"] == -2 and len(snap["working"]) == 1
+    with pytest.raises(InvalidInputError, match="already holds -2"):
+        e.restore_position(ES, 1, 5000.0, T0)
+    with pytest.raises(InvalidInputError, match="already working"):
+        e.adopt(40 * 4 + 1, ES, "BUY", 2, 0, "STP", None, 5010.0, T0)
+    sent = quotes(e, range(30))
+    assert sent and min(i["intent_id"] for i in sent) >= 41
+
+
+def test_bad_input_is_a_typed_error_naming_what() -> None:
+    with pytest.raises(ConfigError, match="unknown keys"):
+        engine(max_postion=3)
+    with pytest.raises(ConfigError, match="tick size"):
+        _core.LiveEngine([(ES, "ES", 0.0, 50.0)], **kwargs())
+    e = engine()
+    with pytest.raises(InvalidInputError, match="no such order"):
+        e.on_fill(99, 1, 5000.0, T0, 0.0)
+    with pytest.raises(ValueError, match="CANCELLED or REJECTED"):
+        e.on_closed(99, "FILLED", "")
+    with pytest.raises(InvalidInputError, match="not finite"):
+        e.on_quote(ES, T0, (float("nan"), 1), None)
+    with pytest.raises(ConfigError, match="instrument 7"):
+        e.on_quote(7, T0, (5000.0, 1), None)
+    e.on_quote(ES, T0 + SEC, (5000.0, 1), (5000.25, 1))
+    with pytest.raises(InvalidInputError, match="before the previous"):
+        e.on_quote(ES, T0, (5000.0, 1), (5000.5, 1))
+    with pytest.raises(ValueError, match="not a model"):
+        e.request_model_swap()
