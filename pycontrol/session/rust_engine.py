@@ -93,7 +93,36 @@ def request_swap(core: Any, bt: BacktestConfig, name: str) -> str:
     return str(prod)
 
 
-class RustReplay:
+class _RustControls:
+    """The operator's commands on a Rust engine binding (`EngineSession` or `LiveEngine`),
+    shared by the replay and the broker session."""
+
+    core: Any
+    strategy: BacktestConfig
+    halt_reason: str
+
+    def set_risk_limits(self, max_order_qty: int, max_position: int) -> None:
+        """Raises ``ConfigError`` naming every bad field; the engine keeps its limits then."""
+        self.core.set_risk_limits(
+            [("max_order_qty", float(max_order_qty)), ("max_position", float(max_position))]
+        )
+
+    def halt(self, reason: str) -> None:
+        self.core.set_state("HALTED")
+        self.halt_reason = reason
+
+    def resume(self) -> None:
+        self.core.set_state("ACTIVE")
+        self.halt_reason = ""
+
+    def set_reducing(self) -> None:
+        self.core.set_state("REDUCING")
+
+    def swap_model(self, name: str) -> None:
+        request_swap(self.core, self.strategy, name)
+
+
+class RustReplay(_RustControls):
     """The Rust engine of a replay session: the engine interface the session's commands use
     (``status``, ``halt``, ``resume``, ``set_reducing``, ``set_risk_limits``, ``flatten``,
     ``swap_model``) and the venue's ``status``; :meth:`step` runs one chunk and journals and
@@ -265,34 +294,14 @@ class RustReplay:
             "symbols": sorted(self.core.symbols().values()),
         }
 
-    def set_risk_limits(self, max_order_qty: int, max_position: int) -> None:
-        """Raises ``ConfigError`` naming every bad field; the engine keeps its limits then."""
-        self.core.set_risk_limits(
-            [("max_order_qty", float(max_order_qty)), ("max_position", float(max_position))]
-        )
-
-    def halt(self, reason: str) -> None:
-        self.core.set_state("HALTED")
-        self.halt_reason = reason
-
-    def resume(self) -> None:
-        self.core.set_state("ACTIVE")
-        self.halt_reason = ""
-
-    def set_reducing(self) -> None:
-        self.core.set_state("REDUCING")
-
     def flatten(self) -> dict[str, int]:
         sent, denied = self.core.flatten()
         self.halt_reason = ""  # a flatten leaves the engine REDUCING, halted or not before
         self.drain()
         return {"sent": int(sent), "denied": int(denied)}
 
-    def swap_model(self, name: str) -> None:
-        request_swap(self.core, self.strategy, name)
 
-
-class RustLive:
+class RustLive(_RustControls):
     """The Rust engine of a paper or live session, behind the session's engine interface
     (:class:`pycontrol.session.engine.Engine`): quotes and execution reports in, intents and
     denials out. The session journals every intent before IB sees it, as for any engine.
@@ -461,26 +470,6 @@ class RustLive:
             p["symbol"] = self.symbol
         return snap
 
-    def set_risk_limits(self, max_order_qty: int, max_position: int) -> None:
-        """Raises ``ConfigError`` naming every bad field; the engine keeps its limits then."""
-        self.core.set_risk_limits(
-            [("max_order_qty", float(max_order_qty)), ("max_position", float(max_position))]
-        )
-
-    def halt(self, reason: str) -> None:
-        self.core.set_state("HALTED")
-        self.halt_reason = reason
-
-    def resume(self) -> None:
-        self.core.set_state("ACTIVE")
-        self.halt_reason = ""
-
-    def set_reducing(self) -> None:
-        self.core.set_state("REDUCING")
-
     def flatten(self) -> EngineOutput:
         self.halt_reason = ""
         return self._output(self.core.flatten())
-
-    def swap_model(self, name: str) -> None:
-        request_swap(self.core, self.strategy, name)

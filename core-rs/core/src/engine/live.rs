@@ -76,12 +76,7 @@ impl<V: Venue> Engine<V> {
     /// One top-of-book quote of an L1 feed (a broker's market data): the book moves to it
     /// and everything downstream runs as for an MBO event. An unchanged quote is no event.
     pub fn on_quote(&mut self, id: InstrumentId, ts: u64, bid: Level, ask: Level) -> Result<()> {
-        let mut buf = std::mem::take(&mut self.l1_buf);
-        buf.clear();
-        let r = self.l1.quote(id, ts, bid, ask, &mut buf);
-        let r = r.and_then(|()| buf.iter().try_for_each(|m| self.on_mbo(m)));
-        self.l1_buf = buf;
-        r
+        self.feed_l1(|f, buf| f.quote(id, ts, bid, ask, buf))
     }
 
     /// One trade print of an L1 feed (`aggressor` b'B', b'A' or b'N').
@@ -93,9 +88,18 @@ impl<V: Venue> Engine<V> {
         size: u32,
         aggressor: u8,
     ) -> Result<()> {
+        self.feed_l1(|f, buf| f.trade(id, ts, price, size, aggressor, buf))
+    }
+
+    /// The records `make` writes for one L1 update, through [`Engine::on_mbo`] (the buffer
+    /// is reused: no allocation per quote once it has grown).
+    fn feed_l1(
+        &mut self,
+        make: impl FnOnce(&mut super::quotes::QuoteFeed, &mut Vec<dbn::MboMsg>) -> Result<()>,
+    ) -> Result<()> {
         let mut buf = std::mem::take(&mut self.l1_buf);
         buf.clear();
-        let r = self.l1.trade(id, ts, price, size, aggressor, &mut buf);
+        let r = make(&mut self.l1, &mut buf);
         let r = r.and_then(|()| buf.iter().try_for_each(|m| self.on_mbo(m)));
         self.l1_buf = buf;
         r
