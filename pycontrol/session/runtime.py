@@ -262,6 +262,11 @@ class Session:
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "reconcile":
             self._pnl_pos = self.journal.positions()
+            if data.get("position_mismatches") and self.engine is not None and self.rust is None:
+                # The broker's positions replaced the journal's (trades we did not make, or
+                # made while the journal was elsewhere): the engine's must follow, or its
+                # risk gate would count a position that is not there.
+                self._restore_engine()
         topic = kind if kind in ("reconcile", "order") else "state"
         self.publish(topic, {"event": kind, **data})
 

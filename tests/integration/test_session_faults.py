@@ -156,3 +156,26 @@ def test_restart_window_sends_nothing(gw: TestGateway, start: Any, policy: str) 
     assert s.cmd("status")["result"]["venue"]["in_restart_window"]
     assert gw.order_list() == []
     j.close()
+
+
+def test_a_reconnect_that_finds_another_position_moves_the_engine_to_it(
+    gw: TestGateway, start: Any
+) -> None:
+    """A position appears at the broker that the session never traded (a manual trade in the
+    account while it was disconnected): the reconcile after the reconnect takes the broker's
+    position into the journal and the engine, whose risk gate must count it."""
+    s = start([])
+    sym = gw.front("ES").local_symbol
+    assert s.cmd("status")["result"]["engine"]["positions"] == {}
+    gw.add_position(gw.front("ES").con_id, 3, 5000.0 * 50)
+    gw.disconnect_all()
+    j = journal(s)
+    wait_for(lambda: len(list(j.events("reconcile"))) == 2, timeout=30, what="the reconcile")
+    rec = list(j.events("reconcile"))[-1]["payload"]
+    assert rec["position_mismatches"] == [{"symbol": sym, "journal": 0, "broker": 3}]
+    st = wait_for(
+        lambda: (r := s.cmd("status")["result"])["engine"]["positions"] == {sym: 3} and r,
+        timeout=10, what="the engine to take the broker's position",
+    )  # fmt: skip
+    assert st["journal"]["positions"] == {sym: 3}
+    j.close()
