@@ -2,6 +2,8 @@
 //! uses (venue arrivals, then the sim sees the record, then the book applies it).
 
 use super::*;
+use crate::orders::OrderSide::{Buy, Sell};
+use crate::orders::OrderType::{Limit, Market, Stop};
 use crate::orders::{SignalSource, TimeInForce};
 use dbn::FlagSet;
 
@@ -9,11 +11,21 @@ const ID: u32 = 7;
 const TICK: i64 = PRICE_SCALE / 4;
 const FEE: f64 = 1.25;
 
+// MBO action and side codes, as Databento writes them.
+const ADD: u8 = b'A';
+const CANCEL: u8 = b'C';
+const MODIFY: u8 = b'M';
+const TRADE: u8 = b'T';
+const FILL: u8 = b'F';
+const BID: u8 = b'B';
+const ASK: u8 = b'A';
+
 /// Price in ticks of 0.25 above 100.00, fixed point.
 fn t(ticks: i64) -> i64 {
     100 * PRICE_SCALE + ticks * TICK
 }
 
+/// A record that ends its event (`F_LAST`): the book and the sim settle after it.
 fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> MboMsg {
     let mut m = MboMsg {
         order_id,
@@ -28,6 +40,44 @@ fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> M
     m.hd.instrument_id = ID;
     m.hd.ts_event = ts;
     m
+}
+
+/// The same record with more of its event still to come (no `F_LAST`).
+fn part(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> MboMsg {
+    MboMsg {
+        flags: FlagSet::new(0),
+        ..rec(action, side, ticks, size, order_id, ts)
+    }
+}
+
+/// Resting order `order_id` filled `size`: its fill record, then the cancel that takes the
+/// size off the book and ends the event.
+fn filled(side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> [MboMsg; 2] {
+    [
+        part(FILL, side, ticks, size, order_id, ts),
+        rec(CANCEL, side, ticks, size, order_id, ts),
+    ]
+}
+
+/// An intent with the fields no test varies; `World::submit` numbers it.
+fn intent(now: u64, action: IntentAction) -> OrderIntent {
+    OrderIntent {
+        intent_id: 0,
+        ts: now,
+        instrument_id: ID,
+        action,
+        side: Buy,
+        qty: 0,
+        order_type: Limit,
+        price: None,
+        stop_price: None,
+        tif: TimeInForce::Day,
+        reduce_only: false,
+        bracket: None,
+        source: SignalSource::External,
+        confidence: 0.9,
+        risk_score: 3,
+    }
 }
 
 struct World {
@@ -72,62 +122,64 @@ impl World {
         }
     }
 
+    fn submit(&mut self, mut intent: OrderIntent) -> u64 {
+        intent.intent_id = self.next_intent;
+        self.next_intent += 1;
+        self.sim.submit(&intent, intent.ts)
+    }
+
     // One argument per intent field a test varies: clearer than a builder here.
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
         now: u64,
         side: OrderSide,
-        ty: OrderType,
+        order_type: OrderType,
         qty: u32,
         price: Option<i64>,
-        stop: Option<i64>,
+        stop_price: Option<i64>,
         bracket: Option<Bracket>,
     ) -> u64 {
-        let intent = OrderIntent {
-            intent_id: self.next_intent,
-            ts: now,
-            instrument_id: ID,
-            action: IntentAction::New,
+        self.submit(OrderIntent {
             side,
             qty,
-            order_type: ty,
+            order_type,
             price,
-            stop_price: stop,
-            tif: TimeInForce::Day,
-            reduce_only: false,
+            stop_price,
             bracket,
-            source: SignalSource::External,
-            confidence: 0.9,
-            risk_score: 3,
-        };
-        self.next_intent += 1;
-        self.sim.submit(&intent, now)
+            ..intent(now, IntentAction::New)
+        })
+    }
+
+    fn limit(&mut self, now: u64, side: OrderSide, qty: u32, price: i64) -> u64 {
+        self.send(now, side, Limit, qty, Some(price), None, None)
+    }
+
+    fn market(&mut self, now: u64, side: OrderSide, qty: u32) -> u64 {
+        self.send(now, side, Market, qty, None, None, None)
     }
 
     fn cancel(&mut self, now: u64, coid: u64) {
-        let mut intent = OrderIntent {
-            intent_id: self.next_intent,
-            ts: now,
-            instrument_id: ID,
-            action: IntentAction::Cancel {
-                client_order_id: coid,
-            },
-            side: OrderSide::Buy,
-            qty: 0,
-            order_type: OrderType::Limit,
-            price: None,
-            stop_price: None,
-            tif: TimeInForce::Day,
+        let action = IntentAction::Cancel {
+            client_order_id: coid,
+        };
+        self.submit(OrderIntent {
             reduce_only: true,
-            bracket: None,
-            source: SignalSource::External,
             confidence: 0.0,
             risk_score: 1,
+            ..intent(now, action)
+        });
+    }
+
+    fn modify(&mut self, now: u64, coid: u64, qty: u32, price: Option<i64>) {
+        let action = IntentAction::Modify {
+            client_order_id: coid,
         };
-        self.next_intent += 1;
-        intent.ts = now;
-        self.sim.submit(&intent, now);
+        self.submit(OrderIntent {
+            qty,
+            price,
+            ..intent(now, action)
+        });
     }
 
     fn arrive(&mut self, now: u64) {
@@ -150,6 +202,10 @@ impl World {
             .map(|f| (f.price, f.qty))
             .collect()
     }
+
+    fn all_fills_are(&self, liquidity: Liquidity) -> bool {
+        self.sim.fills().iter().all(|f| f.liquidity == liquidity)
+    }
 }
 
 /// Bids 5 and 3 at 100.00 (ids 1, 2), 4 at 99.75 (id 3); asks 2 @ 100.25, 3 @ 100.50,
@@ -157,12 +213,12 @@ impl World {
 fn seeded(latency: u64) -> World {
     let mut w = World::new(latency);
     w.feed_all(&[
-        rec(b'A', b'B', 0, 5, 1, 1),
-        rec(b'A', b'B', 0, 3, 2, 2),
-        rec(b'A', b'B', -1, 4, 3, 3),
-        rec(b'A', b'A', 1, 2, 11, 4),
-        rec(b'A', b'A', 2, 3, 12, 5),
-        rec(b'A', b'A', 3, 5, 13, 6),
+        rec(ADD, BID, 0, 5, 1, 1),
+        rec(ADD, BID, 0, 3, 2, 2),
+        rec(ADD, BID, -1, 4, 3, 3),
+        rec(ADD, ASK, 1, 2, 11, 4),
+        rec(ADD, ASK, 2, 3, 12, 5),
+        rec(ADD, ASK, 3, 5, 13, 6),
     ]);
     w
 }
@@ -170,24 +226,16 @@ fn seeded(latency: u64) -> World {
 #[test]
 fn queue_position_advances_on_cancels_ahead_and_not_on_adds_behind() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        2,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 2, t(0));
     w.arrive(10);
     assert_eq!(w.ahead(c), (2, 8));
-    w.feed(rec(b'A', b'B', 0, 4, 4, 11)); // joins behind us
+    w.feed(rec(ADD, BID, 0, 4, 4, 11)); // joins behind us
     assert_eq!(w.ahead(c), (2, 8));
-    w.feed(rec(b'C', b'B', 0, 5, 1, 12)); // first in line leaves
+    w.feed(rec(CANCEL, BID, 0, 5, 1, 12)); // first in line leaves
     assert_eq!(w.ahead(c), (1, 3));
-    w.feed(rec(b'C', b'B', 0, 1, 2, 13)); // partial cancel ahead keeps its place
+    w.feed(rec(CANCEL, BID, 0, 1, 2, 13)); // partial cancel ahead keeps its place
     assert_eq!(w.ahead(c), (1, 2));
-    w.feed(rec(b'M', b'B', 0, 6, 2, 14)); // size up: it goes behind us (CME priority)
+    w.feed(rec(MODIFY, BID, 0, 6, 2, 14)); // size up: it goes behind us (CME priority)
     assert_eq!(w.ahead(c), (0, 0));
     assert!(w.sim.fills().is_empty(), "cancels never fill us");
 }
@@ -195,66 +243,36 @@ fn queue_position_advances_on_cancels_ahead_and_not_on_adds_behind() {
 #[test]
 fn fills_only_after_the_queue_ahead_is_consumed_and_partially() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        3,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 3, t(0));
     w.arrive(10);
-    w.feed(rec(b'A', b'B', 0, 4, 4, 11)); // behind us
-                                          // A seller takes 5 from order 1 (ahead of us): we are not filled.
-    let mut tr = rec(b'T', b'A', 0, 5, 0, 20);
-    tr.flags = FlagSet::new(0);
-    let mut f1 = rec(b'F', b'B', 0, 5, 1, 20);
-    f1.flags = FlagSet::new(0);
-    w.feed_all(&[tr, f1, rec(b'C', b'B', 0, 5, 1, 20)]);
+    w.feed(rec(ADD, BID, 0, 4, 4, 11)); // behind us
+
+    // A seller takes 5 from order 1 (ahead of us): we are not filled.
+    w.feed(part(TRADE, ASK, 0, 5, 0, 20));
+    w.feed_all(&filled(BID, 0, 5, 1, 20));
     assert!(w.fills_of(c).is_empty());
     assert_eq!(w.ahead(c), (1, 3));
     // Order 2 (ahead) is filled 3: still nothing for us; the queue ahead is now empty.
-    let mut f2 = rec(b'F', b'B', 0, 3, 2, 30);
-    f2.flags = FlagSet::new(0);
-    w.feed_all(&[f2, rec(b'C', b'B', 0, 3, 2, 30)]);
+    w.feed_all(&filled(BID, 0, 3, 2, 30));
     assert!(w.fills_of(c).is_empty());
     assert_eq!(w.ahead(c), (0, 0));
     // Order 4 (behind us) gets 2: FIFO says that volume was ours first.
-    let mut f4 = rec(b'F', b'B', 0, 2, 4, 40);
-    f4.flags = FlagSet::new(0);
-    w.feed_all(&[f4, rec(b'C', b'B', 0, 2, 4, 40)]);
+    w.feed_all(&filled(BID, 0, 2, 4, 40));
     assert_eq!(w.fills_of(c), vec![(t(0), 2)]);
     assert_eq!(w.order(c).status, OrderStatus::PartiallyFilled);
-    let mut f4b = rec(b'F', b'B', 0, 2, 4, 50);
-    f4b.flags = FlagSet::new(0);
-    w.feed_all(&[f4b, rec(b'C', b'B', 0, 2, 4, 50)]);
+    w.feed_all(&filled(BID, 0, 2, 4, 50));
     assert_eq!(w.fills_of(c), vec![(t(0), 2), (t(0), 1)]);
     assert_eq!(w.order(c).status, OrderStatus::Filled);
-    assert!(w
-        .sim
-        .fills()
-        .iter()
-        .all(|f| f.liquidity == Liquidity::Maker));
+    assert!(w.all_fills_are(Liquidity::Maker));
 }
 
 #[test]
 fn a_trade_through_our_price_fills_us() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        1,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 1, t(0));
     w.arrive(10);
     // A bid one tick below ours is filled: the market went through our level.
-    let mut f = rec(b'F', b'B', -1, 2, 3, 20);
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(part(FILL, BID, -1, 2, 3, 20));
     assert_eq!(w.fills_of(c), vec![(t(0), 1)]);
 }
 
@@ -262,28 +280,21 @@ fn a_trade_through_our_price_fills_us() {
 fn market_order_walks_three_levels_and_pays_fees_without_changing_the_book() {
     let mut w = seeded(0);
     let before = w.books[0].1.order_count();
-    let c = w.send(10, OrderSide::Buy, OrderType::Market, 7, None, None, None);
+    let c = w.market(10, Buy, 7);
     w.arrive(10);
     assert_eq!(w.fills_of(c), vec![(t(1), 2), (t(2), 3), (t(3), 2)]);
     assert_eq!(w.order(c).status, OrderStatus::Filled);
     let fees: f64 = w.sim.fills().iter().map(|f| f.fee).sum();
     assert_eq!(fees, 7.0 * FEE);
-    assert!(w
-        .sim
-        .fills()
-        .iter()
-        .all(|f| f.liquidity == Liquidity::Taker));
-    assert_eq!(
-        w.books[0].1.order_count(),
-        before,
-        "our fills leave the replay alone"
-    );
+    assert!(w.all_fills_are(Liquidity::Taker));
+    let after = w.books[0].1.order_count();
+    assert_eq!(after, before, "our fills leave the replay alone");
 }
 
 #[test]
 fn market_order_larger_than_the_book_fills_what_is_visible_and_cancels_the_rest() {
     let mut w = seeded(0);
-    let c = w.send(10, OrderSide::Buy, OrderType::Market, 12, None, None, None);
+    let c = w.market(10, Buy, 12);
     w.arrive(10);
     assert_eq!(w.order(c).filled_qty, 10);
     assert_eq!(w.order(c).status, OrderStatus::Cancelled);
@@ -292,15 +303,7 @@ fn market_order_larger_than_the_book_fills_what_is_visible_and_cancels_the_rest(
 #[test]
 fn marketable_limit_takes_up_to_its_price_and_rests_the_rest() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        4,
-        Some(t(1)),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 4, t(1));
     w.arrive(10);
     assert_eq!(w.fills_of(c), vec![(t(1), 2)]);
     assert_eq!(w.order(c).status, OrderStatus::PartiallyFilled);
@@ -310,22 +313,13 @@ fn marketable_limit_takes_up_to_its_price_and_rests_the_rest() {
 #[test]
 fn stop_triggers_on_a_trade_at_its_price_and_executes_at_the_event_end() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Sell,
-        OrderType::Stop,
-        2,
-        None,
-        Some(t(-1)),
-        None,
-    );
+    let c = w.send(10, Sell, Stop, 2, None, Some(t(-1)), None);
     w.arrive(10);
-    w.feed(rec(b'T', b'A', 0, 1, 0, 20)); // 100.00 prints: above the stop
+    w.feed(rec(TRADE, ASK, 0, 1, 0, 20)); // 100.00 prints: above the stop
     assert!(w.fills_of(c).is_empty());
     // 99.75 prints: triggered; the event ends with bids 8 @ 100.00 still shown.
-    let mut tr = rec(b'T', b'A', -1, 1, 0, 30);
-    tr.flags = FlagSet::new(0);
-    w.feed_all(&[tr, rec(b'C', b'B', -1, 1, 3, 30)]);
+    w.feed(part(TRADE, ASK, -1, 1, 0, 30));
+    w.feed(rec(CANCEL, BID, -1, 1, 3, 30));
     assert_eq!(w.fills_of(c), vec![(t(0), 2)]);
     assert_eq!(w.order(c).status, OrderStatus::Filled);
 }
@@ -338,38 +332,24 @@ fn bracket_children_follow_partial_entry_fills_and_one_cancels_the_other() {
         take_profit: t(4),
     };
     // Entry: buy 4 limit at 100.25 takes the 2 shown, rests 2.
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        4,
-        Some(t(1)),
-        None,
-        Some(b),
-    );
+    let c = w.send(10, Buy, Limit, 4, Some(t(1)), None, Some(b));
     w.arrive(10);
     let sl = client_order_id(1, Leg::StopLoss);
     let tp = client_order_id(1, Leg::TakeProfit);
     assert_eq!(w.order(c).filled_qty, 2);
     assert_eq!((w.order(sl).qty, w.order(tp).qty), (2, 2));
-    assert_eq!(w.order(sl).side, OrderSide::Sell);
+    assert_eq!(w.order(sl).side, Sell);
     assert_eq!(w.order(tp).price, Some(t(4)));
     // The rest of the entry fills: children grow to 4.
-    let mut f = rec(b'F', b'B', 0, 5, 1, 20); // a bid below ours filled: through us
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(part(FILL, BID, 0, 5, 1, 20)); // a bid below ours filled: through us
     assert_eq!(w.order(c).status, OrderStatus::Filled);
     assert_eq!((w.order(sl).qty, w.order(tp).qty), (4, 4));
     // Take-profit partly filled by a trade through 101.00: the stop shrinks with it.
-    w.feed(rec(b'A', b'A', 5, 1, 20, 30));
-    let mut f = rec(b'F', b'A', 5, 1, 20, 31);
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(rec(ADD, ASK, 5, 1, 20, 30));
+    w.feed(part(FILL, ASK, 5, 1, 20, 31));
     assert_eq!(w.order(tp).filled_qty, 1);
     assert_eq!(w.order(sl).qty, 3);
-    let mut f = rec(b'F', b'A', 5, 9, 20, 32);
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(part(FILL, ASK, 5, 9, 20, 32));
     assert_eq!(w.order(tp).status, OrderStatus::Filled);
     assert_eq!(w.order(sl).status, OrderStatus::Cancelled);
     assert!(w.fills_of(sl).is_empty());
@@ -379,19 +359,9 @@ fn bracket_children_follow_partial_entry_fills_and_one_cancels_the_other() {
 fn an_order_arriving_after_a_trade_misses_it() {
     let run = |latency: u64| {
         let mut w = seeded(latency);
-        let c = w.send(
-            10,
-            OrderSide::Buy,
-            OrderType::Limit,
-            1,
-            Some(t(0)),
-            None,
-            None,
-        );
-        w.feed(rec(b'A', b'B', 0, 2, 4, 20)); // a later bid at our price
-        let mut f = rec(b'F', b'B', 0, 2, 4, 50);
-        f.flags = FlagSet::new(0);
-        w.feed_all(&[f, rec(b'C', b'B', 0, 2, 4, 50)]);
+        let c = w.limit(10, Buy, 1, t(0));
+        w.feed(rec(ADD, BID, 0, 2, 4, 20)); // a later bid at our price
+        w.feed_all(&filled(BID, 0, 2, 4, 50));
         w.arrive(1_000);
         w.fills_of(c).len()
     };
@@ -404,40 +374,20 @@ fn an_order_arriving_after_a_trade_misses_it() {
 #[test]
 fn a_cancel_in_flight_loses_the_race_to_a_fill() {
     let mut w = seeded(30);
-    let c = w.send(
-        0,
-        OrderSide::Buy,
-        OrderType::Limit,
-        1,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(0, Buy, 1, t(0));
     w.arrive(30);
-    w.feed(rec(b'A', b'B', 0, 2, 4, 31));
+    w.feed(rec(ADD, BID, 0, 2, 4, 31));
     w.cancel(40, c); // reaches the venue at 70
-    let mut f = rec(b'F', b'B', 0, 1, 4, 60);
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(part(FILL, BID, 0, 1, 4, 60));
     w.arrive(100);
     assert_eq!(w.order(c).status, OrderStatus::Filled);
     assert_eq!(w.sim.rejects().len(), 1);
     // And a cancel that arrives first wins.
-    let c2 = w.send(
-        200,
-        OrderSide::Buy,
-        OrderType::Limit,
-        1,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c2 = w.limit(200, Buy, 1, t(0));
     w.arrive(230);
     w.cancel(240, c2);
     w.arrive(270);
-    let mut f = rec(b'F', b'B', 0, 1, 4, 280);
-    f.flags = FlagSet::new(0);
-    w.feed(f);
+    w.feed(part(FILL, BID, 0, 1, 4, 280));
     assert_eq!(w.order(c2).status, OrderStatus::Cancelled);
     assert!(w.fills_of(c2).is_empty());
 }
@@ -445,15 +395,7 @@ fn a_cancel_in_flight_loses_the_race_to_a_fill() {
 #[test]
 fn off_tick_prices_and_unknown_instruments_are_rejected() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        1,
-        Some(t(0) + 1),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 1, t(0) + 1);
     w.arrive(10);
     assert_eq!(w.order(c).status, OrderStatus::Rejected);
     assert_eq!(w.order(c).reject_reason, "price off the tick grid");
@@ -494,65 +436,20 @@ fn latency_draws_are_deterministic_per_seed_and_respect_the_cap() {
 #[test]
 fn one_trade_through_us_fills_once_not_for_the_print_and_the_fill_record() {
     let mut w = seeded(0);
-    let c = w.send(
-        10,
-        OrderSide::Buy,
-        OrderType::Limit,
-        10,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(10, Buy, 10, t(0));
     w.arrive(10);
     // A seller prints 3 at 99.75 against bid order 3: the trade and its fill record.
-    let mut tr = rec(b'T', b'A', -1, 3, 0, 20);
-    tr.flags = FlagSet::new(0);
-    let mut f = rec(b'F', b'B', -1, 3, 3, 20);
-    f.flags = FlagSet::new(0);
-    w.feed_all(&[tr, f, rec(b'C', b'B', -1, 3, 3, 20)]);
+    w.feed(part(TRADE, ASK, -1, 3, 0, 20));
+    w.feed_all(&filled(BID, -1, 3, 3, 20));
     assert_eq!(w.fills_of(c), vec![(t(0), 3)]);
-}
-
-impl World {
-    fn modify(&mut self, now: u64, coid: u64, qty: u32, price: Option<i64>) {
-        let intent = OrderIntent {
-            intent_id: self.next_intent,
-            ts: now,
-            instrument_id: ID,
-            action: IntentAction::Modify {
-                client_order_id: coid,
-            },
-            side: OrderSide::Buy,
-            qty,
-            order_type: OrderType::Limit,
-            price,
-            stop_price: None,
-            tif: TimeInForce::Day,
-            reduce_only: false,
-            bracket: None,
-            source: SignalSource::External,
-            confidence: 0.9,
-            risk_score: 3,
-        };
-        self.next_intent += 1;
-        self.sim.submit(&intent, now);
-    }
 }
 
 #[test]
 fn modify_arrives_after_the_latency_and_keeps_priority_only_when_it_shrinks() {
     let mut w = seeded(10);
-    let c = w.send(
-        0,
-        OrderSide::Buy,
-        OrderType::Limit,
-        3,
-        Some(t(0)),
-        None,
-        None,
-    );
+    let c = w.limit(0, Buy, 3, t(0));
     w.arrive(10);
-    w.feed(rec(b'A', b'B', 0, 4, 4, 11)); // behind us
+    w.feed(rec(ADD, BID, 0, 4, 4, 11)); // behind us
     assert_eq!(w.ahead(c), (2, 8));
     // Smaller size: same place in the queue, effective only once it arrives (t = 30).
     w.modify(20, c, 2, None);
@@ -593,7 +490,7 @@ fn a_cancel_that_overtakes_its_order_keeps_it_off_the_book() {
     let mut overtaken = None;
     for k in 0..50u64 {
         let now = 1_000 * (k + 1);
-        let c = w.send(now, OrderSide::Buy, OrderType::Market, 1, None, None, None);
+        let c = w.market(now, Buy, 1);
         w.cancel(now, c);
         w.arrive(now + 500);
         if w.order(c).status == OrderStatus::Cancelled && w.fills_of(c).is_empty() {
