@@ -32,7 +32,7 @@ from pycontrol.ib.connect import Connected, IBConnectError, backoff_delays, conn
 from pycontrol.ib.contracts import resolve_front
 from pycontrol.ib.orders import build_orders, parse_order_ref
 from pycontrol.session.config import SessionConfig
-from pycontrol.session.engine import MarketData
+from pycontrol.session.engine import MarketData, TradePrint
 from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
 
@@ -41,6 +41,7 @@ log = logging.getLogger("pycontrol.ib.broker")
 ReportSink = Callable[[ExecutionReport, str], None]
 DenySink = Callable[[OrderIntent, str, str], None]
 MarketSink = Callable[[MarketData], None]
+TradeSink = Callable[[TradePrint], None]
 EventSink = Callable[[str, dict[str, Any]], None]
 
 IB_SIDE = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
@@ -63,6 +64,7 @@ class IBVenue:
         on_market: MarketSink,
         on_event: EventSink,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        on_trade: TradeSink | None = None,
     ) -> None:
         self.cfg = cfg
         self.mode = mode
@@ -71,6 +73,7 @@ class IBVenue:
         self.on_deny = on_deny
         self.on_market = on_market
         self.on_event = on_event
+        self.on_trade = on_trade
         self.clock = clock
         self.ib = IB()
         self.ib.RequestTimeout = cfg.ib.connect_timeout * 2
@@ -162,6 +165,12 @@ class IBVenue:
         self._ticker.updateEvent += self._on_ticker
 
     def _on_ticker(self, t: Any) -> None:
+        if self.on_trade is not None:
+            # last-trade ticks (4, delayed 68) of this update, in arrival order, before the
+            # quote: a trade prints against the book it found
+            for k in t.ticks:
+                if k.tickType in (4, 68) and k.size > 0 and k.price == k.price and k.price > 0:
+                    self.on_trade(TradePrint(self.symbol, _mkt(), float(k.price), _size(k.size)))
         bid, ask = t.bid, t.ask
         if not (bid == bid and ask == ask) or bid <= 0 or ask <= 0:  # NaN: side not yet known
             return

@@ -370,6 +370,18 @@ class TestGateway:
     ) -> None:
         self.call(lambda: self._set_quote(con_id, Quote(bid, ask, bid_size, ask_size)))
 
+    def trade(self, con_id: int, price: float, size: int) -> None:
+        """A trade print: a last-price tick (type 4, with its size) to every subscriber."""
+        self.call(lambda: self._send_trade(con_id, price, size))
+
+    def _send_trade(self, con_id: int, price: float, size: int) -> None:
+        q = self.quotes.setdefault(con_id, Quote())
+        q.last = price
+        for c in self.conns:
+            for req_id, sub_con in c.subs.items():
+                if sub_con == con_id and c.ready:
+                    self._send(c, [1, 6, req_id, 4, price, size, 0])
+
     def fill(
         self,
         order_id: int,

@@ -16,7 +16,7 @@ from typing import Any
 import zmq
 
 from pycontrol.session import messages as m
-from pycontrol.session.engine import Engine, EngineOutput, MarketData, WorkingOrder
+from pycontrol.session.engine import Engine, EngineOutput, MarketData, TradePrint, WorkingOrder
 from pycontrol.session.orders import ExecutionReport
 
 
@@ -68,6 +68,8 @@ class EngineHost:
         e = self.engine
         if op == "md":
             return e.on_market_data(MarketData(**b)).to_dict()
+        if op == "trade":
+            return e.on_trade(TradePrint(**b)).to_dict()
         if op == "exec":
             return e.on_execution_report(ExecutionReport.from_dict(b)).to_dict()
         if op == "restore":
@@ -136,6 +138,9 @@ class EngineClient:
 
     def on_market_data(self, md: MarketData) -> EngineOutput:
         return EngineOutput.from_dict(self._rpc("md", md.__dict__))
+
+    def on_trade(self, tp: TradePrint) -> EngineOutput:
+        return EngineOutput.from_dict(self._rpc("trade", tp.__dict__))
 
     def on_execution_report(self, report: ExecutionReport) -> EngineOutput:
         return EngineOutput.from_dict(self._rpc("exec", report.to_dict()))

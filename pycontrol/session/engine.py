@@ -58,6 +58,17 @@ class MarketData:
 
 
 @dataclass(frozen=True)
+class TradePrint:
+    """One trade of an instrument at ``ts`` (UTC ns) as the feed reports it: price in price
+    units, size in contracts. IB's last-trade ticks carry no aggressor side."""
+
+    symbol: str
+    ts: int
+    price: float
+    size: int
+
+
+@dataclass(frozen=True)
 class Denial:
     intent: OrderIntent
     reason: str
@@ -105,6 +116,7 @@ class Engine(Protocol):
         self, positions: dict[str, int], working: list[WorkingOrder], done_intent_ids: list[int]
     ) -> None: ...
     def on_market_data(self, md: MarketData) -> EngineOutput: ...
+    def on_trade(self, tp: TradePrint) -> EngineOutput: ...
     def on_execution_report(self, report: ExecutionReport) -> EngineOutput: ...
     def status(self) -> dict[str, Any]: ...
     def set_risk_limits(self, max_order_qty: int, max_position: int) -> None: ...
@@ -164,6 +176,10 @@ class ScriptedEngine:
             self.done_signals.add(s.intent_id)
             self._gate(self._intent_from_signal(s, md), out)
         return out
+
+    def on_trade(self, tp: TradePrint) -> EngineOutput:
+        """Trades do not move scripted signals (they count market-data events only)."""
+        return EngineOutput()
 
     def on_execution_report(self, report: ExecutionReport) -> EngineOutput:
         w = self.working.get(report.client_order_id)

@@ -34,6 +34,7 @@ from pycontrol.session.engine import (
     EngineUnsupported,
     MarketData,
     ScriptedEngine,
+    TradePrint,
     WorkingOrder,
 )
 from pycontrol.session.journal import Journal, apply_fill
@@ -195,6 +196,10 @@ class Session:
                 "latency",
                 {"stage": "md_to_intent_us", "value": (time.perf_counter_ns() - t0) / 1000},
             )
+
+    def on_trade(self, tp: TradePrint) -> None:
+        """A trade print from the venue's feed: bars and trade features in the engine."""
+        self._handle(self._flow().on_trade(tp))
 
     def _handle(self, out: EngineOutput) -> None:
         for d in out.denials:
@@ -409,6 +414,7 @@ class Session:
                     self.on_deny,
                     self.on_market,
                     self.on_event,
+                    on_trade=self.on_trade,
                 )
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth

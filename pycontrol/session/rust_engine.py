@@ -331,6 +331,13 @@ class RustLive(_RustControls):
         self.core = self._new_core()
         self.events = 0
         self.halt_reason = ""
+        self._last_ts = 0
+
+    def _ts(self, ts: int) -> int:
+        """Event time is arrival time, in arrival order: a wall-clock step back (NTP) is held
+        at the last time instead of refused by the engine's time-order check."""
+        self._last_ts = max(self._last_ts, ts)
+        return self._last_ts
 
     def _new_core(self) -> Any:
         inst = self.cfg.instrument
@@ -382,7 +389,12 @@ class RustLive(_RustControls):
         self.symbol = md.symbol
         bid = (md.bid, md.bid_size) if md.bid == md.bid else None
         ask = (md.ask, md.ask_size) if md.ask == md.ask else None
-        return self._output(self.core.on_quote(self.INSTRUMENT_ID, md.ts, bid, ask))
+        return self._output(self.core.on_quote(self.INSTRUMENT_ID, self._ts(md.ts), bid, ask))
+
+    def on_trade(self, tp: Any) -> EngineOutput:
+        """A trade print (IB's carry no aggressor: "N"); bars and trade features read it."""
+        self.symbol = tp.symbol
+        return self._output(self.core.on_trade(self.INSTRUMENT_ID, tp.ts, tp.price, tp.size, "N"))
 
     def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
         known = self.core.order(r.client_order_id) is not None

@@ -137,3 +137,17 @@ def test_bad_input_is_a_typed_error_naming_what() -> None:
         e.on_quote(ES, T0, (5000.0, 1), (5000.5, 1))
     with pytest.raises(ValueError, match="not a model"):
         e.request_model_swap()
+
+
+def test_trade_prints_are_events_of_the_engine() -> None:
+    e = engine()
+    e.on_quote(ES, T0, (5000.0, 1), (5000.25, 1))
+    for k in range(1, 4):
+        out = e.on_trade(ES, T0 + k * SEC, 5000.25, 2, "N")
+        assert out == {"intents": [], "denials": []}
+    snap = e.snapshot()
+    assert (snap["records"], snap["events"]) == (2 + 3, 1 + 3)
+    with pytest.raises(ValueError, match="aggressor must be B, A or N"):
+        e.on_trade(ES, T0 + 5 * SEC, 5000.25, 2, "X")
+    with pytest.raises(InvalidInputError, match="size 0"):
+        e.on_trade(ES, T0 + 5 * SEC, 5000.25, 0, "B")
