@@ -14,11 +14,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sessionkit import SessionProc, wait_for
+from sessionkit import SessionProc, wait_for, write_config
 
 import pycontrol
 from pycontrol.backtest.config import BacktestConfig
 from pycontrol.backtest.run import make_run, run_backtest
+from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.registry import Registry
 from pycontrol.registry.contract import manifest_violations
 from pycontrol.session.journal import Journal
@@ -214,3 +215,60 @@ def test_a_replay_session_swaps_only_to_the_promoted_version(
         assert swaps == [v2], "the refused swap is not journaled"
     finally:
         j.close()
+
+
+def test_a_paper_session_serves_the_model_on_ib_trades_and_swaps_it(
+    demo: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Paper on the Rust engine with the demo's production model (1s bar features): the bars
+    are built from IB's trade prints (last-trade ticks from the test gateway), the model is
+    asked on each, and `swap-model` to a newly promoted version lands in the running engine."""
+    out, _ = demo
+    reg = tmp_path / "registry"
+    shutil.copytree(out / "registry", reg)
+    v1 = str(Registry(reg).aliases("demo")["production"])
+    v2 = str(derive(reg / "demo" / v1, tmp_path / "v2")["model_id"])
+    shutil.move(tmp_path / "v2", reg / "demo" / v2)
+    (tmp_path / "strategy.toml").write_text(
+        f'name = "paper-model"\ndata = ["<broker feed>"]\n'
+        f'[signals]\nkind = "model"\nregistry = "{reg}"\nfamily = "demo"\n'
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    gw = TestGateway(account="DU1234567", venue=BboVenue()).start()
+    s: SessionProc | None = None
+    try:
+        con = gw.front("ES").con_id
+        gw.set_quote(con, 5000.0, 5000.25)
+        engine = f'[engine]\nkind = "rust"\nstrategy = "{tmp_path / "strategy.toml"}"\n'
+        cfg = write_config(tmp_path / "s.toml", run, gw.port, [], extra=engine)
+        s = SessionProc(cfg, run, env={"IB_ACCOUNT": "DU1234567"})
+        s.wait_ready(60)
+        wait_for(lambda: gw.market_data_subscribers(con), what="the subscription")
+        step = iter(range(10**6))
+
+        def asked() -> int:
+            # one quote and one trade per poll (~20 a second): 1s bars close as time passes
+            k = next(step)
+            px = 5000.0 + 0.25 * (k % 4)
+            gw.set_quote(con, px, px + 0.25)
+            gw.trade(con, px + 0.25, 1 + k % 3)
+            m = s.cmd("status")["result"]["engine"]["model"]
+            return int(m["passed"] + sum(m["gated_by_reason"].values()))
+
+        wait_for(lambda: asked() >= 3, 60, "the model to be asked on bars of trade prints")
+        eng = s.cmd("status")["result"]["engine"]
+        assert eng["model"]["version"] == v1 and eng["model_source"] == "model:demo"
+
+        set_alias(reg, "demo", "production", v2)
+        assert s.cmd("swap-model", model=v2)["ok"]
+
+        def swapped() -> bool:
+            asked()
+            return bool(s.cmd("status")["result"]["engine"]["model"]["version"] == v2)
+
+        wait_for(swapped, 60, "the promoted version to serve in the paper session")
+    finally:
+        if s is not None:
+            s.stop()
+        gw.stop()
