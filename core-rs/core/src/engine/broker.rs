@@ -172,9 +172,24 @@ impl BrokerVenue {
             });
         }
         let o = self.order_mut(coid, "close")?;
-        if !o.status.is_terminal() {
-            o.status = status;
-            o.reason = reason.to_string();
+        if o.status.is_terminal() {
+            return Ok(());
+        }
+        o.status = status;
+        o.reason = reason.to_string();
+        let (intent, leg, filled) = (o.intent_id, o.leg, o.filled_qty);
+        if leg == Leg::Entry && filled == 0 {
+            // An entry that ends unfilled takes its bracket with it: the exits can never
+            // become active (the broker drops them too), and left working they would block
+            // every later entry of the instrument.
+            for c in self
+                .orders
+                .iter_mut()
+                .filter(|c| c.intent_id == intent && c.leg != Leg::Entry && !c.status.is_terminal())
+            {
+                c.status = OrderStatus::Cancelled;
+                c.reason = format!("parent {}", status.as_str());
+            }
         }
         Ok(())
     }

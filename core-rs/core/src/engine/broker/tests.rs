@@ -170,6 +170,29 @@ fn an_opposite_signal_cancels_the_bracket_and_exits_reduce_only() {
 }
 
 #[test]
+fn an_entry_that_ends_unfilled_takes_its_bracket_and_frees_the_next_entry() {
+    let mut e = engine(&[(10, 1), (16, 1)]);
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    e.venue_update(|v| v.close(coid, OrderStatus::Rejected, "201: margin"))
+        .unwrap();
+    for leg in [Leg::TakeProfit, Leg::StopLoss] {
+        let o = e
+            .sim()
+            .order(client_order_id(entry.intent_id, leg))
+            .unwrap();
+        assert_eq!(o.status, OrderStatus::Cancelled);
+        assert_eq!(o.reason, "parent REJECTED");
+    }
+    assert!(!e.sim().has_open_orders(ES));
+    quotes(&mut e, 11..17);
+    let next = e.venue_mut().take_outbox();
+    assert_eq!(next.len(), 1, "the next signal enters again");
+    assert!(next[0].intent_id > entry.intent_id);
+}
+
+#[test]
 fn halted_engine_denies_and_sends_nothing() {
     let mut e = engine(&[(10, 1)]);
     e.set_trading_state(TradingState::Halted);
