@@ -1589,4 +1589,6 @@ pub mod placebo;
 pub mod quotes;
 
 #[cfg(test)]
+mod testkit;
+#[cfg(test)]
 mod tests;

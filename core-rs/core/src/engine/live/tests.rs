@@ -1,62 +1,22 @@
 //! Session controls on the real ES day: halt and resume, limits, flatten, and the drained
 //! log against the engine's own records.
 
-use std::path::PathBuf;
-
 use super::*;
-use crate::book::PRICE_SCALE;
-use crate::engine::{EngineConfig, ExternalSignals};
-use crate::orders::{InstrumentSpec, Leg};
+use crate::engine::testkit::{alternating_signals, es_config, esh4};
+use crate::engine::EngineConfig;
+use crate::orders::Leg;
 use crate::sim::SimConfig;
-use crate::sizing::SizingConfig;
-
-const ES: u32 = 17077;
-
-fn esh4() -> PathBuf {
-    std::env::var_os("SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-        .join("dbn/nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst")
-}
-
-/// A signal every 2 minutes of the live hours, three buys then three sells, p = 0.9.
-fn signals() -> ExternalSignals {
-    let start = 1_703_541_600_000_000_000u64; // 2023-12-25 22:00:00 UTC
-    let (mut ts, mut ids, mut probs) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..60u64 {
-        ts.push(start + 30_000_000_000 + i * 120_000_000_000);
-        ids.push(ES);
-        if (i / 3) % 2 == 0 {
-            probs.extend([0.05, 0.05, 0.9]);
-        } else {
-            probs.extend([0.9, 0.05, 0.05]);
-        }
-    }
-    ExternalSignals::new(vec![-1, 0, 1], ts, ids, probs, 60_000_000_000).unwrap()
-}
 
 fn backtest(seed: u64) -> Backtest {
+    let base = es_config(seed);
     let cfg = EngineConfig {
         sim: SimConfig {
             order_latency: crate::sim::LatencyModel::Constant(200_000),
-            feed_latency: crate::sim::LatencyModel::Constant(20_000),
-            seed,
+            ..base.sim.clone()
         },
-        specs: vec![InstrumentSpec {
-            instrument_id: ES,
-            tick_size: PRICE_SCALE / 4,
-            multiplier: 50.0,
-            fee_per_contract: 1.5,
-        }],
-        sizing: SizingConfig {
-            max_qty: 2,
-            stop_k: 0.5,
-            ..SizingConfig::default()
-        },
-        vol_min_samples: 30,
-        ..EngineConfig::default()
+        ..base
     };
-    let engine = Engine::new(cfg, Box::new(signals())).unwrap();
+    let engine = Engine::new(cfg, Box::new(alternating_signals())).unwrap();
     Backtest::new(&[esh4()], engine).unwrap()
 }
 
