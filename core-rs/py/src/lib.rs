@@ -17,6 +17,7 @@ mod lobster;
 mod replay;
 mod risk;
 mod riskmodel;
+mod sim_market;
 mod synth;
 
 #[pymodule]
@@ -35,6 +36,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     riskmodel::register(m)?;
     infer::register(m)?;
     gates::register(m)?;
+    sim_market::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
