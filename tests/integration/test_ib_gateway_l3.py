@@ -206,6 +206,36 @@ def test_manual_fill_and_unfed_contracts_still_work(gw: TestGateway) -> None:
     run(go)
 
 
+def test_latency_and_venue_rejects(esh4_mbo: Path) -> None:
+    venue = L3Venue(order_latency_ns=5_000_000_000)  # 5 s of market time to the venue
+    with TestGateway(today=dt.date(2026, 11, 20), venue=venue) as g:
+        con_id = g.front("ES").con_id
+        g.load_dbn(esh4_mbo, con_id)
+        g.advance(con_id, START)
+
+        async def go() -> None:
+            ib = await connected(g)
+            c = await es(ib, g)
+            mkt = ib.placeOrder(c, MarketOrder("BUY", 1))
+            await until(lambda: mkt.orderStatus.status == "Submitted")
+            assert g.sim_order(mkt.order.orderId)["status"] == "WORKING"  # type: ignore[index]
+            assert mkt.fills == []  # still on its way to the venue
+            advance_until(g, con_id, lambda: bool(g.execution_list()), 5000)
+            await until(lambda: mkt.orderStatus.status == "Filled")
+            # off the tick grid: the venue rejects it, the gateway cancels it with the reason
+            bad = ib.placeOrder(c, LimitOrder("BUY", 1, 4790.1))
+            await until(lambda: bad.orderStatus.status == "Submitted")
+
+            def rejected() -> bool:
+                return any("off the tick grid" in e[2] for e in g.errors_sent)
+
+            assert advance_until(g, con_id, rejected, 5000) < 5000
+            await until(lambda: bad.orderStatus.status == "Cancelled")
+            ib.disconnect()
+
+        run(go)
+
+
 def test_feed_streams_quotes_and_the_sim_fills(esh4_mbo: Path) -> None:
     with TestGateway(today=dt.date(2026, 11, 20), venue=L3Venue(fee_per_contract=1.1)) as g:
         front = g.front("ES")
