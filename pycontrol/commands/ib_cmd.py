@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 
@@ -23,12 +24,32 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--rate", type=float, default=50.0, help="quote updates per second")
     g.add_argument("--no-auto-fill", action="store_true", help="orders rest until filled by hand")
+    g.add_argument(
+        "--venue",
+        choices=("l3", "bbo"),
+        default=None,
+        help="who fills orders: l3 = the L3 simulated exchange over the --data MBO file "
+        "(default with --data), bbo = at the quote (default without)",
+    )
     g.set_defaults(func=_gateway)
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    from pycontrol import CoreError
     from pycontrol.ib.testgateway import serve
 
     account = os.environ.get(args.account_env, "DU0000001")
-    serve(args.port, args.data, args.root, account, args.rate, not args.no_auto_fill)
+    try:
+        serve(
+            args.port, args.data, args.root, account, args.rate, not args.no_auto_fill, args.venue
+        )
+    except ValueError as e:
+        print(f"pycontrol ib test-gateway: {e}", file=sys.stderr)
+        return 2
+    except CoreError as e:  # e.g. an L2 file for the l3 venue
+        print(
+            f"pycontrol ib test-gateway: {e} (--venue bbo streams the BBO of any book file)",
+            file=sys.stderr,
+        )
+        return 2
     return 0

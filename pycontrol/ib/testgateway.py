@@ -5,8 +5,14 @@ The real ``ib_async`` client connects to it over TCP exactly as to TWS / IB Gate
 futures, market data ticks (static quotes or replayed from a DBN file's BBO), orders (market,
 limit, stop, brackets with transmit flags and parent ids, OCA groups, modify, cancel) answered
 with openOrder / orderStatus / execDetails / commissionReport, and positions, open orders and
-executions on request. Fills are decided by a pluggable :class:`VenueModel` (the lead plugs
-the L3 simulated exchange in there); :class:`BboVenue` fills against the current quote.
+executions on request. Fills are decided by a pluggable :class:`VenueModel`:
+:class:`BboVenue` fills against the current quote; :class:`L3Venue` hands every working order
+to the L3 simulated exchange (``tradecore::sim::SimExchange`` via ``pycontrol._core.SimMarket``)
+replaying an MBO file (:meth:`TestGateway.feed_dbn` streams it, :meth:`TestGateway.load_dbn` +
+:meth:`TestGateway.advance` step it under a test's control), which decides fills by queue
+position, walks the book, triggers stops and charges its fee; modify = cancel + new order for
+what remains, and its fills go through the same execution path (execDetails,
+commissionReport, positions, OCA and bracket children) as every other fill.
 
 Fault injection for tests and dry runs: drop every connection, go down for a while (a gateway
 restart), send 1100/1101/1102, hold client ids in use (326), reject orders, fill partially,
@@ -31,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pycontrol.ib.wire import (
     MIN_CLIENT_VERSION,
@@ -43,6 +49,9 @@ from pycontrol.ib.wire import (
     to_int,
     to_str,
 )
+
+if TYPE_CHECKING:
+    from pycontrol._core import SimMarket
 
 log = logging.getLogger("pycontrol.ib.testgateway")
 T = TypeVar("T")
@@ -154,6 +163,10 @@ class GwOrder:
     filled: int = 0
     avg_fill_price: float = 0.0
     last_fill_price: float = 0.0
+    # L3 venue: the simulated exchange's reference of the order's working incarnation (None
+    # when there is none) and of the last one sent
+    sim_ref: int | None = None
+    sim_last: int | None = None
 
     @property
     def remaining(self) -> int:
@@ -226,6 +239,47 @@ class BboVenue:
         return [(qty, touch)]
 
 
+class L3Venue:
+    """Fills decided by the L3 simulated exchange (``tradecore::sim::SimExchange`` through
+    :class:`pycontrol._core.SimMarket`) over the MBO file that :meth:`TestGateway.feed_dbn` or
+    :meth:`TestGateway.load_dbn` binds to a contract: queue position by MBO order id, market
+    orders walking the visible depth, partial fills, stops triggered by prints, order latency
+    and the per-contract fee as the commission. Every working order of a bound contract is
+    sent to the market once (a modify is a cancel and a new order for what remains), cancels
+    go to it, and its fills become the gateway's executions. Orders on a contract without a
+    bound file never fill (``match`` finds nothing); ``TestGateway.fill`` still works.
+
+    ``fee_per_contract=None`` charges the gateway's ``commission_per_contract``;
+    ``order_latency_ns`` delays every order and cancel at the venue by that much market time
+    (0: an order acts on the book as it stands when it is placed)."""
+
+    def __init__(
+        self,
+        fee_per_contract: float | None = None,
+        order_latency_ns: float = 0.0,
+        seed: int = 0,
+        definitions: str | Path | None = None,
+    ) -> None:
+        self.fee_per_contract = fee_per_contract
+        self.order_latency_ns = order_latency_ns
+        self.seed = seed
+        self.definitions = definitions
+
+    def match(self, order: Matchable, quote: Quote) -> list[tuple[int, float]]:
+        return []
+
+
+@dataclass
+class _SimBinding:
+    """A SimMarket replaying one file for one contract (made, used and dropped on the
+    gateway's loop thread: the market is not thread-safe)."""
+
+    market: SimMarket
+    con_id: int
+    instrument_id: int
+    last_bbo: tuple[float, float, int, int] | None = None
+
+
 @dataclass
 class _Conn:
     writer: asyncio.StreamWriter
@@ -280,6 +334,11 @@ class TestGateway:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._feeds: list[asyncio.Task[None]] = []
+        # L3 venue: simulated markets by conId, and every order reference the markets may still
+        # fill (a modified order's earlier incarnation included) -> the gateway's order
+        self._sims: dict[int, _SimBinding] = {}
+        self._sim_refs: dict[int, GwOrder] = {}
+        self._sim_seq = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -317,6 +376,8 @@ class TestGateway:
         for t in self._feeds:
             t.cancel()
         await asyncio.gather(*self._feeds, return_exceptions=True)
+        self._feeds.clear()
+        self._sims.clear()  # dropped on the thread that made them
         for c in list(self.conns):
             c.writer.close()
         if self._server is not None:
@@ -480,12 +541,62 @@ class TestGateway:
     def feed_dbn(
         self, path: str | Path, con_id: int, rate_hz: float = 200.0, max_updates: int | None = None
     ) -> None:
-        """Streams the file's top of book (first instrument) as quotes for ``con_id``."""
-        self.call(
-            lambda: self._feeds.append(
-                asyncio.ensure_future(self._dbn_feed(Path(path), con_id, rate_hz, max_updates))
-            )
-        )
+        """Streams the file's top of book (first instrument) as quotes for ``con_id``, at most
+        ``rate_hz`` changes a second. With an :class:`L3Venue` the file is replayed through the
+        simulated exchange (bound by :meth:`load_dbn` first, or here), which fills the orders."""
+
+        def start() -> None:
+            if isinstance(self.venue, L3Venue):
+                if con_id not in self._sims:
+                    self._bind_sim(Path(path), con_id)
+                coro = self._sim_feed(con_id, rate_hz, max_updates)
+            else:
+                coro = self._dbn_feed(Path(path), con_id, rate_hz, max_updates)
+            self._feeds.append(asyncio.ensure_future(coro))
+
+        self.call(start)
+
+    def load_dbn(self, path: str | Path, con_id: int) -> None:
+        """L3 venue: binds an MBO file's simulated market (first instrument) to ``con_id``
+        without streaming it; :meth:`advance` then steps it under the caller's control."""
+
+        def do() -> None:  # the market stays on the loop's thread, never returned from it
+            self._bind_sim(Path(path), con_id)
+
+        self.call(do)
+
+    def advance(self, con_id: int, records: int) -> int:
+        """L3 venue: replays at least ``records`` records of ``con_id``'s market (whole events)
+        now, publishing quote changes and fills as they happen; returns how many were fed (0
+        at the end of the file)."""
+
+        def do() -> int:
+            if con_id not in self._sims:
+                raise KeyError(f"conId {con_id}: no simulated market (load_dbn or feed_dbn first)")
+            fed = 0
+            while fed < records:
+                n, _ = self._sim_step(con_id)
+                if n == 0:
+                    break
+                fed += n
+            return fed
+
+        return self.call(do, timeout=120.0)
+
+    def sim_order(self, order_id: int, client_id: int | None = None) -> dict[str, object] | None:
+        """L3 venue: the simulated exchange's view of the last incarnation of a gateway order
+        sent there (status, qty, filled, reject_reason, queue_ahead); None if none was."""
+
+        def do() -> dict[str, object] | None:
+            for (cid, oid), o in self.orders.items():
+                if oid == order_id and (client_id is None or cid == client_id):
+                    b = self._sims.get(o.contract.con_id)
+                    if b is None or o.sim_last is None:
+                        return None
+                    return b.market.order_status(o.sim_last)
+            raise KeyError(f"order {order_id}")
+
+        return self.call(do)
 
     # -- connection handling ------------------------------------------------------------------
 
@@ -830,6 +941,124 @@ class TestGateway:
         finally:
             del replay
 
+    # -- the L3 venue: a simulated exchange over an MBO file ------------------------------------
+
+    def _bind_sim(self, path: Path, con_id: int) -> _SimBinding:
+        from pycontrol._core import SimMarket
+
+        v = self.venue
+        if not isinstance(v, L3Venue):
+            raise TypeError(f"a simulated market needs venue=L3Venue(), this gateway has {v!r}")
+        if con_id not in self.by_con:
+            raise KeyError(f"conId {con_id}: not a contract of this gateway")
+        if con_id in self._sims:
+            raise ValueError(f"conId {con_id} already has a simulated market")
+        market = SimMarket(
+            path,
+            definitions=v.definitions,
+            fee_per_contract=self.commission if v.fee_per_contract is None else v.fee_per_contract,
+            seed=v.seed,
+            order_latency=("constant", [float(v.order_latency_ns)]),
+        )
+        ids = market.instruments()
+        if not ids:
+            raise ValueError(f"{path}: no instruments")
+        b = _SimBinding(market, con_id, ids[0])
+        self._sims[con_id] = b
+        return b
+
+    def _sim_step(self, con_id: int) -> tuple[int, bool]:
+        """One event of the market: fills become executions, a changed (uncrossed) top of
+        book becomes a quote. Returns (records fed, whether a quote was sent). Callers hold
+        the conId, not the market: a suspended feed's frame must not keep it alive past
+        shutdown (it may only be dropped on the loop's thread)."""
+        b = self._sims.get(con_id)
+        if b is None:
+            return 0, False
+        n = b.market.step(1)
+        if n == 0:
+            return 0, False
+        self._sim_settle(b)
+        bid, ask = b.market.bbo(b.instrument_id)
+        if bid is None or ask is None or bid[0] >= ask[0]:
+            return n, False
+        top = (bid[0], ask[0], bid[1], ask[1])
+        if top == b.last_bbo:
+            return n, False
+        b.last_bbo = top
+        self._set_quote(b.con_id, Quote(bid[0], ask[0], bid[1], ask[1]))
+        return n, True
+
+    async def _sim_feed(self, con_id: int, rate_hz: float, max_updates: int | None) -> None:
+        sent = 0
+        quiet = 0
+        while max_updates is None or sent < max_updates:
+            n, quoted = self._sim_step(con_id)
+            if n == 0:
+                return
+            if quoted:
+                sent += 1
+                quiet = 0
+                await asyncio.sleep(1.0 / rate_hz)
+            else:
+                quiet += 1
+                if quiet % 256 == 0:  # a long stretch without quotes (a snapshot, a crossed
+                    await asyncio.sleep(0)  # pre-open) still lets clients in
+
+    def _sim_submit(self, b: _SimBinding, o: GwOrder) -> None:
+        from pycontrol._core import CoreError
+
+        if o.remaining <= 0:
+            return
+        self._sim_seq += 1
+        ref = self._sim_seq
+        try:
+            b.market.submit(
+                ref, b.instrument_id, o.action, o.remaining, o.order_type, o.lmt_price, o.aux_price
+            )
+        except (ValueError, CoreError) as e:
+            self._cancel(o, f"Order Canceled - reason:simulated exchange refused it: {e}")
+            return
+        o.sim_ref = o.sim_last = ref
+        self._sim_refs[ref] = o
+        self._sim_settle(b)
+
+    def _sim_retire(self, o: GwOrder) -> None:
+        """Cancels the order's current incarnation at its market (a cancel, a modify, an OCA
+        sibling's fill). A fill of it that the market reports later is still booked while the
+        gateway order works."""
+        ref, o.sim_ref = o.sim_ref, None
+        b = self._sims.get(o.contract.con_id)
+        if ref is not None and b is not None:
+            b.market.cancel(ref)
+
+    def _sim_settle(self, b: _SimBinding) -> None:
+        """Books the market's new fills and follows what it ended on its own (a market order
+        it could not fill, a reject, a fill that completed the order)."""
+        for f in b.market.drain_fills():
+            o = self._sim_refs.get(f["order_ref"])
+            if o is None or not o.working or o.status == "Held":
+                continue
+            qty = min(int(f["qty"]), o.remaining)
+            if qty > 0:
+                self._execute(o, qty, float(f["price"]), f["fee"] * qty / f["qty"])
+        for ref, o in list(self._sim_refs.items()):
+            if ref not in self._sim_refs or o.contract.con_id != b.con_id:
+                continue  # gone in a nested settle (a fill placing bracket children)
+            st = b.market.order_status(ref)
+            current = o.sim_ref == ref
+            if current and not o.working:
+                # filled by hand (TestGateway.fill) or ended at the gateway: leave the market
+                self._sim_retire(o)
+                st = b.market.order_status(ref)
+            if st is None or st["status"] not in ("FILLED", "CANCELLED", "REJECTED"):
+                continue
+            self._sim_refs.pop(ref, None)
+            if current and o.working and st["status"] != "FILLED":
+                o.sim_ref = None
+                why = st["reject_reason"] or "not filled by the simulated exchange"
+                self._cancel(o, f"Order Canceled - reason:{why}")
+
     # -- orders -------------------------------------------------------------------------------
 
     def _place_order(self, conn: _Conn, f: list[str]) -> None:
@@ -947,6 +1176,7 @@ class TestGateway:
         o.qty = qty
         o.lmt_price = None if lmt != lmt else lmt
         o.aux_price = None if aux != aux else aux
+        self._sim_retire(o)  # L3 venue: cancelled there; _try_match sends what remains anew
         if o.status == "Held":
             return
         self._report_order(o)
@@ -977,6 +1207,7 @@ class TestGateway:
 
     def _cancel(self, o: GwOrder, reason: str) -> None:
         o.status = "Cancelled"
+        self._sim_retire(o)
         c = self._conn_of(o.client_id)
         if c is not None:
             self._error(c, o.order_id, 202, reason)
@@ -1162,8 +1393,15 @@ class TestGateway:
         self._send(conn, [53, 1])
 
     def _try_match(self, o: GwOrder) -> None:
+        if o.status != "Submitted":
+            return
+        b = self._sims.get(o.contract.con_id)
+        if b is not None:
+            if o.sim_ref is None:
+                self._sim_submit(b, o)
+            return
         q = self.quotes.get(o.contract.con_id)
-        if q is None or o.status != "Submitted":
+        if q is None:
             return
         for qty, price in self.venue.match(o, q):
             if qty > 0 and o.remaining > 0:
@@ -1198,7 +1436,7 @@ class TestGateway:
             raise ValueError(f"order {order_id}: no price to fill at")
         return self._execute(o, qty if qty is not None else o.remaining, px)
 
-    def _execute(self, o: GwOrder, qty: int, price: float) -> str:
+    def _execute(self, o: GwOrder, qty: int, price: float, commission: float | None = None) -> str:
         self._exec_seq += 1
         exec_id = f"0000e{o.perm_id:07x}.{self._exec_seq:08d}.01.01"
         total = o.avg_fill_price * o.filled + price * qty
@@ -1216,7 +1454,7 @@ class TestGateway:
             dt.datetime.now(dt.UTC),
             o.filled,
             o.avg_fill_price,
-            round(self.commission * qty, 2),
+            round(self.commission * qty if commission is None else commission, 2),
         )
         self.executions.append(e)
         self._apply_position(o.contract, qty if o.action == "BUY" else -qty, price)
@@ -1261,22 +1499,40 @@ class TestGateway:
 
 
 def serve(
-    port: int, data: str | None, root: str, account: str, rate_hz: float, auto_fill: bool
+    port: int,
+    data: str | None,
+    root: str,
+    account: str,
+    rate_hz: float,
+    auto_fill: bool,
+    venue: str | None = None,
 ) -> None:
-    """Runs a gateway in the foreground until interrupted (``pycontrol ib test-gateway``)."""
-    gw = TestGateway(port=port, account=account, venue=BboVenue(enabled=auto_fill))
+    """Runs a gateway in the foreground until interrupted (``pycontrol ib test-gateway``).
+    ``venue``: "l3" (the simulated exchange over ``data``; the default when a file is given
+    and orders fill automatically) or "bbo" (fills at the quote)."""
+    if venue is None:
+        venue = "l3" if data and auto_fill else "bbo"
+    if venue not in ("l3", "bbo"):
+        raise ValueError(f"venue must be 'l3' or 'bbo', got {venue!r}")
+    if venue == "l3" and not data:
+        raise ValueError("the l3 venue replays an MBO file: give one with --data")
+    if venue == "l3" and not auto_fill:
+        raise ValueError("--no-auto-fill leaves fills to the test: use it with --venue bbo")
+    model: VenueModel = L3Venue() if venue == "l3" else BboVenue(enabled=auto_fill)
+    gw = TestGateway(port=port, account=account, venue=model)
     gw.start()
     front = gw.front(root)
     print(
         f"test gateway on {gw.host}:{gw.port} (server version {SERVER_VERSION}), "
-        f"account {account[:2]}..., front {front.local_symbol} conId {front.con_id}",
+        f"account {account[:2]}..., front {front.local_symbol} conId {front.con_id}, "
+        f"fills: {'L3 simulated exchange' if venue == 'l3' else 'at the quote'}",
         flush=True,
     )
-    if data:
-        gw.feed_dbn(data, front.con_id, rate_hz)
-    else:
-        gw.set_quote(front.con_id, 5000.0, 5000.25)
     try:
+        if data:
+            gw.feed_dbn(data, front.con_id, rate_hz)
+        else:
+            gw.set_quote(front.con_id, 5000.0, 5000.25)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

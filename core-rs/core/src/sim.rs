@@ -970,5 +970,7 @@ pub fn px(p: i64) -> f64 {
     p as f64 / PRICE_SCALE as f64
 }
 
+pub mod market;
+
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ mod lobster;
 mod replay;
 mod risk;
 mod riskmodel;
+mod sim_market;
 mod synth;
 
 #[pymodule]
@@ -39,6 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     riskmodel::register(m)?;
     infer::register(m)?;
     gates::register(m)?;
+    sim_market::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
 }
