@@ -979,6 +979,9 @@ class TestGateway:
         if n == 0:
             return 0, False
         self._sim_settle(b)
+        for inst, _, price, size, _ in b.market.drain_trades():
+            if inst == b.instrument_id:  # the file's prints as last-trade ticks
+                self._send_trade(b.con_id, price, size)
         bid, ask = b.market.bbo(b.instrument_id)
         if bid is None or ask is None or bid[0] >= ask[0]:
             return n, False

@@ -251,6 +251,8 @@ def test_feed_streams_quotes_and_the_sim_fills(esh4_mbo: Path) -> None:
             (f,) = mkt.fills
             assert 4790 < f.execution.price < 4815 and (f.execution.price * 4) % 1 == 0
             await until(lambda: f.commissionReport.commission == 1.1)
+            # the file's own prints reach the client as last-trade ticks, with their size
+            await until(lambda: t.last == t.last and 4790 < t.last < 4815 and t.lastSize > 0)
             ib.disconnect()
 
         run(go)

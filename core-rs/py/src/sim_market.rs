@@ -13,15 +13,12 @@ use tradecore::orders::{OrderSide, OrderType};
 use tradecore::sim::market::SimMarket as Market;
 use tradecore::sim::SimConfig;
 
-use crate::backtest::latency;
+use crate::engine_args::latency;
+use crate::engine_view::px;
 use crate::errors::to_py;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SimMarket>()
-}
-
-fn px(p: i64) -> f64 {
-    p as f64 / PRICE_SCALE as f64
 }
 
 fn fixed(what: &str, p: Option<f64>) -> PyResult<Option<i64>> {
@@ -160,6 +157,16 @@ impl SimMarket {
     }
 
     /// Fills since the last call: dicts of order_ref, qty, price, ts, fee, liquidity, side.
+    /// The file's trade prints since the last call: (instrument_id, ts, price, size,
+    /// aggressor "B" / "A" / "N"), in time order.
+    fn drain_trades(&mut self) -> Vec<(u32, u64, f64, u32, String)> {
+        self.m
+            .drain_trades()
+            .into_iter()
+            .map(|(id, ts, p, n, side)| (id, ts, px(p), n, (side as char).to_string()))
+            .collect()
+    }
+
     fn drain_fills<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for f in self.m.drain_fills() {

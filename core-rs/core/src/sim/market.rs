@@ -29,6 +29,9 @@ pub struct SimMarket {
     records: u64,
     /// Fills before this index were already handed out by [`SimMarket::drain_fills`].
     fills_read: usize,
+    /// Trade prints of the file since the last [`SimMarket::drain_trades`]: (instrument,
+    /// ts_recv, price, size, aggressor side as DBN writes it).
+    trades: Vec<(InstrumentId, u64, i64, u32, u8)>,
     done: bool,
 }
 
@@ -65,6 +68,7 @@ impl SimMarket {
             now: 0,
             records: 0,
             fills_read: 0,
+            trades: Vec::new(),
             done: false,
         })
     }
@@ -130,6 +134,9 @@ impl SimMarket {
         };
         self.sim.on_mbo(m, &self.books[s].1);
         self.books[s].1.apply(m);
+        if m.action as u8 == b'T' && m.price != crate::book::UNDEF_PRICE && m.size > 0 {
+            self.trades.push((id, ts, m.price, m.size, m.side as u8));
+        }
         if m.flags.is_last() {
             self.books[s].1.end_event();
             self.sim.on_event_end(id, ts, &self.books[s].1);
@@ -293,6 +300,11 @@ impl SimMarket {
             return None;
         }
         self.sim.order(client_order_id(order_ref, Leg::Entry))
+    }
+
+    /// The file's trade prints since the last call, in time order (a feed's last-trade ticks).
+    pub fn drain_trades(&mut self) -> Vec<(InstrumentId, u64, i64, u32, u8)> {
+        std::mem::take(&mut self.trades)
     }
 
     /// Fills since the last call, in time order.
@@ -541,5 +553,8 @@ mod tests {
         // the event removed nothing from the bid yet (the C comes later): 100.00 is there
         assert_eq!((f[0].price, f[0].ts), (t(0), 100));
         assert_eq!(m.order(1).unwrap().status, OrderStatus::Filled);
+        // the print itself is handed out once, as the feed's last trade
+        assert_eq!(m.drain_trades(), vec![(ID, 99, t(0), 5, b'A')]);
+        assert!(m.drain_trades().is_empty());
     }
 }
