@@ -20,7 +20,7 @@ import pytest
 from sessionkit import SessionProc, Telemetry, wait_for, write_config
 
 from pycontrol.ib.orders import parse_order_ref
-from pycontrol.ib.testgateway import BboVenue, TestGateway
+from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway
 from pycontrol.session.journal import Journal
 
 SECRET = "DU7654321"
@@ -305,8 +305,9 @@ stop_k = 1.0
 
 @pytest.fixture
 def gw_es(esh4_mbo: Path) -> Iterator[TestGateway]:
-    """A gateway streaming the real ES day's top of book, filling at the touch."""
-    g = TestGateway(account=SECRET, venue=BboVenue(enabled=True)).start()
+    """A gateway streaming the real ES day's top of book and trades, its fills decided by
+    the L3 simulated exchange over the same file (queue position, walking the book)."""
+    g = TestGateway(account=SECRET, venue=L3Venue()).start()
     g.feed_dbn(esh4_mbo, g.front("ES").con_id, rate_hz=25.0)
     yield g
     g.stop()
