@@ -32,7 +32,7 @@ from pycontrol.ib.connect import Connected, IBConnectError, backoff_delays, conn
 from pycontrol.ib.contracts import resolve_front
 from pycontrol.ib.orders import build_orders, parse_order_ref
 from pycontrol.session.config import SessionConfig
-from pycontrol.session.engine import MarketData, TradePrint
+from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
 
@@ -168,9 +168,12 @@ class IBVenue:
         if self.on_trade is not None:
             # last-trade ticks (4, delayed 68) of this update, in arrival order, before the
             # quote: a trade prints against the book it found
+            bid, ask = self._last_quote or (None, None)
             for k in t.ticks:
                 if k.tickType in (4, 68) and k.size > 0 and k.price == k.price and k.price > 0:
-                    self.on_trade(TradePrint(self.symbol, _mkt(), float(k.price), _size(k.size)))
+                    px = float(k.price)
+                    side = aggressor_of(px, bid, ask)
+                    self.on_trade(TradePrint(self.symbol, _mkt(), px, _size(k.size), side))
         bid, ask = t.bid, t.ask
         if not (bid == bid and ask == ask) or bid <= 0 or ask <= 0:  # NaN: side not yet known
             return

@@ -60,12 +60,25 @@ class MarketData:
 @dataclass(frozen=True)
 class TradePrint:
     """One trade of an instrument at ``ts`` (UTC ns) as the feed reports it: price in price
-    units, size in contracts. IB's last-trade ticks carry no aggressor side."""
+    units, size in contracts, ``aggressor`` "B" (a buyer lifted the ask), "A" (a seller hit
+    the bid) or "N" (unknown). IB's last-trade ticks carry no side: :func:`aggressor_of`
+    infers it from the quote the trade met."""
 
     symbol: str
     ts: int
     price: float
     size: int
+    aggressor: str = "N"
+
+
+def aggressor_of(price: float, bid: float | None, ask: float | None) -> str:
+    """The tick rule at the touch: at or above the ask a buyer took it, at or below the bid a
+    seller did; inside the spread (or without a quote) it is unknown."""
+    if ask is not None and price >= ask:
+        return "B"
+    if bid is not None and price <= bid:
+        return "A"
+    return "N"
 
 
 @dataclass(frozen=True)

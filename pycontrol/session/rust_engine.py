@@ -329,7 +329,6 @@ class RustLive(_RustControls):
         symbols = {self.INSTRUMENT_ID: self.symbol}
         self.kwargs = engine_kwargs(self.strategy, symbols, None)
         self.core = self._new_core()
-        self.events = 0
         self.halt_reason = ""
         self._last_ts = 0
 
@@ -385,16 +384,18 @@ class RustLive(_RustControls):
     # -- events ----------------------------------------------------------------------------
 
     def on_market_data(self, md: Any) -> EngineOutput:
-        self.events += 1
         self.symbol = md.symbol
         bid = (md.bid, md.bid_size) if md.bid == md.bid else None
         ask = (md.ask, md.ask_size) if md.ask == md.ask else None
         return self._output(self.core.on_quote(self.INSTRUMENT_ID, self._ts(md.ts), bid, ask))
 
     def on_trade(self, tp: Any) -> EngineOutput:
-        """A trade print (IB's carry no aggressor: "N"); bars and trade features read it."""
+        """A trade print; bars and trade features read it (its side as the feed inferred)."""
         self.symbol = tp.symbol
-        return self._output(self.core.on_trade(self.INSTRUMENT_ID, tp.ts, tp.price, tp.size, "N"))
+        ts = self._ts(tp.ts)
+        return self._output(
+            self.core.on_trade(self.INSTRUMENT_ID, ts, tp.price, tp.size, tp.aggressor)
+        )
 
     def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
         known = self.core.order(r.client_order_id) is not None
@@ -477,7 +478,6 @@ class RustLive(_RustControls):
         snap["engine"] = "rust"
         snap["model_source"] = model_label(self.strategy)
         snap["halt_reason"] = self.halt_reason
-        snap["events"] = self.events
         for p in snap["positions"]:
             p["symbol"] = self.symbol
         return snap

@@ -4,6 +4,7 @@ intent ids; bad input is a typed error naming what."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pycontrol import ConfigError, InvalidInputError, _core
 from pycontrol.backtest.config import BacktestConfig
 from pycontrol.backtest.run import engine_kwargs
 
+REPO = Path(__file__).resolve().parents[2]
 SEC = 1_000_000_000
 T0 = 1_700_000_000 * SEC
 ES = 1
@@ -151,3 +153,29 @@ def test_trade_prints_are_events_of_the_engine() -> None:
         e.on_trade(ES, T0 + 5 * SEC, 5000.25, 2, "X")
     with pytest.raises(InvalidInputError, match="size 0"):
         e.on_trade(ES, T0 + 5 * SEC, 5000.25, 0, "B")
+
+
+def test_the_session_side_holds_arrival_time_and_infers_the_trade_side(tmp_path: Path) -> None:
+    """RustLive (the session's wrapper): a wall-clock step back is held at the last time, not
+    refused; a print at the ask is a buy, at the bid a sell, inside the spread unknown."""
+    from pycontrol.session.config import SessionConfig
+    from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
+    from pycontrol.session.journal import Journal
+    from pycontrol.session.rust_engine import RustLive
+
+    assert aggressor_of(5000.25, 5000.0, 5000.25) == "B"
+    assert aggressor_of(5000.0, 5000.0, 5000.25) == "A"
+    assert aggressor_of(5000.1, 5000.0, 5000.25) == "N"
+    assert aggressor_of(5000.1, None, None) == "N"
+    cfg = SessionConfig.load(REPO / "configs/session/es-paper-rust.toml")
+    j = Journal(tmp_path / "journal.sqlite")
+    try:
+        eng = RustLive(cfg, j)
+        eng.on_market_data(MarketData("ESZ6", T0 + 10 * SEC, 5000.0, 5000.25, 3, 4))
+        eng.on_trade(TradePrint("ESZ6", T0 + 9 * SEC, 5000.25, 2, "B"))  # the clock stepped back
+        eng.on_market_data(MarketData("ESZ6", T0 + 8 * SEC, 5000.25, 5000.5, 3, 4))
+        st = eng.status()
+        assert (st["events"], st["records"]) == (3, 2 + 1 + 2)
+        assert st["now_ns"] == T0 + 10 * SEC
+    finally:
+        j.close()
