@@ -399,34 +399,15 @@ class RustLive(_RustControls):
 
     def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
         known = self.core.order(r.client_order_id) is not None
-        if r.kind == "fill":
-            if not known:
-                # a fill of an order this core never saw (adopted at the broker after the
-                # last restore): track it, then book the fill; never drop a fill
-                self.core.adopt(
-                    r.client_order_id,
-                    self.INSTRUMENT_ID,
-                    r.side,
-                    r.qty,
-                    0,
-                    "MKT",
-                    None,
-                    None,
-                    r.ts,
-                )
-            self.core.on_fill(r.client_order_id, r.qty, r.price, r.ts or time.time_ns(), 0.0)
-        elif r.kind == "ack" and not known:
+        ts = r.ts or time.time_ns()
+        if r.kind in ("fill", "ack") and not known:
+            # an order this core never saw (adopted at the broker after the last restore):
+            # track it, and book its fill; never drop a fill
             self.core.adopt(
-                r.client_order_id,
-                self.INSTRUMENT_ID,
-                r.side,
-                r.qty,
-                0,
-                "MKT",
-                None,
-                None,
-                r.ts or time.time_ns(),
+                r.client_order_id, self.INSTRUMENT_ID, r.side, r.qty, 0, "MKT", None, None, ts
             )
+        if r.kind == "fill":
+            self.core.on_fill(r.client_order_id, r.qty, r.price, ts, r.commission)
         elif r.kind in ("cancelled", "reject") and known:
             status = "CANCELLED" if r.kind == "cancelled" else "REJECTED"
             self.core.on_closed(r.client_order_id, status, r.reason)

@@ -8,18 +8,17 @@ import asyncio
 import datetime as dt
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from ib_async import IB, ExecutionFilter, Future, LimitOrder, MarketOrder, StopOrder
+from ibkit import connected, run, until
 
 from pycontrol.ib.connect import IBConnectError, NotPaperAccountError, candidate_ports, connect
 from pycontrol.ib.contracts import ContractError, choose_front, resolve_front
 from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.ib.wire import SERVER_VERSION, frame
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -28,28 +27,6 @@ def gw() -> Iterator[TestGateway]:
     g.set_quote(g.front("ES").con_id, 5000.0, 5000.25)
     yield g
     g.stop()
-
-
-def run(coro_fn: Callable[[], Awaitable[T]], timeout: float = 30) -> T:
-    async def main() -> T:
-        return await asyncio.wait_for(coro_fn(), timeout)  # type: ignore[arg-type]
-
-    return asyncio.run(main())
-
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def connected(gw: TestGateway, client_id: int = 1) -> IB:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
-    return ib
 
 
 def test_handshake_accounts_and_server_version(gw: TestGateway) -> None:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from ib_async import IB, Contract, ExecutionFilter, Future, LimitOrder, MarketOrder, StopOrder
+from ibkit import connected, run, until
 
 from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway, serve
 
-T = TypeVar("T")
 START = 12_000
 
 
@@ -31,28 +30,6 @@ def gw(esh4_mbo: Path) -> Iterator[TestGateway]:
     assert g.advance(con_id, START) >= START
     yield g
     g.stop()
-
-
-def run(coro_fn: Callable[[], Awaitable[T]], timeout: float = 30) -> T:
-    async def main() -> T:
-        return await asyncio.wait_for(coro_fn(), timeout)  # type: ignore[arg-type]
-
-    return asyncio.run(main())
-
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def connected(gw: TestGateway, client_id: int = 1) -> IB:
-    ib = IB()
-    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
-    return ib
 
 
 async def es(ib: IB, gw: TestGateway) -> Contract:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ibkit import until
 
 from pycontrol.ib.broker import IBVenue
 from pycontrol.ib.testgateway import BboVenue, TestGateway
@@ -32,14 +33,6 @@ def cfg(port: int) -> SessionConfig:
         {"name": "t", "ib": {"port": port, "client_id": 3, "connect_timeout": 3.0,
                               "restart_window": {"start": "03:00", "end": "03:00", "tz": "UTC"}}}
     )  # fmt: skip
-
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    end = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def venue(gw: TestGateway, j: Journal, reports: list[Any]) -> IBVenue:
