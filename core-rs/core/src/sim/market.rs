@@ -319,35 +319,12 @@ impl SimMarket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book::PRICE_SCALE;
     use crate::orders::Liquidity;
     use crate::sim::{LatencyModel, OrderStatus};
     use dbn::encode::{dbn::Encoder, EncodeRecord};
     use dbn::FlagSet;
 
-    const ID: u32 = 7;
-    const TICK: i64 = PRICE_SCALE / 4;
-
-    fn t(ticks: i64) -> i64 {
-        100 * PRICE_SCALE + ticks * TICK
-    }
-
-    fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> MboMsg {
-        let mut m = MboMsg {
-            order_id,
-            price: t(ticks),
-            size,
-            flags: FlagSet::new(dbn::flags::LAST),
-            action: action as _,
-            side: side as _,
-            ts_recv: ts,
-            ..Default::default()
-        };
-        m.hd.rtype = rtype::MBO;
-        m.hd.instrument_id = ID;
-        m.hd.ts_event = ts;
-        m
-    }
+    use crate::sim::tests::{rec, t, ID, TICK};
 
     fn market(recs: &[MboMsg], latency: u64) -> SimMarket {
         let meta = dbn::Metadata::builder()

@@ -7,8 +7,8 @@ use crate::orders::OrderType::{Limit, Market, Stop};
 use crate::orders::{SignalSource, TimeInForce};
 use dbn::FlagSet;
 
-const ID: u32 = 7;
-const TICK: i64 = PRICE_SCALE / 4;
+pub(super) const ID: u32 = 7;
+pub(super) const TICK: i64 = PRICE_SCALE / 4;
 const FEE: f64 = 1.25;
 
 // MBO action and side codes, as Databento writes them.
@@ -21,12 +21,13 @@ const BID: u8 = b'B';
 const ASK: u8 = b'A';
 
 /// Price in ticks of 0.25 above 100.00, fixed point.
-fn t(ticks: i64) -> i64 {
+pub(super) fn t(ticks: i64) -> i64 {
     100 * PRICE_SCALE + ticks * TICK
 }
 
-/// A record that ends its event (`F_LAST`): the book and the sim settle after it.
-fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> MboMsg {
+/// A record that ends its event (`F_LAST`): the book and the sim settle after it. (Also the
+/// records of `sim::market`'s tests, which write them to a DBN stream.)
+pub(super) fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> MboMsg {
     let mut m = MboMsg {
         order_id,
         price: t(ticks),
@@ -37,6 +38,7 @@ fn rec(action: u8, side: u8, ticks: i64, size: u32, order_id: u64, ts: u64) -> M
         ts_recv: ts,
         ..Default::default()
     };
+    m.hd.rtype = dbn::rtype::MBO;
     m.hd.instrument_id = ID;
     m.hd.ts_event = ts;
     m
