@@ -42,6 +42,7 @@ ReportSink = Callable[[ExecutionReport, str], None]
 DenySink = Callable[[OrderIntent, str, str], None]
 MarketSink = Callable[[MarketData], None]
 TradeSink = Callable[[TradePrint], None]
+CommissionSink = Callable[[int, str, float], None]
 EventSink = Callable[[str, dict[str, Any]], None]
 
 IB_SIDE = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
@@ -65,6 +66,7 @@ class IBVenue:
         on_event: EventSink,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_trade: TradeSink | None = None,
+        on_commission: CommissionSink | None = None,
     ) -> None:
         self.cfg = cfg
         self.mode = mode
@@ -74,6 +76,7 @@ class IBVenue:
         self.on_market = on_market
         self.on_event = on_event
         self.on_trade = on_trade
+        self.on_commission = on_commission
         self.clock = clock
         self.ib = IB()
         self.ib.RequestTimeout = cfg.ib.connect_timeout * 2
@@ -577,6 +580,10 @@ class IBVenue:
                 "currency": report.currency,
             },
         )
+        ex = fill.execution
+        cid = self._cid_of(ex.orderRef, ex.orderId)
+        if self.on_commission is not None and cid is not None:
+            self.on_commission(cid, report.execId, float(report.commission))
 
     def _on_error(self, req_id: int, code: int, msg: str, contract: Any) -> None:
         if code == CONNECTION_LOST:

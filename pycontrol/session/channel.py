@@ -70,6 +70,9 @@ class EngineHost:
             return e.on_market_data(MarketData(**b)).to_dict()
         if op == "trade":
             return e.on_trade(TradePrint(**b)).to_dict()
+        if op == "commission":
+            e.on_commission(b["client_order_id"], b["commission"])
+            return {}
         if op == "exec":
             return e.on_execution_report(ExecutionReport.from_dict(b)).to_dict()
         if op == "restore":
@@ -141,6 +144,9 @@ class EngineClient:
 
     def on_trade(self, tp: TradePrint) -> EngineOutput:
         return EngineOutput.from_dict(self._rpc("trade", tp.__dict__))
+
+    def on_commission(self, client_order_id: int, commission: float) -> None:
+        self._rpc("commission", {"client_order_id": client_order_id, "commission": commission})
 
     def on_execution_report(self, report: ExecutionReport) -> EngineOutput:
         return EngineOutput.from_dict(self._rpc("exec", report.to_dict()))

@@ -109,6 +109,11 @@ class Session:
         self._pending: set[asyncio.Future[None]] = set()
         self.realized: dict[str, float] = {}
         self._pnl_pos: dict[str, tuple[int, float]] = self.journal.positions()
+        # Execution ids whose fill the engine booked in this process, and whose commission it
+        # has: a commission reaches the engine once, and only for a fill it holds (IB repeats
+        # both when it replays executions after a reconnect).
+        self._engine_fills: set[str] = set()
+        self._engine_commissions: set[str] = set()
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -233,10 +238,17 @@ class Session:
         )
         self._handle(self._flow().on_execution_report(report))
         if report.kind == "fill":
+            self._engine_fills.add(report.exec_id)
             self._book_pnl(report)
             pos = self.journal.positions().get(report.symbol, (0, 0.0))
             self.publish("position", {"symbol": report.symbol, "qty": pos[0], "avg_price": pos[1]})
             self.publish("pnl", self._pnl(report.symbol, pos))
+
+    def on_commission(self, client_order_id: int, exec_id: str, commission: float) -> None:
+        """IB's commission of a fill (journaled by the venue): to the engine, once."""
+        if exec_id in self._engine_fills and exec_id not in self._engine_commissions:
+            self._engine_commissions.add(exec_id)
+            self._flow().on_commission(client_order_id, commission)
 
     def _book_pnl(self, r: ExecutionReport) -> None:
         """Realized P&L of a fill against the position before it (the journal has already
@@ -415,6 +427,7 @@ class Session:
                     self.on_market,
                     self.on_event,
                     on_trade=self.on_trade,
+                    on_commission=self.on_commission,
                 )
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth

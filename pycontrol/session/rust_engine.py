@@ -413,6 +413,10 @@ class RustLive(_RustControls):
             self.core.on_closed(r.client_order_id, status, r.reason)
         return EngineOutput()
 
+    def on_commission(self, client_order_id: int, commission: float) -> None:
+        """IB's commission of a fill this engine booked: into its fees and round trip."""
+        self.core.on_commission(client_order_id, commission)
+
     def on_venue_denial(self, intent: OrderIntent, reason: str) -> None:
         """The venue refused to send an intent (restart window with policy "deny"): its
         orders never existed, so they must not count as working."""

@@ -70,6 +70,10 @@ def test_quotes_become_bracketed_intents_and_fills_become_positions() -> None:
     (p,) = snap["positions"]
     assert p["qty"] == sign * first["qty"] and p["avg_price"] == 5000.25 and p["fees"] == 1.5
     assert snap["fills"] == 1
+    e.on_commission(entry, 2.0)  # IB's commissionReport, after the fill
+    assert e.snapshot()["positions"][0]["fees"] == 3.5
+    with pytest.raises(InvalidInputError, match="no fill of that order"):
+        e.on_commission(entry + 1, 2.0)
     # both exits are working; the take-profit fills, the broker cancels the stop (OCA)
     working = {o["client_order_id"]: o for o in snap["working"]}
     assert set(working) == {entry + 1, entry + 2}
@@ -79,6 +83,7 @@ def test_quotes_become_bracketed_intents_and_fills_become_positions() -> None:
     assert snap["positions"][0]["qty"] == 0 and snap["working"] == []
     gain = (b["take_profit"] - 5000.25) * sign * 50.0 * first["qty"]
     assert snap["positions"][0]["realized"] == pytest.approx(gain)
+    assert snap["positions"][0]["fees"] == 5.0
 
 
 def test_halt_denies_with_the_intent_and_flatten_exits_reduce_only() -> None:

@@ -362,6 +362,16 @@ def test_paper_session_on_the_rust_engine(
     )  # fmt: skip
     _consistent(gw, run).close()
 
+    # IB's commission reports reach the engine after their fills: its fees are the gateway's
+    def fees() -> float:
+        return sum(p["fees"] for p in a.cmd("status")["result"]["engine"]["positions"])
+
+    wait_for(
+        lambda: abs(fees() - sum(e.commission for e in gw.execution_list())) < 1e-9,
+        30, "the engine's fees to equal the gateway's commissions",
+    )  # fmt: skip
+    assert fees() > 0
+
     # 2. SIGKILL with a position; the restart restores it from the journal and the broker
     a.kill9()
     wait_for(lambda: gw.connected_client_ids() == [], what="gateway to see the drop")

@@ -261,6 +261,13 @@ impl LiveEngine {
             .map_err(to_py)
     }
 
+    /// A commission the broker reported after the fill of `client_order_id`.
+    fn on_commission(&mut self, client_order_id: u64, fee: f64) -> PyResult<()> {
+        self.engine
+            .book_commission(client_order_id, fee)
+            .map_err(to_py)
+    }
+
     /// The broker cancelled (`CANCELLED`) or rejected (`REJECTED`) one of our orders.
     fn on_closed(&mut self, client_order_id: u64, status: &str, reason: &str) -> PyResult<()> {
         let s = match status {

@@ -113,6 +113,47 @@ impl<V: Venue> Engine<V> {
         r
     }
 
+    /// A commission the broker reports after the fill it belongs to (IB sends it apart, as
+    /// a commissionReport): booked into the position's fees and into the round trip that
+    /// fill is part of, so live P&L is after commissions as a backtest's is. The fill must
+    /// be in the venue's log (a commission for an unknown fill is an error naming it).
+    pub fn book_commission(&mut self, client_order_id: u64, fee: f64) -> Result<()> {
+        let bad = |detail: String| CoreError::InvalidInput {
+            what: format!("commission of client order {client_order_id}"),
+            detail,
+        };
+        if !fee.is_finite() || fee < 0.0 {
+            return Err(bad(format!("{fee} (want a finite amount >= 0)")));
+        }
+        let Some(f) = self
+            .sim
+            .fills()
+            .iter()
+            .rev()
+            .find(|f| f.client_order_id == client_order_id)
+            .copied()
+        else {
+            return Err(bad("no fill of that order was booked".into()));
+        };
+        let Some(s) = self.books.iter().position(|(k, _)| *k == f.instrument_id) else {
+            return Err(bad(format!("instrument {} unknown", f.instrument_id)));
+        };
+        self.positions[s].fees += fee;
+        let id = f.instrument_id;
+        if let Some(t) = self
+            .trades
+            .iter_mut()
+            .rev()
+            .find(|t| t.instrument_id == id && t.entry_ts <= f.ts && f.ts <= t.exit_ts)
+        {
+            t.fees += fee;
+            t.pnl -= fee;
+        } else if let Some(t) = self.open_trades[s].as_mut() {
+            t.fees += fee;
+        }
+        Ok(())
+    }
+
     /// The position of `id` after a restart (from the journal, reconciled with the broker):
     /// `qty` signed contracts at average price `avg_price` (price units), opened at `ts`.
     /// Only before the instrument has traded in this process: it replaces nothing.

@@ -140,6 +140,30 @@ fn broker_fills_drive_positions_and_round_trips() {
 }
 
 #[test]
+fn commissions_reported_after_their_fills_land_in_fees_and_the_round_trip() {
+    let mut e = engine(&[(10, 1)]);
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    let tp = client_order_id(entry.intent_id, Leg::TakeProfit);
+    let px = 4_000 * PRICE_SCALE;
+    assert!(e.book_commission(coid, 1.0).is_err(), "no fill yet");
+    e.venue_update(|v| v.fill(coid, entry.qty, px, T0 + 11 * S, 0.0))
+        .unwrap();
+    e.book_commission(coid, 2.5).unwrap();
+    e.venue_update(|v| v.fill(tp, entry.qty, px + TICK, T0 + 12 * S, 0.0))
+        .unwrap();
+    e.book_commission(tp, 2.5).unwrap();
+    let t = &e.trades[0];
+    let gross = TICK as f64 / PRICE_SCALE as f64 * 50.0 * entry.qty as f64;
+    assert_eq!(t.fees, 5.0);
+    assert!((t.pnl - (gross - 5.0)).abs() < 1e-9, "{t:?}");
+    let p = &e.positions()[0];
+    assert!((p.realized - p.fees - (gross - 5.0)).abs() < 1e-9);
+    assert!(e.book_commission(tp, f64::NAN).is_err());
+}
+
+#[test]
 fn an_opposite_signal_cancels_the_bracket_and_exits_reduce_only() {
     let mut e = engine(&[(10, 1), (20, -1)]);
     quotes(&mut e, 0..11);
