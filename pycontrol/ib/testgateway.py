@@ -190,6 +190,124 @@ class GwExecution:
     commission: float
 
 
+# -- outgoing messages ------------------------------------------------------------------------
+# One encoder per message kind (and one for the contract block several of them share), each
+# the only place its wire layout is spelled out. Field orders follow ib_async 2.1.0's
+# decoder.py at server version 178; the comments name the decoder fields the values feed.
+
+NO_SECURITY = "No security definition has been found for the request"
+
+
+def tick_price_msg(req_id: int, tick_type: int, price: float, size: int) -> list[object]:
+    """tickPrice (1, version 6): reqId, tickType (1 bid, 2 ask, 4 last), price, size, attribs."""
+    return [1, 6, req_id, tick_type, price, size, 0]
+
+
+def error_msg(req_id: int, code: int, msg: str) -> list[object]:
+    """error (4, version 2): reqId, errorCode, errorString, advancedOrderRejectJson."""
+    return [4, 2, req_id, code, msg, ""]
+
+
+def contract_details_msg(req_id: int, c: GwContract) -> list[object]:
+    """contractDetails (10) of a future: last trade at 16:00 Chicago, one exchange."""
+    orders = "ACTIVETIM,ADJUST,ALERT,LMT,MKT,STP,OCA,BRACKET"
+    # fmt: off
+    return [
+        10, req_id,
+        c.symbol, c.sec_type, f"{c.expiry} 16:00:00 US/Central",  # symbol, secType, lastTimes
+        0.0, "", c.exchange, c.currency, c.local_symbol,  # strike, right, exchange .. localSymbol
+        c.symbol, c.symbol, c.con_id, c.min_tick,  # marketName, tradingClass, conId, minTick
+        c.multiplier, orders, c.exchange,  # multiplier, orderTypes, validExchanges
+        1, 0, f"{c.symbol} futures", "",  # priceMagnifier, underConId, longName, primaryExch.
+        c.expiry[:6], "", "", "",  # contractMonth, industry, category, subcategory
+        "US/Central", "", "", "", "",  # timeZoneId, tradingHours, liquidHours, evRule, evMult.
+        0,  # numSecIds
+        1, "", "", "",  # aggGroup, underSymbol, underSecType, marketRuleIds
+        c.expiry, "",  # realExpirationDate, stockType
+        1, 1, 1,  # minSize, sizeIncrement, suggestedSizeIncrement
+    ]
+    # fmt: on
+
+
+def position_msg(account: str, c: GwContract, qty: int, avg_cost: float) -> list[object]:
+    """position (61, version 3): account, the contract block, position, avgCost."""
+    return [61, 3, account, *c.fields(), qty, avg_cost]
+
+
+def order_status_msg(o: GwOrder) -> list[object]:
+    """orderStatus (3): orderId, status, filled, remaining, avgFillPrice, permId, parentId,
+    lastFillPrice, clientId, whyHeld, mktCapPrice."""
+    # fmt: off
+    return [
+        3, o.order_id, o.status, o.filled, o.remaining, o.avg_fill_price, o.perm_id,
+        o.parent_id, o.last_fill_price, o.client_id, "", 0.0,
+    ]
+    # fmt: on
+
+
+def open_order_msg(o: GwOrder) -> list[object]:
+    """openOrder (5) for server version 178: no faProfile, with duration, postToAts,
+    autoCancelParent and the five 170+ fields at the end."""
+    u = ""  # a number left unset (the other empty fields are strings)
+    # fmt: off
+    return [
+        5, o.order_id, *o.contract.fields(),  # orderId, conId .. tradingClass
+        o.action, o.qty, o.order_type,  # action, totalQuantity, orderType
+        o.lmt_price, o.aux_price, o.tif, o.oca_group, o.account,  # lmtPrice .. account
+        "", 0, o.order_ref, o.client_id, o.perm_id,  # openClose, origin, orderRef, clientId, permId
+        0, 0, 0.0, "", "",  # outsideRth, hidden, discretionaryAmt, goodAfterTime, (shares alloc.)
+        "", "", "",  # faGroup, faMethod, faPercentage
+        "", "", "", u, "",  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
+        0, "", -1,  # shortSaleSlot, designatedLocation, exemptCode
+        u, u, u, u, u, u,  # auctionStrategy, startingPrice, stockRefPrice, delta, stockRange*2
+        0, 0, 0, 0, u,  # displaySize, blockOrder, sweepToFill, allOrNone, minQty
+        o.oca_type, 0, 0, u,  # ocaType, eTradeOnly, firmQuoteOnly, nbboPriceCap
+        o.parent_id, 0, u, u,  # parentId, triggerMethod, volatility, volatilityType
+        "", u,  # deltaNeutralOrderType (empty: no deltaNeutral block), deltaNeutralAuxPrice
+        0, u, u, u, u, u,  # continuousUpdate, referencePriceType, trailStopPrice ..
+        "",  # comboLegsDescrip
+        0, 0, 0,  # numLegs, numOrderLegs, numParams (smartComboRoutingParams)
+        u, u, "",  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement (none: no more)
+        "",  # hedgeType (empty: no hedgeParam)
+        0, "", "", 0, 0,  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld, dnc
+        "",  # algoStrategy (empty: no algoParams)
+        0, 0, o.status,  # solicited, whatIf, orderState.status
+        "", "", "", "", "", "", "", "", "",  # orderState margins: init/maint/equity x3
+        u, u, u, "", "",  # commission, min/maxCommission, commissionCurrency, warningText
+        0, 0,  # randomizeSize, randomizePrice
+        0,  # numConditions
+        "", u, u, u, u, u, u, 0,  # adjustedOrderType, triggerPrice .. adjustableTrailingUnit
+        "", "", "",  # softDollarTier name, val, displayName
+        u, 0, 0, u, 0,  # cashQty, dontUseAutoPriceForHedge, isOmsContainer, discretionaryUpTo..
+        "", 0, 0,  # duration, postToAts, autoCancelParent
+        u, u, u, u, u,  # minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffset*2
+    ]
+    # fmt: on
+
+
+def exec_details_msg(req_id: int, e: GwExecution) -> list[object]:
+    """execDetails (11): reqId (-1 for a live fill), orderId, the contract block, then the
+    execution."""
+    o = e.order
+    time = e.time.strftime("%Y%m%d %H:%M:%S UTC")
+    liquidity = 2 if o.order_type == "LMT" else 1  # lastLiquidity
+    # fmt: off
+    return [
+        11, req_id, o.order_id, *o.contract.fields(),  # reqId, orderId, conId .. tradingClass
+        e.exec_id, time, o.account, o.contract.exchange,  # execId, time, acctNumber, exchange
+        e.side, e.shares, e.price, o.perm_id, o.client_id,  # side, shares, price, permId, clientId
+        0, e.cum_qty, e.avg_price, o.order_ref,  # liquidation, cumQty, avgPrice, orderRef
+        "", "", "", liquidity, 0,  # evRule, evMultiplier, modelCode, lastLiquidity, pendingPrice..
+    ]
+    # fmt: on
+
+
+def commission_report_msg(e: GwExecution) -> list[object]:
+    """commissionReport (59, version 1): execId, commission, currency, realizedPNL, yield,
+    yieldRedemptionDate."""
+    return [59, 1, e.exec_id, e.commission, "USD", "", "", ""]
+
+
 class Matchable(Protocol):
     """What a fill rule sees of an order (the gateway's and the replay venue's orders)."""
 
@@ -441,7 +559,7 @@ class TestGateway:
         for c in self.conns:
             for req_id, sub_con in c.subs.items():
                 if sub_con == con_id and c.ready:
-                    self._send(c, [1, 6, req_id, 4, price, size, 0])
+                    self._send(c, tick_price_msg(req_id, 4, price, size))
 
     def fill(
         self,
@@ -660,7 +778,10 @@ class TestGateway:
 
     def _error(self, conn: _Conn, req_id: int, code: int, msg: str) -> None:
         self.errors_sent.append((req_id, code, msg))
-        self._send(conn, [4, 2, req_id, code, msg, ""])
+        self._send(conn, error_msg(req_id, code, msg))
+
+    def _reject(self, conn: _Conn, order_id: int, why: str) -> None:
+        self._error(conn, order_id, 201, f"Order rejected - reason: {why}")
 
     def _drop_all(self) -> None:
         for c in list(self.conns):
@@ -755,42 +876,8 @@ class TestGateway:
 
     def _positions(self, conn: _Conn) -> None:
         for con_id, (qty, avg) in self.positions.items():
-            c = self.by_con[con_id]
-            self._send(conn, [61, 3, self.account, *c.fields(), qty, avg])
+            self._send(conn, position_msg(self.account, self.by_con[con_id], qty, avg))
         self._send(conn, [62, 1])
-
-    def _exec_fields(self, req_id: int, e: GwExecution) -> list[object]:
-        o = e.order
-        return [
-            11,
-            req_id,
-            o.order_id,
-            *o.contract.fields()[:8],
-            o.contract.currency,
-            o.contract.local_symbol,
-            o.contract.symbol,
-            e.exec_id,
-            e.time.strftime("%Y%m%d %H:%M:%S UTC"),
-            o.account,
-            o.contract.exchange,
-            e.side,
-            e.shares,
-            e.price,
-            o.perm_id,
-            o.client_id,
-            0,
-            e.cum_qty,
-            e.avg_price,
-            o.order_ref,
-            "",
-            "",
-            "",
-            2 if o.order_type == "LMT" else 1,
-            0,
-        ]
-
-    def _commission_fields(self, e: GwExecution) -> list[object]:
-        return [59, 1, e.exec_id, e.commission, "USD", "", "", ""]
 
     def _executions(self, conn: _Conn, fields: list[str]) -> None:
         req_id = to_int(fields, 2, "reqExecutions reqId")
@@ -803,8 +890,8 @@ class TestGateway:
                 continue
             if cutoff is not None and e.time < cutoff:
                 continue
-            self._send(conn, self._exec_fields(req_id, e))
-            self._send(conn, self._commission_fields(e))
+            self._send(conn, exec_details_msg(req_id, e))
+            self._send(conn, commission_report_msg(e))
         self._send(conn, [55, 1, req_id])
 
     # -- contracts and market data ------------------------------------------------------------
@@ -835,62 +922,17 @@ class TestGateway:
         req_id = to_int(fields, 2, "reqContractDetails reqId")
         found = self._match_contracts(fields, 3, "reqContractDetails")
         if not found:
-            self._error(conn, req_id, 200, "No security definition has been found for the request")
+            self._error(conn, req_id, 200, NO_SECURITY)
             return
         for c in found:
-            month = c.expiry[:6]
-            self._send(
-                conn,
-                [
-                    10,
-                    req_id,
-                    c.symbol,
-                    c.sec_type,
-                    f"{c.expiry} 16:00:00 US/Central",
-                    0.0,
-                    "",
-                    c.exchange,
-                    c.currency,
-                    c.local_symbol,
-                    c.symbol,
-                    c.symbol,
-                    c.con_id,
-                    c.min_tick,
-                    c.multiplier,
-                    "ACTIVETIM,ADJUST,ALERT,LMT,MKT,STP,OCA,BRACKET",
-                    c.exchange,
-                    1,
-                    0,
-                    f"{c.symbol} futures",
-                    "",
-                    month,
-                    "",
-                    "",
-                    "",
-                    "US/Central",
-                    "",
-                    "",
-                    "",
-                    "",
-                    0,
-                    1,
-                    "",
-                    "",
-                    "",
-                    c.expiry,
-                    "",
-                    1,
-                    1,
-                    1,
-                ],
-            )
+            self._send(conn, contract_details_msg(req_id, c))
         self._send(conn, [52, 1, req_id])
 
     def _mkt_data(self, conn: _Conn, fields: list[str]) -> None:
         req_id = to_int(fields, 2, "reqMktData reqId")
         found = self._match_contracts(fields, 3, "reqMktData")
         if len(found) != 1:
-            self._error(conn, req_id, 200, "No security definition has been found for the request")
+            self._error(conn, req_id, 200, NO_SECURITY)
             return
         con_id = found[0].con_id
         conn.subs[req_id] = con_id
@@ -900,9 +942,9 @@ class TestGateway:
 
     def _send_quote(self, conn: _Conn, req_id: int, q: Quote) -> None:
         if q.bid is not None:
-            self._send(conn, [1, 6, req_id, 1, q.bid, q.bid_size, 0])
+            self._send(conn, tick_price_msg(req_id, 1, q.bid, q.bid_size))
         if q.ask is not None:
-            self._send(conn, [1, 6, req_id, 2, q.ask, q.ask_size, 0])
+            self._send(conn, tick_price_msg(req_id, 2, q.ask, q.ask_size))
 
     def _set_quote(self, con_id: int, q: Quote) -> None:
         self.quotes[con_id] = q
@@ -1069,7 +1111,7 @@ class TestGateway:
         oid = to_int(f, 1, what + " orderId")
         found = self._match_contracts(f, 2, what)
         if len(found) != 1:
-            self._error(conn, oid, 200, "No security definition has been found for the request")
+            self._error(conn, oid, 200, NO_SECURITY)
             return
         contract = found[0]
         # Positions after the 12 contract fields (client.py placeOrder, non-BAG):
@@ -1088,24 +1130,14 @@ class TestGateway:
         # faPercentage, 42..45 modelCode..exemptCode, 46 ocaType (no faProfile at >= 177)
         oca_type = to_int(f, 46, what + " ocaType", default=0)
         if action not in ("BUY", "SELL"):
-            self._error(conn, oid, 201, f"Order rejected - reason: bad action {action!r}")
+            self._reject(conn, oid, f"bad action {action!r}")
             return
         if order_type not in ("MKT", "LMT", "STP"):
-            self._error(
-                conn,
-                oid,
-                201,
-                f"Order rejected - reason: order type {order_type!r} "
-                "not supported by the test gateway",
-            )
+            self._reject(conn, oid, f"order type {order_type!r} not supported by the test gateway")
             return
         if not qty_f.is_integer() or qty_f <= 0:
-            self._error(
-                conn,
-                oid,
-                201,
-                f"Order rejected - reason: quantity {qty_f} must be a "
-                "positive whole number of contracts",
+            self._reject(
+                conn, oid, f"quantity {qty_f} must be a positive whole number of contracts"
             )
             return
         key = (conn.client_id, oid)
@@ -1123,7 +1155,7 @@ class TestGateway:
             return
         if self.reject_next_orders > 0:
             self.reject_next_orders -= 1
-            self._error(conn, oid, 201, f"Order rejected - reason: {self.reject_reason}")
+            self._reject(conn, oid, self.reject_reason)
             return
         o = GwOrder(
             oid,
@@ -1174,7 +1206,7 @@ class TestGateway:
             self._error(conn, o.order_id, 104, "Cannot modify a filled order")
             return
         if qty < o.filled:
-            self._error(conn, o.order_id, 201, "Order rejected - reason: quantity below filled")
+            self._reject(conn, o.order_id, "quantity below filled")
             return
         o.qty = qty
         o.lmt_price = None if lmt != lmt else lmt
@@ -1219,180 +1251,24 @@ class TestGateway:
             if child.client_id == o.client_id and child.parent_id == o.order_id and child.working:
                 self._cancel(child, reason + " parent cancelled")
 
-    def _open_order_fields(self, o: GwOrder) -> list[object]:
-        # decoder.openOrder for server version 178: no faProfile, with duration, postToAts,
-        # autoCancelParent and the five 170+ fields at the end.
-        u = ""
-        return [
-            5,
-            o.order_id,
-            *o.contract.fields(),
-            o.action,
-            o.qty,
-            o.order_type,
-            o.lmt_price,
-            o.aux_price,
-            o.tif,
-            o.oca_group,
-            o.account,
-            "",
-            0,
-            o.order_ref,
-            o.client_id,
-            o.perm_id,
-            0,
-            0,
-            0.0,
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            u,
-            "",
-            0,
-            "",
-            -1,
-            u,
-            u,
-            u,
-            u,
-            u,
-            u,
-            0,
-            0,
-            0,
-            0,
-            u,
-            o.oca_type,
-            0,
-            0,
-            u,
-            o.parent_id,
-            0,
-            u,
-            u,
-            "",
-            u,
-            0,
-            u,
-            u,
-            u,
-            u,
-            u,
-            "",
-            0,
-            0,
-            0,
-            u,
-            u,
-            "",
-            "",
-            0,
-            "",
-            "",
-            0,
-            0,
-            "",
-            0,
-            0,
-            o.status,
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            u,
-            u,
-            u,
-            "",
-            "",
-            0,
-            0,
-            0,
-            "",
-            u,
-            u,
-            u,
-            u,
-            u,
-            u,
-            0,
-            "",
-            "",
-            "",
-            u,
-            0,
-            0,
-            u,
-            0,
-            "",
-            0,
-            0,
-            u,
-            u,
-            u,
-            u,
-            u,
-        ]
+    def _send_order(self, conn: _Conn, o: GwOrder) -> None:
+        self._send(conn, open_order_msg(o))
+        self._send(conn, order_status_msg(o))
 
     def _report_order(self, o: GwOrder) -> None:
         c = self._conn_of(o.client_id)
-        if c is None:
-            return
-        self._send(c, self._open_order_fields(o))
-        self._report_status(o)
+        if c is not None:
+            self._send_order(c, o)
 
     def _report_status(self, o: GwOrder) -> None:
         c = self._conn_of(o.client_id)
-        if c is None:
-            return
-        self._send(
-            c,
-            [
-                3,
-                o.order_id,
-                o.status,
-                o.filled,
-                o.remaining,
-                o.avg_fill_price,
-                o.perm_id,
-                o.parent_id,
-                o.last_fill_price,
-                o.client_id,
-                "",
-                0.0,
-            ],
-        )
+        if c is not None:
+            self._send(c, order_status_msg(o))
 
     def _open_orders(self, conn: _Conn, all_clients: bool) -> None:
         for o in self.orders.values():
             if o.working and o.status != "Held" and (all_clients or o.client_id == conn.client_id):
-                self._send(conn, self._open_order_fields(o))
-                self._send(
-                    conn,
-                    [
-                        3,
-                        o.order_id,
-                        o.status,
-                        o.filled,
-                        o.remaining,
-                        o.avg_fill_price,
-                        o.perm_id,
-                        o.parent_id,
-                        o.last_fill_price,
-                        o.client_id,
-                        "",
-                        0.0,
-                    ],
-                )
+                self._send_order(conn, o)
         self._send(conn, [53, 1])
 
     def _try_match(self, o: GwOrder) -> None:
@@ -1463,9 +1339,9 @@ class TestGateway:
         self._apply_position(o.contract, qty if o.action == "BUY" else -qty, price)
         c = self._conn_of(o.client_id)
         if c is not None:
-            self._send(c, self._exec_fields(-1, e))
+            self._send(c, exec_details_msg(-1, e))
             self._report_status(o)
-            self._send(c, self._commission_fields(e))
+            self._send(c, commission_report_msg(e))
         # OCA: a fill in the group cancels the rest of it. The children of one parent are an
         # implicit OCA group at IB (a bracket without ocaGroup still exits only once).
         for x in list(self.orders.values()):
