@@ -155,19 +155,24 @@ def test_the_whole_chain_is_deterministic(demo: tuple[Path, str], tmp_path: Path
         assert a.height > 0 and a.equals(b), name
 
 
+def _two_versions(out: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """A copy of the demo's registry with a second version of `demo` beside production: the
+    same model files under a fresh id, as a retrain would bring. Returns (root, v1, v2)."""
+    reg = tmp_path / "registry"
+    shutil.copytree(out / "registry", reg)
+    v1 = str(Registry(reg).aliases("demo")["production"])
+    v2 = str(derive(reg / "demo" / v1, tmp_path / "v2")["model_id"])
+    shutil.move(tmp_path / "v2", reg / "demo" / v2)
+    return reg, v1, v2
+
+
 def test_a_replay_session_swaps_only_to_the_promoted_version(
     demo: tuple[Path, str], esh4_mbo: Path, tmp_path: Path
 ) -> None:
     """`ctl swap-model` on the Rust engine serving a registry family: a version that is not
     production is refused (promotion through the registry's gates is the only way in); once
     promoted, the engine's slot loads it between two events and the journal records it."""
-    out, _ = demo
-    reg = tmp_path / "registry"
-    shutil.copytree(out / "registry", reg)
-    v1 = str(Registry(reg).aliases("demo")["production"])
-    # a second version: the same model files under a fresh id, as a retrain would bring
-    v2 = str(derive(reg / "demo" / v1, tmp_path / "v2")["model_id"])
-    shutil.move(tmp_path / "v2", reg / "demo" / v2)
+    reg, v1, v2 = _two_versions(demo[0], tmp_path)
 
     strategy = (REPO / "configs/backtest/es_mbo.toml").read_text()
     placebo = 'kind = "placebo"\ninterval_s = 20.0\nseed = 11\nmax_age_s = 10.0\n'
@@ -223,12 +228,7 @@ def test_a_paper_session_serves_the_model_on_ib_trades_and_swaps_it(
     """Paper on the Rust engine with the demo's production model (1s bar features): the bars
     are built from IB's trade prints (last-trade ticks from the test gateway), the model is
     asked on each, and `swap-model` to a newly promoted version lands in the running engine."""
-    out, _ = demo
-    reg = tmp_path / "registry"
-    shutil.copytree(out / "registry", reg)
-    v1 = str(Registry(reg).aliases("demo")["production"])
-    v2 = str(derive(reg / "demo" / v1, tmp_path / "v2")["model_id"])
-    shutil.move(tmp_path / "v2", reg / "demo" / v2)
+    reg, v1, v2 = _two_versions(demo[0], tmp_path)
     (tmp_path / "strategy.toml").write_text(
         f'name = "paper-model"\ndata = ["<broker feed>"]\n'
         f'[signals]\nkind = "model"\nregistry = "{reg}"\nfamily = "demo"\n'
