@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tradecore::engine::{self, names, Backtest, Engine};
+use tradecore::engine::{self, names, Backtest};
 
 use crate::engine_args::{self, ModelInfo};
 use crate::engine_view::{self, px, Symbols};
@@ -69,22 +69,8 @@ impl BacktestRun {
     ) -> PyResult<Self> {
         let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let specs = engine::specs_for_files(
-                &paths,
-                args.definitions.as_deref(),
-                args.fee_per_contract,
-            )?;
-            let symbols = specs
-                .iter()
-                .map(|(s, _, n)| (s.instrument_id, n.clone()))
-                .collect();
-            let built = args.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
-            let engine = Engine::new(built.cfg, built.predictor)?;
-            Ok(BacktestRun {
-                bt: Backtest::new(&paths, engine)?,
-                symbols: Symbols(symbols),
-                model: built.model,
-            })
+            let (bt, symbols, model) = args.backtest(&paths)?;
+            Ok(BacktestRun { bt, symbols, model })
         })
         .map_err(to_py)
     }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tradecore::decision::DecisionConfig;
 use tradecore::engine::placebo::Placebo;
-use tradecore::engine::{EngineConfig, ExternalSignals, Predictor};
+use tradecore::engine::{self, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
 use tradecore::infer::predictor::ModelSource;
 use tradecore::infer::swap::SlotControl;
 use tradecore::infer::{GateCounters, LoadOptions, ModelPredictor};
@@ -20,7 +20,8 @@ use tradecore::sim::{LatencyModel, SimConfig};
 use tradecore::sizing::SizingConfig;
 use tradecore::CoreError;
 
-use crate::errors::to_py;
+use crate::engine_view::Symbols;
+use crate::errors::{to_py, unknown_keys};
 
 /// Keyword arguments of `BacktestRun`, `EngineSession` and `LiveEngine` (after the data).
 /// Signals: `model_registry` + `model_family` or `model_path` (a model), else
@@ -132,13 +133,7 @@ pub fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<EngineArgs> {
             "engine settings: none given (see EngineArgs)".into(),
         )));
     };
-    let mut unknown = Vec::new();
-    for k in kw.keys() {
-        let k: String = k.extract()?;
-        if !KEYS.contains(&k.as_str()) {
-            unknown.push(k);
-        }
-    }
+    let unknown = unknown_keys(kw, &KEYS)?;
     if !unknown.is_empty() {
         return Err(to_py(CoreError::Config(format!(
             "engine settings: unknown keys {unknown:?}"
@@ -176,6 +171,23 @@ pub(crate) fn latency(name: &str, kind: &str, params: Vec<f64>) -> Result<Latenc
 }
 
 impl EngineArgs {
+    /// A backtest over the MBO files `paths` with these settings (specs from the files and
+    /// `definitions`): the engine on the simulated exchange, the symbols, the model.
+    pub fn backtest(
+        self,
+        paths: &[PathBuf],
+    ) -> Result<(Backtest, Symbols, Option<ModelInfo>), CoreError> {
+        let specs =
+            engine::specs_for_files(paths, self.definitions.as_deref(), self.fee_per_contract)?;
+        let symbols = specs
+            .iter()
+            .map(|(s, _, n)| (s.instrument_id, n.clone()))
+            .collect();
+        let built = self.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
+        let engine = Engine::new(built.cfg, built.predictor)?;
+        Ok((Backtest::new(paths, engine)?, Symbols(symbols), built.model))
+    }
+
     /// The engine's configuration for instruments `specs`, and its predictor. A model sets
     /// the feature set the engine streams (its manifest's).
     pub fn build(self, specs: Vec<InstrumentSpec>) -> Result<Built, CoreError> {

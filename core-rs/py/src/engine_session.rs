@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::engine::live::SessionLog;
-use tradecore::engine::{self, names, Backtest, Engine};
+use tradecore::engine::{names, Backtest};
 use tradecore::orders::{client_order_id, Leg};
 use tradecore::sim::SimOrder;
 
@@ -75,22 +75,12 @@ impl EngineSession {
     ) -> PyResult<Self> {
         let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let specs = engine::specs_for_files(
-                &paths,
-                args.definitions.as_deref(),
-                args.fee_per_contract,
-            )?;
-            let symbols = specs
-                .iter()
-                .map(|(s, _, n)| (s.instrument_id, n.clone()))
-                .collect();
-            let built = args.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
-            let engine = Engine::new(built.cfg, built.predictor)?;
+            let (bt, symbols, model) = args.backtest(&paths)?;
             Ok(EngineSession {
-                bt: Backtest::new(&paths, engine)?,
+                bt,
                 log: SessionLog::default(),
-                symbols: Symbols(symbols),
-                model: built.model,
+                symbols,
+                model,
             })
         })
         .map_err(to_py)

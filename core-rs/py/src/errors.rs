@@ -235,3 +235,16 @@ pub fn to_py(e: E) -> PyErr {
     });
     err
 }
+
+/// Keys of `kw` not in `known`, in the caller's order: a binding taking keyword settings
+/// refuses a typo instead of silently falling back to a default.
+pub fn unknown_keys(kw: &Bound<'_, pyo3::types::PyDict>, known: &[&str]) -> PyResult<Vec<String>> {
+    let mut out = Vec::new();
+    for k in kw.keys() {
+        let k: String = k.extract()?;
+        if !known.contains(&k.as_str()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}

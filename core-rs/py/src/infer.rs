@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use tradecore::features::FeatureSet;
 use tradecore::infer::{self, GateConfig, GateReason, LoadOptions};
 
-use crate::errors::to_py;
+use crate::errors::{to_py, unknown_keys};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(init_onnxruntime, m)?)?;
@@ -43,24 +43,57 @@ fn onnxruntime_path() -> Option<String> {
     infer::onnxruntime_path().map(|p| p.display().to_string())
 }
 
+const LOAD_KEYS: [&str; 5] = [
+    "feature_names",
+    "intra_threads",
+    "prefer_native",
+    "bounds_tolerance",
+    "gate_non_finite",
+];
+
+/// Keyword `key` of `kw`, or `default` when absent.
+fn arg<'py, T: pyo3::conversion::FromPyObjectOwned<'py>>(
+    kw: &Bound<'py, PyDict>,
+    key: &str,
+    default: T,
+) -> PyResult<T> {
+    match kw.get_item(key)? {
+        Some(v) => v.extract().map_err(Into::into),
+        None => Ok(default),
+    }
+}
+
+/// `LoadOptions` from the keyword arguments; a keyword the binding does not take (a typo,
+/// or `feature_names` where the members bring their own) is a `TypeError` naming it.
 fn options(
-    feature_names: Option<Vec<String>>,
-    intra_threads: usize,
-    prefer_native: bool,
-    bounds_tolerance: f64,
-    gate_non_finite: bool,
+    py: Python<'_>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    what: &str,
 ) -> PyResult<LoadOptions> {
-    let feature_set = feature_names
+    let empty = PyDict::new(py);
+    let kw = kwargs.unwrap_or(&empty);
+    let known = if what == "Ensemble.load" {
+        &LOAD_KEYS[1..] // the members bring their own feature names
+    } else {
+        &LOAD_KEYS[..]
+    };
+    if let Some(k) = unknown_keys(kw, known)?.first() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what}() got an unexpected keyword argument {k:?}"
+        )));
+    }
+    let feature_set = arg::<Option<Vec<String>>>(kw, "feature_names", None)?
         .map(|n| FeatureSet::from_names(&n))
         .transpose()
         .map_err(to_py)?;
+    // The defaults of the signatures in `pycontrol/_core.pyi` and `inference/model.py`.
     Ok(LoadOptions {
-        intra_threads,
-        prefer_native,
+        intra_threads: arg(kw, "intra_threads", 1)?,
+        prefer_native: arg(kw, "prefer_native", true)?,
         feature_set,
         gate: GateConfig {
-            bounds_tolerance,
-            gate_non_finite,
+            bounds_tolerance: arg(kw, "bounds_tolerance", 0.05)?,
+            gate_non_finite: arg(kw, "gate_non_finite", true)?,
         },
     })
 }
@@ -132,25 +165,12 @@ impl Model {
 
 #[pymethods]
 impl Model {
+    /// Keyword arguments: `feature_names`, `intra_threads`, `prefer_native`,
+    /// `bounds_tolerance`, `gate_non_finite` (see `LoadArgs`).
     #[staticmethod]
-    #[pyo3(signature = (path, feature_names=None, intra_threads=1, prefer_native=true,
-                        bounds_tolerance=0.05, gate_non_finite=true))]
-    fn load(
-        py: Python<'_>,
-        path: PathBuf,
-        feature_names: Option<Vec<String>>,
-        intra_threads: usize,
-        prefer_native: bool,
-        bounds_tolerance: f64,
-        gate_non_finite: bool,
-    ) -> PyResult<Model> {
-        let opts = options(
-            feature_names,
-            intra_threads,
-            prefer_native,
-            bounds_tolerance,
-            gate_non_finite,
-        )?;
+    #[pyo3(signature = (path, **kwargs))]
+    fn load(py: Python<'_>, path: PathBuf, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Model> {
+        let opts = options(py, kwargs, "Model.load")?;
         let m = py
             .detach(|| infer::Model::load(&path, &opts))
             .map_err(to_py)?;
@@ -250,25 +270,16 @@ pub struct Ensemble {
 
 #[pymethods]
 impl Ensemble {
+    /// Keyword arguments as `Model.load`'s but `feature_names` (the members bring theirs).
     #[staticmethod]
-    #[pyo3(signature = (members, meta, intra_threads=1, prefer_native=true,
-                        bounds_tolerance=0.05, gate_non_finite=true))]
+    #[pyo3(signature = (members, meta, **kwargs))]
     fn load(
         py: Python<'_>,
         members: Vec<PathBuf>,
         meta: PathBuf,
-        intra_threads: usize,
-        prefer_native: bool,
-        bounds_tolerance: f64,
-        gate_non_finite: bool,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Ensemble> {
-        let opts = options(
-            None,
-            intra_threads,
-            prefer_native,
-            bounds_tolerance,
-            gate_non_finite,
-        )?;
+        let opts = options(py, kwargs, "Ensemble.load")?;
         let e = py
             .detach(|| {
                 let dirs: Vec<&std::path::Path> = members.iter().map(PathBuf::as_path).collect();
@@ -380,27 +391,16 @@ pub struct ModelSlot {
 
 #[pymethods]
 impl ModelSlot {
+    /// Keyword arguments as `Model.load`'s.
     #[new]
-    #[pyo3(signature = (root, family, feature_names=None, intra_threads=1, prefer_native=true,
-                        bounds_tolerance=0.05, gate_non_finite=true))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (root, family, **kwargs))]
     fn new(
         py: Python<'_>,
         root: PathBuf,
         family: String,
-        feature_names: Option<Vec<String>>,
-        intra_threads: usize,
-        prefer_native: bool,
-        bounds_tolerance: f64,
-        gate_non_finite: bool,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<ModelSlot> {
-        let opts = options(
-            feature_names,
-            intra_threads,
-            prefer_native,
-            bounds_tolerance,
-            gate_non_finite,
-        )?;
+        let opts = options(py, kwargs, "ModelSlot")?;
         let slot = py
             .detach(|| infer::ModelSlot::open(&root, &family, opts))
             .map_err(to_py)?;
