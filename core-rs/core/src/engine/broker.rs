@@ -52,6 +52,9 @@ pub struct BrokerVenue {
     orders: Vec<BrokerOrder>,
     fills: Vec<Fill>,
     outbox: Vec<OrderIntent>,
+    /// Orders before this index are all terminal: the per-decision scans start here, so
+    /// they do not grow with the session's history.
+    first_open: usize,
     /// Contracts the broker reported filled beyond an order's quantity (booked: the
     /// broker's fills are the truth, but it is an anomaly worth a look).
     overfilled: u64,
@@ -159,6 +162,7 @@ impl BrokerVenue {
         };
         self.overfilled += over as u64;
         self.fills.push(fill);
+        self.skip_terminal();
         Ok(())
     }
 
@@ -191,6 +195,7 @@ impl BrokerVenue {
                 c.reason = format!("parent {}", status.as_str());
             }
         }
+        self.skip_terminal();
         Ok(())
     }
 
@@ -235,9 +240,19 @@ impl BrokerVenue {
     }
 
     fn open(&self, id: InstrumentId) -> impl Iterator<Item = &BrokerOrder> {
-        self.orders
+        self.orders[self.first_open..]
             .iter()
             .filter(move |o| o.instrument_id == id && !o.status.is_terminal())
+    }
+
+    fn skip_terminal(&mut self) {
+        while self
+            .orders
+            .get(self.first_open)
+            .is_some_and(|o| o.status.is_terminal())
+        {
+            self.first_open += 1;
+        }
     }
 }
 
