@@ -160,6 +160,9 @@ class SignalsConfig:
     - ``placebo``: seeded random probabilities every ``interval_s`` per instrument. No edge
       by construction: a plumbing check and a cost baseline (its P&L should be about minus
       the costs), never a strategy.
+    - ``pushed``: none of its own; only signals pushed into the engine's inbox while it runs
+      (a session's scripted ``[[signals]]``, webhook alerts), each answered at its
+      instrument's next event unless older than ``max_age_s`` by then.
     - ``model``: a model in the engine, asked at every bar (or book event, for a micro
       feature set) it was trained on: the ``production`` version of ``family`` in the
       registry at ``registry``, or the export folder ``path``. The engine streams the
@@ -215,8 +218,8 @@ class SignalsConfig:
                 _num(self.interval_s) and self.interval_s > 0,
                 f"interval_s must be > 0, got {self.interval_s!r}",
             )
-        else:
-            bad.append(f"kind must be file, placebo or model, got {self.kind!r}")
+        elif self.kind != "pushed":
+            bad.append(f"kind must be file, placebo, model or pushed, got {self.kind!r}")
         _check(
             bad, _int(self.seed) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}"
         )

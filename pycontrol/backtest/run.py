@@ -113,6 +113,10 @@ def engine_kwargs(
         # drawn in the engine, in event time: the same stream in a backtest and a session
         signals["placebo_interval_ns"] = int(sig.interval_s * SEC)
         signals["placebo_seed"] = sig.seed
+    elif sig.kind == "pushed":
+        # no signals of its own: only those pushed into the engine's inbox while it runs
+        signals["signal_inbox"] = True
+        signals["signal_max_age_ns"] = int(sig.max_age_s * SEC)
     else:
         classes, ts, inst, probs = _from_file(sig, symbols)
         signals.update(

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         check_mode(cfg, mode, args.confirm_live)
     except LiveModeRefused as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     if mode == "replay" and not cfg.replay.data:
         print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
@@ -55,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     from pycontrol.ib.contracts import ContractError
 
     try:
-        return asyncio.run(Session(cfg, mode, run_dir).run())
+        session = Session(cfg, mode, run_dir, confirm_live=args.confirm_live)
+        return asyncio.run(session.run())
     except (IBConnectError, ContractError, SessionLocked, CoreError, FileNotFoundError) as e:
         # an expected failure to start (no gateway, wrong account kind, no contract): one
         # line, not a traceback; the journal has the session_start/stop around it

@@ -31,6 +31,7 @@ from ib_async import IB, Contract, ExecutionFilter, Trade
 from pycontrol.ib.connect import Connected, IBConnectError, backoff_delays, connect
 from pycontrol.ib.contracts import resolve_front
 from pycontrol.ib.orders import build_orders, parse_order_ref
+from pycontrol.session import failpoints
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
@@ -67,8 +68,12 @@ class IBVenue:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         on_trade: TradeSink | None = None,
         on_commission: CommissionSink | None = None,
+        regate: Callable[[OrderIntent], tuple[str, str] | None] | None = None,
     ) -> None:
         self.cfg = cfg
+        # The engine's pre-trade gate at the moment a held intent would go out: what was
+        # fine when it was decided may not be after a halt or a tightened limit.
+        self.regate = regate
         self.mode = mode
         self.journal = journal
         self.on_report = on_report
@@ -376,6 +381,11 @@ class IBVenue:
             return
         held, self.held = self.held, []
         for intent in held:
+            refused = self.regate(intent) if self.regate is not None else None
+            if refused is not None:
+                reason, detail = refused
+                self.on_deny(intent, reason, f"held, then refused at release: {detail}")
+                continue
             self.journal.append("released", {}, intent_id=intent.intent_id)
             self._send(intent)
 
@@ -422,7 +432,10 @@ class IBVenue:
                 )
                 return
             sendable.append(p)
-        for p in sendable:
+        failpoints.hit("ib.journaled_not_sent")
+        for k, p in enumerate(sendable):
+            if k:
+                failpoints.hit("ib.between_bracket_legs")
             self.trades[p.client_order_id] = self.ib.placeOrder(self.contract, p.order)
             self.on_event(
                 "order",

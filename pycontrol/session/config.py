@@ -8,6 +8,7 @@ Secrets never live here: the config names environment variables (``account_env``
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pycontrol._core import ConfigError
 
 MODES = ("replay", "paper", "live")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class SessionConfigError(ConfigError):
@@ -156,8 +159,17 @@ class IBConfig(_Base):
             bad.append(f"max_client_ids must be an int > 0, got {self.max_client_ids!r}")
         for name in ("connect_timeout", "reconnect_initial", "reconnect_max"):
             v = getattr(self, name)
-            if not isinstance(v, int | float) or v <= 0:
-                bad.append(f"{name} must be > 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v < 1e6):
+                bad.append(f"{name} must be a number of seconds > 0, got {v!r}")
+        ri, rm = self.reconnect_initial, self.reconnect_max
+        if isinstance(ri, int | float) and isinstance(rm, int | float) and rm < ri:
+            bad.append(f"reconnect_max ({rm}) must be >= reconnect_initial ({ri})")
+        if not isinstance(self.account_env, str) or not _ENV_NAME.fullmatch(self.account_env):
+            bad.append(
+                f"account_env must be an environment variable name, got {self.account_env!r}"
+            )
+        if isinstance(self.port, bool) or isinstance(self.client_id, bool):
+            bad.append("port and client_id must be integers, not true/false")
         if bad:
             raise _fail("ib", bad)
 
@@ -172,36 +184,57 @@ class IBConfig(_Base):
         return super()._from_mapping(d, where)
 
 
-@dataclass(frozen=True)
-class RiskConfig(_Base):
-    max_order_qty: int = 5
-    max_position: int = 10
+class RiskConfig:
+    """``[risk]``: the session's pre-trade limits, any key of the core's ``RiskLimits``
+    (``configs/risk/default.toml`` lists them with their documented defaults). Keys left out
+    keep the strategy's value, else the core's default; the core validates the whole set and
+    names every bad key at once. There is no second copy of the defaults here."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, limits: Mapping[str, float] | None = None) -> None:
+        self.limits: dict[str, float] = dict(limits or {})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RiskConfig) and self.limits == other.limits
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.limits.items())))
+
+    def __repr__(self) -> str:
+        return f"RiskConfig({self.limits!r})"
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any], where: str) -> RiskConfig:
         bad = [
-            f"{n} must be an int > 0, got {getattr(self, n)!r}"
-            for n in ("max_order_qty", "max_position")
-            if not _pos_int(getattr(self, n))
+            f"{k} = {v!r} must be a number"
+            for k, v in data.items()
+            if isinstance(v, bool) or not isinstance(v, int | float)
         ]
         if bad:
-            raise _fail("risk", bad)
+            raise _fail(where, bad)
+        limits = {str(k): float(v) for k, v in data.items()}
+        from pycontrol._core import RiskEngine
+
+        try:
+            RiskEngine(limits)  # the core's validation: unknown keys and bad values, all at once
+        except ConfigError as e:
+            raise _fail(where, [str(e)]) from None
+        return cls(limits)
 
 
 @dataclass(frozen=True)
 class SignalConfig(_Base):
-    """A scripted signal: at the ``at_event``-th market data update, intent ``intent_id``.
-    Limit prices are ``offset_ticks`` behind the touch (buy: bid - offset); brackets put the
-    stop ``stop_ticks`` and the target ``take_ticks`` away from the entry."""
+    """A scripted signal: at the session's ``at_event``-th market data update, an external
+    signal ``side`` with ``confidence`` enters the Rust engine (its inbox) for the session's
+    instrument, or ``symbol``'s root in a portfolio. It then passes the external threshold,
+    the decision, sizing and every pre-trade gate, like any signal; nothing is sent around
+    the engine. ``intent_id`` names it in the journal: a restarted session that has already
+    pushed it does not push it again."""
 
     intent_id: int
     at_event: int
     side: str
-    qty: int
-    order_type: str = "LMT"
-    offset_ticks: int = 0
-    stop_ticks: int | None = None
-    take_ticks: int | None = None
-    tif: str = "DAY"
+    confidence: float = 0.95
+    symbol: str = ""
 
     def __post_init__(self) -> None:
         bad = []
@@ -211,18 +244,11 @@ class SignalConfig(_Base):
             bad.append(f"at_event must be an int > 0, got {self.at_event!r}")
         if self.side not in ("BUY", "SELL"):
             bad.append(f"side must be BUY or SELL, got {self.side!r}")
-        if not _pos_int(self.qty):
-            bad.append(f"qty must be an int > 0, got {self.qty!r}")
-        if self.order_type not in ("MKT", "LMT", "STP"):
-            bad.append(f"order_type must be MKT, LMT or STP, got {self.order_type!r}")
-        if (self.stop_ticks is None) != (self.take_ticks is None):
-            bad.append("stop_ticks and take_ticks go together (a bracket needs both)")
-        for n in ("stop_ticks", "take_ticks"):
-            v = getattr(self, n)
-            if v is not None and not _pos_int(v):
-                bad.append(f"{n} must be an int > 0, got {v!r}")
-        if self.tif not in ("DAY", "GTC", "IOC"):
-            bad.append(f"tif must be DAY, GTC or IOC, got {self.tif!r}")
+        c = self.confidence
+        if isinstance(c, bool) or not isinstance(c, int | float) or not (0.0 < c <= 1.0):
+            bad.append(f"confidence must be a probability in (0, 1], got {c!r}")
+        if not isinstance(self.symbol, str):
+            bad.append(f"symbol must be a root symbol string, got {self.symbol!r}")
         if bad:
             raise _fail(f"signal {self.intent_id}", bad)
 
@@ -238,39 +264,63 @@ class ZmqConfig(_Base):
         bad = [
             f"{n} must be 0..65535, got {getattr(self, n)!r}"
             for n in ("cmd_port", "pub_port")
-            if not (isinstance(getattr(self, n), int) and 0 <= getattr(self, n) < 65536)
+            if isinstance(getattr(self, n), bool)
+            or not (isinstance(getattr(self, n), int) and 0 <= getattr(self, n) < 65536)
         ]
+        if not bad and self.cmd_port and self.cmd_port == self.pub_port:
+            bad.append(f"cmd_port and pub_port must differ, both are {self.cmd_port}")
         if bad:
             raise _fail("zmq", bad)
 
 
 @dataclass(frozen=True)
 class ReplayConfig(_Base):
+    """``data``: the MBO file replayed; ``rate_hz``: records per second (0: as fast as
+    possible, so a short file finishes in well under a second); ``exit_at_end``: stop the
+    session when the data ends (else it stays up for ``ctl``)."""
+
     data: str = ""
-    rate_hz: float = 0.0  # 0: as fast as possible
+    rate_hz: float = 0.0
     exit_at_end: bool = False
 
+    def __post_init__(self) -> None:
+        bad = []
+        if not isinstance(self.data, str):
+            bad.append(f"data must be a path string, got {self.data!r}")
+        r = self.rate_hz
+        if isinstance(r, bool) or not isinstance(r, int | float) or not (0.0 <= r < 1e12):
+            bad.append(f"rate_hz must be a finite number >= 0, got {r!r}")
+        if not isinstance(self.exit_at_end, bool):
+            bad.append(f"exit_at_end must be true or false, got {self.exit_at_end!r}")
+        if bad:
+            raise _fail("replay", bad)
 
-ENGINE_KINDS = ("scripted", "rust")
+
+ENGINE_KINDS = ("rust",)
 
 
 @dataclass(frozen=True)
 class EngineSection(_Base):
-    """Which engine trades. ``scripted``: :class:`~pycontrol.session.engine.ScriptedEngine`
-    (the ``[[signals]]`` list) in a thread, any mode. ``rust``: the Rust engine, its strategy
+    """The engine is the Rust core's in every mode (there is no other): its strategy
     (signals, decision, sizing, latency, seed, risk limits) from the backtest config
     ``strategy`` (empty: the backtest defaults, placebo signals); in replay on the L3
     simulated exchange, stepped ``chunk_records`` records at a time between commands; in
-    paper and live on IB (quotes in, intents out, fills back)."""
+    paper and live on IB (quotes in, intents out, fills back). Scripted ``[[signals]]`` enter
+    it through its signal inbox."""
 
-    kind: str = "scripted"
+    kind: str = "rust"
     strategy: str = ""
     chunk_records: int = 4096
 
     def __post_init__(self) -> None:
         bad = []
-        if self.kind not in ENGINE_KINDS:
-            bad.append(f"kind must be one of {', '.join(ENGINE_KINDS)}, got {self.kind!r}")
+        if self.kind == "scripted":
+            bad.append(
+                "kind 'scripted' was removed: the Rust engine trades in every mode, and "
+                "[[signals]] enter it as external signals (drop the kind line)"
+            )
+        elif self.kind not in ENGINE_KINDS:
+            bad.append(f"kind must be 'rust', got {self.kind!r}")
         if not isinstance(self.strategy, str):
             bad.append(f"strategy must be a path to a backtest config, got {self.strategy!r}")
         if not _pos_int(self.chunk_records):
@@ -284,11 +334,6 @@ class SessionConfig(_Base):
     name: str
     mode: str = "paper"
     run_dir: str = "build/sessions/default"
-    model: str = "scripted"
-    # Empty: the scripted engine in a thread of the session. Otherwise the engine channel
-    # address of an engine running in its own process (the Rust engine): the session
-    # connects there and speaks the same messages.
-    engine_address: str = ""
     secret_envs: tuple[str, ...] = ("IB_ACCOUNT",)
     instrument: InstrumentConfig = field(default_factory=InstrumentConfig)
     ib: IBConfig = field(default_factory=IBConfig)
@@ -300,15 +345,12 @@ class SessionConfig(_Base):
 
     def __post_init__(self) -> None:
         bad = []
-        if not isinstance(self.name, str) or not self.name:
-            bad.append(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            bad.append(f"name must be letters, digits, '_', '.', '-', got {self.name!r}")
         if self.mode not in MODES:
             bad.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        ea = self.engine_address
-        if ea and not (ea.startswith(("tcp://127.0.0.1:", "ipc://"))):
-            bad.append(f"engine_address must be tcp://127.0.0.1:<port> or ipc://..., got {ea!r}")
-        if self.engine.kind == "rust" and self.engine_address:
-            bad.append("engine_address and [engine] kind = 'rust' exclude each other")
+        if not isinstance(self.run_dir, str) or not self.run_dir.strip() or "\0" in self.run_dir:
+            bad.append(f"run_dir must be a non-empty path, got {self.run_dir!r}")
         ids = [s.intent_id for s in self.signals]
         if len(ids) != len(set(ids)):
             bad.append("signal intent_ids must be unique")
@@ -328,10 +370,20 @@ class SessionConfig(_Base):
         d = dict(data)
         bad: list[str] = []
         for key, sub in sections.items():
-            if key in d:
-                obj, errs = _build(sub, d[key], key)
-                bad += errs
-                d[key] = obj
+            if key not in d:
+                continue
+            if sub is RiskConfig:
+                try:
+                    if not isinstance(d[key], Mapping):
+                        raise _fail(key, [f"expected a table, got {type(d[key]).__name__}"])
+                    d[key] = RiskConfig._from_mapping(d[key], key)
+                except SessionConfigError as e:
+                    bad += e.violations
+                    d[key] = None
+                continue
+            obj, errs = _build(sub, d[key], key)
+            bad += errs
+            d[key] = obj
         if "signals" in d:
             sigs = []
             raw = d["signals"]
@@ -344,7 +396,27 @@ class SessionConfig(_Base):
                 sigs.append(obj)
             d["signals"] = tuple(sigs)
         if "secret_envs" in d:
-            d["secret_envs"] = tuple(d["secret_envs"])
+            raw_envs = d["secret_envs"]
+            # A bare string would become a tuple of its characters, and the secret it names
+            # would then never be masked: only a list of variable names is accepted.
+            if not isinstance(raw_envs, list):
+                bad.append(
+                    f"secret_envs must be a list of environment variable names, got {raw_envs!r}"
+                )
+            else:
+                bad += [
+                    f"secret_envs[{i}] must be an environment variable name, got {v!r}"
+                    for i, v in enumerate(raw_envs)
+                    if not isinstance(v, str) or not _ENV_NAME.fullmatch(v)
+                ]
+            d["secret_envs"] = tuple(raw_envs) if isinstance(raw_envs, list) else ()
+        if "engine_address" in d or "model" in d:
+            bad += [
+                f"{k!r} was removed: the Rust engine trades in every mode ([engine] strategy "
+                "names its signals)"
+                for k in ("engine_address", "model")
+                if k in d
+            ]
         if bad:
             known = [f.name for f in fields(cls)]
             bad += [f"unknown field {k!r} (known: {', '.join(known)})" for k in d if k not in known]

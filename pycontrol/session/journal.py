@@ -432,6 +432,14 @@ class Journal:
             d["payload"] = json.loads(d["payload"])
             yield d
 
+    def count_scripted(self, scripted_id: int) -> int:
+        """How often the scripted signal ``scripted_id`` was pushed into the engine."""
+        return sum(
+            1
+            for e in self.events("scripted_signal")
+            if e["payload"].get("scripted_id") == scripted_id
+        )
+
     def count(self, kind: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM events WHERE kind=?", (kind,)).fetchone()
         return int(row[0])

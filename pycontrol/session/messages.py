@@ -5,7 +5,6 @@
   {"code": <code>, "message": <what and where>}}``.
 - Telemetry (PUB): two frames, topic then ``{"v": 1, "topic": ..., "ts": <ns>, "seq": n,
   "data": {...}}``; topics in :data:`TOPICS`.
-- Engine channel (PAIR): ``{"v": 1, "op": <name>, "body": {...}}`` both ways.
 
 A message that is not JSON, has another version, an unknown command or wrong argument types
 gets a :class:`MessageError` with a code; the socket owner answers it, it never crashes.
@@ -20,10 +19,11 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
-# name -> {arg: (type, required)}
-COMMANDS: dict[str, dict[str, tuple[type, bool]]] = {
+# name -> {arg: (type, required)}; None: any arguments, each a number (``set-risk-limits``
+# takes any subset of the core's RiskLimits keys; the core names unknown keys and bad values).
+COMMANDS: dict[str, dict[str, tuple[type, bool]] | None] = {
     "status": {},
-    "set-risk-limits": {"max_order_qty": (int, True), "max_position": (int, True)},
+    "set-risk-limits": None,
     "swap-model": {"model": (str, True)},
     "halt": {"reason": (str, False)},
     "resume": {},
@@ -90,6 +90,17 @@ def parse_command(raw: bytes) -> Command:
     if not isinstance(args, dict):
         raise MessageError("bad_schema", f"command {name}: 'args' must be an object")
     schema = COMMANDS[name]
+    if schema is None:
+        problems = [
+            f"argument {k!r} must be a number, got {v!r}"
+            for k, v in args.items()
+            if isinstance(v, bool) or not isinstance(v, int | float) or v != v
+        ]
+        if not args:
+            problems.append("at least one limit is needed")
+        if problems:
+            raise MessageError("bad_args", f"command {name}: " + "; ".join(problems))
+        return Command(name, args, msg.get("id"))
     problems = [f"unknown argument {k!r}" for k in args if k not in schema]
     for arg, (typ, required) in schema.items():
         if arg not in args:
@@ -143,15 +154,3 @@ def parse_telemetry(frames: list[bytes]) -> dict[str, Any]:
     if msg.get("topic") != frames[0].decode(errors="replace") or msg["topic"] not in TOPICS:
         raise MessageError("bad_topic", f"telemetry: topic {msg.get('topic')!r} mismatched/unknown")
     return msg
-
-
-def channel(op: str, body: dict[str, Any]) -> bytes:
-    return json.dumps({"v": SCHEMA_VERSION, "op": op, "body": body}).encode()
-
-
-def parse_channel(raw: bytes) -> tuple[str, dict[str, Any]]:
-    msg = _load(raw, "engine channel")
-    op, body = msg.get("op"), msg.get("body")
-    if not isinstance(op, str) or not isinstance(body, dict):
-        raise MessageError("bad_schema", "engine channel: needs string 'op' and object 'body'")
-    return op, body

@@ -1,10 +1,12 @@
 """A running session: the control plane's event loop.
 
-One asyncio loop owns the journal, the venue (replay or IB), the command socket (ROUTER,
-``tcp://127.0.0.1``) and the telemetry socket (PUB); the engine runs in its own thread behind
-the engine channel (:mod:`pycontrol.session.channel`). Market data goes to the engine; its
-intents are journaled and sent to the venue; the venue's execution reports are journaled and
-go back to the engine. Every command is journaled before it is acknowledged.
+One asyncio loop owns the journal, the venue (the L3 simulated exchange in replay, IB in
+paper and live), the command socket (ROUTER, ``tcp://127.0.0.1``) and the telemetry socket
+(PUB). The engine is the Rust core's in every mode (:mod:`pycontrol.session.rust_engine`):
+market data goes in, its intents are journaled and sent to the venue, the venue's execution
+reports are journaled and go back to it. Every command is journaled before it is
+acknowledged, and a restart puts the engine back in the journal's operator state (trading
+state, operator limits, the day's realized P&L and fees) before it may send anything.
 
 The endpoints of a running session are written to ``<run_dir>/endpoints.json`` for ``ctl``.
 """
@@ -27,17 +29,15 @@ import zmq.asyncio
 
 from pycontrol._core import ConfigError
 from pycontrol.session import messages as m
-from pycontrol.session.channel import EngineClient, EngineHost
-from pycontrol.session.config import SessionConfig
+from pycontrol.session import operator_state
+from pycontrol.session.config import MODES, SessionConfig
 from pycontrol.session.engine import (
     EngineOutput,
     EngineUnsupported,
     MarketData,
-    ScriptedEngine,
     TradePrint,
-    WorkingOrder,
 )
-from pycontrol.session.journal import Journal, apply_fill
+from pycontrol.session.journal import Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.redact import install_redaction
 
@@ -47,13 +47,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("pycontrol.session")
 
 
-class LiveModeRefused(Exception):
+class LiveModeRefused(ConfigError):
     """Live trading was asked for without both safety conditions."""
 
 
 def check_mode(cfg: SessionConfig, mode: str, confirm_live: bool) -> None:
-    """Live needs ``mode = "live"`` in the config AND ``--confirm-live``; anything else that
-    asks for live is refused before a socket is opened."""
+    """Live needs ``mode = "live"`` in the config AND an explicit confirmation (the CLI's
+    ``--confirm-live``, the API's ``confirm_live=True``); anything else that asks for live is
+    refused before a socket is opened or a journal written. :class:`Session` calls this
+    itself, so no entry point can skip it."""
+    if mode not in MODES:
+        raise LiveModeRefused(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if mode != "live":
         return
     missing = []
@@ -89,7 +93,19 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 
 class Session:
-    def __init__(self, cfg: SessionConfig, mode: str, run_dir: Path | None = None) -> None:
+    """One session. ``confirm_live`` is the explicit confirmation live mode needs beside
+    ``mode = "live"`` in the config; without both, constructing it raises
+    :class:`LiveModeRefused` and nothing is opened."""
+
+    def __init__(
+        self,
+        cfg: SessionConfig,
+        mode: str,
+        run_dir: Path | None = None,
+        *,
+        confirm_live: bool = False,
+    ) -> None:
+        check_mode(cfg, mode, confirm_live)
         self.cfg = cfg
         self.mode = mode
         self.run_dir = Path(run_dir or cfg.run_dir)
@@ -101,66 +117,77 @@ class Session:
         self._stop = asyncio.Event()
         self._seq = 0
         self.venue: Any = None
-        self.engine_host: EngineHost | None = None
-        self.engine: EngineClient | RustReplay | RustLive | None = None
+        self.engine: RustReplay | RustLive | None = None
         self.rust: RustReplay | None = None
         self.last_md: MarketData | None = None
         self.md_count = 0
         self._pending: set[asyncio.Future[None]] = set()
-        self.realized: dict[str, float] = {}
-        self._pnl_pos: dict[str, tuple[int, float]] = self.journal.positions()
         # Execution ids whose fill the engine booked in this process, and whose commission it
         # has: a commission reaches the engine once, and only for a fill it holds (IB repeats
         # both when it replays executions after a reconnect).
         self._engine_fills: set[str] = set()
         self._engine_commissions: set[str] = set()
+        self._scripted = sorted(cfg.signals, key=lambda s: (s.at_event, s.intent_id))
+        self.restored: operator_state.OperatorState | None = None
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _start_engine(self) -> EngineClient | RustReplay | RustLive:
-        if self.cfg.engine.kind == "rust":
-            from pycontrol.session.rust_engine import RustLive, RustReplay
+    def _start_engine(self) -> RustReplay | RustLive:
+        """The Rust engine: in replay it owns the L3 simulated exchange (engine and venue);
+        on a broker venue IB matches and the session carries intents and reports."""
+        from pycontrol.session.rust_engine import RustLive, RustReplay
 
-            if self.mode != "replay":
-                # On a broker venue: IB matches, the session carries intents and reports.
-                return RustLive(self.cfg, self.journal)
-            # In replay the Rust engine owns the simulated exchange: engine and venue.
-            self.rust = RustReplay(self.cfg, self.journal, self.publish)
-            self.venue = self.rust
-            return self.rust
-        if self.cfg.engine_address:
-            # an engine in its own process owns its lifetime: we connect, never stop it
-            return EngineClient(self._sync_ctx, self.cfg.engine_address, owns_engine=False)
-        symbol = self.cfg.instrument.root
-        engine = ScriptedEngine(
-            symbol, self.cfg.instrument.tick_size, self.cfg.risk, self.cfg.signals
-        )
-        engine.model = self.cfg.model
-        addr = f"inproc://engine-{id(self)}"
-        self.engine_host = EngineHost(engine, self._sync_ctx, addr)
-        self.engine_host.start()
-        return EngineClient(self._sync_ctx, addr)
+        if self.mode != "replay":
+            live = RustLive(self.cfg, self.journal, self.publish)
+            if self.mode == "live" and live.strategy.signals.kind == "placebo":
+                raise LiveModeRefused(
+                    f"live mode refused: the strategy {self.cfg.engine.strategy or '(default)'} "
+                    "trades placebo signals (random, no edge); live trades a model"
+                )
+            return live
+        self.rust = RustReplay(self.cfg, self.journal, self.publish)
+        self.venue = self.rust
+        return self.rust
 
-    def _flow(self) -> EngineClient | RustLive:
-        """The engine, when market data and reports flow through the session (every engine
-        but the Rust replay, which owns its simulated venue)."""
+    def _flow(self) -> RustLive:
+        """The engine, when market data and reports flow through the session (a broker
+        session; the Rust replay owns its simulated venue)."""
         assert self.engine is not None and self.rust is None
-        return cast("EngineClient | RustLive", self.engine)
+        return cast("RustLive", self.engine)
 
     def _restore_engine(self) -> None:
+        """Puts the engine in the journal's state before it may send anything: positions,
+        working orders and intent ids (a broker session), then the operator state."""
         assert self.engine is not None
+        if self.rust is None:
+            positions = {s: q for s, (q, _) in self.journal.positions().items()}
+            working = self.journal.orders(working_only=True)
+            self._flow().restore(positions, working, self.journal.intent_ids())
+        st = operator_state.read(
+            self.journal, {self.cfg.instrument.root: self.cfg.instrument.multiplier},
+            time.time_ns(),
+        )  # fmt: skip
         if self.rust is not None:
-            # The Rust replay restarts from the first record; a deterministic rerun into the
-            # same journal is suppressed order for order and fill for fill (positional ids).
-            return
-        positions = {s: q for s, (q, _) in self.journal.positions().items()}
-        working = [
-            WorkingOrder(
-                o.client_order_id, o.symbol, o.side, o.qty - o.filled, o.parent_client_order_id
+            # A replay reruns its data from the first record into the same journal, so its
+            # P&L is recomputed, not restored; the operator's decisions are.
+            st.realized_pnl = st.fees = 0.0
+        self.engine.restore_operator_state(st)
+        self.restored = st
+
+    def _push_scripted(self, events: int) -> None:
+        """Scripted ``[[signals]]`` due by ``events`` market updates (records in replay) go
+        into the engine's inbox, each once across restarts (journaled before the push)."""
+        assert self.engine is not None
+        while self._scripted and self._scripted[0].at_event <= events:
+            sig = self._scripted.pop(0)
+            if self.journal.count_scripted(sig.intent_id):
+                continue
+            body = {"scripted_id": sig.intent_id, "side": sig.side, "confidence": sig.confidence}
+            self.journal.append("scripted_signal", body)
+            self.engine.push_signal(
+                sig.symbol or self.cfg.instrument.root, sig.side, sig.confidence
             )
-            for o in self.journal.orders(working_only=True)
-        ]
-        self._flow().restore(positions, working, self.journal.intent_ids())
+            self.publish("signal", {"event": "scripted", **body})
 
     def _bind(self) -> dict[str, str]:
         self.cmd = self.ctx.socket(zmq.ROUTER)
@@ -192,8 +219,8 @@ class Session:
         t0 = time.perf_counter_ns()
         self.md_count += 1
         self.last_md = md
-        if self.venue is not None and hasattr(self.venue, "on_quote"):
-            self.venue.on_quote(md)
+        if self._scripted:
+            self._push_scripted(self.md_count)
         out = self._flow().on_market_data(md)
         self._handle(out)
         if out.intents:
@@ -227,9 +254,12 @@ class Session:
         body = {"intent": intent.to_dict(), "reason": reason, "detail": detail}
         self.journal.append("denial", body, intent_id=intent.intent_id)
         self.publish("denial", body)
-        venue_denial = getattr(self.engine, "on_venue_denial", None)
-        if venue_denial is not None:
-            venue_denial(intent, reason)  # its orders never reached the venue
+        self._flow().on_venue_denial(intent, reason)  # its orders never reached the venue
+
+    def regate(self, intent: OrderIntent) -> tuple[str, str] | None:
+        """The pre-trade gate again, at the moment a held intent would be sent (after a
+        disconnect or the gateway's restart window): (reason, detail) to refuse it."""
+        return self._flow().recheck(intent)
 
     def on_report(self, report: ExecutionReport, source: str) -> None:
         """A report the venue has already journaled: to the engine and to telemetry."""
@@ -239,10 +269,7 @@ class Session:
         self._handle(self._flow().on_execution_report(report))
         if report.kind == "fill":
             self._engine_fills.add(report.exec_id)
-            self._book_pnl(report)
-            pos = self.journal.positions().get(report.symbol, (0, 0.0))
-            self.publish("position", {"symbol": report.symbol, "qty": pos[0], "avg_price": pos[1]})
-            self.publish("pnl", self._pnl(report.symbol, pos))
+            self._publish_positions()
 
     def on_commission(self, client_order_id: int, exec_id: str, commission: float) -> None:
         """IB's commission of a fill (journaled by the venue): to the engine, once."""
@@ -250,40 +277,34 @@ class Session:
             self._engine_commissions.add(exec_id)
             self._flow().on_commission(client_order_id, commission)
 
-    def _book_pnl(self, r: ExecutionReport) -> None:
-        """Realized P&L of a fill against the position before it (the journal has already
-        applied it, so the session keeps its own copy, refreshed at every reconcile)."""
-        qty, avg = self._pnl_pos.get(r.symbol, (0, 0.0))
-        delta = r.qty if r.side == "BUY" else -r.qty
-        if qty and (qty > 0) != (delta > 0):
-            closed = min(abs(delta), abs(qty))
-            gain = (
-                (r.price - avg) * closed * (1 if qty > 0 else -1) * self.cfg.instrument.multiplier
+    def _publish_positions(self) -> None:
+        """Positions and P&L as the engine books them (one accounting: the core's)."""
+        for p in self._flow().status()["positions"]:
+            self.publish(
+                "position", {"symbol": p["symbol"], "qty": p["qty"], "avg_price": p["avg_price"]}
             )
-            self.realized[r.symbol] = self.realized.get(r.symbol, 0.0) + gain
-        self._pnl_pos[r.symbol] = apply_fill(qty, avg, delta, r.price)
-
-    def _pnl(self, symbol: str, pos: tuple[int, float]) -> dict[str, Any]:
-        mult = self.cfg.instrument.multiplier
-        unreal = 0.0
-        if self.last_md is not None and pos[0]:
-            mark = self.last_md.bid if pos[0] > 0 else self.last_md.ask
-            unreal = (mark - pos[1]) * pos[0] * mult
-        return {
-            "symbol": symbol,
-            "position": pos[0],
-            "unrealized": unreal,
-            "realized": self.realized.get(symbol, 0.0),
-        }
+            self.publish(
+                "pnl",
+                {
+                    "symbol": p["symbol"],
+                    "position": p["qty"],
+                    "unrealized": p["unrealized"],
+                    "realized": p["realized"],
+                    "fees": p["fees"],
+                },
+            )
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "reconcile":
-            self._pnl_pos = self.journal.positions()
-            if data.get("position_mismatches") and self.engine is not None and self.rust is None:
-                # The broker's positions replaced the journal's (trades we did not make, or
-                # made while the journal was elsewhere): the engine's must follow, or its
-                # risk gate would count a position that is not there.
-                self._restore_engine()
+        if (
+            kind == "reconcile"
+            and data.get("position_mismatches")
+            and self.engine is not None
+            and self.rust is None
+        ):
+            # The broker's positions replaced the journal's (trades we did not make, or
+            # made while the journal was elsewhere): the engine's must follow, or its
+            # risk gate would count a position that is not there.
+            self._restore_engine()
         topic = kind if kind in ("reconcile", "order") else "state"
         self.publish(topic, {"event": kind, **data})
 
@@ -325,22 +346,17 @@ class Session:
                     "fills": len(self.journal.fill_ids()),
                 },
                 "market_events": self.md_count,
-                "realized_pnl": self.realized,
+                "restored": self.restored.to_dict() if self.restored else None,
             }
         if name == "set-risk-limits":
+            limits = {str(k): float(v) for k, v in args.items()}
             try:
-                from pycontrol.session.config import RiskConfig
-
-                RiskConfig(**args)
-            except Exception as e:
-                raise m.MessageError("bad_args", f"set-risk-limits: {e}") from None
-            try:
-                # applied before it is journaled: limits the engine refuses never happened
-                self.engine.set_risk_limits(args["max_order_qty"], args["max_position"])
+                # applied before it is journaled: limits the core refuses never happened
+                applied = self.engine.set_risk_limits(limits)
             except ConfigError as e:
                 raise m.MessageError("bad_args", f"set-risk-limits: {e}") from None
-            self.journal.append("risk_limits", args)
-            return {"limits": args}
+            self.journal.append("risk_limits", {"limits": limits})
+            return {"limits": applied}
         if name == "swap-model":
             if not args["model"]:
                 raise m.MessageError("bad_args", "swap-model: model must not be empty")
@@ -377,7 +393,7 @@ class Session:
             out = self._flow().flatten()
             self._handle(out)
             self.publish("state", {"event": "flatten"})
-            return {"intents": len(out.intents)}
+            return {"intents": len(out.intents), "denied": len(out.denials)}
         if name == "shutdown":
             self.journal.append("shutdown", {})
             self._stop.set()
@@ -394,6 +410,16 @@ class Session:
                 loop.add_signal_handler(sig, self._stop.set)
         self.engine = self._start_engine()
         self._restore_engine()
+        limits = self.engine.status()["limits"]
+        print(
+            "risk limits: " + ", ".join(f"{k}={v:g}" for k, v in sorted(limits.items())),
+            flush=True,
+        )
+        if self.restored is not None and (self.restored.state != "ACTIVE" or self.restored.limits):
+            r = self.restored
+            print(f"restored from the journal: state {r.state} ({r.reason}), operator limits "
+                  f"{r.limits or 'none'}, today's realized {r.realized_pnl:.2f} fees {r.fees:.2f}",
+                  flush=True)  # fmt: skip
         eps = self._bind()
         self.journal.append(
             "session_start",
@@ -413,8 +439,6 @@ class Session:
         try:
             if self.rust is not None:
                 tasks.append(asyncio.ensure_future(self._replay_rust(self.rust)))
-            elif self.mode == "replay":
-                tasks.append(asyncio.ensure_future(self._replay()))
             else:
                 from pycontrol.ib.broker import IBVenue
 
@@ -428,6 +452,7 @@ class Session:
                     self.on_event,
                     on_trade=self.on_trade,
                     on_commission=self.on_commission,
+                    regate=self.regate,
                 )
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth
@@ -452,26 +477,6 @@ class Session:
             self.publish("state", {"event": "heartbeat", "market_events": self.md_count})
             await asyncio.sleep(every_s)
 
-    async def _replay(self) -> None:
-        from pycontrol.session.replay_venue import ReplayVenue, dbn_quotes
-
-        self.venue = ReplayVenue(self.journal, self.on_report, self.on_deny)
-        rate = self.cfg.replay.rate_hz
-        for i, md in enumerate(dbn_quotes(self.cfg.replay.data)):
-            self.on_market(md)
-            if self._pending:
-                # replay is deterministic: an intent reaches the simulated venue before the
-                # next book event, not whenever the loop gets round to it
-                await asyncio.gather(*self._pending)
-            if rate > 0:
-                await asyncio.sleep(1.0 / rate)
-            elif i % 256 == 0:
-                await asyncio.sleep(0)  # let commands in
-        self.journal.append("replay_end", {"events": self.md_count})
-        self.publish("state", {"event": "replay_end", "events": self.md_count})
-        if self.cfg.replay.exit_at_end:
-            self._stop.set()
-
     async def _replay_rust(self, rust: RustReplay) -> None:
         """The Rust engine over the replay data, a chunk at a time: commands are applied
         between chunks (in event time, at a record boundary), and every chunk's orders,
@@ -480,6 +485,8 @@ class Session:
         chunk = self.cfg.engine.chunk_records
         rate = self.cfg.replay.rate_hz
         while True:
+            if self._scripted:
+                self._push_scripted(rust.records + chunk)
             n = rust.step(chunk)
             self.md_count = rust.records
             if n == 0:
@@ -493,10 +500,6 @@ class Session:
             self._stop.set()
 
     def _close(self) -> None:
-        if isinstance(self.engine, EngineClient):
-            self.engine.close()
-        if self.engine_host is not None:
-            self.engine_host.join(5)
         self.cmd.close(linger=0)
         self.pub.close(linger=0)
         self.ctx.term()

@@ -34,7 +34,8 @@ from pycontrol.backtest.run import engine_kwargs
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.config import _fail as session_config_error
 from pycontrol.session.engine import Denial, EngineOutput, EngineUnsupported
-from pycontrol.session.journal import Journal
+from pycontrol.session.journal import Journal, OrderRow
+from pycontrol.session.operator_state import OperatorState
 from pycontrol.session.orders import Bracket, ExecutionReport, Leg, OrderIntent, client_order_id
 
 Publish = Callable[[str, dict[str, Any]], None]
@@ -54,9 +55,15 @@ def strategy_config(cfg: SessionConfig) -> BacktestConfig:
     else:
         bt = BacktestConfig.from_dict({"name": cfg.name, "data": list(data)})
     risk = dict(bt.risk)
-    risk["max_order_qty"] = float(cfg.risk.max_order_qty)
-    risk["max_position"] = float(cfg.risk.max_position)
-    return dataclasses.replace(bt, risk=tuple(risk.items()))
+    risk.update(cfg.risk.limits)
+    return dataclasses.replace(bt, risk=tuple(sorted(risk.items())))
+
+
+def effective_limits(cfg: SessionConfig) -> dict[str, float]:
+    """Every pre-trade limit the session's engine applies: the core's defaults (those of
+    ``configs/risk/default.toml``), then the strategy's ``[risk]``, then the session's,
+    validated by the core."""
+    return dict(_core.RiskEngine(dict(strategy_config(cfg).risk)).limits())
 
 
 def model_label(bt: BacktestConfig) -> str:
@@ -95,31 +102,70 @@ def request_swap(core: Any, bt: BacktestConfig, name: str) -> str:
 
 class _RustControls:
     """The operator's commands on a Rust engine binding (`EngineSession` or `LiveEngine`),
-    shared by the replay and the broker session."""
+    shared by the replay and the broker session, and the journaling of the engine's own
+    state moves (a breaker trip halts it without a command: the journal must know, or a
+    restart would resume trading)."""
 
     core: Any
+    cfg: SessionConfig
     strategy: BacktestConfig
     halt_reason: str
+    journal: Journal
+    publish: Publish
+    _state: str = "ACTIVE"
 
-    def set_risk_limits(self, max_order_qty: int, max_position: int) -> None:
-        """Raises ``ConfigError`` naming every bad field; the engine keeps its limits then."""
-        self.core.set_risk_limits(
-            [("max_order_qty", float(max_order_qty)), ("max_position", float(max_position))]
-        )
+    def set_risk_limits(self, limits: dict[str, float]) -> dict[str, float]:
+        """Any subset of the core's limits, over the current ones. Raises ``ConfigError``
+        naming every bad key or value; the engine keeps its limits then."""
+        self.core.set_risk_limits(sorted(limits.items()))
+        return dict(self.core.risk_limits())
 
     def halt(self, reason: str) -> None:
         self.core.set_state("HALTED")
         self.halt_reason = reason
+        self._state = "HALTED"
 
     def resume(self) -> None:
         self.core.set_state("ACTIVE")
         self.halt_reason = ""
+        self._state = "ACTIVE"
 
     def set_reducing(self) -> None:
         self.core.set_state("REDUCING")
+        self._state = "REDUCING"
 
     def swap_model(self, name: str) -> None:
         request_swap(self.core, self.strategy, name)
+
+    def restore_operator_state(self, st: OperatorState) -> None:
+        """The journal's operator state into the core, before anything may be sent."""
+        self.core.restore_operator_state(
+            st.state, dict(sorted(st.limits.items())), st.realized_pnl, st.fees
+        )
+        self._state = st.state
+        self.halt_reason = st.reason if st.state == "HALTED" else ""
+
+    def push_signal(self, root: str, side: str, confidence: float) -> None:
+        """A scripted external signal for instrument ``root`` (its next event answers it)."""
+        self.core.push_signal(self.instrument_of(root), side, confidence)
+
+    def instrument_of(self, root: str) -> int:
+        for iid, sym in self.core.symbols().items():
+            if sym == root or sym.startswith(root):
+                return int(iid)
+        raise session_config_error("signals", [f"no instrument {root!r} in this session"])
+
+    def _watch_state(self) -> None:
+        """Journals a state the engine moved to by itself (a daily-loss or drawdown breaker
+        halts it), then publishes it."""
+        now = str(self.core.state)
+        if now != self._state:
+            body = {"state": now, "reason": "breaker" if now == "HALTED" else "engine"}
+            self.journal.append("state", body)
+            self.publish("state", {"event": "engine_state", **body})
+            self._state = now
+            if now == "HALTED":
+                self.halt_reason = "breaker"
 
 
 class RustReplay(_RustControls):
@@ -135,13 +181,14 @@ class RustReplay(_RustControls):
         self.strategy = strategy_config(cfg)
         paths = [expand(cfg.replay.data)]
         if not paths[0].is_file():
-            raise FileNotFoundError(f"replay data not found: {paths[0]}")
+            raise session_config_error("replay", [f"data file not found: {paths[0]}"])
         defs = expand(self.strategy.definitions) if self.strategy.definitions else None
         specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
         symbols = {int(x["instrument_id"]): str(x["symbol"]) for x in specs}
-        self.core = _core.EngineSession(
-            [str(p) for p in paths], **engine_kwargs(self.strategy, symbols, defs)
-        )
+        kwargs = engine_kwargs(self.strategy, symbols, defs)
+        if cfg.signals:
+            kwargs["signal_inbox"] = True
+        self.core = _core.EngineSession([str(p) for p in paths], **kwargs)
         self.records = 0
         self.fills = 0
         self.halt_reason = ""
@@ -154,6 +201,7 @@ class RustReplay(_RustControls):
         k = int(self.core.step(n))
         self.records += k
         self.drain()
+        self._watch_state()
         return k
 
     def drain(self) -> None:
@@ -297,6 +345,7 @@ class RustReplay(_RustControls):
     def flatten(self) -> dict[str, int]:
         sent, denied = self.core.flatten()
         self.halt_reason = ""  # a flatten leaves the engine REDUCING, halted or not before
+        self._state = "REDUCING"
         self.drain()
         return {"sent": int(sent), "denied": int(denied)}
 
@@ -313,9 +362,10 @@ class RustLive(_RustControls):
 
     INSTRUMENT_ID = 1
 
-    def __init__(self, cfg: SessionConfig, journal: Journal) -> None:
+    def __init__(self, cfg: SessionConfig, journal: Journal, publish: Publish) -> None:
         self.cfg = cfg
         self.journal = journal
+        self.publish = publish
         self.strategy = strategy_config(cfg)
         if self.strategy.signals.kind == "file":
             raise session_config_error(
@@ -328,6 +378,8 @@ class RustLive(_RustControls):
         self.symbol = cfg.instrument.root
         symbols = {self.INSTRUMENT_ID: self.symbol}
         self.kwargs = engine_kwargs(self.strategy, symbols, None)
+        if cfg.signals:
+            self.kwargs["signal_inbox"] = True
         self.core = self._new_core()
         self.halt_reason = ""
         self._last_ts = 0
@@ -347,7 +399,7 @@ class RustLive(_RustControls):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def restore(
-        self, positions: dict[str, int], working: list[Any], done_intent_ids: list[int]
+        self, positions: dict[str, int], working: list[OrderRow], done_intent_ids: list[int]
     ) -> None:
         """A fresh core with the journal's state (the session calls this at start and again
         after the broker reconciliation; the journal then holds the broker's truth)."""
@@ -365,7 +417,7 @@ class RustLive(_RustControls):
         for sym, (qty, avg) in held.items():
             core.restore_position(self.INSTRUMENT_ID, qty, avg, now)
             self.symbol = sym
-        for o in self.journal.orders(working_only=True):
+        for o in working:
             core.adopt(
                 o.client_order_id,
                 self.INSTRUMENT_ID,
@@ -379,6 +431,7 @@ class RustLive(_RustControls):
             )
         core.reserve_intent_ids(max(done_intent_ids, default=0) + 1)
         core.set_state(self.core.state)  # a halt survives a reconciliation
+        core.set_risk_limits(sorted(self.core.risk_limits()))  # so do operator limits
         self.core = core
 
     # -- events ----------------------------------------------------------------------------
@@ -417,6 +470,23 @@ class RustLive(_RustControls):
         """IB's commission of a fill this engine booked: into its fees and round trip."""
         self.core.on_commission(client_order_id, commission)
 
+    def recheck(self, intent: OrderIntent) -> tuple[str, str] | None:
+        """The gate at send time for a held intent: (reason, detail) when the engine now
+        refuses it (its orders are then withdrawn in the core); None to send it. Cancels
+        always pass (they only reduce risk)."""
+        if intent.action == "CANCEL":
+            return None
+        coid = (
+            intent.target_client_order_id
+            if intent.action == "MODIFY" and intent.target_client_order_id is not None
+            else client_order_id(intent.intent_id, Leg.ENTRY)
+        )
+        verdict = self.core.recheck(coid)
+        self._watch_state()
+        if verdict is None:
+            return None
+        return str(verdict["reason"]), str(verdict["message"])
+
     def on_venue_denial(self, intent: OrderIntent, reason: str) -> None:
         """The venue refused to send an intent (restart window with policy "deny"): its
         orders never existed, so they must not count as working."""
@@ -425,7 +495,9 @@ class RustLive(_RustControls):
         legs = [Leg.ENTRY] + ([Leg.TAKE_PROFIT, Leg.STOP_LOSS] if intent.bracket else [])
         for leg in legs:
             cid = client_order_id(intent.intent_id, leg)
-            if self.core.order(cid) is not None:
+            o = self.core.order(cid)
+            # (a recheck that refused it has already withdrawn it in the core)
+            if o is not None and o["status"] not in ("FILLED", "CANCELLED", "REJECTED"):
                 self.core.on_closed(cid, "REJECTED", reason)
 
     def _intent(self, d: dict[str, Any]) -> OrderIntent:
@@ -448,6 +520,7 @@ class RustLive(_RustControls):
         )
 
     def _output(self, out: dict[str, Any]) -> EngineOutput:
+        self._watch_state()
         return EngineOutput(
             [self._intent(i) for i in out["intents"]],
             [
@@ -469,4 +542,5 @@ class RustLive(_RustControls):
 
     def flatten(self) -> EngineOutput:
         self.halt_reason = ""
+        self._state = "REDUCING"
         return self._output(self.core.flatten())

@@ -172,10 +172,10 @@ def test_the_session_side_holds_arrival_time_and_infers_the_trade_side(tmp_path:
     assert aggressor_of(5000.0, 5000.0, 5000.25) == "A"
     assert aggressor_of(5000.1, 5000.0, 5000.25) == "N"
     assert aggressor_of(5000.1, None, None) == "N"
-    cfg = SessionConfig.load(REPO / "configs/session/es-paper-rust.toml")
+    cfg = SessionConfig.load(REPO / "configs/session/es-paper.toml")
     j = Journal(tmp_path / "journal.sqlite")
     try:
-        eng = RustLive(cfg, j)
+        eng = RustLive(cfg, j, lambda topic, data: None)
         eng.on_market_data(MarketData("ESZ6", T0 + 10 * SEC, 5000.0, 5000.25, 3, 4))
         eng.on_trade(TradePrint("ESZ6", T0 + 9 * SEC, 5000.25, 2, "B"))  # the clock stepped back
         eng.on_market_data(MarketData("ESZ6", T0 + 8 * SEC, 5000.25, 5000.5, 3, 4))

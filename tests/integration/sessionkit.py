@@ -22,6 +22,32 @@ from pycontrol.session import messages as m
 REPO = Path(__file__).resolve().parents[2]
 
 
+# The strategy of scripted session tests: no signals of its own (only the session's pushed
+# [[signals]]), a volatility forecast after two one-second returns (so a test warms up in
+# seconds, see `warm`), market entries of at most `max_qty` with a bracket.
+STRATEGY = """
+name = "session-test"
+data = ["<broker feed>"]
+seed = 1
+fee_per_contract = 2.0
+initial_equity = 100000.0
+flatten_at_end = false
+vol_halflife_s = 2.0
+vol_min_samples = 2
+[order_latency]
+kind = "constant"
+ns = 0
+[feed_latency]
+kind = "constant"
+ns = 0
+[signals]
+kind = "pushed"
+max_age_s = 30.0
+[sizing]
+max_qty = {max_qty}
+"""
+
+
 def write_config(
     path: Path,
     run_dir: Path,
@@ -29,7 +55,13 @@ def write_config(
     signals: list[dict[str, Any]],
     extra: str = "",
     client_id: int = 7,
+    max_qty: int = 1,
+    risk: str = "max_order_qty = 5\nmax_position = 10",
+    strategy: Path | None = None,
 ) -> Path:
+    if strategy is None:
+        strategy = path.with_name(path.stem + "-strategy.toml")
+        strategy.write_text(STRATEGY.format(max_qty=max_qty))
     lines = [
         'name = "test-session"', 'mode = "paper"', f'run_dir = "{run_dir}"',
         'secret_envs = ["IB_ACCOUNT"]',
@@ -37,13 +69,37 @@ def write_config(
         "[ib]", f"port = {port}", f"client_id = {client_id}", "connect_timeout = 3.0",
         "reconnect_initial = 0.2", "reconnect_max = 1.0",
         "[ib.restart_window]", 'start = "03:00"', 'end = "03:00"', 'tz = "UTC"',
-        "[risk]", "max_order_qty = 5", "max_position = 10",
+        "[engine]", f'strategy = "{strategy}"',
+        "[risk]", risk,
     ]  # fmt: skip
     for s in signals:
         lines.append("[[signals]]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in s.items()]
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+WARM_QUOTES = 16
+
+
+def warm(gw: Any, con_id: int, base: float = 5000.0, seconds: float = 3.2) -> None:
+    """``WARM_QUOTES`` alternating quotes over ``seconds`` of wall time (the session's event
+    time): the engine's volatility forecast exists afterwards, so the next scripted signal
+    (``at_event = WARM_QUOTES + 1`` or later) can trade."""
+    for i in range(WARM_QUOTES):
+        px = base + 0.25 * (i % 2)
+        gw.set_quote(con_id, px, px + 0.25)
+        time.sleep(seconds / WARM_QUOTES)
+
+
+def positions(status: dict[str, Any]) -> dict[str, int]:
+    """The engine's non-zero positions in a ``status`` reply's result."""
+    return {p["symbol"]: int(p["qty"]) for p in status["engine"]["positions"] if p["qty"]}
+
+
+def buy(iid: int, at: int = WARM_QUOTES + 1, side: str = "BUY") -> dict[str, Any]:
+    """A scripted external signal at the ``at``-th market update."""
+    return {"intent_id": iid, "at_event": at, "side": side, "confidence": 0.95}
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 90.0, what: str = "condition") -> Any:

@@ -240,8 +240,9 @@ def test_a_paper_session_serves_the_model_on_ib_trades_and_swaps_it(
     try:
         con = gw.front("ES").con_id
         gw.set_quote(con, 5000.0, 5000.25)
-        engine = f'[engine]\nkind = "rust"\nstrategy = "{tmp_path / "strategy.toml"}"\n'
-        cfg = write_config(tmp_path / "s.toml", run, gw.port, [], extra=engine)
+        cfg = write_config(
+            tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml"
+        )
         s = SessionProc(cfg, run, env={"IB_ACCOUNT": "DU1234567"})
         s.wait_ready(60)
         wait_for(lambda: gw.market_data_subscribers(con), what="the subscription")

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 import zmq
-from sessionkit import REPO, SessionProc, wait_for, write_config
+from sessionkit import REPO, SessionProc, buy, wait_for, warm, write_config
 
 from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.session.journal import Journal
@@ -72,9 +72,7 @@ def test_live_starts_only_with_both(tmp_path: Path) -> None:
 
 
 def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None:
-    sigs = [{"intent_id": 1, "at_event": 2, "side": "BUY", "qty": 1, "order_type": "LMT",
-             "offset_ticks": 2}]  # fmt: skip
-    cfg = write_config(tmp_path / "s.toml", tmp_path, gw.port, sigs)
+    cfg = write_config(tmp_path / "s.toml", tmp_path, gw.port, [buy(1)])
     s = SessionProc(cfg, tmp_path)
     try:
         s.wait_ready()
@@ -82,22 +80,24 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         r = cli("ctl", *rd, "status")
         assert r.returncode == 0 and json.loads(r.stdout)["result"]["engine"]["state"] == "ACTIVE"
         assert cli("ctl", *rd, "halt", "--reason", "news").returncode == 0
-        gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)  # event 2 while halted
+        warm(gw, gw.front("ES").con_id)
+        gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)  # the signal, while halted
         j = Journal(tmp_path / "journal.sqlite")
         wait_for(lambda: j.count("denial") == 1, what="a HALTED denial")
-        assert next(j.events("denial"))["payload"]["reason"] == "HALTED"
+        assert next(j.events("denial"))["payload"]["reason"] == "TRADING_HALTED"
         assert gw.order_list() == []
         w = cli("ctl", *rd, "watch", "--topic", "state", "--count", "1", "--seconds", "15")
         beat = json.loads(w.stdout.splitlines()[0])
         assert beat["topic"] == "state" and beat["v"] == 1
         assert cli("ctl", *rd, "resume").returncode == 0
-        r = cli("ctl", *rd, "swap-model", "lgbm-v2")
-        assert json.loads(r.stdout)["result"]["model"] == "lgbm-v2"
+        r = cli("ctl", *rd, "swap-model", "lgbm-v2")  # pushed signals: no model to swap
+        assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "unsupported"
         r = cli("ctl", *rd, "set-risk-limits", "--max-order-qty", "1", "--max-position", "2")
         assert r.returncode == 0
         st = json.loads(cli("ctl", "--config", str(cfg), "status").stdout)["result"]["engine"]
-        assert st["model"] == "lgbm-v2" and st["limits"] == {"max_order_qty": 1, "max_position": 2}
-        assert [j.count(k) for k in ("halt", "resume", "model_swap", "risk_limits")] == [1, 1, 1, 1]
+        assert st["limits"]["max_order_qty"] == 1 and st["limits"]["max_position"] == 2
+        assert st["limits"]["daily_loss_limit"] > 0  # every other limit still applies
+        assert [j.count(k) for k in ("halt", "resume", "model_swap", "risk_limits")] == [1, 1, 0, 1]
         # malformed and unknown commands: error replies, the session lives on
         for raw, code in (("{oops", "bad_json"), ('{"v": 1, "cmd": "explode"}', "unknown_command"),
                           ('{"v": 9, "cmd": "status"}', "bad_version"),
@@ -137,24 +137,22 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     cfg_text = cfg_text.replace('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{data}"')
     cfg_text = cfg_text.replace("exit_at_end = false", "exit_at_end = true")
     cfg_text = cfg_text.replace('run_dir = "build/sessions/es-replay"', f'run_dir = "{tmp_path}"')
-    # the scripted engine's path (the shipped config runs the Rust engine: test_session_rust.py)
-    assert 'kind = "rust"' in cfg_text
-    cfg_text = cfg_text.replace('kind = "rust"', 'kind = "scripted"')
+    # the scripted signals at records the 20,000-event file reaches
+    cfg_text = cfg_text.replace("at_event = 20000", "at_event = 4000")
+    cfg_text = cfg_text.replace("at_event = 60000", "at_event = 12000")
     cfg = tmp_path / "replay.toml"
     cfg.write_text(cfg_text)
     r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=120)
     assert r.returncode == 0, r.stderr
+    assert "risk limits: " in r.stdout and "max_position=3" in r.stdout
     j = Journal(tmp_path / "journal.sqlite")
-    denials = [e["payload"]["reason"] for e in j.events("denial")]
-    assert denials == ["MAX_ORDER_QTY"]  # signal 3 asks for 5 > 2
-    assert j.count("intent") == 2 and j.count("replay_end") == 1
+    assert j.count("scripted_signal") == 2 and j.count("replay_end") == 1
+    assert j.count("intent") >= 1
     fills = j.fills()
-    assert fills, "the market entry must fill against the replayed BBO"
+    assert fills, "the entries must fill on the simulated exchange"
     net = sum(f["qty"] if f["side"] == "BUY" else -f["qty"] for f in fills)
     sym = fills[0]["symbol"]
     assert j.positions()[sym][0] == net
-    entry = j.order(4)
-    assert entry is not None and entry.status == "filled"
     j.close()
 
     jp = str(tmp_path / "journal.sqlite")

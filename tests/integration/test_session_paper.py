@@ -5,8 +5,8 @@ The crash test: working orders, SIGKILL, fills at the gateway while the session 
 restart: no fill lost, no order sent twice, positions equal the gateway's, the journal
 complete, and the session carries on (flatten through ctl). Plus the failure modes other
 platforms have: positions older than the reqExecutions lookback, a warm restart inventing
-fills, a cold start cancelling orders it did not create. And the same on the Rust engine
-(`[engine] kind = "rust"`): trading real ES quotes, restart, halt, flatten."""
+fills, a cold start cancelling orders it did not create. And the engine trading real ES
+quotes with placebo signals: restart, halt, flatten."""
 
 from __future__ import annotations
 
@@ -14,23 +14,15 @@ import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sessionkit import SessionProc, Telemetry, wait_for, write_config
+from sessionkit import SessionProc, Telemetry, buy, positions, wait_for, warm, write_config
 
 from pycontrol.ib.orders import parse_order_ref
 from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway
 from pycontrol.session.journal import Journal
 
 SECRET = "DU7654321"
-LMT: dict[str, Any] = {"order_type": "LMT"}
-SIGNALS: list[dict[str, Any]] = [
-    {"intent_id": 1, "at_event": 1, "side": "BUY", "qty": 2, **LMT, "offset_ticks": 4},
-    {"intent_id": 2, "at_event": 1, "side": "SELL", "qty": 1, **LMT, "offset_ticks": 4},
-    {"intent_id": 3, "at_event": 2, "side": "BUY", "qty": 1, **LMT, "offset_ticks": 0,
-     "stop_ticks": 8, "take_ticks": 8},
-]  # fmt: skip
 
 
 @pytest.fixture
@@ -63,37 +55,36 @@ def _start(sessions: list[SessionProc], cfg: Path, run: Path) -> SessionProc:
 def test_crash_restart_reconcile_and_continue(
     gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
 ) -> None:
+    """A scripted buy becomes a bracketed entry of the Rust engine; SIGKILL; the entry fills
+    at the gateway while the session is down (its exits go live); the restart backfills the
+    fill, restores the position, never resends, and carries on (flatten through ctl)."""
     run = tmp_path / "run"
     run.mkdir()
-    cfg = write_config(tmp_path / "s.toml", run, gw.port, SIGNALS)
+    cfg = write_config(tmp_path / "s.toml", run, gw.port, [buy(1)], max_qty=2)
     front = gw.front("ES")
 
     a = _start(sessions, cfg, run)
-    wait_for(lambda: len(gw.order_list()) == 2, what="two working orders")
-    gw.set_quote(front.con_id, 5000.25, 5000.5)  # event 2: the bracket
-    wait_for(lambda: len(gw.order_list()) == 5, what="bracket at the gateway")
+    warm(gw, front.con_id)
+    gw.set_quote(front.con_id, 5000.25, 5000.5)  # the scripted signal's update
+    wait_for(lambda: len(gw.order_list()) == 3, what="a bracket at the gateway")
     orders = {o.order_ref: o for o in gw.order_list()}
-    assert set(orders) == {"tc:4", "tc:8", "tc:12", "tc:13", "tc:14"}
-    assert orders["tc:13"].parent_id == orders["tc:12"].order_id  # stop-loss child
-    assert orders["tc:14"].oca_group == orders["tc:13"].oca_group != ""
+    assert set(orders) == {"tc:4", "tc:5", "tc:6"}
+    assert orders["tc:5"].parent_id == orders["tc:4"].order_id  # a child of the entry
+    assert orders["tc:6"].oca_group == orders["tc:5"].oca_group != ""
+    qty = int(orders["tc:4"].total_qty)
+    assert qty >= 1
 
     a.kill9()  # no goodbye: the journal is all that survives
     wait_for(lambda: gw.connected_client_ids() == [], what="gateway to see the drop")
-    fills = [
-        gw.fill(orders["tc:4"].order_id),  # BUY 2 @ 4999.00
-        gw.fill(orders["tc:8"].order_id),  # SELL 1 @ 5001.25
-        gw.fill(orders["tc:12"].order_id),  # bracket entry BUY 1: children go live
-    ]
-    assert gw.position_map() == {front.local_symbol: 2}
+    fills = [gw.fill(orders["tc:4"].order_id)]  # the entry fills: its exits go live
+    assert gw.position_map() == {front.local_symbol: qty}
 
     b = _start(sessions, cfg, run)
     tel = Telemetry(b.wait_ready()["pub"])
     tel.wait_joined()
-    # quotes set before the restarted session subscribes would reach it as one snapshot
     wait_for(lambda: gw.market_data_subscribers(front.con_id), what="market data subscription")
     try:
-        # more market data: the scripted signals see their events again and must not resend
-        # (one quote at a time: ib_async folds ticks that arrive in one read into one update)
+        # more market data: the scripted signal already fired (journaled) and must not again
         for k, px in enumerate((5000.0, 5000.25, 5000.5), start=1):
             gw.set_quote(front.con_id, px, px + 0.25)
             st = wait_for(
@@ -101,17 +92,16 @@ def test_crash_restart_reconcile_and_continue(
                 what=f"market event {k} after the restart",
             )
         assert st["ok"]
-        eng = st["result"]["engine"]
-        assert eng["positions"] == {front.local_symbol: 2}
-        assert len(gw.order_list()) == 5, "an order was sent twice"
+        assert positions(st["result"]) == {front.local_symbol: qty}
+        assert len(gw.order_list()) == 3, "an order was sent twice"
         j = _journal(run)
+        assert j.count("scripted_signal") == 1
         assert j.fill_ids() == {e.exec_id for e in gw.execution_list()} == set(fills)
         assert {s: q for s, (q, _) in j.positions().items() if q} == gw.position_map()
         working = {o.client_order_id for o in j.orders(working_only=True)}
-        assert working == {13, 14}  # the bracket exits, live after the entry filled
+        assert working == {5, 6}  # the bracket exits, live after the entry filled
         rec = list(j.events("reconcile"))[-1]["payload"]
-        assert rec["backfilled_fills"] == 3 and rec["position_mismatches"] == []
-        # every gateway order is in the journal under its client order id and IB order id
+        assert rec["backfilled_fills"] == 1 and rec["position_mismatches"] == []
         for o in gw.order_list():
             row = j.order(parse_order_ref(o.order_ref) or -1)
             assert row is not None and row.venue_order_id == o.order_id
@@ -128,11 +118,13 @@ def test_crash_restart_reconcile_and_continue(
         assert j.count("flatten") == 1
         j.close()
         close = gw.execution_list()[-1]
-        assert close.side == "SLD" and close.shares == 2
-        # flat again, so realized P&L is simply sells minus buys, fills while away included
+        assert close.side == "SLD" and close.shares == qty
+        # flat again: the engine's realized P&L (before fees) is sells minus buys, the fill
+        # while away included
         cash = sum((1 if e.side == "SLD" else -1) * e.shares * e.price for e in gw.execution_list())
-        pnl = b.cmd("status")["result"]["realized_pnl"][front.local_symbol]
-        assert pnl == pytest.approx(cash * 50)
+        wait_for(lambda: not positions(b.cmd("status")["result"]), what="flat in the engine")
+        eng = b.cmd("status")["result"]["engine"]
+        assert sum(p["realized"] for p in eng["positions"]) == pytest.approx(cash * 50)
         wait_for(
             lambda: {"fill", "position", "pnl", "order", "state"} <= tel.topics(), what="telemetry"
         )
@@ -151,7 +143,7 @@ def test_crash_restart_reconcile_and_continue(
     assert len(j.fill_ids()) == n_fills
     rec = list(j.events("reconcile"))[-1]["payload"]
     assert rec["backfilled_fills"] == 0 and rec["position_mismatches"] == []
-    assert c.cmd("status")["result"]["engine"]["positions"] == {front.local_symbol: 0}
+    assert positions(c.cmd("status")["result"]) == {}
     j.close()
 
 
@@ -166,7 +158,7 @@ def test_positions_older_than_lookback_and_foreign_orders_on_cold_start(
     cfg = write_config(tmp_path / "s.toml", run, gw.port, [])
     s = _start(sessions, cfg, run)
     st = s.cmd("status")["result"]
-    assert st["engine"]["positions"] == {front.local_symbol: 3}
+    assert positions(st) == {front.local_symbol: 3}
     j = _journal(run)
     assert j.positions()[front.local_symbol] == (3, 4990.0)
     assert j.fill_ids() == set()  # adopted from reqPositions, not made up as fills
@@ -205,15 +197,15 @@ def test_secret_never_in_logs_journal_or_telemetry(
     gw.venue = BboVenue(enabled=True)
     run = tmp_path / "run"
     run.mkdir()
-    # event 2 is our quote below, once the subscriber has joined (PUB drops what it sends
+    # the signal's update comes after the subscriber has joined (PUB drops what it sends
     # before a subscriber is connected)
-    sigs = [{"intent_id": 1, "at_event": 2, "side": "BUY", "qty": 1, "order_type": "MKT"}]
-    s = SessionProc(write_config(tmp_path / "s.toml", run, gw.port, sigs), run,
+    s = SessionProc(write_config(tmp_path / "s.toml", run, gw.port, [buy(1)]), run,
                     env={"IB_ACCOUNT": SECRET})  # fmt: skip
     sessions.append(s)
     tel = Telemetry(s.wait_ready()["pub"])
     try:
         tel.wait_joined()
+        warm(gw, gw.front("ES").con_id)
         gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)
         wait_for(lambda: gw.position_map() != {}, what="a fill")
         wait_for(lambda: "fill" in tel.topics(), what="fill telemetry")
@@ -235,48 +227,6 @@ def test_secret_never_in_logs_journal_or_telemetry(
     db.close()
     assert SECRET not in dump
     assert all(SECRET.encode() not in frame for frame in tel.raw)
-
-
-def test_engine_in_its_own_process_over_the_channel(
-    gw: TestGateway, sessions: list[SessionProc], tmp_path: Path
-) -> None:
-    """The lead's plug point: an engine in another process binds the engine channel on TCP
-    and the session drives it there (here the scripted engine hosted by this test process,
-    as the Rust engine will be)."""
-    import zmq
-
-    from pycontrol.session.channel import EngineHost
-    from pycontrol.session.config import RiskConfig, SignalConfig
-    from pycontrol.session.engine import ScriptedEngine
-
-    ctx: zmq.Context[Any] = zmq.Context()
-    engine = ScriptedEngine(
-        "ES", 0.25, RiskConfig(5, 10), (SignalConfig(1, 1, "BUY", 1, "LMT", 4),)
-    )
-    host = EngineHost(engine, ctx, "tcp://127.0.0.1:0")
-    host.start()
-    addr = host.address
-    try:
-        run = tmp_path / "run"
-        run.mkdir()
-        cfg = write_config(tmp_path / "s.toml", run, gw.port, [])
-        cfg.write_text(f'engine_address = "{addr}"\n' + cfg.read_text())
-        s = _start(sessions, cfg, run)
-        wait_for(lambda: [o.order_ref for o in gw.order_list()] == ["tc:4"], what="order")
-        assert engine.events >= 1 and 4 in engine.working  # the remote engine did it
-        assert s.cmd("status")["result"]["engine"]["working"][0]["client_order_id"] == 4
-        s.cmd("shutdown")
-        s.proc.wait(15)
-        assert host.alive()  # the session does not stop an engine it does not own
-    finally:
-        from pycontrol.session import messages as m
-
-        stopper = ctx.socket(zmq.PAIR)
-        stopper.connect(addr)
-        stopper.send(m.channel("stop", {}))
-        host.join(5)
-        stopper.close(linger=0)
-        ctx.term()
 
 
 # Placebo signals every second that pass the threshold, a volatility forecast after a few
@@ -343,8 +293,7 @@ def test_paper_session_on_the_rust_engine(
     run = tmp_path / "run"
     run.mkdir()
     (tmp_path / "strategy.toml").write_text(STRATEGY)
-    engine = f'[engine]\nkind = "rust"\nstrategy = "{tmp_path / "strategy.toml"}"\n'
-    cfg = write_config(tmp_path / "s.toml", run, gw.port, [], extra=engine)
+    cfg = write_config(tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml")
     front = gw.front("ES")
 
     # 1. it trades: entries with their brackets at the gateway, fills into the engine

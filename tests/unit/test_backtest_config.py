@@ -80,7 +80,7 @@ def test_model_signals_name_a_registry_family_or_a_folder() -> None:
         ({"kind": "model", "family": "demo"}, "need registry"),
         ({"kind": "model", "registry": "r", "family": "Bad-Name"}, "family must be"),
         ({"kind": "model", "path": 3}, "path must be a string"),
-        ({"kind": "onnx"}, "kind must be file, placebo or model"),
+        ({"kind": "onnx"}, "kind must be file, placebo, model or pushed"),
     ):
         with pytest.raises(BacktestConfigError) as ei:
             BacktestConfig.from_dict({"name": "x", "data": ["a"], "signals": signals})

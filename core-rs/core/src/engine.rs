@@ -1584,6 +1584,7 @@ impl Backtest {
 
 /// Session controls and the incremental log a session journals (replay, paper, live).
 pub mod broker;
+pub mod inbox;
 pub mod live;
 pub mod placebo;
 pub mod quotes;

@@ -69,7 +69,7 @@ impl BacktestRun {
     ) -> PyResult<Self> {
         let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let (bt, symbols, model) = args.backtest(&paths)?;
+            let (bt, symbols, model, _inbox) = args.backtest(&paths)?;
             Ok(BacktestRun { bt, symbols, model })
         })
         .map_err(to_py)

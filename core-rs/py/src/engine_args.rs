@@ -8,6 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tradecore::decision::DecisionConfig;
+use tradecore::engine::inbox::{InboxPredictor, SignalInbox};
 use tradecore::engine::placebo::Placebo;
 use tradecore::engine::{self, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
 use tradecore::infer::predictor::ModelSource;
@@ -74,9 +75,13 @@ pub struct EngineArgs {
     pub model_prefer_native: bool,
     #[pyo3(default)]
     pub risk_model_json: Option<String>,
+    /// Put a signal inbox in front of the predictor: signals pushed from outside the loop
+    /// (`push_signal`) are answered at their instrument's next event.
+    #[pyo3(default)]
+    pub signal_inbox: bool,
 }
 
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 33] = [
     "definitions",
     "fee_per_contract",
     "seed",
@@ -109,6 +114,7 @@ const KEYS: [&str; 32] = [
     "model_path",
     "model_prefer_native",
     "risk_model_json",
+    "signal_inbox",
 ];
 
 /// The model behind an engine's predictor: its counters over the run and, for a registry
@@ -123,6 +129,8 @@ pub struct Built {
     pub cfg: EngineConfig,
     pub predictor: Box<dyn Predictor + Send>,
     pub model: Option<ModelInfo>,
+    /// The handle signals are pushed through (`signal_inbox = True`).
+    pub inbox: Option<SignalInbox>,
 }
 
 /// Extracts the keyword arguments; a key that is not an engine setting is a `ConfigError`
@@ -176,7 +184,7 @@ impl EngineArgs {
     pub fn backtest(
         self,
         paths: &[PathBuf],
-    ) -> Result<(Backtest, Symbols, Option<ModelInfo>), CoreError> {
+    ) -> Result<(Backtest, Symbols, Option<ModelInfo>, Option<SignalInbox>), CoreError> {
         let specs =
             engine::specs_for_files(paths, self.definitions.as_deref(), self.fee_per_contract)?;
         let symbols = specs
@@ -185,7 +193,8 @@ impl EngineArgs {
             .collect();
         let built = self.build(specs.into_iter().map(|(s, _, _)| s).collect())?;
         let engine = Engine::new(built.cfg, built.predictor)?;
-        Ok((Backtest::new(paths, engine)?, Symbols(symbols), built.model))
+        let bt = Backtest::new(paths, engine)?;
+        Ok((bt, Symbols(symbols), built.model, built.inbox))
     }
 
     /// The engine's configuration for instruments `specs`, and its predictor. A model sets
@@ -253,7 +262,12 @@ impl EngineArgs {
                 }
                 (None, None) => (
                     Box::new(ExternalSignals::new(
-                        self.signal_classes,
+                        // Pushed signals only: a predictor that never answers by itself.
+                        if self.signal_inbox && self.signal_classes.is_empty() {
+                            vec![-1, 0, 1]
+                        } else {
+                            self.signal_classes
+                        },
                         self.signal_ts,
                         self.signal_instrument_id,
                         self.signal_probs,
@@ -262,10 +276,18 @@ impl EngineArgs {
                     None,
                 ),
             };
+        let (predictor, inbox): (Box<dyn Predictor + Send>, _) = if self.signal_inbox {
+            let inbox = SignalInbox::default();
+            let p = InboxPredictor::new(predictor, inbox.clone(), self.signal_max_age_ns)?;
+            (Box::new(p), Some(inbox))
+        } else {
+            (predictor, None)
+        };
         Ok(Built {
             cfg,
             predictor,
             model,
+            inbox,
         })
     }
 }

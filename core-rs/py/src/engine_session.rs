@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use tradecore::engine::inbox::SignalInbox;
 use tradecore::engine::live::SessionLog;
 use tradecore::engine::{names, Backtest};
 use tradecore::orders::{client_order_id, Leg};
@@ -32,6 +33,7 @@ pub struct EngineSession {
     log: SessionLog,
     symbols: Symbols,
     model: Option<ModelInfo>,
+    inbox: Option<SignalInbox>,
 }
 
 impl EngineSession {
@@ -75,15 +77,30 @@ impl EngineSession {
     ) -> PyResult<Self> {
         let args = engine_args::parse(kwargs)?;
         py.detach(|| {
-            let (bt, symbols, model) = args.backtest(&paths)?;
+            let (bt, symbols, model, inbox) = args.backtest(&paths)?;
             Ok(EngineSession {
                 bt,
                 log: SessionLog::default(),
                 symbols,
                 model,
+                inbox,
             })
         })
         .map_err(to_py)
+    }
+
+    /// One external signal (`side` "BUY"/"SELL", `confidence` in (0, 1]) for the
+    /// instrument's next event: the external threshold, decision, sizing and every gate, as
+    /// any signal. Needs `signal_inbox=True`.
+    fn push_signal(&self, instrument_id: u32, side: &str, confidence: f32) -> PyResult<()> {
+        let now = self.bt.engine.now();
+        engine_view::push_signal(self.inbox.as_ref(), instrument_id, side, confidence, now)
+    }
+
+    /// Signals pushed and not yet answered.
+    #[getter]
+    fn pending_signals(&self) -> usize {
+        self.inbox.as_ref().map_or(0, |i| i.pending())
     }
 
     /// Feeds up to `n` records (GIL released); returns how many (0 once finished).

@@ -6,9 +6,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
+use tradecore::engine::inbox::{PushedSignal, SignalInbox};
 use tradecore::engine::{Denial, Engine, Venue};
 use tradecore::infer::GateReason;
 use tradecore::risk::{RiskLimits, TradingState};
+use tradecore::CoreError;
 
 use crate::engine_args::ModelInfo;
 use crate::errors::to_py;
@@ -159,6 +161,41 @@ pub fn set_risk_limits<V: Venue>(e: &mut Engine<V>, pairs: &[(String, f64)]) -> 
     )
     .map_err(to_py)?;
     e.set_risk_limits(l).map_err(to_py)
+}
+
+/// `push_signal`: one external signal into the engine's inbox, answered at the
+/// instrument's next event. `ValueError` when the engine was built without
+/// `signal_inbox=True`; `InvalidInputError` naming the field for a bad side or confidence.
+pub fn push_signal(
+    inbox: Option<&SignalInbox>,
+    instrument_id: u32,
+    side: &str,
+    confidence: f32,
+    ts: u64,
+) -> PyResult<()> {
+    let Some(inbox) = inbox else {
+        return Err(PyValueError::new_err(
+            "this engine takes no pushed signals (build it with signal_inbox=True)",
+        ));
+    };
+    let direction = match side {
+        "BUY" => 1,
+        "SELL" => -1,
+        other => {
+            return Err(to_py(CoreError::invalid(
+                "side",
+                format!("{other:?} (BUY or SELL)"),
+            )))
+        }
+    };
+    inbox
+        .push(PushedSignal {
+            instrument_id,
+            direction,
+            confidence,
+            ts,
+        })
+        .map_err(to_py)
 }
 
 /// Asks a registry model's slot to reload the production alias (the swap lands between two

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::engine::broker::{BrokerOrder, BrokerVenue};
+use tradecore::engine::inbox::SignalInbox;
 use tradecore::engine::{names, Engine};
 use tradecore::orders::{
     intent_of, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide, OrderType, SignalSource,
@@ -66,6 +67,7 @@ pub struct LiveEngine {
     engine: Engine<BrokerVenue>,
     symbols: Symbols,
     model: Option<ModelInfo>,
+    inbox: Option<SignalInbox>,
     denials_seen: usize,
 }
 
@@ -192,6 +194,7 @@ impl LiveEngine {
             engine,
             symbols: Symbols(instruments.into_iter().map(|(i, s, _, _)| (i, s)).collect()),
             model: built.model,
+            inbox: built.inbox,
             denials_seen: 0,
         })
     }
@@ -394,6 +397,20 @@ impl LiveEngine {
         d.set_item("next_intent_id", self.engine.next_intent_id())?;
         d.set_item("overfilled", self.engine.sim().overfilled())?;
         Ok(d)
+    }
+
+    /// One external signal (`side` "BUY"/"SELL", `confidence` in (0, 1]) answered at the
+    /// instrument's next quote or trade: the external threshold, decision, sizing and every
+    /// gate, as any signal. Needs `signal_inbox=True`.
+    fn push_signal(&self, instrument_id: u32, side: &str, confidence: f32) -> PyResult<()> {
+        let now = self.engine.now();
+        engine_view::push_signal(self.inbox.as_ref(), instrument_id, side, confidence, now)
+    }
+
+    /// Signals pushed and not yet answered.
+    #[getter]
+    fn pending_signals(&self) -> usize {
+        self.inbox.as_ref().map_or(0, |i| i.pending())
     }
 
     /// Asks the model slot to load the registry's production version (lands between two
