@@ -329,6 +329,17 @@ class EngineSection(_Base):
             raise _fail("engine", bad)
 
 
+def _top_level_problems(name: object, mode: object, run_dir: object) -> list[str]:
+    bad = []
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        bad.append(f"name must be letters, digits, '_', '.', '-', got {name!r}")
+    if mode not in MODES:
+        bad.append(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(run_dir, str) or not run_dir.strip() or "\0" in run_dir:
+        bad.append(f"run_dir must be a non-empty path, got {run_dir!r}")
+    return bad
+
+
 @dataclass(frozen=True)
 class SessionConfig(_Base):
     name: str
@@ -344,14 +355,8 @@ class SessionConfig(_Base):
     signals: tuple[SignalConfig, ...] = ()
 
     def __post_init__(self) -> None:
-        bad = []
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            bad.append(f"name must be letters, digits, '_', '.', '-', got {self.name!r}")
-        if self.mode not in MODES:
-            bad.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not isinstance(self.run_dir, str) or not self.run_dir.strip() or "\0" in self.run_dir:
-            bad.append(f"run_dir must be a non-empty path, got {self.run_dir!r}")
         ids = [s.intent_id for s in self.signals]
+        bad = _top_level_problems(self.name, self.mode, self.run_dir)
         if len(ids) != len(set(ids)):
             bad.append("signal intent_ids must be unique")
         if bad:
@@ -418,6 +423,9 @@ class SessionConfig(_Base):
                 if k in d
             ]
         if bad:
+            bad += _top_level_problems(
+                d.get("name"), d.get("mode", "paper"), d.get("run_dir", "build/sessions/default")
+            )
             known = [f.name for f in fields(cls)]
             bad += [f"unknown field {k!r} (known: {', '.join(known)})" for k in d if k not in known]
             raise _fail(where, bad)

@@ -64,7 +64,10 @@ def check_mode(cfg: SessionConfig, mode: str, confirm_live: bool) -> None:
     if cfg.mode != "live":
         missing.append(f'the config says mode = "{cfg.mode}" (live needs mode = "live")')
     if not confirm_live:
-        missing.append("--confirm-live was not given on the command line")
+        missing.append(
+            "no explicit confirmation (--confirm-live was not given on the command line; "
+            "confirm_live=True from Python)"
+        )
     if missing:
         raise LiveModeRefused("live mode refused: " + "; ".join(missing))
 
