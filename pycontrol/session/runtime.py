@@ -29,6 +29,7 @@ from pycontrol._core import ConfigError
 from pycontrol.session import messages as m
 from pycontrol.session.channel import EngineClient, EngineHost
 from pycontrol.session.config import SessionConfig
+from pycontrol.session.control_auth import ControlAuth, private_run_dir
 from pycontrol.session.engine import (
     EngineOutput,
     EngineUnsupported,
@@ -39,6 +40,7 @@ from pycontrol.session.engine import (
 )
 from pycontrol.session.journal import Journal, apply_fill
 from pycontrol.session.orders import ExecutionReport, OrderIntent
+from pycontrol.session.permissions import Gate, Limits
 from pycontrol.session.redact import install_redaction
 
 if TYPE_CHECKING:
@@ -94,6 +96,7 @@ class Session:
         self.mode = mode
         self.run_dir = Path(run_dir or cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_run_dir(self.run_dir)  # control plane (issue 13): 0700 / 0600
         self._lock = lock_run_dir(self.run_dir)
         self.journal = Journal(self.run_dir / "journal.sqlite")
         self.ctx: zmq.asyncio.Context = zmq.asyncio.Context()
@@ -165,6 +168,17 @@ class Session:
     def _bind(self) -> dict[str, str]:
         self.cmd = self.ctx.socket(zmq.ROUTER)
         self.pub = self.ctx.socket(zmq.PUB)
+        # control plane (issue 13): CURVE on both sockets, operator identity per message, a
+        # maximum message size, and a PUB that reports its drops instead of hiding them
+        self.control = ControlAuth(self.ctx)
+        self.gate = Gate(
+            Limits(self.cfg.risk.max_order_qty, self.cfg.risk.max_position), self.journal
+        )
+        self.telemetry_sent = self.telemetry_dropped = 0
+        self.control.serve(self.cmd)
+        self.control.serve(self.pub)
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        self.pub.setsockopt(zmq.XPUB_NODROP, 1)  # a full subscriber: EAGAIN, counted below
         z = self.cfg.zmq
         eps = {}
         for name, sock, port in (("cmd", self.cmd, z.cmd_port), ("pub", self.pub, z.pub_port)):
@@ -174,6 +188,7 @@ class Session:
                 port = sock.bind_to_random_port("tcp://127.0.0.1")
             eps[name] = f"tcp://127.0.0.1:{port}"
         eps["pid"] = str(os.getpid())
+        eps["server_key"] = self.control.server.public.decode()
         tmp = self.run_dir / "endpoints.json.tmp"
         tmp.write_text(json.dumps(eps))
         tmp.replace(self.run_dir / "endpoints.json")
@@ -183,8 +198,11 @@ class Session:
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         self._seq += 1
-        with contextlib.suppress(zmq.Again):
+        try:
             self.pub.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
+            self.telemetry_sent += 1
+        except zmq.Again:
+            self.telemetry_dropped += 1
 
     # -- the data path ----------------------------------------------------------------------
 
@@ -291,7 +309,9 @@ class Session:
 
     async def _command_loop(self) -> None:
         while not self._stop.is_set():
-            frames = await self.cmd.recv_multipart()
+            zframes = await self.cmd.recv_multipart(copy=False)
+            operator = self.control.operator_of(zframes[-1])
+            frames = [f.bytes for f in zframes]
             ident, body = frames[0], frames[-1]
             if len(frames) != 3 or frames[1] != b"":
                 # not a REQ envelope (a DEALER without the empty delimiter, extra parts): still
@@ -302,6 +322,7 @@ class Session:
                 continue
             try:
                 cmd = m.parse_command(body)
+                self.gate.admit(cmd, operator)  # override check; journals who sent it
                 reply = m.ok(self._execute(cmd.cmd, cmd.args), cmd.id)
             except m.MessageError as e:
                 reply = m.error(e.code, e.message)
@@ -326,6 +347,8 @@ class Session:
                 },
                 "market_events": self.md_count,
                 "realized_pnl": self.realized,
+                "control": {**self.control.status(), **self.gate.status()},
+                "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
             }
         if name == "set-risk-limits":
             try:
@@ -409,6 +432,7 @@ class Session:
         tasks = [
             asyncio.ensure_future(self._command_loop()),
             asyncio.ensure_future(self._heartbeat()),
+            *(asyncio.ensure_future(self._watch_auth(s)) for s in self.control.monitors()),
         ]
         try:
             if self.rust is not None:
@@ -444,6 +468,11 @@ class Session:
             self.journal.append("session_stop", {})
             self._close()
         return 0
+
+    async def _watch_auth(self, monitor: Any) -> None:
+        """Counts refused handshakes (a peer without an operator key) on one socket."""
+        while not self._stop.is_set():
+            self.control.on_monitor_event(await monitor.recv_multipart())
 
     async def _heartbeat(self, every_s: float = 1.0) -> None:
         """A liveness beat on telemetry: a dashboard (or a test) knows the session is alive and
@@ -497,6 +526,7 @@ class Session:
             self.engine.close()
         if self.engine_host is not None:
             self.engine_host.join(5)
+        self.control.close()
         self.cmd.close(linger=0)
         self.pub.close(linger=0)
         self.ctx.term()
