@@ -154,3 +154,16 @@ def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
         return 2
     print(json.dumps(reply, indent=2))
     return 0 if reply["ok"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pycontrol.commands.ctl_cmd ARGS`` = ``pycontrol ctl ARGS``, without the
+    rest of the CLI: the shortest path from process start to a halt."""
+    parser = argparse.ArgumentParser(prog="pycontrol")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -91,6 +91,8 @@ def lock_run_dir(run_dir: Path) -> IO[str]:
 
 
 class Session:
+    TELEMETRY_HWM = 100_000  # messages queued per subscriber before publish() counts drops
+
     def __init__(self, cfg: SessionConfig, mode: str, run_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.mode = mode
@@ -177,8 +179,11 @@ class Session:
         self.telemetry_sent = self.telemetry_dropped = 0
         self.control.serve(self.cmd)
         self.control.serve(self.pub)
-        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        self.pub.setsockopt(zmq.SNDHWM, self.TELEMETRY_HWM)
         self.pub.setsockopt(zmq.XPUB_NODROP, 1)  # a full subscriber: EAGAIN, counted below
+        # publish() sends through a plain (synchronous) shadow of the PUB: the asyncio socket
+        # would park EAGAIN in a Future instead of raising it
+        self._pub_sync: zmq.Socket[Any] = zmq.Socket.shadow(self.pub.underlying)
         z = self.cfg.zmq
         eps = {}
         for name, sock, port in (("cmd", self.cmd, z.cmd_port), ("pub", self.pub, z.pub_port)):
@@ -199,7 +204,7 @@ class Session:
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         self._seq += 1
         try:
-            self.pub.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
+            self._pub_sync.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
             self.telemetry_sent += 1
         except zmq.Again:
             self.telemetry_dropped += 1
