@@ -35,9 +35,9 @@ def test_keys_are_created_once_and_owner_only(tmp_path: Path) -> None:
     assert (d / "operators" / "alice.key").exists()
     assert "secret-key" not in (d / "operators" / "alice.key").read_text()
     (d / "bad.key_secret").write_text('curve\n    public-key = "short"\n')
-    with pytest.raises(ControlAuthError, match="bad.key_secret"):
+    with pytest.raises(ControlAuthError, match=r"bad\.key_secret"):
         load_keypair("bad", d)
-    with pytest.raises(ControlAuthError, match="nobody.key_secret"):
+    with pytest.raises(ControlAuthError, match=r"nobody\.key_secret"):
         load_keypair("nobody", d)
 
 
