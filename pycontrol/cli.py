@@ -19,6 +19,7 @@ from pycontrol.commands import (
     journal_cmd,
     models_cmd,
     risk_cmd,
+    serve_cmd,
     session_cmd,
     train_cmd,
 )
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.register(sub)
     models_cmd.register(sub)
     risk_cmd.register(sub)
+    serve_cmd.register(sub)
     return parser
 
 

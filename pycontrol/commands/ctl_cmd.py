@@ -1,4 +1,9 @@
-"""`pycontrol ctl`: talk to a running session from another terminal (REQ socket)."""
+"""`pycontrol ctl`: talk to a running session from another terminal (REQ socket).
+
+Authenticated with the operator's CURVE key (``--operator``, keys in ``$PYCONTROL_KEYS_DIR``
+or ``~/.config/pycontrol/keys``); loosening commands need ``--override --reason TEXT``.
+Imports stay light (zmq and the message schema): ``ctl halt`` is the emergency stop.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import Any
 
 import zmq
 
+from pycontrol.session import control_client
 from pycontrol.session import messages as m
-from pycontrol.session.config import SessionConfig
+from pycontrol.session.control_auth import OPERATOR, ControlAuthError
 
 
 def register(sub: Any) -> None:
@@ -22,18 +28,31 @@ def register(sub: Any) -> None:
     where.add_argument("--config", help="the session's config (endpoint from its run_dir)")
     where.add_argument("--run-dir", help="the session's run directory")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    p.add_argument("--operator", default=OPERATOR, help="whose CURVE key signs the command")
     csub = p.add_subparsers(dest="ctl_command", required=True)
     csub.add_parser("status", help="engine, venue and journal state")
     h = csub.add_parser("halt", help="stop opening new orders")
     h.add_argument("--reason", default="operator")
-    csub.add_parser("resume", help="back to ACTIVE")
+    _override(csub.add_parser("resume", help="back to ACTIVE (loosening: --override)"))
     csub.add_parser("reducing", help="only orders that reduce a position (REDUCING)")
     csub.add_parser("flatten", help="cancel working orders and close positions")
-    s = csub.add_parser("swap-model", help="switch the engine's model")
+    s = csub.add_parser("swap-model", help="switch the engine's model (loosening: --override)")
     s.add_argument("model")
-    r = csub.add_parser("set-risk-limits", help="change pre-trade limits")
-    r.add_argument("--max-order-qty", type=int, required=True)
-    r.add_argument("--max-position", type=int, required=True)
+    _override(s)
+    r = csub.add_parser(
+        "set-risk-limits",
+        help="change pre-trade limits (any key of configs/risk/default.toml)",
+    )
+    _override(r)
+    r.add_argument("--max-order-qty", type=int, default=None)
+    r.add_argument("--max-position", type=int, default=None)
+    r.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other limit, e.g. --limit daily_loss_limit=2000 (repeatable)",
+    )
     csub.add_parser("shutdown", help="stop the session")
     raw = csub.add_parser("raw", help="send one raw JSON message (for debugging)")
     raw.add_argument("json")
@@ -44,24 +63,34 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
+def _override(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--override",
+        action="store_true",
+        help="loosen risk beyond the config (journaled with your identity and --reason)",
+    )
+    p.add_argument("--reason", default=None, help="why (required with --override)")
+
+
 def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
     if args.endpoint:
         if which != "cmd":
             raise ValueError("--endpoint names the command socket; use --config or --run-dir")
         return str(args.endpoint)
-    run_dir = Path(args.run_dir) if args.run_dir else Path(SessionConfig.load(args.config).run_dir)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:
+        from pycontrol.session.config import SessionConfig  # only for --config
+
+        run_dir = Path(SessionConfig.load(args.config).run_dir)
     eps = json.loads((run_dir / "endpoints.json").read_text())
     return str(eps[which])
 
 
-def watch(ep: str, topics: list[str], count: int, seconds: float) -> int:
+def watch(ep: str, topics: list[str], count: int, seconds: float, operator: str = OPERATOR) -> int:
     """Prints telemetry until ``count`` messages or ``seconds`` have passed (or Ctrl-C)."""
     ctx: zmq.Context[Any] = zmq.Context.instance()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.LINGER, 0)
-    for t in topics or [""]:
-        sock.setsockopt(zmq.SUBSCRIBE, t.encode())
-    sock.connect(ep)
+    sock = control_client.subscriber(ctx, ep, topics, operator)
     deadline = time.monotonic() + seconds if seconds > 0 else None
     n = 0
     try:
@@ -85,19 +114,11 @@ def watch(ep: str, topics: list[str], count: int, seconds: float) -> int:
     return 0
 
 
-def request(ep: str, body: bytes, timeout: float) -> dict[str, Any] | None:
-    """One request/reply; None when no reply came within ``timeout`` seconds."""
-    ctx: zmq.Context[Any] = zmq.Context.instance()
-    sock = ctx.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(ep)
-    try:
-        sock.send(body)
-        if not sock.poll(int(timeout * 1000)):
-            return None
-        return m.parse_reply(sock.recv())
-    finally:
-        sock.close()
+def request(
+    ep: str, body: bytes, timeout: float, operator: str = OPERATOR
+) -> dict[str, Any] | None:
+    """One authenticated request/reply; None when no reply came within ``timeout`` seconds."""
+    return control_client.request(ep, body, timeout, operator)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -107,23 +128,72 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, KeyError, ValueError) as e:
         print(f"error: no session endpoint: {e}", file=sys.stderr)
         return 2
-    if c == "watch":
-        return watch(ep, args.topic, args.count, args.seconds)
+    override = getattr(args, "override", False)
+    if override and not (args.reason or "").strip():
+        print("error: --override needs --reason TEXT (it is journaled)", file=sys.stderr)
+        return 2
+    ov = {"override": args.reason} if override else {}
+    try:
+        if c == "watch":
+            return watch(ep, args.topic, args.count, args.seconds, args.operator)
+        return _send(ep, c, args, ov)
+    except ControlAuthError as e:
+        print(f"error: ControlAuthError: {e}", file=sys.stderr)
+        return 2
+
+
+def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
     if c == "raw":
         body = args.json.encode()
     elif c == "halt":
         body = m.command("halt", reason=args.reason)
     elif c == "swap-model":
-        body = m.command("swap-model", model=args.model)
+        body = m.command("swap-model", model=args.model, **ov)
     elif c == "set-risk-limits":
-        body = m.command(
-            "set-risk-limits", max_order_qty=args.max_order_qty, max_position=args.max_position
-        )
+        body = m.command("set-risk-limits", **_limits(args), **ov)
     else:
-        body = m.command(c)
-    reply = request(ep, body, args.timeout)
+        body = m.command(c, **ov)
+    reply = request(ep, body, args.timeout, args.operator)
     if reply is None:
         print(f"error: no reply from {ep} within {args.timeout} s", file=sys.stderr)
         return 2
     print(json.dumps(reply, indent=2))
     return 0 if reply["ok"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pycontrol.commands.ctl_cmd ARGS`` = ``pycontrol ctl ARGS``, without the
+    rest of the CLI: the shortest path from process start to a halt."""
+    parser = argparse.ArgumentParser(prog="pycontrol")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _limits(args: argparse.Namespace) -> dict[str, float]:
+    """The limits named on the command line (the session's core validates keys and values)."""
+    out: dict[str, float] = {}
+    if args.max_order_qty is not None:
+        out["max_order_qty"] = args.max_order_qty
+    if args.max_position is not None:
+        out["max_position"] = args.max_position
+    for item in args.limit:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            _usage(f"--limit {item!r}: expected KEY=NUMBER")
+    if not out:
+        _usage("set-risk-limits: name at least one limit")
+    return out
+
+
+def _usage(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    raise SystemExit(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    os.umask(0o077)  # everything the session writes (journal, logs, endpoints) is owner-only
     cfg = SessionConfig.load(args.config)
     mode = args.mode or cfg.mode
     try:

@@ -1,6 +1,8 @@
 """Versioned, schema-checked messages of the session's ZeroMQ sockets (JSON, UTF-8).
 
-- Commands (REQ -> ROUTER): ``{"v": 1, "cmd": <name>, "args": {...}, "id": <opaque>}``;
+- Commands (REQ -> ROUTER): ``{"v": 1, "cmd": <name>, "args": {...}, "id": <opaque>}``,
+  optionally ``"override": true, "reason": <text>`` for a loosening command
+  (:mod:`pycontrol.session.permissions`);
   replies ``{"v": 1, "ok": true, "result": {...}}`` or ``{"v": 1, "ok": false, "error":
   {"code": <code>, "message": <what and where>}}``.
 - Telemetry (PUB): two frames, topic then ``{"v": 1, "topic": ..., "ts": <ns>, "seq": n,
@@ -57,6 +59,8 @@ class Command:
     cmd: str
     args: dict[str, Any]
     id: Any = None
+    override: bool = False
+    reason: str | None = None
 
 
 def _load(raw: bytes, what: str) -> dict[str, Any]:
@@ -76,7 +80,7 @@ def _load(raw: bytes, what: str) -> dict[str, Any]:
 
 def parse_command(raw: bytes) -> Command:
     msg = _load(raw, "command")
-    extra = set(msg) - {"v", "cmd", "args", "id"}
+    extra = set(msg) - {"v", "cmd", "args", "id", "override", "reason"}
     if extra:
         raise MessageError("bad_schema", f"command: unknown fields {sorted(extra)}")
     name = msg.get("cmd")
@@ -112,11 +116,23 @@ def parse_command(raw: bytes) -> Command:
             problems.append(f"argument {arg!r} must be {typ.__name__}, got {val!r}")
     if problems:
         raise MessageError("bad_args", f"command {name}: " + "; ".join(problems))
-    return Command(name, args, msg.get("id"))
+    override, reason = msg.get("override", False), msg.get("reason")
+    if not isinstance(override, bool):
+        raise MessageError("bad_schema", f"command {name}: 'override' must be a bool")
+    if reason is not None and not isinstance(reason, str):
+        raise MessageError("bad_schema", f"command {name}: 'reason' must be a string")
+    if override and not (reason or "").strip():
+        raise MessageError("bad_schema", f"command {name}: an override needs a non-empty 'reason'")
+    return Command(name, args, msg.get("id"), override, reason)
 
 
-def command(name: str, **args: Any) -> bytes:
-    return json.dumps({"v": SCHEMA_VERSION, "cmd": name, "args": args}).encode()
+def command(name: str, /, *, override: str | None = None, **args: Any) -> bytes:
+    """A command message; ``override`` is the reason of an override (loosening commands)."""
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "cmd": name, "args": args}
+    if override is not None:
+        body["override"] = True
+        body["reason"] = override
+    return json.dumps(body).encode()
 
 
 def ok(result: dict[str, Any], req_id: Any = None) -> bytes:

@@ -31,6 +31,7 @@ from pycontrol._core import ConfigError
 from pycontrol.session import messages as m
 from pycontrol.session import operator_state
 from pycontrol.session.config import MODES, SessionConfig
+from pycontrol.session.control_auth import ControlAuth, private_run_dir
 from pycontrol.session.engine import (
     EngineOutput,
     EngineUnsupported,
@@ -39,6 +40,7 @@ from pycontrol.session.engine import (
 )
 from pycontrol.session.journal import Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent
+from pycontrol.session.permissions import Gate
 from pycontrol.session.redact import install_redaction
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ class Session:
     ``mode = "live"`` in the config; without both, constructing it raises
     :class:`LiveModeRefused` and nothing is opened."""
 
+    TELEMETRY_HWM = 100_000  # messages queued per subscriber before publish() counts drops
+
     def __init__(
         self,
         cfg: SessionConfig,
@@ -113,6 +117,7 @@ class Session:
         self.mode = mode
         self.run_dir = Path(run_dir or cfg.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_run_dir(self.run_dir)  # control plane (issue 13): 0700 / 0600
         self._lock = lock_run_dir(self.run_dir)
         self.journal = Journal(self.run_dir / "journal.sqlite")
         self.ctx: zmq.asyncio.Context = zmq.asyncio.Context()
@@ -195,6 +200,21 @@ class Session:
     def _bind(self) -> dict[str, str]:
         self.cmd = self.ctx.socket(zmq.ROUTER)
         self.pub = self.ctx.socket(zmq.PUB)
+        # control plane (issue 13): CURVE on both sockets, operator identity per message, a
+        # maximum message size, and a PUB that reports its drops instead of hiding them
+        self.control = ControlAuth(self.ctx)
+        from pycontrol.session.rust_engine import effective_limits
+
+        # the ceiling is what the session started with, not what an operator set since
+        self.gate = Gate(effective_limits(self.cfg), self.journal)
+        self.telemetry_sent = self.telemetry_dropped = 0
+        self.control.serve(self.cmd)
+        self.control.serve(self.pub)
+        self.pub.setsockopt(zmq.SNDHWM, self.TELEMETRY_HWM)
+        self.pub.setsockopt(zmq.XPUB_NODROP, 1)  # a full subscriber: EAGAIN, counted below
+        # publish() sends through a plain (synchronous) shadow of the PUB: the asyncio socket
+        # would park EAGAIN in a Future instead of raising it
+        self._pub_sync: zmq.Socket[Any] = zmq.Socket.shadow(self.pub.underlying)
         z = self.cfg.zmq
         eps = {}
         for name, sock, port in (("cmd", self.cmd, z.cmd_port), ("pub", self.pub, z.pub_port)):
@@ -204,6 +224,7 @@ class Session:
                 port = sock.bind_to_random_port("tcp://127.0.0.1")
             eps[name] = f"tcp://127.0.0.1:{port}"
         eps["pid"] = str(os.getpid())
+        eps["server_key"] = self.control.server.public.decode()
         tmp = self.run_dir / "endpoints.json.tmp"
         tmp.write_text(json.dumps(eps))
         tmp.replace(self.run_dir / "endpoints.json")
@@ -213,8 +234,11 @@ class Session:
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         self._seq += 1
-        with contextlib.suppress(zmq.Again):
-            self.pub.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
+        try:
+            self._pub_sync.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
+            self.telemetry_sent += 1
+        except zmq.Again:
+            self.telemetry_dropped += 1
 
     # -- the data path ----------------------------------------------------------------------
 
@@ -315,7 +339,9 @@ class Session:
 
     async def _command_loop(self) -> None:
         while not self._stop.is_set():
-            frames = await self.cmd.recv_multipart()
+            zframes = await self.cmd.recv_multipart(copy=False)
+            operator = self.control.operator_of(zframes[-1])
+            frames = [f.bytes for f in zframes]
             ident, body = frames[0], frames[-1]
             if len(frames) != 3 or frames[1] != b"":
                 # not a REQ envelope (a DEALER without the empty delimiter, extra parts): still
@@ -326,6 +352,7 @@ class Session:
                 continue
             try:
                 cmd = m.parse_command(body)
+                self.gate.admit(cmd, operator)  # override check; journals who sent it
                 reply = m.ok(self._execute(cmd.cmd, cmd.args), cmd.id)
             except m.MessageError as e:
                 reply = m.error(e.code, e.message)
@@ -350,6 +377,8 @@ class Session:
                 },
                 "market_events": self.md_count,
                 "restored": self.restored.to_dict() if self.restored else None,
+                "control": {**self.control.status(), **self.gate.status()},
+                "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
             }
         if name == "set-risk-limits":
             limits = {str(k): float(v) for k, v in args.items()}
@@ -438,6 +467,7 @@ class Session:
         tasks = [
             asyncio.ensure_future(self._command_loop()),
             asyncio.ensure_future(self._heartbeat()),
+            *(asyncio.ensure_future(self._watch_auth(s)) for s in self.control.monitors()),
         ]
         try:
             if self.rust is not None:
@@ -473,6 +503,11 @@ class Session:
             self._close()
         return 0
 
+    async def _watch_auth(self, monitor: Any) -> None:
+        """Counts refused handshakes (a peer without an operator key) on one socket."""
+        while not self._stop.is_set():
+            self.control.on_monitor_event(await monitor.recv_multipart())
+
     async def _heartbeat(self, every_s: float = 1.0) -> None:
         """A liveness beat on telemetry: a dashboard (or a test) knows the session is alive and
         that its subscription is joined without waiting for a trade."""
@@ -503,6 +538,7 @@ class Session:
             self._stop.set()
 
     def _close(self) -> None:
+        self.control.close()
         self.cmd.close(linger=0)
         self.pub.close(linger=0)
         self.ctx.term()

@@ -18,6 +18,7 @@ import zmq
 
 from pycontrol.commands.ctl_cmd import request
 from pycontrol.session import messages as m
+from pycontrol.session.control_client import subscriber
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,9 +172,7 @@ class Telemetry:
 
     def __init__(self, endpoint: str) -> None:
         self.ctx: zmq.Context[Any] = zmq.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(endpoint)
+        self.sock = subscriber(self.ctx, endpoint)  # CURVE: the operator's key
         self.raw: list[bytes] = []
         self.msgs: list[dict[str, Any]] = []
         self._stop = threading.Event()

@@ -197,12 +197,12 @@ def test_a_replay_session_swaps_only_to_the_promoted_version(
         eng = s.cmd("status")["result"]["engine"]
         assert eng["model"]["version"] == v1 and eng["model_source"] == "model:demo"
 
-        refused = s.cmd("swap-model", model=v2)
+        refused = s.cmd("swap-model", model=v2, override="test: promoted")
         assert not refused["ok"] and refused["error"]["code"] == "unsupported"
         assert "promote" in refused["error"]["message"] and v1 in refused["error"]["message"]
 
         set_alias(reg, "demo", "production", v2)
-        ok = s.cmd("swap-model", model=v2)
+        ok = s.cmd("swap-model", model=v2, override="test: promoted")
         assert ok["ok"], ok
         wait_for(
             lambda: s.cmd("status")["result"]["engine"]["model"]["version"] == v2,
@@ -262,7 +262,7 @@ def test_a_paper_session_serves_the_model_on_ib_trades_and_swaps_it(
         assert eng["model"]["version"] == v1 and eng["model_source"] == "model:demo"
 
         set_alias(reg, "demo", "production", v2)
-        assert s.cmd("swap-model", model=v2)["ok"]
+        assert s.cmd("swap-model", model=v2, override="test: promoted")["ok"]
 
         def swapped() -> bool:
             asked()

@@ -18,6 +18,7 @@ import zmq
 from sessionkit import REPO, SessionProc, buy, wait_for, warm, write_config
 
 from pycontrol.ib.testgateway import BboVenue, TestGateway
+from pycontrol.session.control_auth import secure_client
 from pycontrol.session.journal import Journal
 
 
@@ -89,8 +90,9 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         w = cli("ctl", *rd, "watch", "--topic", "state", "--count", "1", "--seconds", "15")
         beat = json.loads(w.stdout.splitlines()[0])
         assert beat["topic"] == "state" and beat["v"] == 1
-        assert cli("ctl", *rd, "resume").returncode == 0
-        r = cli("ctl", *rd, "swap-model", "lgbm-v2")  # pushed signals: no model to swap
+        ov = ("--override", "--reason", "test")  # loosening: journaled with the reason
+        assert cli("ctl", *rd, "resume", *ov).returncode == 0
+        r = cli("ctl", *rd, "swap-model", "lgbm-v2", *ov)  # pushed signals: no model to swap
         assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "unsupported"
         r = cli("ctl", *rd, "set-risk-limits", "--max-order-qty", "1", "--max-position", "2")
         assert r.returncode == 0
@@ -112,6 +114,7 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         # a DEALER that skips the REQ envelope still gets an answer saying so
         ctx: zmq.Context[Any] = zmq.Context()
         d = ctx.socket(zmq.DEALER)
+        secure_client(d)
         d.connect(json.loads((tmp_path / "endpoints.json").read_text())["cmd"])
         d.send_multipart([b'{"v": 1, "cmd": "status"}', b"extra"])
         assert d.poll(10_000)

@@ -369,7 +369,7 @@ def test_paper_session_on_the_rust_engine(
         for k in ("halt", "flatten", "denial", "fill", "reconcile"):
             assert k in kinds, k
         j.close()
-        sw = b.cmd("swap-model", model="v2")
+        sw = b.cmd("swap-model", model="v2", override="test")
         assert not sw["ok"] and sw["error"]["code"] == "unsupported"
         assert "registry" in sw["error"]["message"]
     finally:

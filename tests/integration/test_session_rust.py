@@ -158,7 +158,7 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
         )
         assert eng["fills"] >= 1 and st["result"]["venue"]["venue"] == "sim-l3"
 
-        assert s.cmd("resume")["ok"]
+        assert s.cmd("resume", override="test: resume after halt")["ok"]
         n_resume = len(tel.msgs)
         wait_for(
             lambda: [x for x in tel.msgs[n_resume:] if x["topic"] == "signal"],
@@ -175,13 +175,13 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
         assert s.cmd("set-risk-limits", max_order_qty=2, max_position=2)["ok"]
         assert s.cmd("status")["result"]["engine"]["limits"]["max_position"] == 2.0
 
-        sw = s.cmd("swap-model", model="lgbm-v2")
+        sw = s.cmd("swap-model", model="lgbm-v2", override="test: swap")
         assert not sw["ok"] and sw["error"]["code"] == "unsupported"
 
         fl = s.cmd("flatten")
         assert fl["ok"] and fl["result"]["denied"] == 0
         assert s.cmd("status")["result"]["engine"]["state"] == "REDUCING"
-        assert s.cmd("resume")["ok"]
+        assert s.cmd("resume", override="test: resume after halt")["ok"]
         assert s.cmd("reducing")["ok"]
         assert s.cmd("status")["result"]["engine"]["state"] == "REDUCING"
 
