@@ -9,21 +9,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import zmq
+from pycontrol.commands import add_command
+from pycontrol.commands.argtypes import NONNEG, nonneg_float, positive_float
 
-from pycontrol.session import messages as m
-from pycontrol.session.config import SessionConfig
+# zmq and pycontrol.session are imported where they are used: `ctl --help` stays fast.
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("ctl", help="control a running session")
+    p = add_command(sub, "ctl")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoint", help="the session's command endpoint (tcp://127.0.0.1:N)")
     where.add_argument("--config", help="the session's config (endpoint from its run_dir)")
     where.add_argument("--run-dir", help="the session's run directory")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-    csub = p.add_subparsers(dest="ctl_command", required=True)
-    csub.add_parser("status", help="engine, venue and journal state")
+    p.add_argument(
+        "--timeout", type=positive_float, default=5.0, help="seconds to wait for a reply (> 0)"
+    )
+    csub = p.add_subparsers(dest="ctl_command", required=True, metavar="SUBCOMMAND")
+    st = csub.add_parser("status", help="engine, venue and journal state (a table)")
+    st.add_argument("--json", action="store_true", help="the raw reply as JSON")
     h = csub.add_parser("halt", help="stop opening new orders")
     h.add_argument("--reason", default="operator")
     csub.add_parser("resume", help="back to ACTIVE")
@@ -39,8 +42,8 @@ def register(sub: Any) -> None:
     raw.add_argument("json")
     w = csub.add_parser("watch", help="print the session's telemetry (one JSON per line)")
     w.add_argument("--topic", action="append", default=[], help="only this topic (repeatable)")
-    w.add_argument("--count", type=int, default=0, help="stop after N messages (0: no limit)")
-    w.add_argument("--seconds", type=float, default=0.0, help="stop after S seconds (0: never)")
+    w.add_argument("--count", type=NONNEG, default=0, help="stop after N messages (0: no limit)")
+    w.add_argument("--seconds", type=nonneg_float, default=0.0, help="stop after S seconds (0: never)")
     p.set_defaults(func=_run)
 
 
@@ -49,6 +52,8 @@ def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
         if which != "cmd":
             raise ValueError("--endpoint names the command socket; use --config or --run-dir")
         return str(args.endpoint)
+    from pycontrol.session.config import SessionConfig
+
     run_dir = Path(args.run_dir) if args.run_dir else Path(SessionConfig.load(args.config).run_dir)
     eps = json.loads((run_dir / "endpoints.json").read_text())
     return str(eps[which])
@@ -56,6 +61,10 @@ def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
 
 def watch(ep: str, topics: list[str], count: int, seconds: float) -> int:
     """Prints telemetry until ``count`` messages or ``seconds`` have passed (or Ctrl-C)."""
+    import zmq
+
+    from pycontrol.session import messages as m
+
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
@@ -87,6 +96,10 @@ def watch(ep: str, topics: list[str], count: int, seconds: float) -> int:
 
 def request(ep: str, body: bytes, timeout: float) -> dict[str, Any] | None:
     """One request/reply; None when no reply came within ``timeout`` seconds."""
+    import zmq
+
+    from pycontrol.session import messages as m
+
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -101,11 +114,13 @@ def request(ep: str, body: bytes, timeout: float) -> dict[str, Any] | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pycontrol.session import messages as m
+
     c = args.ctl_command
     try:
         ep = endpoint(args, "pub" if c == "watch" else "cmd")
     except (OSError, KeyError, ValueError) as e:
-        print(f"error: no session endpoint: {e}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: no session endpoint: {e}", file=sys.stderr)
         return 2
     if c == "watch":
         return watch(ep, args.topic, args.count, args.seconds)
@@ -123,7 +138,12 @@ def _run(args: argparse.Namespace) -> int:
         body = m.command(c)
     reply = request(ep, body, args.timeout)
     if reply is None:
-        print(f"error: no reply from {ep} within {args.timeout} s", file=sys.stderr)
+        print(f"error: TimeoutError: no reply from {ep} within {args.timeout} s", file=sys.stderr)
         return 2
-    print(json.dumps(reply, indent=2))
+    if c == "status" and not args.json and reply["ok"]:
+        from pycontrol.commands.ctl_format import format_status
+
+        print(format_status(reply["result"]))
+    else:
+        print(json.dumps(reply, indent=2))
     return 0 if reply["ok"] else 1

@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pycontrol.commands import add_command
+
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO / "configs" / "train" / "demo.toml"
 BACKTEST_CONFIG = REPO / "configs" / "backtest" / "demo_model.toml"
@@ -37,7 +39,7 @@ T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end demo on synthetic data")
+    p = add_command(sub, "demo")
     p.add_argument("--out", default="build/demo", help="demo folder (replaced on each run)")
     p.add_argument(
         "--train-events", type=int, default=4_000_000, help="events of the training session"

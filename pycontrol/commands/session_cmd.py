@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pycontrol.session.config import SessionConfig
-from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
+from pycontrol.commands import add_command
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("session", help="run a trading session (replay, paper or live)")
+    p = add_command(sub, "session")
     p.add_argument("--config", required=True, help="configs/session/<name>.toml")
     p.add_argument(
         "--mode",
@@ -32,15 +31,21 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pycontrol.session.config import SessionConfig
+    from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
+
     cfg = SessionConfig.load(args.config)
     mode = args.mode or cfg.mode
     try:
         check_mode(cfg, mode, args.confirm_live)
     except LiveModeRefused as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     if mode == "replay" and not cfg.replay.data:
-        print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
+        print(
+            "error: ConfigError: replay mode needs [replay] data = <DBN file> in the config",
+            file=sys.stderr,
+        )
         return 2
     run_dir = Path(args.run_dir or cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
