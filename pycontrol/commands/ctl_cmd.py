@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pycontrol.commands import add_command
+from pycontrol.commands import add_command, add_sub
 from pycontrol.commands.argtypes import NONNEG, nonneg_float, positive_float
 
 # zmq and pycontrol.session are imported where they are used: `ctl --help` stays fast.
@@ -25,25 +25,77 @@ def register(sub: Any) -> None:
         "--timeout", type=positive_float, default=5.0, help="seconds to wait for a reply (> 0)"
     )
     csub = p.add_subparsers(dest="ctl_command", required=True, metavar="SUBCOMMAND")
-    st = csub.add_parser("status", help="engine, venue and journal state (a table)")
+    st = add_sub(
+        csub,
+        "status",
+        "engine, venue and journal state (a table)",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust status",
+    )
     st.add_argument("--json", action="store_true", help="the raw reply as JSON")
-    h = csub.add_parser("halt", help="stop opening new orders")
+    h = add_sub(
+        csub,
+        "halt",
+        "stop opening new orders",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust halt --reason news",
+    )
     h.add_argument("--reason", default="operator")
-    csub.add_parser("resume", help="back to ACTIVE")
-    csub.add_parser("reducing", help="only orders that reduce a position (REDUCING)")
-    csub.add_parser("flatten", help="cancel working orders and close positions")
-    s = csub.add_parser("swap-model", help="switch the engine's model")
+    add_sub(
+        csub,
+        "resume",
+        "back to ACTIVE",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust resume",
+    )
+    add_sub(
+        csub,
+        "reducing",
+        "only orders that reduce a position (REDUCING)",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust reducing",
+    )
+    add_sub(
+        csub,
+        "flatten",
+        "cancel working orders and close positions",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust flatten",
+    )
+    s = add_sub(
+        csub,
+        "swap-model",
+        "switch the engine's model (production: the registry's production version)",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust swap-model production",
+    )
     s.add_argument("model")
-    r = csub.add_parser("set-risk-limits", help="change pre-trade limits")
+    r = add_sub(
+        csub,
+        "set-risk-limits",
+        "change pre-trade limits",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust set-risk-limits --max-order-qty 1 --max-position 2",
+    )
     r.add_argument("--max-order-qty", type=int, required=True)
     r.add_argument("--max-position", type=int, required=True)
-    csub.add_parser("shutdown", help="stop the session")
-    raw = csub.add_parser("raw", help="send one raw JSON message (for debugging)")
+    add_sub(
+        csub,
+        "shutdown",
+        "stop the session",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust shutdown",
+    )
+    raw = add_sub(
+        csub,
+        "raw",
+        "send one raw JSON message (for debugging)",
+        """pycontrol ctl --run-dir build/sessions/es-paper-rust raw '{"v": 1, "cmd": "status"}'""",
+    )
     raw.add_argument("json")
-    w = csub.add_parser("watch", help="print the session's telemetry (one JSON per line)")
+    w = add_sub(
+        csub,
+        "watch",
+        "print the session's telemetry (one JSON per line)",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust watch --topic state --count 5",
+    )
     w.add_argument("--topic", action="append", default=[], help="only this topic (repeatable)")
     w.add_argument("--count", type=NONNEG, default=0, help="stop after N messages (0: no limit)")
-    w.add_argument("--seconds", type=nonneg_float, default=0.0, help="stop after S seconds (0: never)")
+    w.add_argument(
+        "--seconds", type=nonneg_float, default=0.0, help="stop after S seconds (0: never)"
+    )
     p.set_defaults(func=_run)
 
 
