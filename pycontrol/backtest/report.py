@@ -11,6 +11,7 @@ monthly returns; the trade list; latency. Also writes ``metrics.json`` (strict J
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def _limits_summary(w: dict[str, Any], m: dict[str, Any], tele: dict[str, Any]) 
         top, n = next(iter(after.items()))
         lines.append(
             f"After the last fill the risk gates denied {fmt_num(total)} orders; "
-            f"{top} denied {fmt_num(n)} of them" + (" (all)" if n == total else "")
+            f"{top} denied {fmt_num(n)} of them"
+            + (" (all)" if n == total else "")
             + _reason_hint(top)
             + "."
         )
@@ -196,7 +198,11 @@ def _metrics_table(m: dict[str, Any]) -> str:
         return fmt_pct(v) if pct else fmt_num(v)
 
     rows = [
-        ("Total return", fmt_pct(m["total_return"], sign=True), fmt_pct(bh["total_return"], sign=True)),
+        (
+            "Total return",
+            fmt_pct(m["total_return"], sign=True),
+            fmt_pct(bh["total_return"], sign=True),
+        ),
         ("Annualized return", ann(m["annualized_return"]), ann(bh["annualized_return"])),
         ("Sharpe (annualized)", ann(m["sharpe"], False), ann(bh["sharpe"], False)),
         ("Sharpe per sample", fmt_num(m["sharpe_per_period"], 4), ""),
@@ -250,8 +256,20 @@ def _trades_table(trades: pl.DataFrame | None) -> str:
         if trades.height > MAX_TRADE_ROWS
         else ""
     )
-    head = ["#", "symbol", "side", "qty", "entry", "entry price", "exit", "exit price",
-            "seconds", "P&L", "fees", "exit reason"]  # fmt: skip
+    head = [
+        "#",
+        "symbol",
+        "side",
+        "qty",
+        "entry",
+        "entry price",
+        "exit",
+        "exit price",
+        "seconds",
+        "P&L",
+        "fees",
+        "exit reason",
+    ]
     return f'<div class="scroll">{table(head, rows, "trades")}</div>{more}'
 
 
@@ -301,7 +319,7 @@ def _latency_chart(lat: np.ndarray[Any, Any]) -> str:
     hi = float(np.percentile(us, 99.9))
     edges = np.linspace(float(us.min()), max(hi, float(us.min()) + 1e-3), 21)
     counts, _ = np.histogram(np.clip(us, None, hi), bins=edges)
-    labels = [f"{a:,.2f} - {b:,.2f} us" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{a:,.2f} - {b:,.2f} us" for a, b in itertools.pairwise(edges)]
     return chart(
         "latency",
         "bars",
@@ -327,7 +345,9 @@ def render(run: Path, m: dict[str, Any]) -> str:
     p = eq["price"].cast(pl.Float64).to_numpy()
     peak = np.maximum.accumulate(e)
     dd = np.where(peak > 0, e / np.where(peak > 0, peak, 1.0) - 1.0, 0.0)
-    equity_series = [{"name": "strategy", "x": x, "y": finite(e, 2), "color": "#2471a3"}]
+    equity_series: list[dict[str, Any]] = [
+        {"name": "strategy", "x": x, "y": finite(e, 2), "color": "#2471a3"}
+    ]
     if p.size and p[0] > 0:
         bh = e[0] * p / p[0]
         equity_series.append(

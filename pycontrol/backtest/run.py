@@ -83,8 +83,7 @@ def select_window(paths: list[Path], start_ns: int | None, end_ns: int | None) -
         )
     if not keep:
         raise BacktestConfigError(
-            f"no data file has events in {_iso(start_ns)} .. {_iso(end_ns)} "
-            f"(of {len(paths)} files)"
+            f"no data file has events in {_iso(start_ns)} .. {_iso(end_ns)} (of {len(paths)} files)"
         )
     return keep
 
@@ -217,9 +216,7 @@ def config_hash(cfg: BacktestConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def make_run(
-    cfg: BacktestConfig, paths: list[Path] | None = None
-) -> tuple[Any, dict[int, str]]:
+def make_run(cfg: BacktestConfig, paths: list[Path] | None = None) -> tuple[Any, dict[int, str]]:
     """Builds the core backtest object (validated again by the core) over ``paths`` (the
     config's data by default)."""
     paths = data_paths(cfg) if paths is None else paths

@@ -68,7 +68,8 @@ def register(sub: Any) -> None:
         csub,
         "set-risk-limits",
         "change pre-trade limits",
-        "pycontrol ctl --run-dir build/sessions/es-paper-rust set-risk-limits --max-order-qty 1 --max-position 2",
+        "pycontrol ctl --run-dir build/sessions/es-paper-rust set-risk-limits "
+        "--max-order-qty 1 --max-position 2",
     )
     r.add_argument("--max-order-qty", type=int, required=True)
     r.add_argument("--max-position", type=int, required=True)

@@ -41,7 +41,10 @@ def _register_synth(dsub: Any) -> None:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
-        "--instruments", nargs="+", default=["ES"], metavar="ROOT",
+        "--instruments",
+        nargs="+",
+        default=["ES"],
+        metavar="ROOT",
         help=f"roots: {' '.join(SYNTH_ROOTS)}",
     )
     s.add_argument("--mbp10", default=None, help="also write the MBP-10 ground truth here")

@@ -49,9 +49,11 @@ def register(sub: Any) -> None:
     )
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders or names (2 or more)")
     cmp_.add_argument(
-        "--out", type=Path, default=None, help="HTML page to write (default: compare.html "
-        "beside the first run)"
-    )  # fmt: skip
+        "--out",
+        type=Path,
+        default=None,
+        help="HTML page to write (default: compare.html beside the first run)",
+    )
     cmp_.set_defaults(func=_compare)
 
 
@@ -63,8 +65,13 @@ def _list(args: argparse.Namespace) -> int:
     runs = [r for r in discover(search) if args.kind in (None, r.kind)]
     if args.json:
         rows = [
-            {"kind": r.kind, "name": r.name, "path": str(r.path), "created": r.created,
-             "metrics": r.metrics}  # fmt: skip
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "path": str(r.path),
+                "created": r.created,
+                "metrics": r.metrics,
+            }
             for r in runs
         ]
         print(json.dumps(rows, indent=2, default=str))
@@ -91,8 +98,14 @@ def _show(args: argparse.Namespace) -> int:
 
     r = resolve(args.run)
     if args.json:
-        doc = {"kind": r.kind, "name": r.name, "path": str(r.path), "created": r.created,
-               "metrics": r.metrics, "info": r.info}  # fmt: skip
+        doc = {
+            "kind": r.kind,
+            "name": r.name,
+            "path": str(r.path),
+            "created": r.created,
+            "metrics": r.metrics,
+            "info": r.info,
+        }
         print(json.dumps(doc, indent=2, default=str))
         return 0
     print(f"{r.kind} {r.name}  ({r.path})")

@@ -37,6 +37,7 @@ th{text-align:left;font-weight:600}td.l{text-align:left}
 .hint{font-size:.8em;color:#777}
 """
 
+
 @cache
 def charts_js() -> str:
     return (Path(__file__).with_name("charts.js")).read_text()

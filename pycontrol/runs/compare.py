@@ -75,10 +75,13 @@ def text(runs: list[Run]) -> str:
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
-    fmt = lambda row: "  ".join(  # noqa: E731
-        (str(c).ljust(w) if i == 0 else str(c).rjust(w))
-        for i, (c, w) in enumerate(zip(row, widths, strict=True))
-    )
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            (str(c).ljust(w) if i == 0 else str(c).rjust(w))
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
     return [fmt(head), *(fmt(r) for r in rows)]
 
 

@@ -27,8 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pycontrol.cli", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess[str], cls: str) -> str:
@@ -98,8 +101,10 @@ def test_closed_pipe_is_not_a_traceback() -> None:
     fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
     p = subprocess.Popen(
         [sys.executable, "-m", "pycontrol.cli", "features", "list"],
-        stdout=w, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+        stdout=w,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     os.close(w)
     with os.fdopen(r, "rb") as reader:
         first = reader.readline()
@@ -116,14 +121,29 @@ def test_missing_files_are_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "gone" / "missing.mbo.dbn.zst"
     cfg = cfg.replace('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{missing}"')
     (tmp_path / "replay.toml").write_text(cfg)
-    r = cli("session", "--config", str(tmp_path / "replay.toml"), "--mode", "replay",
-            "--run-dir", str(tmp_path / "rd"))  # fmt: skip
+    r = cli(
+        "session",
+        "--config",
+        str(tmp_path / "replay.toml"),
+        "--mode",
+        "replay",
+        "--run-dir",
+        str(tmp_path / "rd"),
+    )
     assert str(missing) in one_line_error(r, "FileNotFoundError")
 
 
 def test_live_refusal_names_its_class(tmp_path: Path) -> None:
-    r = cli("session", "--config", "configs/session/es-paper.toml", "--mode", "live",
-            "--confirm-live", "--run-dir", str(tmp_path))  # fmt: skip
+    r = cli(
+        "session",
+        "--config",
+        "configs/session/es-paper.toml",
+        "--mode",
+        "live",
+        "--confirm-live",
+        "--run-dir",
+        str(tmp_path),
+    )
     assert 'live needs mode = "live"' in one_line_error(r, "LiveModeRefused")
 
 

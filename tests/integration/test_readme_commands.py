@@ -19,8 +19,15 @@ REPO = Path(__file__).resolve().parents[2]
 # Placeholders the README uses for values; numbers where the option wants one.
 NUMERIC = {"N": "1", "S": "1"}
 # (command words) that finish in seconds on the shared data: run for real.
-CHEAP = {("features", "list"), ("data", "info"), ("book", "replay"), ("models", "list"),
-         ("runs", "list"), ("data", "synth"), ("data", "ls")}  # fmt: skip
+CHEAP = {
+    ("features", "list"),
+    ("data", "info"),
+    ("book", "replay"),
+    ("models", "list"),
+    ("runs", "list"),
+    ("data", "synth"),
+    ("data", "ls"),
+}
 
 
 def readme_lines() -> list[str]:
@@ -101,9 +108,7 @@ def test_readme_command_parses(line: str) -> None:
         assert callable(args.func)
 
 
-@pytest.mark.parametrize(
-    "line", [ln for ln in LINES if tuple(shlex.split(ln)[1:3]) in CHEAP]
-)
+@pytest.mark.parametrize("line", [ln for ln in LINES if tuple(shlex.split(ln)[1:3]) in CHEAP])
 def test_cheap_readme_commands_run(line: str, tmp_path: Path, shared_data: Path) -> None:
     for argv in variants(line):
         argv = [a.replace("../shared/data", str(shared_data)) for a in argv]
@@ -111,6 +116,9 @@ def test_cheap_readme_commands_run(line: str, tmp_path: Path, shared_data: Path)
             argv += ["--root", str(tmp_path / "data")]
         r = subprocess.run(
             [sys.executable, "-m", "pycontrol.cli", *argv],
-            capture_output=True, text=True, cwd=tmp_path, timeout=300,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
         assert r.returncode == 0, (argv, r.stdout[-2000:], r.stderr[-2000:])

@@ -32,12 +32,22 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_backtest(BacktestConfig.from_dict(raw2), run_id="b", progress=False)
     train = tmp / "root" / "fam" / "20260101T000000Z-abc"
     train.mkdir(parents=True)
-    agg = {"model": {"accuracy": 0.41, "accuracy_std": 0.01, "log_loss": 1.09},
-           "best_baseline": "majority", "accuracy_over_best_baseline": 0.02}  # fmt: skip
+    agg = {
+        "model": {"accuracy": 0.41, "accuracy_std": 0.01, "log_loss": 1.09},
+        "best_baseline": "majority",
+        "accuracy_over_best_baseline": 0.02,
+    }
     folds = [{"fold": 0, "model": {"accuracy": 0.40}}, {"fold": 1, "model": {"accuracy": 0.42}}]
-    (train / "metrics.json").write_text(json.dumps(
-        {"family": "fam", "run_id": train.name, "models": {"lgbm": {"aggregate": agg, "folds": folds}},
-         "strategy": {"lgbm": {"net_pnl": -3.5}}}))  # fmt: skip
+    (train / "metrics.json").write_text(
+        json.dumps(
+            {
+                "family": "fam",
+                "run_id": train.name,
+                "models": {"lgbm": {"aggregate": agg, "folds": folds}},
+                "strategy": {"lgbm": {"net_pnl": -3.5}},
+            }
+        )
+    )
     (train / "resolved.json").write_text(json.dumps({"family": "fam", "seeds": [0, 1]}))
     return tmp / "root"
 

@@ -95,7 +95,9 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         assert json.loads(r.stdout)["result"]["model"] == "lgbm-v2"
         r = cli("ctl", *rd, "set-risk-limits", "--max-order-qty", "1", "--max-position", "2")
         assert r.returncode == 0
-        st = json.loads(cli("ctl", "--config", str(cfg), "status", "--json").stdout)["result"]["engine"]
+        st = json.loads(cli("ctl", "--config", str(cfg), "status", "--json").stdout)["result"][
+            "engine"
+        ]
         assert st["model"] == "lgbm-v2" and st["limits"] == {"max_order_qty": 1, "max_position": 2}
         assert [j.count(k) for k in ("halt", "resume", "model_swap", "risk_limits")] == [1, 1, 1, 1]
         # malformed and unknown commands: error replies, the session lives on

@@ -19,7 +19,9 @@ from pycontrol.backtest.report import period_returns, trading_window
 
 def _charts(doc: str) -> dict[str, dict]:
     out = {}
-    for raw in re.findall(r'<script type="application/json" class="chart-data">(.*?)</script>', doc):
+    for raw in re.findall(
+        r'<script type="application/json" class="chart-data">(.*?)</script>', doc
+    ):
         c = json.loads(raw.replace("<\\/", "</"))
         out[c["id"]] = c
     return out
@@ -44,8 +46,17 @@ def test_report_renders_self_contained(tmp_path: Path) -> None:
     charts = _charts(doc)
     assert {"equity", "drawdown", "position", "trades", "denials", "latency"} <= set(charts)
     assert len(charts["equity"]["spec"]["series"][0]["y"]) == 50
-    for label in ("Sharpe", "Deflated Sharpe", "buy and hold", "Max drawdown", "p99.9",
-                  "What limited trading", "Daily returns", "Monthly returns", "exit reason"):  # fmt: skip
+    for label in (
+        "Sharpe",
+        "Deflated Sharpe",
+        "buy and hold",
+        "Max drawdown",
+        "p99.9",
+        "What limited trading",
+        "Daily returns",
+        "Monthly returns",
+        "exit reason",
+    ):
         assert label in doc, label
     # a 49-day sample is long enough to annualize: a figure, not the n/a marker
     assert "sample &lt; 30 days" not in doc
@@ -63,7 +74,10 @@ def test_short_sample_marks_annualized_figures(tmp_path: Path) -> None:
 def test_period_returns_compound_to_the_total(tmp_path: Path) -> None:
     hours = 3600 * 10**9
     eq = pl.DataFrame(
-        {"ts": [i * 12 * hours for i in range(8)], "equity": [100.0, 101, 99, 102, 103, 98, 97, 110]}
+        {
+            "ts": [i * 12 * hours for i in range(8)],
+            "equity": [100.0, 101, 99, 102, 103, 98, 97, 110],
+        }
     )
     daily = period_returns(eq, "1d")
     assert daily.height == 4

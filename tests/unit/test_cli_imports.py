@@ -12,8 +12,20 @@ import pytest
 
 from pycontrol.commands import COMMANDS
 
-HEAVY = ("torch", "sklearn", "lightgbm", "matplotlib", "polars", "numpy", "pyarrow", "scipy",
-         "zmq", "jsonschema", "onnxruntime", "mlflow")  # fmt: skip
+HEAVY = (
+    "torch",
+    "sklearn",
+    "lightgbm",
+    "matplotlib",
+    "polars",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "zmq",
+    "jsonschema",
+    "onnxruntime",
+    "mlflow",
+)
 
 
 def _loaded_after(code: str) -> list[str]:

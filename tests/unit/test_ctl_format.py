@@ -16,7 +16,13 @@ REPLY = {
         "halt_reason": "news",
         "records_fed": 25412,
         "positions": [
-            {"symbol": "ES", "qty": -2, "avg_price": 4799.25, "realized": 137.5, "unrealized": -25.0},
+            {
+                "symbol": "ES",
+                "qty": -2,
+                "avg_price": 4799.25,
+                "realized": 137.5,
+                "unrealized": -25.0,
+            },
             {"symbol": "NQ", "qty": 1, "avg_price": 16999.5, "realized": 0.0, "unrealized": 12.5},
         ],
         "working": 3,
@@ -31,7 +37,10 @@ REPLY = {
 def test_headline_and_sections() -> None:
     text = format_status(REPLY)
     lines = text.splitlines()
-    assert lines[0] == "session name es-paper-rust  mode paper  state HALTED  model placebo  halt_reason news"
+    assert (
+        lines[0]
+        == "session name es-paper-rust  mode paper  state HALTED  model placebo  halt_reason news"
+    )
     assert "  market_events  1,234,567" in lines
     assert "realized_pnl: none" in lines
     assert any(ln.strip().startswith("records_fed") and ln.endswith("25,412") for ln in lines)
