@@ -26,8 +26,9 @@ EXAMPLES = """examples:
   pycontrol X --help                                 # options and an example of command X
 """
 
-# Longest error message printed (a message is one line; a longer one is cut with its length).
-MAX_MESSAGE = 400
+# Longest error message printed (one line; a longer one is cut, saying how long it was). Room
+# for a config or manifest's full list of violations; a screenful of data is cut.
+MAX_MESSAGE = 2000
 # Set to 1 to see the traceback of an unexpected error (a bug) instead of one line.
 TRACEBACK_ENV = "PYCONTROL_TRACEBACK"
 
