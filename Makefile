@@ -14,21 +14,39 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 RUST_SRC := $(shell find core-rs -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: setup demo test test-rust test-py lint fmt bench clean train
+.PHONY: setup demo test test-rust test-py lint fmt bench clean train browser
+
+# Set-up steps print what they do and pip/cargo show their progress: a first `make demo` on a
+# fresh machine takes minutes (PyPI downloads, then the release build of the Rust core).
+STEP = @echo "==> [$$(date -u +%H:%M:%S)]"
 
 setup: $(VENV)/.deps $(VENV)/.ext
 
 $(VENV)/.deps: requirements.lock
+	$(STEP) "setup 1/3: virtualenv $(VENV)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(FIND_LINKS) -r requirements.lock
+	$(STEP) "setup 2/3: pinned Python packages (requirements.lock; torch and lightgbm are large)"
+	$(PY) -m pip install --progress-bar off $(FIND_LINKS) -r requirements.lock
 	touch $@
 
 $(VENV)/.ext: $(VENV)/.deps $(RUST_SRC)
-	$(BIN)/maturin develop --release --quiet
+	$(STEP) "setup 3/3: Rust core, release build with LTO (several minutes on 2 cores)"
+	$(BIN)/maturin develop --release
 	touch $@
 
+# Headless Chromium for the browser tests (tests/browser): Debian's packages, installed only
+# when missing (apt-get needs root; sudo is used otherwise).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "==> installing chromium and chromium-driver (browser tests)"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+
 demo: setup
+	$(STEP) "demo: pycontrol demo (5 stages, each printed with its time)"
 	$(BIN)/pycontrol demo
 
 # One model family end to end: `make train FAMILY=regime_hourly` (configs/train/<family>.toml).
@@ -42,11 +60,15 @@ test: setup test-rust test-py
 # (recursive `=`: globbed when a recipe runs, after setup installed the wheel).
 ORT_DYLIB = $(firstword $(wildcard $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.*))
 
-# A fixed proptest seed: the same cases in every CI run, so a failure reproduces.
+# A fixed proptest seed: the same cases in every CI run, so a failure reproduces. Cargo
+# prints each crate it compiles and each test binary it runs; `-q` after `--` keeps the test
+# output to a dot per test and a result line per binary (never minutes of silence).
 test-rust: $(VENV)/.deps
-	ORT_DYLIB_PATH=$(ORT_DYLIB) PROPTEST_RNG_SEED=20261120 cargo test --workspace --exclude pycontrol-core --quiet
+	$(STEP) "rust tests: build, then one line of dots per test binary"
+	ORT_DYLIB_PATH=$(ORT_DYLIB) PROPTEST_RNG_SEED=20261120 cargo test --workspace --exclude pycontrol-core -- -q
 
-test-py: setup
+test-py: setup browser
+	$(STEP) "python tests"
 	$(BIN)/pytest -q
 
 lint: setup

@@ -3,6 +3,10 @@
 The per-event work happens in the Rust core (`pycontrol._core`); this package converts
 arguments, calls the core, and shapes results (polars DataFrames). Every error raised by
 the core is a subclass of :class:`CoreError`.
+
+The Python wrappers (bars, book, dbn, features, inference, lobster) load on first use, so
+``import pycontrol`` (and the command line's start-up) does not pay for numpy, polars and
+pyarrow until something needs them.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -49,16 +53,25 @@ if TYPE_CHECKING:
     from pycontrol.inference import Ensemble, Gated, Model, ModelSlot
     from pycontrol.lobster import replay_lobster, verify_lobster
 
-# The Python helpers import polars (about a second): they load on first use, so a command
-# that needs none of them (`pycontrol ctl halt`, the emergency stop) starts in milliseconds.
+# name -> module of the wrappers loaded on first attribute access (PEP 562).
 _LAZY = {
-    "build_bars": "bars", "load_bars": "bars", "resample_bars": "bars",
-    "replay_book": "book",
-    "dbn_info": "dbn", "read_dbn": "dbn", "read_dbn_frames": "dbn",
-    "FeatureEngine": "features", "FeatureSet": "features", "compute_features": "features",
-    "Ensemble": "inference", "Gated": "inference", "Model": "inference", "ModelSlot": "inference",
-    "replay_lobster": "lobster", "verify_lobster": "lobster",
-}  # fmt: skip
+    "build_bars": "pycontrol.bars",
+    "load_bars": "pycontrol.bars",
+    "resample_bars": "pycontrol.bars",
+    "replay_book": "pycontrol.book",
+    "dbn_info": "pycontrol.dbn",
+    "read_dbn": "pycontrol.dbn",
+    "read_dbn_frames": "pycontrol.dbn",
+    "FeatureEngine": "pycontrol.features",
+    "FeatureSet": "pycontrol.features",
+    "compute_features": "pycontrol.features",
+    "Ensemble": "pycontrol.inference",
+    "Gated": "pycontrol.inference",
+    "Model": "pycontrol.inference",
+    "ModelSlot": "pycontrol.inference",
+    "replay_lobster": "pycontrol.lobster",
+    "verify_lobster": "pycontrol.lobster",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -67,9 +80,13 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'pycontrol' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"pycontrol.{module}"), name)
-    globals()[name] = value
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -209,18 +209,24 @@ def _check_rows(df: pl.DataFrame, where: object, first_line: int) -> None:
             _raise(_core.BadLineError, where, why, first_line + int(bad))
 
 
+def _some(names: list[str], n: int = 8) -> str:
+    """At most ``n`` names (a wide file's header would otherwise fill the screen)."""
+    return str(names[:n])[:-1] + f", ... {len(names) - n} more]" if len(names) > n else str(names)
+
+
 def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
     try:
         raw = pl.read_csv(p, infer_schema=False)
     except pl.exceptions.PolarsError as e:
-        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {e}")
+        # polars' message runs over many lines (hints, a backtrace note): its first says why
+        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {str(e).splitlines()[0]}")
     ts_col = next((c for c in ("timestamp_utc", "timestamp") if c in raw.columns), None)
     missing = [c for c in OHLCV[1:] if c not in raw.columns]
     if ts_col is None or missing:
         _raise(
             _core.UnknownFormatError,
             p,
-            f"CSV columns {raw.columns} lack timestamp_utc/timestamp or {missing}",
+            f"CSV columns {_some(raw.columns)} lack timestamp_utc/timestamp or {missing}",
         )
     df = raw.select(
         pl.col(ts_col)

@@ -286,3 +286,13 @@ def compute_metrics(
             "max_drawdown": _f(bh_mdd),
         },
     }
+
+
+ANNUALIZE_MIN_DAYS = 30.0
+"""Shortest sample (calendar days) whose annualized figures (return, volatility, Sharpe,
+Sortino, turnover) reports show: below it they extrapolate hours to a year and say nothing."""
+
+
+def annualized_supported(m: dict[str, Any]) -> bool:
+    """Whether the metrics' sample spans at least :data:`ANNUALIZE_MIN_DAYS`."""
+    return (int(m["end_ts"]) - int(m["start_ts"])) / 86_400e9 >= ANNUALIZE_MIN_DAYS

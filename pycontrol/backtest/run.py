@@ -30,6 +30,70 @@ from pycontrol.dbn import dbn_info
 CLASS_COLUMNS = {"p_sell": -1, "p_hold": 0, "p_buy": 1}
 
 
+def parse_when(text: str, what: str) -> int:
+    """A ``--start``/``--end`` value as UTC ns: ``YYYY-MM-DD`` or an ISO time (naive: UTC)."""
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise BacktestConfigError(
+            f"{what}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], got {text!r}"
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def manifest_files(root: str | Path | None) -> list[Path]:
+    """The MBO DBN files recorded in the data manifest under ``root`` (the default root when
+    None), oldest first."""
+    from pycontrol.data.manifest import Manifest
+
+    entries = Manifest(root).entries()
+    rows = [
+        e
+        for e in entries.sort("ts_start").iter_rows(named=True)
+        if e["format"] == "dbn" and e["schema"] == "mbo"
+    ]
+    return [Path(e.get("stored_path") or e["source_path"]) for e in rows]
+
+
+def select_window(paths: list[Path], start_ns: int | None, end_ns: int | None) -> list[Path]:
+    """The files whose events fall inside ``[start_ns, end_ns)``. The engine replays whole
+    files (an MBO book is rebuilt from the file's snapshot on), so a file that overlaps the
+    window only in part is refused with its range rather than silently cut or included."""
+    lo = start_ns if start_ns is not None else -(2**63)
+    hi = end_ns if end_ns is not None else 2**63
+    if lo >= hi:
+        raise BacktestConfigError("--start must be before --end")
+    keep: list[Path] = []
+    partial: list[str] = []
+    for p in paths:
+        info = dbn_info(p)
+        a, b = info["ts_event_min"], info["ts_event_max"]
+        if a is None or b is None or b < lo or a >= hi:
+            continue
+        if a >= lo and b < hi:
+            keep.append(p)
+        else:
+            partial.append(f"{p} ({_iso(a)} .. {_iso(b)})")
+    if partial:
+        raise BacktestConfigError(
+            "files only partly inside --start/--end (the engine replays whole files; widen "
+            "the window or use per-session files): " + "; ".join(partial)
+        )
+    if not keep:
+        raise BacktestConfigError(
+            f"no data file has events in {_iso(start_ns)} .. {_iso(end_ns)} (of {len(paths)} files)"
+        )
+    return keep
+
+
+def _iso(ns: int | None) -> str:
+    if ns is None:
+        return "open"
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def data_paths(cfg: BacktestConfig) -> list[Path]:
     """The MBO files of the run; synthetic data is generated once into its cache."""
     if cfg.synth is None:
@@ -156,9 +220,10 @@ def config_hash(cfg: BacktestConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def make_run(cfg: BacktestConfig) -> tuple[Any, dict[int, str]]:
-    """Builds the core backtest object (validated again by the core)."""
-    paths = data_paths(cfg)
+def make_run(cfg: BacktestConfig, paths: list[Path] | None = None) -> tuple[Any, dict[int, str]]:
+    """Builds the core backtest object (validated again by the core) over ``paths`` (the
+    config's data by default)."""
+    paths = data_paths(cfg) if paths is None else paths
     defs = expand(cfg.definitions) if cfg.definitions else None
     if defs is not None and not defs.is_file():
         raise BacktestConfigError(f"definitions file not found: {defs}")
@@ -256,6 +321,58 @@ def frames(run: Any, symbols: dict[int, str]) -> dict[str, pl.DataFrame]:
     }
 
 
+def run_info(
+    cfg: BacktestConfig,
+    paths: list[Path],
+    tele: dict[str, Any],
+    window: tuple[int | None, int | None],
+) -> dict[str, Any]:
+    """``run.json``: what produced the run (the report header and ``pycontrol runs`` read it):
+    code commit, config hash, each data file with its sha256 and event range, instruments,
+    the model version the engine served, the requested window."""
+    from pycontrol.data.manifest import sha256_file
+    from pycontrol.runs.provenance import code_commit, now_utc
+
+    data = []
+    for p in paths:
+        info = dbn_info(p)
+        data.append(
+            {
+                "path": str(p),
+                "sha256": sha256_file(p),
+                "bytes": p.stat().st_size,
+                "schema": info["schema"],
+                "ts_start": info["ts_event_min"],
+                "ts_end": info["ts_event_max"],
+            }
+        )
+    sig = cfg.signals
+    model: dict[str, Any] = {"signals": sig.kind}
+    if sig.kind == "model":
+        model.update(
+            family=sig.family or None,
+            registry=str(expand(sig.registry)) if sig.registry else None,
+            path=str(expand(sig.path)) if sig.path else None,
+            version=(tele.get("model") or {}).get("version"),
+            backend=sig.backend,
+        )
+    elif sig.kind == "placebo":
+        model.update(interval_s=sig.interval_s, seed=sig.seed)
+    else:
+        model.update(path=str(expand(sig.path)))
+    return {
+        "kind": "backtest",
+        "name": cfg.name,
+        "created": now_utc(),
+        "code_commit": code_commit(),
+        "config_hash": config_hash(cfg),
+        "data": data,
+        "instruments": tele.get("symbols", {}),
+        "model": model,
+        "window": {"start": window[0], "end": window[1]},
+    }
+
+
 def _finish_reports(folder: Path, cfg: BacktestConfig) -> None:
     """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files."""
     from pycontrol.backtest.report import write_report
@@ -268,10 +385,19 @@ def run_backtest(
     out: str | Path | None = None,
     run_id: str | None = None,
     progress: bool = True,
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    paths: list[Path] | None = None,
 ) -> Path:
-    """Runs ``cfg`` and writes ``<out>/<run_id>/``; returns the folder."""
-    run, symbols = make_run(cfg)
-    total = sum(int(dbn_info(p)["records"]) for p in data_paths(cfg))
+    """Runs ``cfg`` and writes ``<out>/<run_id>/``; returns the folder. ``paths`` replaces the
+    config's data (e.g. files of the data manifest); ``start_ns``/``end_ns`` keep the files
+    whose events lie in that window (:func:`select_window`)."""
+    paths = data_paths(cfg) if paths is None else paths
+    if start_ns is not None or end_ns is not None:
+        paths = select_window(paths, start_ns, end_ns)
+    run, symbols = make_run(cfg, paths)
+    total = sum(int(dbn_info(p)["records"]) for p in paths)
     drive(run, cfg.chunk_records, total, progress)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     rid = run_id or f"{cfg.name}_{stamp}_{config_hash(cfg)}"
@@ -285,5 +411,8 @@ def run_backtest(
     tele["symbols"] = {str(k): v for k, v in symbols.items()}
     tele["config_hash"] = config_hash(cfg)
     (folder / "telemetry.json").write_text(json.dumps(tele, indent=2, sort_keys=True))
+    info = run_info(cfg, paths, tele, (start_ns, end_ns))
+    info["run_id"] = rid
+    (folder / "run.json").write_text(json.dumps(info, indent=2) + "\n")
     _finish_reports(folder, cfg)
     return folder

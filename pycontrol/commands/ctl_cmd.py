@@ -2,7 +2,8 @@
 
 Authenticated with the operator's CURVE key (``--operator``, keys in ``$PYCONTROL_KEYS_DIR``
 or ``~/.config/pycontrol/keys``); loosening commands need ``--override --reason TEXT``.
-Imports stay light (zmq and the message schema): ``ctl halt`` is the emergency stop.
+Imports stay light (zmq and the message schema, imported where used): ``ctl halt`` is the
+emergency stop.
 """
 
 from __future__ import annotations
@@ -14,34 +15,72 @@ import time
 from pathlib import Path
 from typing import Any
 
-import zmq
+from pycontrol.commands import add_command, add_sub
+from pycontrol.commands.argtypes import NONNEG, nonneg_float, positive_float
 
-from pycontrol.session import control_client
-from pycontrol.session import messages as m
-from pycontrol.session.control_auth import OPERATOR, ControlAuthError
+# zmq and pycontrol.session are imported where they are used: `ctl --help` stays fast.
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("ctl", help="control a running session")
+    p = add_command(sub, "ctl")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoint", help="the session's command endpoint (tcp://127.0.0.1:N)")
     where.add_argument("--config", help="the session's config (endpoint from its run_dir)")
     where.add_argument("--run-dir", help="the session's run directory")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-    p.add_argument("--operator", default=OPERATOR, help="whose CURVE key signs the command")
-    csub = p.add_subparsers(dest="ctl_command", required=True)
-    csub.add_parser("status", help="engine, venue and journal state")
-    h = csub.add_parser("halt", help="stop opening new orders")
+    p.add_argument(
+        "--timeout", type=positive_float, default=5.0, help="seconds to wait for a reply (> 0)"
+    )
+    p.add_argument("--operator", default="operator", help="whose CURVE key signs the command")
+    csub = p.add_subparsers(dest="ctl_command", required=True, metavar="SUBCOMMAND")
+    st = add_sub(
+        csub,
+        "status",
+        "engine, venue and journal state (a table)",
+        "pycontrol ctl --run-dir build/sessions/es-paper status",
+    )
+    st.add_argument("--json", action="store_true", help="the raw reply as JSON")
+    h = add_sub(
+        csub,
+        "halt",
+        "stop opening new orders",
+        "pycontrol ctl --run-dir build/sessions/es-paper halt --reason news",
+    )
     h.add_argument("--reason", default="operator")
-    _override(csub.add_parser("resume", help="back to ACTIVE (loosening: --override)"))
-    csub.add_parser("reducing", help="only orders that reduce a position (REDUCING)")
-    csub.add_parser("flatten", help="cancel working orders and close positions")
-    s = csub.add_parser("swap-model", help="switch the engine's model (loosening: --override)")
+    _override(
+        add_sub(
+            csub,
+            "resume",
+            "back to ACTIVE (loosening: --override --reason)",
+            "pycontrol ctl --run-dir build/sessions/es-paper resume --override --reason checked",
+        )
+    )
+    add_sub(
+        csub,
+        "reducing",
+        "only orders that reduce a position (REDUCING)",
+        "pycontrol ctl --run-dir build/sessions/es-paper reducing",
+    )
+    add_sub(
+        csub,
+        "flatten",
+        "cancel working orders and close positions",
+        "pycontrol ctl --run-dir build/sessions/es-paper flatten",
+    )
+    s = add_sub(
+        csub,
+        "swap-model",
+        "switch the engine's model (production: the registry's production version)",
+        "pycontrol ctl --run-dir build/sessions/es-paper swap-model production",
+    )
     s.add_argument("model")
     _override(s)
-    r = csub.add_parser(
+    r = add_sub(
+        csub,
         "set-risk-limits",
-        help="change pre-trade limits (any key of configs/risk/default.toml)",
+        "change pre-trade limits: any key of configs/risk/default.toml (looser than the "
+        "session started with: --override --reason)",
+        "pycontrol ctl --run-dir build/sessions/es-paper set-risk-limits "
+        "--max-order-qty 1 --limit daily_loss_limit=2000",
     )
     _override(r)
     r.add_argument("--max-order-qty", type=int, default=None)
@@ -53,23 +92,31 @@ def register(sub: Any) -> None:
         metavar="KEY=VALUE",
         help="any other limit, e.g. --limit daily_loss_limit=2000 (repeatable)",
     )
-    csub.add_parser("shutdown", help="stop the session")
-    raw = csub.add_parser("raw", help="send one raw JSON message (for debugging)")
-    raw.add_argument("json")
-    w = csub.add_parser("watch", help="print the session's telemetry (one JSON per line)")
-    w.add_argument("--topic", action="append", default=[], help="only this topic (repeatable)")
-    w.add_argument("--count", type=int, default=0, help="stop after N messages (0: no limit)")
-    w.add_argument("--seconds", type=float, default=0.0, help="stop after S seconds (0: never)")
-    p.set_defaults(func=_run)
-
-
-def _override(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--override",
-        action="store_true",
-        help="loosen risk beyond the config (journaled with your identity and --reason)",
+    add_sub(
+        csub,
+        "shutdown",
+        "stop the session",
+        "pycontrol ctl --run-dir build/sessions/es-paper shutdown",
     )
-    p.add_argument("--reason", default=None, help="why (required with --override)")
+    raw = add_sub(
+        csub,
+        "raw",
+        "send one raw JSON message (for debugging)",
+        """pycontrol ctl --run-dir build/sessions/es-paper raw '{"v": 1, "cmd": "status"}'""",
+    )
+    raw.add_argument("json")
+    w = add_sub(
+        csub,
+        "watch",
+        "print the session's telemetry (one JSON per line)",
+        "pycontrol ctl --run-dir build/sessions/es-paper watch --topic state --count 5",
+    )
+    w.add_argument("--topic", action="append", default=[], help="only this topic (repeatable)")
+    w.add_argument("--count", type=NONNEG, default=0, help="stop after N messages (0: no limit)")
+    w.add_argument(
+        "--seconds", type=nonneg_float, default=0.0, help="stop after S seconds (0: never)"
+    )
+    p.set_defaults(func=_run)
 
 
 def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
@@ -87,8 +134,13 @@ def endpoint(args: argparse.Namespace, which: str = "cmd") -> str:
     return str(eps[which])
 
 
-def watch(ep: str, topics: list[str], count: int, seconds: float, operator: str = OPERATOR) -> int:
+def watch(ep: str, topics: list[str], count: int, seconds: float, operator: str) -> int:
     """Prints telemetry until ``count`` messages or ``seconds`` have passed (or Ctrl-C)."""
+    import zmq
+
+    from pycontrol.session import control_client
+    from pycontrol.session import messages as m
+
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = control_client.subscriber(ctx, ep, topics, operator)
     deadline = time.monotonic() + seconds if seconds > 0 else None
@@ -115,22 +167,26 @@ def watch(ep: str, topics: list[str], count: int, seconds: float, operator: str 
 
 
 def request(
-    ep: str, body: bytes, timeout: float, operator: str = OPERATOR
+    ep: str, body: bytes, timeout: float, operator: str = "operator"
 ) -> dict[str, Any] | None:
     """One authenticated request/reply; None when no reply came within ``timeout`` seconds."""
+    from pycontrol.session import control_client
+
     return control_client.request(ep, body, timeout, operator)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pycontrol.session.control_auth import ControlAuthError
+
     c = args.ctl_command
     try:
         ep = endpoint(args, "pub" if c == "watch" else "cmd")
     except (OSError, KeyError, ValueError) as e:
-        print(f"error: no session endpoint: {e}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: no session endpoint: {e}", file=sys.stderr)
         return 2
     override = getattr(args, "override", False)
     if override and not (args.reason or "").strip():
-        print("error: --override needs --reason TEXT (it is journaled)", file=sys.stderr)
+        print("error: UsageError: --override needs --reason TEXT (it is journaled)", file=sys.stderr)
         return 2
     ov = {"override": args.reason} if override else {}
     try:
@@ -143,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
+    from pycontrol.session import messages as m
+
     if c == "raw":
         body = args.json.encode()
     elif c == "halt":
@@ -155,23 +213,24 @@ def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
         body = m.command(c, **ov)
     reply = request(ep, body, args.timeout, args.operator)
     if reply is None:
-        print(f"error: no reply from {ep} within {args.timeout} s", file=sys.stderr)
+        print(f"error: TimeoutError: no reply from {ep} within {args.timeout} s", file=sys.stderr)
         return 2
-    print(json.dumps(reply, indent=2))
+    if c == "status" and not args.json and reply["ok"]:
+        from pycontrol.commands.ctl_format import format_status
+
+        print(format_status(reply["result"]))
+    else:
+        print(json.dumps(reply, indent=2))
     return 0 if reply["ok"] else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pycontrol.commands.ctl_cmd ARGS`` = ``pycontrol ctl ARGS``, without the
-    rest of the CLI: the shortest path from process start to a halt."""
-    parser = argparse.ArgumentParser(prog="pycontrol")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _override(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--override",
+        action="store_true",
+        help="loosen risk beyond the config (journaled with your identity and --reason)",
+    )
+    p.add_argument("--reason", default=None, help="why (required with --override)")
 
 
 def _limits(args: argparse.Namespace) -> dict[str, float]:
@@ -195,5 +254,18 @@ def _limits(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _usage(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
+    print(f"error: UsageError: {msg}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pycontrol.commands.ctl_cmd ARGS`` = ``pycontrol ctl ARGS``, without the
+    rest of the CLI: the shortest path from process start to a halt."""
+    parser = argparse.ArgumentParser(prog="pycontrol")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["ctl", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

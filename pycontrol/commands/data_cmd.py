@@ -5,30 +5,47 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from pycontrol.commands import manifest_cmd
-from pycontrol.data.synth import ROOTS, synth_mbo
-from pycontrol.dbn import dbn_info
+from pycontrol.commands import add_command, add_sub, manifest_cmd
+from pycontrol.commands.argtypes import POSITIVE
+
+# The generator's instrument roots (pycontrol.data.synth.ROOTS; a test keeps them equal):
+# spelled out here so `data --help` does not load the core.
+SYNTH_ROOTS = ("ES", "NQ", "RTY", "CL", "GC")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("data", help="synthetic data, ingestion and manifests")
-    dsub = p.add_subparsers(dest="data_command", required=True)
+    p = add_command(sub, "data")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     _register_synth(dsub)
     _register_info(dsub)
     manifest_cmd.register(dsub)
 
 
 def _register_synth(dsub: Any) -> None:
-    s = dsub.add_parser(
-        "synth", help="write synthetic CME MBO order flow as a DBN file (deterministic per seed)"
+    s = add_sub(
+        dsub,
+        "synth",
+        "write synthetic CME MBO order flow as a DBN file (deterministic per seed)",
+        "pycontrol data synth --out build/synth/es.mbo.dbn.zst --events 100000 --seed 1",
     )
-    s.add_argument("--out", required=True, help="output path; zstd when it ends in .zst")
-    s.add_argument("--events", type=int, required=True, help="live events after the snapshot")
+    s.add_argument(
+        "--out",
+        required=True,
+        help="output path; zstd when it ends in .zst; missing folders are created",
+    )
+    s.add_argument(
+        "--events", type=POSITIVE, required=True, help="live events after the snapshot (>= 1)"
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
-        "--instruments", nargs="+", default=["ES"], metavar="ROOT", help=f"roots: {' '.join(ROOTS)}"
+        "--instruments",
+        nargs="+",
+        default=["ES"],
+        metavar="ROOT",
+        help=f"roots: {' '.join(SYNTH_ROOTS)}",
     )
     s.add_argument("--mbp10", default=None, help="also write the MBP-10 ground truth here")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -36,6 +53,11 @@ def _register_synth(dsub: Any) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from pycontrol.data.synth import synth_mbo
+
+    for out in (args.out, args.mbp10):
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
     summary = synth_mbo(args.out, args.events, args.seed, args.instruments, args.mbp10)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -55,7 +77,12 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _register_info(dsub: Any) -> None:
-    i = dsub.add_parser("info", help="summarise a DBN file (.dbn or .dbn.zst)")
+    i = add_sub(
+        dsub,
+        "info",
+        "summarise a DBN file (.dbn or .dbn.zst): schema, symbols, definitions, counts",
+        "pycontrol data info ../shared/data/dbn/nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
+    )
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print the full summary as JSON")
     i.set_defaults(func=_info)
@@ -68,6 +95,8 @@ def _ts(ns: int | None) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from pycontrol.dbn import dbn_info
+
     info = dbn_info(args.path)
     if args.json:
         print(json.dumps(info, indent=2))

@@ -27,18 +27,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pycontrol.commands import add_command
+
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO / "configs" / "train" / "demo.toml"
 BACKTEST_CONFIG = REPO / "configs" / "backtest" / "demo_model.toml"
 RISK_CONFIG = REPO / "configs" / "risk" / "default.toml"
 FAMILY = "demo"
+# What the demo writes into its folder, and the marker listing what it created there: a rerun
+# replaces only these, and only where the marker says the demo made them. Anything else in the
+# folder (a user's file, the replay session's synth.mbo.dbn.zst) is left alone.
+OUTPUTS = ("session-train.mbo.dbn.zst", "session-trade.mbo.dbn.zst", "runs", "registry", "backtest")
+MARKER = ".pycontrol-demo.json"
 
 T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end demo on synthetic data")
-    p.add_argument("--out", default="build/demo", help="demo folder (replaced on each run)")
+    p = add_command(sub, "demo")
+    p.add_argument(
+        "--out",
+        default="build/demo",
+        help="demo folder; a rerun replaces only what the demo created there",
+    )
     p.add_argument(
         "--train-events", type=int, default=4_000_000, help="events of the training session"
     )
@@ -99,9 +110,7 @@ def run_demo(
     from pycontrol.training.run import train
 
     out = Path(out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    clear_previous(out)
     st = _Stages()
     train_path = out / "session-train.mbo.dbn.zst"
     trade_path = out / "session-trade.mbo.dbn.zst"
@@ -224,6 +233,49 @@ def run_demo(
     )
 
 
+def clear_previous(out: Path) -> None:
+    """Removes the outputs of an earlier demo run in ``out`` (those its marker lists) and
+    records the ones this run will create. A name the demo writes that exists without the
+    marker is somebody else's: the demo stops rather than delete it."""
+    from pycontrol._core import ConfigError
+
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / MARKER
+    ours: set[str] = set()
+    if marker.is_file():
+        try:
+            ours = set(json.loads(marker.read_text()).get("created", []))
+        except (OSError, ValueError, AttributeError):
+            ours = set()
+    elif _legacy_demo(out):
+        ours = set(OUTPUTS)
+    foreign = [n for n in OUTPUTS if (out / n).exists() and n not in ours]
+    if foreign:
+        raise ConfigError(
+            f"{out}: {', '.join(foreign)} exist(s) but were not created by pycontrol demo "
+            f"(no {MARKER} lists them); move them or pick another --out"
+        )
+    for name in OUTPUTS:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    marker.write_text(json.dumps({"created": list(OUTPUTS)}, indent=2) + "\n")
+
+
+def _legacy_demo(out: Path) -> bool:
+    """A folder of a demo run from before the marker existed: every output present and the
+    backtest's config the demo's own."""
+    cfg = out / "backtest" / "demo" / "config.json"
+    if not all((out / n).exists() for n in OUTPUTS) or not cfg.is_file():
+        return False
+    try:
+        return bool(json.loads(cfg.read_text()).get("name") == "demo_model")
+    except (OSError, ValueError):
+        return False
+
+
 def _pct(v: Any, sign: str = "+") -> str:
     return "-" if v is None else f"{100 * float(v):{sign}.2f} %"
 
@@ -236,9 +288,18 @@ def summary(r: DemoResult) -> str:
     """The summary table: strategy beside buy-and-hold, then engine counters."""
     m, t = r.metrics, r.telemetry
     bh = m.get("buy_and_hold") or {}
+    from pycontrol.backtest.metrics import annualized_supported
+
+    short = "n/a (< 30 d)"
+    ann = annualized_supported(m)
     rows = [
         ("total return", _pct(m["total_return"]), _pct(bh.get("total_return"))),
-        ("Sharpe (annualized)", _num(m["sharpe"]), _num(bh.get("sharpe"))),
+        (
+            "Sharpe (annualized)",
+            _num(m["sharpe"]) if ann else short,
+            _num(bh.get("sharpe")) if ann else short,
+        ),
+        ("Sharpe per sample", _num(m["sharpe_per_period"], ".4f"), "-"),
         ("deflated Sharpe", _num(m["deflated_sharpe"], ".3f"), "-"),
         ("max drawdown", _pct(m["max_drawdown"], ""), _pct(bh.get("max_drawdown"), "")),
         ("trades", str(m["n_trades"]), "1"),
@@ -273,5 +334,15 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"summary (out of sample: the traded session was not trained on; {r.production})")
     print(summary(r))
     print(f"report: {r.run_dir / 'report.html'}")
+    print(f"registry: {r.registry} (pycontrol models list --root {_rel(r.registry)})")
+    print(f"runs: pycontrol runs list --root {_rel(r.out)}")
     print(f"total: {r.seconds:.1f} s")
     return 0
+
+
+def _rel(p: Path) -> str:
+    """``p`` relative to the current folder when it is inside it (shorter to copy)."""
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)

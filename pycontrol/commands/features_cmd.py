@@ -4,15 +4,23 @@ warm-ups) of the default sets, as a table, Markdown (docs/features.md) or JSON."
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pycontrol.features import FeatureSet
+from pycontrol.commands import add_command, add_sub
+
+if TYPE_CHECKING:
+    from pycontrol.features import FeatureSet
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("features", help="feature sets and their reference")
-    fsub = p.add_subparsers(dest="features_command", required=True)
-    ls = fsub.add_parser("list", help="list every feature with its formula, window, warm-up")
+    p = add_command(sub, "features")
+    fsub = p.add_subparsers(dest="features_command", required=True, metavar="SUBCOMMAND")
+    ls = add_sub(
+        fsub,
+        "list",
+        "list every feature with its formula, window, warm-up",
+        "pycontrol features list | head",
+    )
     fmt = ls.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", action="store_true", help="the docs/features.md page")
     fmt.add_argument("--json", action="store_true", help="FeatureSet JSON (bar set only)")
@@ -33,6 +41,8 @@ def _rows(fs: FeatureSet) -> str:
 def reference_markdown() -> str:
     """docs/features.md: the default bar set, the default microstructure set, then the
     cross-asset features (which need ``reference=`` bars)."""
+    from pycontrol.features import FeatureSet
+
     bars, micro, cross = FeatureSet.default(), FeatureSet.default_micro(), FeatureSet(CROSS)
     return (
         bars.markdown()
@@ -44,6 +54,8 @@ def reference_markdown() -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from pycontrol.features import FeatureSet
+
     if args.markdown:
         print(reference_markdown(), end="")
         return 0

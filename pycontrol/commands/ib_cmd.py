@@ -7,12 +7,21 @@ import os
 import sys
 from typing import Any
 
+from pycontrol.commands import add_command, add_sub
+from pycontrol.commands.argtypes import PORT, positive_float
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("ib", help="Interactive Brokers tools")
-    isub = p.add_subparsers(dest="ib_command", required=True)
-    g = isub.add_parser("test-gateway", help="serve the TWS API on 127.0.0.1 (dry runs, tests)")
-    g.add_argument("--port", type=int, default=4002, help="0: ephemeral")
+    p = add_command(sub, "ib")
+    isub = p.add_subparsers(dest="ib_command", required=True, metavar="SUBCOMMAND")
+    g = add_sub(
+        isub,
+        "test-gateway",
+        "serve the TWS API on 127.0.0.1 (dry runs, tests); fills by the L3 simulator",
+        "pycontrol ib test-gateway --port 4002 "
+        "--data ../shared/data/dbn/nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
+    )
+    g.add_argument("--port", type=PORT, default=4002, help="0..65535 (0: ephemeral)")
     g.add_argument(
         "--data", default=None, help="DBN file whose BBO becomes the front month's ticks"
     )
@@ -22,7 +31,7 @@ def register(sub: Any) -> None:
         default="IB_TEST_ACCOUNT",
         help="env var with the account id to announce (default DU0000001)",
     )
-    g.add_argument("--rate", type=float, default=50.0, help="quote updates per second")
+    g.add_argument("--rate", type=positive_float, default=50.0, help="quote updates per second")
     g.add_argument("--no-auto-fill", action="store_true", help="orders rest until filled by hand")
     g.add_argument(
         "--venue",
@@ -44,11 +53,11 @@ def _gateway(args: argparse.Namespace) -> int:
             args.port, args.data, args.root, account, args.rate, not args.no_auto_fill, args.venue
         )
     except ValueError as e:
-        print(f"pycontrol ib test-gateway: {e}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: ib test-gateway: {e}", file=sys.stderr)
         return 2
     except CoreError as e:  # e.g. an L2 file for the l3 venue
         print(
-            f"pycontrol ib test-gateway: {e} (--venue bbo streams the BBO of any book file)",
+            f"error: {type(e).__name__}: {e} (--venue bbo streams the BBO of any book file)",
             file=sys.stderr,
         )
         return 2

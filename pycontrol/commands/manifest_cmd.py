@@ -8,12 +8,21 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pycontrol.data.manifest import ROOT_ENV, Manifest
+from pycontrol.commands import add_sub
+
+# pycontrol.data.manifest.ROOT_ENV (a test keeps them equal), spelled out so that
+# `data --help` does not load polars.
+ROOT_ENV = "PYCONTROL_DATA_ROOT"
 
 
 def register(dsub: Any) -> None:
     root_help = f"data root (default ${ROOT_ENV}, else ./data)"
-    i = dsub.add_parser("ingest", help="record files in the append-only data manifest")
+    i = add_sub(
+        dsub,
+        "ingest",
+        "record files in the append-only data manifest (sha256, format, time range)",
+        "pycontrol data ingest ../shared/data/dbn/nautilus/*.dbn.zst --root data",
+    )
     i.add_argument("paths", nargs="+", metavar="FILE")
     i.add_argument("--root", default=None, help=root_help)
     i.add_argument(
@@ -25,7 +34,7 @@ def register(dsub: Any) -> None:
         help='record files of unrecognised format as "unknown" instead of failing',
     )
     i.set_defaults(func=_ingest)
-    ls = dsub.add_parser("ls", help="list the data manifest's entries")
+    ls = add_sub(dsub, "ls", "list the data manifest's entries", "pycontrol data ls --root data")
     ls.add_argument("--root", default=None, help=root_help)
     ls.add_argument("--json", action="store_true", help="print the entries as a JSON list")
     ls.set_defaults(func=_ls)
@@ -44,6 +53,8 @@ def _rows(entry: dict[str, Any]) -> str:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pycontrol.data.manifest import Manifest
+
     manifest = Manifest(args.root)
     results = manifest.ingest(args.paths, copy=args.copy, allow_unknown=args.allow_unknown)
     for r in results:
@@ -64,6 +75,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
+    from pycontrol.data.manifest import Manifest
+
     manifest = Manifest(args.root)
     entries = manifest.entries()
     if args.json:

@@ -6,17 +6,26 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pycontrol._core import FeatureSet
-from pycontrol.registry import contract, gates
-from pycontrol.registry.errors import PromotionRefusedError, RegistryError, make
-from pycontrol.registry.store import ALIASES, ROOT_ENV, SOURCE_OF, Registry
+from pycontrol.commands import add_command, add_sub
+
+if TYPE_CHECKING:
+    from pycontrol._core import FeatureSet
+    from pycontrol.registry.store import Registry
+
+# pycontrol.registry.store's ALIASES, SOURCE_OF and ROOT_ENV (a test keeps them equal),
+# spelled out so that `models --help` does not load the registry (jsonschema, numpy).
+ALIASES = ("candidate", "staging", "production")
+PROMOTE_TO = ("production", "staging")
+ROOT_ENV = "PYCONTROL_MODELS"
+# Where `pycontrol demo` keeps its registry (named when the default registry is empty).
+DEMO_REGISTRY = Path("build/demo/registry")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("models", help="model registry: versions, gates, aliases, audit")
-    msub = p.add_subparsers(dest="models_command", required=True)
+    p = add_command(sub, "models")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
     root = argparse.ArgumentParser(add_help=False)
     root.add_argument(
         "--root", default=None, help=f"registry root (default ${ROOT_ENV}, else ./models/registry)"
@@ -33,67 +42,116 @@ def register(sub: Any) -> None:
         help="FeatureSet JSON the engine runs (default: the family's gate file says)",
     )
 
-    ls = msub.add_parser("list", parents=[root], help="families, aliases and versions")
+    ls = add_sub(
+        msub,
+        "list",
+        "families, aliases and versions with their out-of-sample accuracy",
+        "pycontrol models list --root build/demo/registry",
+        parents=[root],
+    )
     ls.add_argument("--family", default=None)
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_list)
 
-    sh = msub.add_parser("show", parents=[root], help="one version's manifest summary")
+    sh = add_sub(
+        msub,
+        "show",
+        "one version's manifest summary",
+        "pycontrol models show demo production --root build/demo/registry",
+        parents=[root],
+    )
     sh.add_argument("family")
     sh.add_argument("ref", help="a version or an alias (candidate, staging, production)")
     sh.add_argument("--json", action="store_true", help="print the whole manifest")
     sh.set_defaults(func=_show)
 
-    va = msub.add_parser("validate", help="check an export folder (or manifest.json)")
+    va = add_sub(
+        msub,
+        "validate",
+        "check an export folder (or manifest.json): schema, cross-field rules, sha256",
+        "pycontrol models validate runs/demo/RUN/export/lgbm",
+    )
     va.add_argument("path", type=Path)
     va.set_defaults(func=_validate)
 
-    rg = msub.add_parser("register", parents=[root], help="copy an export in; candidate -> it")
+    rg = add_sub(
+        msub,
+        "register",
+        "copy an export in; candidate -> it",
+        "pycontrol models register runs/demo/RUN/export/lgbm --reason 'new features'",
+        parents=[root],
+    )
     rg.add_argument("export_dir", type=Path)
     rg.add_argument("--reason", default="")
     rg.set_defaults(func=_register)
 
-    pr = msub.add_parser(
-        "promote", parents=[root, fs], help="candidate -> staging -> production, through the gates"
+    pr = add_sub(
+        msub,
+        "promote",
+        "candidate -> staging -> production, through the gates",
+        "pycontrol models promote demo --to staging --dry-run",
+        parents=[root, fs],
     )
     pr.add_argument("family")
-    pr.add_argument("--to", required=True, choices=sorted(SOURCE_OF))
+    pr.add_argument("--to", required=True, choices=sorted(PROMOTE_TO))
     pr.add_argument("--version", default=None, help="assert the version being promoted")
     pr.add_argument("--dry-run", action="store_true", help="evaluate only; move nothing")
     pr.add_argument("--reason", default="")
     pr.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     pr.set_defaults(func=_promote)
 
-    rb = msub.add_parser(
-        "rollback", parents=[root, fs], help="move an alias back to its previous version"
+    rb = add_sub(
+        msub,
+        "rollback",
+        "move an alias back to its previous version",
+        "pycontrol models rollback demo --alias production --reason 'drift'",
+        parents=[root, fs],
     )
     rb.add_argument("family")
     rb.add_argument("--alias", default="production", choices=list(ALIASES))
     rb.add_argument("--reason", required=True)
     rb.set_defaults(func=_rollback)
 
-    au = msub.add_parser("audit", parents=[root], help="the audit trail, chain verified")
+    au = add_sub(
+        msub,
+        "audit",
+        "the audit trail, chain verified",
+        "pycontrol models audit --family demo",
+        parents=[root],
+    )
     au.add_argument("--family", default=None)
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=_audit)
 
 
 def _registry(args: argparse.Namespace) -> Registry:
+    from pycontrol.registry.store import Registry
+
     return Registry(args.root, args.gates)
 
 
 def _feature_set(args: argparse.Namespace) -> tuple[FeatureSet | None, str | None]:
+    from pycontrol.registry import gates
+
     if args.feature_set is None:
         return None, None
     return gates.engine_feature_set(args.feature_set, base=Path.cwd()), str(args.feature_set)
 
 
 def _accuracy(m: dict[str, Any]) -> str:
+    """Out-of-sample accuracy as the demo and ``train`` print it: mean +- std over folds and
+    seeds, then the best baseline and the model's margin over it."""
     try:
         agg = m["metrics"]["aggregate"]
-        return f"acc {agg['model']['accuracy']:.4f} (+{agg['accuracy_over_best_baseline']:.4f})"
+        model = agg["model"]
+        out = f"OOS acc {model['accuracy']:.4f} +- {model['accuracy_std']:.4f}"
     except (KeyError, TypeError):
-        return "acc ?"
+        return "OOS acc ?"
+    best = agg.get("best_baseline")
+    over = agg.get("accuracy_over_best_baseline")
+    if best is not None and over is not None:
+        out += f" ({over:+.4f} vs {best})"
+    return out
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -119,6 +177,10 @@ def _list(args: argparse.Namespace) -> int:
             f"{_accuracy(man)} parity {parity.get('passed', 'missing')}"
         )
     print(f"{len(rows)} versions in {len(families)} families under {reg.root}")
+    if not rows and args.root is None:
+        demo = DEMO_REGISTRY.resolve()
+        if demo.is_dir() and demo != Path(reg.root).resolve():
+            print(f"the demo's registry is elsewhere: pycontrol models list --root {DEMO_REGISTRY}")
     return 0
 
 
@@ -144,6 +206,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from pycontrol.registry import contract
+
     folder = args.path.parent if args.path.is_file() else args.path
     m = contract.check_export(folder)
     print(f"{folder}: valid {m['family']}/{m['model_id']} (schema, cross-field, sha256)")
@@ -160,6 +224,8 @@ def _register(args: argparse.Namespace) -> int:
 
 def print_evaluation(ev: dict[str, Any]) -> None:
     """The gate evaluation as one line per check and rule, with the values each saw."""
+    from pycontrol.registry import gates
+
     head = f"gate evaluation {ev['family']}/{ev['version']}"
     if "to" in ev:
         head += f" -> {ev['to']}"
@@ -176,6 +242,8 @@ def print_evaluation(ev: dict[str, Any]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    from pycontrol.registry.errors import PromotionRefusedError, make
+
     reg = _registry(args)
     feature_set, name = _feature_set(args)
     try:
@@ -224,6 +292,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from pycontrol.registry.errors import RegistryError, make
+
     reg = _registry(args)
     entries = [e for e in reg.audit() if args.family in (None, e.get("family"))]
     if args.json:

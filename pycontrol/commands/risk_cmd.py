@@ -11,44 +11,51 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
-
-from pycontrol.bars import load_bars
-from pycontrol.risk.copula import fit_copula
-from pycontrol.risk.errors import RiskInputError
-from pycontrol.risk.garch import SCALE, fit_garch, params_file
+from pycontrol.commands import add_command, add_sub
+from pycontrol.commands.argtypes import POSITIVE
 
 _UNIT_NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("risk", help="risk models: fit the engine's GARCH/copula params")
-    rsub = p.add_subparsers(dest="risk_command", required=True)
-    fit = rsub.add_parser("fit", help="fit (E)GARCH(1,1) to bars and write the params file")
+    p = add_command(sub, "risk")
+    rsub = p.add_subparsers(dest="risk_command", required=True, metavar="SUBCOMMAND")
+    fit = add_sub(
+        rsub,
+        "fit",
+        "fit (E)GARCH(1,1) to bars and write the params file the engine reads",
+        "pycontrol risk fit --bars ../shared/data/bars/lean-es-minute/20131007_trade.zip "
+        "--timeframe 1m --out params.json",
+    )
     fit.add_argument("--bars", required=True, type=Path, help="bar file (any pycontrol format)")
     fit.add_argument("--timeframe", default="1m", help="the bars' interval (1s, 1m, 5m, 1h)")
     fit.add_argument("--kind", default="garch", choices=("garch", "egarch"))
     fit.add_argument("--dist", default="t", choices=("normal", "t"))
     fit.add_argument("--contract", default=None, help="Lean bars: contract month (YYYYMM)")
-    fit.add_argument("--last", type=int, default=None, help="fit on the last N returns only")
+    fit.add_argument("--last", type=POSITIVE, default=None, help="fit on the last N returns only")
     fit.add_argument("--reference", type=Path, default=None, help="reference bars (ES, NQ)")
     fit.add_argument("--reference-contract", default=None)
     fit.add_argument("--reference-id", type=int, default=None, help="its instrument id")
-    fit.add_argument("--corr-window", type=int, default=500)
-    fit.add_argument("--min-bars", type=int, default=30)
+    fit.add_argument("--corr-window", type=POSITIVE, default=500)
+    fit.add_argument("--min-bars", type=POSITIVE, default=30)
     fit.add_argument("--out", required=True, type=Path, help="params JSON to write")
     fit.set_defaults(func=_fit)
 
 
 def interval_ns(timeframe: str) -> int:
+    from pycontrol.risk.errors import RiskInputError
+
     m = re.fullmatch(r"(\d+)([smh])", timeframe)
     if not m or int(m[1]) == 0:
         raise RiskInputError(f"timeframe: expected e.g. 1s, 1m, 5m, 1h, got {timeframe!r}")
     return int(m[1]) * _UNIT_NS[m[2]]
 
 
-def _closes(df: pl.DataFrame, what: str) -> Any:
+def _closes(df: Any, what: str) -> Any:
+    import numpy as np
+
+    from pycontrol.risk.errors import RiskInputError
+
     c = df["close"].to_numpy().astype(np.float64)
     if c.size < 2 or not np.all(np.isfinite(c) & (c > 0)):
         raise RiskInputError(f"{what}: closes must be finite prices > 0, at least two")
@@ -57,6 +64,13 @@ def _closes(df: pl.DataFrame, what: str) -> Any:
 
 def fit_params(args: argparse.Namespace) -> dict[str, Any]:
     """The params dict of a ``risk fit`` command line (also used by tests)."""
+    import numpy as np
+    import polars as pl
+
+    from pycontrol.bars import load_bars
+    from pycontrol.risk.copula import fit_copula
+    from pycontrol.risk.garch import SCALE, fit_garch, params_file
+
     iv = interval_ns(args.timeframe)
     bars = load_bars(args.bars, contract=args.contract)
     r = 100.0 * np.diff(np.log(_closes(bars, str(args.bars))))

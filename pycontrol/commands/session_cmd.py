@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pycontrol.session.config import SessionConfig
-from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
+from pycontrol.commands import add_command
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("session", help="run a trading session (replay, paper or live)")
+    p = add_command(sub, "session")
     p.add_argument("--config", required=True, help="configs/session/<name>.toml")
     p.add_argument(
         "--mode",
@@ -33,6 +32,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pycontrol.session.config import SessionConfig
+    from pycontrol.session.runtime import LiveModeRefused, Session, SessionLocked, check_mode
+
     os.umask(0o077)  # everything the session writes (journal, logs, endpoints) is owner-only
     cfg = SessionConfig.load(args.config)
     mode = args.mode or cfg.mode
@@ -42,7 +44,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     if mode == "replay" and not cfg.replay.data:
-        print("error: replay mode needs [replay] data = <DBN file> in the config", file=sys.stderr)
+        print(
+            "error: ConfigError: replay mode needs [replay] data = <DBN file> in the config",
+            file=sys.stderr,
+        )
         return 2
     run_dir = Path(args.run_dir or cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pycontrol.commands import add_command
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train and evaluate a model family from a TOML config")
+    p = add_command(sub, "train")
     p.add_argument("--config", required=True, type=Path, help="configs/train/<family>.toml")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="runs root (default runs/)")
     p.add_argument(

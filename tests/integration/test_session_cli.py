@@ -78,7 +78,7 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
     try:
         s.wait_ready()
         rd = ("--run-dir", str(tmp_path))
-        r = cli("ctl", *rd, "status")
+        r = cli("ctl", *rd, "status", "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["result"]["engine"]["state"] == "ACTIVE"
         assert cli("ctl", *rd, "halt", "--reason", "news").returncode == 0
         warm(gw, gw.front("ES").con_id)
@@ -96,7 +96,9 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "unsupported"
         r = cli("ctl", *rd, "set-risk-limits", "--max-order-qty", "1", "--max-position", "2")
         assert r.returncode == 0
-        st = json.loads(cli("ctl", "--config", str(cfg), "status").stdout)["result"]["engine"]
+        st = json.loads(cli("ctl", "--config", str(cfg), "status", "--json").stdout)["result"][
+            "engine"
+        ]
         assert st["limits"]["max_order_qty"] == 1 and st["limits"]["max_position"] == 2
         assert st["limits"]["daily_loss_limit"] > 0  # every other limit still applies
         assert [j.count(k) for k in ("halt", "resume", "model_swap", "risk_limits")] == [1, 1, 0, 1]

@@ -1,0 +1,1 @@
+"""Offline HTML reports: shared page shell, number formats and the inlined chart code."""
