@@ -186,7 +186,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     override = getattr(args, "override", False)
     if override and not (args.reason or "").strip():
-        print("error: UsageError: --override needs --reason TEXT (it is journaled)", file=sys.stderr)
+        print(
+            "error: UsageError: --override needs --reason TEXT (it is journaled)", file=sys.stderr
+        )
         return 2
     ov = {"override": args.reason} if override else {}
     try:

@@ -157,6 +157,9 @@ def _cmd(name: str, override: str | None = None, **args: Any) -> m.Command:
     return m.parse_command(m.command(name, override=override, **args))
 
 
+LIMITS = {"max_order_qty": 2.0, "max_position": 3.0, "min_confidence_external": 0.87}
+
+
 @pytest.mark.parametrize(
     ("name", "args", "kind"),
     [
@@ -176,12 +179,18 @@ def _cmd(name: str, override: str | None = None, **args: Any) -> m.Command:
     ],
 )
 def test_classes(name: str, args: dict[str, Any], kind: str) -> None:
-    assert classify(_cmd(name, **args), {"max_order_qty": 2.0, "max_position": 3.0, "min_confidence_external": 0.87})[0] == kind
+    assert (
+        classify(
+            _cmd(name, **args),
+            LIMITS,
+        )[0]
+        == kind
+    )
 
 
 def test_gate_refuses_loosening_without_override_and_journals_who() -> None:
     j = _Journal()
-    gate = Gate({"max_order_qty": 2.0, "max_position": 3.0, "min_confidence_external": 0.87}, j)
+    gate = Gate(LIMITS, j)
     gate.admit(_cmd("status"), "operator")
     assert j.events == [], "queries are not journaled"
     with pytest.raises(m.MessageError) as e:
