@@ -117,6 +117,7 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	$(BENCH_VENV)/bin/python bench/peers/book_peers.py
 	$(PY) bench/peers/features_polars.py
 	$(PY) bench/session_zmq.py
+	$(PY) bench/session_restart.py
 	$(PY) bench/engine_latency.py
 	$(PY) bench/peers/make_infer_models.py --out build/bench/models
 	ORT_DYLIB_PATH=$(ORT_DYLIB) cargo bench -p tradecore-bench --bench infer -- $(BENCH_ARGS)

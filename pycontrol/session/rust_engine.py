@@ -138,10 +138,11 @@ class _RustControls:
         request_swap(self.core, self.strategy, name)
 
     def restore_operator_state(self, st: OperatorState) -> None:
-        """The journal's operator state into the core, before anything may be sent."""
-        self.core.restore_operator_state(
-            st.state, dict(sorted(st.limits.items())), st.realized_pnl, st.fees
-        )
+        """The journal's operator state into the core, before anything may be sent: the
+        operator's limits over the ones the session starts with (never over the core's
+        bare defaults, which may be looser than the config)."""
+        limits = {**dict(self.core.risk_limits()), **st.limits}
+        self.core.restore_operator_state(st.state, limits, st.realized_pnl, st.fees)
         self._state = st.state
         self.halt_reason = st.reason if st.state == "HALTED" else ""
 
@@ -342,6 +343,15 @@ class RustReplay(_RustControls):
             "symbols": sorted(self.core.symbols().values()),
         }
 
+    def restore_operator_state(self, st: OperatorState) -> None:
+        """A replay reruns its data from the first record (its P&L is recomputed, not
+        restored): the operator's state and limits only."""
+        if st.limits:
+            self.core.set_risk_limits(sorted(st.limits.items()))
+        self.core.set_state(st.state)
+        self._state = st.state
+        self.halt_reason = st.reason if st.state == "HALTED" else ""
+
     def flatten(self) -> dict[str, int]:
         sent, denied = self.core.flatten()
         self.halt_reason = ""  # a flatten leaves the engine REDUCING, halted or not before
@@ -383,6 +393,7 @@ class RustLive(_RustControls):
         self.core = self._new_core()
         self.halt_reason = ""
         self._last_ts = 0
+        self._denied_at_release: set[int] = set()
 
     def _ts(self, ts: int) -> int:
         """Event time is arrival time, in arrival order: a wall-clock step back (NTP) is held
@@ -485,6 +496,8 @@ class RustLive(_RustControls):
         self._watch_state()
         if verdict is None:
             return None
+        # the core lists this denial again with its next output: the venue journals it now
+        self._denied_at_release.add(int(verdict["intent_id"]))
         return str(verdict["reason"]), str(verdict["message"])
 
     def on_venue_denial(self, intent: OrderIntent, reason: str) -> None:
@@ -521,13 +534,14 @@ class RustLive(_RustControls):
 
     def _output(self, out: dict[str, Any]) -> EngineOutput:
         self._watch_state()
-        return EngineOutput(
-            [self._intent(i) for i in out["intents"]],
-            [
-                Denial(self._intent(n["intent"]), str(n["reason"]), str(n["detail"]))
-                for n in out["denials"]
-            ],
-        )
+        denials = []
+        for n in out["denials"]:
+            iid = int(n["intent"]["intent_id"])
+            if iid in self._denied_at_release:
+                self._denied_at_release.discard(iid)  # journaled by the venue already
+                continue
+            denials.append(Denial(self._intent(n["intent"]), str(n["reason"]), str(n["detail"])))
+        return EngineOutput([self._intent(i) for i in out["intents"]], denials)
 
     # -- commands --------------------------------------------------------------------------
 
