@@ -305,21 +305,9 @@ class Session:
             self._flow().on_commission(client_order_id, commission)
 
     def _publish_positions(self) -> None:
-        """Positions and P&L as the engine books them (one accounting: the core's)."""
-        for p in self._flow().status()["positions"]:
-            self.publish(
-                "position", {"symbol": p["symbol"], "qty": p["qty"], "avg_price": p["avg_price"]}
-            )
-            self.publish(
-                "pnl",
-                {
-                    "symbol": p["symbol"],
-                    "position": p["qty"],
-                    "unrealized": p["unrealized"],
-                    "realized": p["realized"],
-                    "fees": p["fees"],
-                },
-            )
+        from pycontrol.session.rust_engine import publish_positions
+
+        publish_positions(self.publish, self._flow().status()["positions"])
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if (

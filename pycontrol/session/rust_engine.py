@@ -66,6 +66,22 @@ def effective_limits(cfg: SessionConfig) -> dict[str, float]:
     return dict(_core.RiskEngine(dict(strategy_config(cfg).risk)).limits())
 
 
+def publish_positions(publish: Publish, positions: list[dict[str, Any]]) -> None:
+    """Positions and P&L on telemetry as the engine books them (one accounting: the core's)."""
+    for p in positions:
+        publish("position", {"symbol": p["symbol"], "qty": p["qty"], "avg_price": p["avg_price"]})
+        publish(
+            "pnl",
+            {
+                "symbol": p["symbol"],
+                "position": p["qty"],
+                "unrealized": p["unrealized"],
+                "realized": p["realized"],
+                "fees": p["fees"],
+            },
+        )
+
+
 def model_label(bt: BacktestConfig) -> str:
     s = bt.signals
     if s.kind == "model":
@@ -293,22 +309,7 @@ class RustReplay(_RustControls):
             j.append("denial", body, intent_id=int(n["intent_id"]))
             self.publish("denial", body)
         if d["fills"]:
-            snap = self.core.snapshot()
-            for p in snap["positions"]:
-                self.publish(
-                    "position",
-                    {"symbol": p["symbol"], "qty": p["qty"], "avg_price": p["avg_price"]},
-                )
-                self.publish(
-                    "pnl",
-                    {
-                        "symbol": p["symbol"],
-                        "position": p["qty"],
-                        "unrealized": p["unrealized"],
-                        "realized": p["realized"],
-                        "fees": p["fees"],
-                    },
-                )
+            publish_positions(self.publish, self.core.snapshot()["positions"])
 
     @staticmethod
     def _report(kind: str, o: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,31 @@ max_qty = {max_qty}
 """
 
 
+# Placebo signals past a low threshold, a volatility forecast after a few seconds of quotes,
+# one contract per entry: a paper session on the real ES day trades within seconds.
+PLACEBO = """
+name = "paper-placebo"
+data = ["<broker feed>"]
+seed = 3
+fee_per_contract = 2.0
+vol_halflife_s = 30.0
+vol_min_samples = 3
+flatten_at_end = false
+
+[signals]
+kind = "placebo"
+interval_s = {interval_s}
+seed = 12
+
+[decision]
+min_confidence_external = 0.4
+
+[sizing]
+max_qty = 1
+stop_k = 1.0
+"""
+
+
 def write_config(
     path: Path,
     run_dir: Path,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessionkit import SessionProc, positions, wait_for, write_config
+from sessionkit import PLACEBO, SessionProc, positions, wait_for, write_config
 
 from pycontrol.ib.orders import parse_order_ref
 from pycontrol.ib.testgateway import L3Venue, TestGateway
@@ -33,30 +33,6 @@ from pycontrol.session.operator_state import trading_day_start
 SECRET = "DU7654321"
 KILLS = 20
 SEED = 20261207
-
-# Placebo signals every second past a low threshold, one contract, a volatility forecast
-# after a few seconds: the session trades within seconds of wall time.
-STRATEGY = """
-name = "crash-placebo"
-data = ["<broker feed>"]
-seed = 3
-fee_per_contract = 2.0
-vol_halflife_s = 30.0
-vol_min_samples = 3
-flatten_at_end = false
-
-[signals]
-kind = "placebo"
-interval_s = 0.7
-seed = 12
-
-[decision]
-min_confidence_external = 0.4
-
-[sizing]
-max_qty = 1
-stop_k = 1.0
-"""
 
 
 @pytest.fixture
@@ -119,7 +95,7 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
     rng = random.Random(SEED)
     run = tmp_path / "run"
     run.mkdir()
-    (tmp_path / "strategy.toml").write_text(STRATEGY)
+    (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=0.7))
     cfg = write_config(
         tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml",
         risk="max_order_qty = 3\nmax_position = 5",

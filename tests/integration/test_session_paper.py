@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sessionkit import SessionProc, Telemetry, buy, positions, wait_for, warm, write_config
+from sessionkit import (
+    PLACEBO,
+    SessionProc,
+    Telemetry,
+    buy,
+    positions,
+    wait_for,
+    warm,
+    write_config,
+)
 
 from pycontrol.ib.orders import parse_order_ref
 from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway
@@ -229,30 +238,6 @@ def test_secret_never_in_logs_journal_or_telemetry(
     assert all(SECRET.encode() not in frame for frame in tel.raw)
 
 
-# Placebo signals every second that pass the threshold, a volatility forecast after a few
-# seconds of quotes, one contract per entry: trades happen within seconds of wall time.
-STRATEGY = """
-name = "paper-placebo"
-data = ["<broker feed>"]
-seed = 3
-fee_per_contract = 2.0
-vol_halflife_s = 30.0
-vol_min_samples = 3
-
-[signals]
-kind = "placebo"
-interval_s = 1.0
-seed = 12
-
-[decision]
-min_confidence_external = 0.4
-
-[sizing]
-max_qty = 1
-stop_k = 1.0
-"""
-
-
 @pytest.fixture
 def gw_es(esh4_mbo: Path) -> Iterator[TestGateway]:
     """A gateway streaming the real ES day's top of book and trades, its fills decided by
@@ -292,7 +277,7 @@ def test_paper_session_on_the_rust_engine(
     gw = gw_es
     run = tmp_path / "run"
     run.mkdir()
-    (tmp_path / "strategy.toml").write_text(STRATEGY)
+    (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=1.0))
     cfg = write_config(tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml")
     front = gw.front("ES")
 
