@@ -1,8 +1,10 @@
 """Operator state survives a crash at any moment (issue 12, invariant 2).
 
 A paper session on the Rust engine trades the real ES day against the test gateway's L3
-venue (fills decided by the simulated exchange over the same file, so orders fill while the
-session is dead too). It is killed with SIGKILL at 20 seeded random moments (some of them
+venue (fills decided by the simulated exchange over the same file). The test moves that
+market in a thread while the session trades, and on while it is dead (its working exits fill
+then); it freezes the market while a restarted session reconciles, so what is checked is
+not a race. The session is killed with SIGKILL at 20 seeded random moments (some of them
 inside the order path, between a bracket's legs or between the journal and the socket),
 while the test halts it, resumes it, tightens its limits. After every restart, before it
 trades again:
@@ -17,6 +19,7 @@ trades again:
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +41,38 @@ SEED = 20261207
 @pytest.fixture
 def gw(esh4_mbo: Path) -> Iterator[TestGateway]:
     g = TestGateway(account=SECRET, venue=L3Venue()).start()
-    g.feed_dbn(esh4_mbo, g.front("ES").con_id, rate_hz=40.0)
+    g.load_dbn(esh4_mbo, g.front("ES").con_id)
     yield g
     g.stop()
+
+
+class Market:
+    """Moves the gateway's simulated market (quotes, trades, fills) in a thread while on."""
+
+    def __init__(self, gw: TestGateway) -> None:
+        self.gw, self.con = gw, gw.front("ES").con_id
+        self._on = threading.Event()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._on.wait(0.05) and not self._stop.is_set():
+                self.gw.advance(self.con, 12)
+                time.sleep(0.02)
+
+    def run(self) -> None:
+        self._on.set()
+
+    def freeze(self) -> None:
+        self._on.clear()
+        time.sleep(0.2)  # an advance under way finishes
+
+    def close(self) -> None:
+        self._stop.set()
+        self._on.set()
+        self._t.join(10)
 
 
 def _expected_day(gw: TestGateway, now_ns: int) -> tuple[float, float]:
@@ -84,7 +116,8 @@ def _check_restored(s: SessionProc, gw: TestGateway, run: Path, want: dict[str, 
     finally:
         j.close()
     # the day's P&L and fees the engine was restored with equal the gateway's executions
-    # (reconciliation has backfilled the fills made while the session was dead)
+    # (reconciliation has backfilled the fills made while the session was dead; the market
+    # is frozen, so nothing has filled since)
     pnl, fees = _expected_day(gw, time.time_ns())
     r = st["restored"]
     assert r["realized_pnl"] == pytest.approx(pnl, abs=1e-6)
@@ -95,7 +128,7 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
     rng = random.Random(SEED)
     run = tmp_path / "run"
     run.mkdir()
-    (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=0.7))
+    (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=0.5))
     cfg = write_config(
         tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml",
         risk="max_order_qty = 3\nmax_position = 5",
@@ -103,6 +136,7 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
     want: dict[str, Any] = {"state": "ACTIVE", "limits": {"max_order_qty": 3.0}}
     procs: list[SessionProc] = []
     failpoints = ["ib.between_bracket_legs", "ib.journaled_not_sent"]
+    market = Market(gw)
     try:
         for k in range(KILLS + 1):
             env = {"IB_ACCOUNT": SECRET}
@@ -122,7 +156,7 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
                 assert s.cmd("halt", reason=f"k{k}")["ok"]
                 want["state"] = "HALTED"
             elif op < 0.45:
-                assert s.cmd("resume")["ok"]
+                assert s.cmd("resume", override="crash test")["ok"]
                 want["state"] = "ACTIVE"
             elif op < 0.6:
                 q = float(rng.choice([1, 2, 3]))
@@ -136,11 +170,13 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
                 if s.proc.poll() is None:
                     s.kill9()
             else:
-                time.sleep(rng.uniform(0.1, 2.5))
+                time.sleep(rng.uniform(0.3, 4.0))
                 s.kill9()
             s.stop()
             wait_for(lambda: gw.connected_client_ids() == [], what="gateway to see the drop")
+            time.sleep(rng.uniform(0.0, 1.0))  # the market moves on while it is dead
     finally:
+        market.close()
         for p in procs:
             p.stop()
     j = Journal(run / "journal.sqlite")
