@@ -467,6 +467,16 @@ pub struct EquityPoint {
     pub price: f64,
 }
 
+/// One order that reached [`Engine`]'s choke point, with what the risk gate answered for it
+/// at that moment (computed without effect before the real check): the send audit a
+/// property test compares with everything the venue received.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendAudit {
+    pub intent: OrderIntent,
+    /// None: the gate passes it; Some: the reason it refuses it.
+    pub refused: Option<crate::risk::ReasonCode>,
+}
+
 /// A pre-trade denial (an expected outcome, kept as data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
@@ -528,6 +538,20 @@ pub trait Venue {
     fn open_order_ids(&self, id: InstrumentId) -> Vec<u64>;
     /// One draw of the market-data latency to the strategy (0 for a live feed: it is real).
     fn feed_latency(&mut self) -> u64;
+    /// The intent `intent_id` as it was submitted, while the venue still holds some order of
+    /// it unsent or working (a broker venue whose control plane holds intents during a
+    /// disconnect or restart window). A venue that sends at once holds nothing.
+    fn held_intent(&self, _intent_id: u64) -> Option<OrderIntent> {
+        None
+    }
+    /// Signed remaining quantity of the working entry of `intent_id` (its own share of
+    /// [`Venue::working_qty`]).
+    fn own_working_qty(&self, _intent_id: u64) -> i64 {
+        0
+    }
+    /// Takes every order of `intent_id` that is not terminal out of the working set
+    /// (rejected with `reason`): a held intent the gate refused on release.
+    fn withdraw(&mut self, _intent_id: u64, _reason: &str) {}
 }
 
 impl Venue for SimExchange {
@@ -615,6 +639,20 @@ pub struct Engine<V: Venue = SimExchange> {
     /// Quotes and trade prints of an L1 feed, as MBO records (`Engine::on_quote`).
     l1: quotes::QuoteFeed,
     l1_buf: Vec<MboMsg>,
+    /// Every order at the choke point with the gate's verdict, when auditing is on.
+    audit: Option<Vec<SendAudit>>,
+    /// The day before this process (a restart): realized P&L, fees and traded notional the
+    /// journal holds, the daily-loss breaker's and the daily exposure's baseline.
+    day_before: DayBefore,
+}
+
+/// What the day booked before a restart (see [`Engine::restore_operator_state`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayBefore {
+    /// Realized P&L before fees, account currency.
+    pub realized_pnl: f64,
+    pub fees: f64,
+    pub traded_notional: f64,
 }
 
 impl Engine<SimExchange> {
@@ -676,6 +714,8 @@ impl<V: Venue> Engine<V> {
             latency_ns: Vec::new(),
             l1: quotes::QuoteFeed::new(),
             l1_buf: Vec::new(),
+            audit: None,
+            day_before: DayBefore::default(),
             cfg,
         })
     }
@@ -936,13 +976,97 @@ impl<V: Venue> Engine<V> {
                     .push(started.elapsed().as_nanos().min(i64::MAX as u128) as i64);
                 latency_logged = true;
             }
-            if let Err((reason, detail)) = self.gate(s, &intent) {
-                self.deny(ts, &intent, reason, detail);
-                continue;
-            }
-            self.send(&intent);
+            self.dispatch(s, &intent);
         }
         Ok(())
+    }
+
+    /// The one way an order reaches the venue: the risk gate with the context of this
+    /// moment, then the venue; a refusal is a denial (counted, kept). Every route (signals,
+    /// operator flatten, end-of-data flatten) sends through here. Returns whether it went.
+    fn dispatch(&mut self, s: usize, intent: &OrderIntent) -> bool {
+        if self.audit.is_some() {
+            let refused = self
+                .gate_with(s, intent, 0, Gate::Preview { throttle: true })
+                .err()
+                .map(|(r, _)| r);
+            if let Some(a) = &mut self.audit {
+                a.push(SendAudit {
+                    intent: *intent,
+                    refused,
+                });
+            }
+        }
+        if let Err((reason, detail)) = self.gate_with(s, intent, 0, Gate::Check) {
+            self.deny(intent.ts, intent, reason.as_str(), detail);
+            return false;
+        }
+        self.send(intent);
+        true
+    }
+
+    /// Turns the send audit on (every order at the choke point is kept with the gate's
+    /// verdict of that moment; see [`SendAudit`]).
+    pub fn enable_send_audit(&mut self) {
+        self.audit.get_or_insert_with(Vec::new);
+    }
+
+    /// The send audit so far (empty unless [`Engine::enable_send_audit`] was called).
+    pub fn send_audit(&self) -> &[SendAudit] {
+        self.audit.as_deref().unwrap_or(&[])
+    }
+
+    /// What the risk gate would answer now for `intent`, without any effect (no token
+    /// spent, nothing counted, no state change); `exclude_working` is the signed working
+    /// quantity to leave out of the intent's exposure (its own working entry, for a held
+    /// intent); `throttle` false leaves the rate limits out (as a release's recheck does).
+    /// An instrument the engine has not seen yet is refused as INVALID_INTENT.
+    pub fn gate_preview(
+        &mut self,
+        intent: &OrderIntent,
+        exclude_working: i64,
+        throttle: bool,
+    ) -> std::result::Result<(), crate::risk::Denial> {
+        let Some(s) = self
+            .books
+            .iter()
+            .position(|(k, _)| *k == intent.instrument_id)
+        else {
+            return Err(crate::risk::Denial {
+                reason: crate::risk::ReasonCode::InvalidIntent,
+                detail: format!("instrument {} has no market state", intent.instrument_id),
+            });
+        };
+        self.gate_with(s, intent, exclude_working, Gate::Preview { throttle })
+            .map_err(|(reason, detail)| crate::risk::Denial { reason, detail })
+    }
+
+    /// Re-gates an intent the venue holds unsent (a broker's restart window, a disconnect)
+    /// at the moment the control plane releases it: every gate with the state, limits,
+    /// positions and market of now, its own working entry left out of the exposure, the
+    /// throttle not charged twice. `Ok(None)`: send it. `Ok(Some(denial))`: the gate refuses
+    /// it; it is withdrawn from the venue's working set (its orders rejected with the
+    /// reason) and kept as a denial like any other. An intent the venue does not hold is an
+    /// error naming it.
+    pub fn recheck_held(&mut self, intent_id: u64) -> Result<Option<Denial>> {
+        let Some(intent) = self.sim.held_intent(intent_id) else {
+            return Err(CoreError::InvalidInput {
+                what: format!("held intent {intent_id}"),
+                detail: "the venue holds no working order of it".into(),
+            });
+        };
+        let s = self.slot(intent.instrument_id)?;
+        let own = self.sim.own_working_qty(intent_id);
+        let mut checked = intent;
+        checked.ts = checked.ts.max(self.now);
+        if let Err((reason, detail)) = self.gate_with(s, &checked, own, Gate::Recheck) {
+            self.sim
+                .withdraw(intent_id, &format!("RISK_DENIED {}: {detail}", reason.as_str()));
+            self.deny(checked.ts, &intent, reason.as_str(), detail);
+            self.book_fills();
+            return Ok(Some(self.denials.last().cloned().expect("just denied")));
+        }
+        Ok(None)
     }
 
     /// Cancels of the protecting bracket and a reduce-only market order for the position.
@@ -999,12 +1123,15 @@ impl<V: Venue> Engine<V> {
     }
 
     /// The pre-trade risk gate (`tradecore::risk::RiskEngine`), with the context of this
-    /// moment: the book, every position, the account, and our working entries.
-    fn gate(
+    /// moment: the book, every position, the account, and our working entries less
+    /// `exclude_working` (a held intent's own entry).
+    fn gate_with(
         &mut self,
         s: usize,
         intent: &OrderIntent,
-    ) -> std::result::Result<(), (&'static str, String)> {
+        exclude_working: i64,
+        how: Gate,
+    ) -> std::result::Result<(), (crate::risk::ReasonCode, String)> {
         let book = &self.books[s].1;
         let integ = book.integrity();
         let market = MarketState {
@@ -1030,22 +1157,26 @@ impl<V: Venue> Engine<V> {
         let account = AccountState {
             equity,
             equity_peak: self.equity_peak,
-            // A backtest is one session: "today" is the whole run.
-            realized_pnl_today: self.positions.iter().map(|p| p.realized - p.fees).sum(),
+            // A backtest is one session: "today" is the whole run (plus, after a restart,
+            // what the day booked before it).
+            realized_pnl_today: self.realized_pnl() - self.fees(),
             unrealized_pnl: self.positions.iter().map(|p| p.unrealized()).sum(),
-            traded_notional_today: self.positions.iter().map(|p| p.traded_notional).sum(),
+            traded_notional_today: self.traded_notional(),
         };
         let ctx = RiskContext {
             now_ns: intent.ts,
             market: &market,
             positions: &self.risk_positions,
             account: &account,
-            working_qty: self.sim.working_qty(intent.instrument_id),
+            working_qty: self.sim.working_qty(intent.instrument_id) - exclude_working,
             correlations: None,
         };
-        self.risk
-            .check(intent, &ctx)
-            .map_err(|d| (d.reason.as_str(), d.detail))
+        let r = match how {
+            Gate::Check => self.risk.check(intent, &ctx),
+            Gate::Recheck => self.risk.recheck(intent, &ctx),
+            Gate::Preview { throttle } => self.risk.preview(intent, &ctx, throttle),
+        };
+        r.map_err(|d| (d.reason, d.detail))
     }
 
     fn deny(&mut self, ts: u64, intent: &OrderIntent, reason: &str, detail: String) {
@@ -1172,14 +1303,36 @@ impl<V: Venue> Engine<V> {
         }
     }
 
-    /// Account equity: start + realized - fees + unrealized at mid, all instruments.
+    /// Account equity: start + realized - fees + unrealized at mid, all instruments (the
+    /// realized P&L and fees of the day before a restart included).
     pub fn account_equity(&self) -> f64 {
-        self.cfg.initial_equity
+        self.cfg.initial_equity + self.day_before.realized_pnl - self.day_before.fees
             + self
                 .positions
                 .iter()
                 .map(|p| p.realized - p.fees + p.unrealized())
                 .sum::<f64>()
+    }
+
+    /// Realized P&L of the day before fees, account currency (before a restart included).
+    pub fn realized_pnl(&self) -> f64 {
+        self.day_before.realized_pnl + self.positions.iter().map(|p| p.realized).sum::<f64>()
+    }
+
+    /// Fees of the day, account currency (before a restart included).
+    pub fn fees(&self) -> f64 {
+        self.day_before.fees + self.positions.iter().map(|p| p.fees).sum::<f64>()
+    }
+
+    /// Notional traded today, account currency (before a restart included).
+    pub fn traded_notional(&self) -> f64 {
+        self.day_before.traded_notional
+            + self.positions.iter().map(|p| p.traded_notional).sum::<f64>()
+    }
+
+    /// What the day booked before this process (zero unless restored).
+    pub fn day_before(&self) -> DayBefore {
+        self.day_before
     }
 
     fn sample_equity(&mut self, ts: u64, force: bool) {
@@ -1213,25 +1366,41 @@ impl<V: Venue> Engine<V> {
         self.finished = true;
         let ts = self.now;
         // An entry still in flight may fill after the first flatten (or its cancel may
-        // overtake it): flatten again until flat; a few rounds settle every race.
+        // overtake it): flatten again until flat; a few rounds settle every race. The exits
+        // pass the gate like every order: a HALTED engine sends none (they are denials).
         for _ in 0..4 {
+            let mut sent = 0;
             if self.cfg.flatten_at_end {
                 for s in 0..self.books.len() {
                     for intent in self.exit_intents(s, ts, ExitReason::End) {
                         self.telemetry.intents += 1;
-                        self.send(&intent);
+                        sent += self.dispatch(s, &intent) as u32;
                     }
                 }
             }
             self.sim.process_until(u64::MAX, &self.books);
             self.book_fills();
-            if !self.cfg.flatten_at_end || self.positions.iter().all(|p| p.qty == 0) {
+            if !self.cfg.flatten_at_end
+                || sent == 0
+                || self.positions.iter().all(|p| p.qty == 0)
+            {
                 break;
             }
         }
         let end = self.sim.fills().last().map_or(ts, |f| f.ts.max(ts));
         self.sample_equity(end, true);
     }
+}
+
+/// How [`Engine::gate_with`] consults the risk engine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// The gate of a send: counts denials, spends a throttle token.
+    Check,
+    /// A held intent on release: no token (it spent one), counts denials.
+    Recheck,
+    /// What the gate would say, without any effect (with or without the throttles).
+    Preview { throttle: bool },
 }
 
 /// The streaming feature engine of one instrument.
@@ -1336,14 +1505,14 @@ pub enum SpecSource {
     Definition,
     /// A definition of another contract of the same product (same `asset`).
     ProductDefinition(String),
-    /// The synthetic generator's table (`tradecore::synth::SPECS`).
-    SynthTable,
+    /// The core's specs table of the product root (`tradecore::instruments::SPECS`).
+    SpecsTable,
 }
 
 /// Contract terms for each `(id, symbol)`: a definition with the same instrument id, else
 /// one of the same product root (`asset`, e.g. the ESM3 definition for ESH4: tick and
-/// multiplier are per product), else the synthetic generator's table. An instrument with
-/// none is an error naming it.
+/// multiplier are per product), else the core's specs table (`tradecore::instruments`).
+/// An instrument with none is an error naming it.
 pub fn resolve_specs(
     instruments: &[(InstrumentId, String)],
     definitions: &[crate::scan::InstrumentInfo],
@@ -1377,20 +1546,17 @@ pub fn resolve_specs(
                 continue;
             }
         }
-        let synth = crate::synth::SPECS
-            .iter()
-            .find(|s| s.instrument_id == *id || s.root == root);
-        match synth {
-            Some(s) => out.push((
+        match crate::instruments::product(root) {
+            Ok(p) => out.push((
                 InstrumentSpec {
                     instrument_id: *id,
-                    tick_size: s.tick,
-                    multiplier: s.multiplier as f64,
+                    tick_size: p.tick_fixed(),
+                    multiplier: p.multiplier,
                     fee_per_contract,
                 },
-                SpecSource::SynthTable,
+                SpecSource::SpecsTable,
             )),
-            None => missing.push(format!("{id} ({sym})")),
+            Err(_) => missing.push(format!("{id} ({sym})")),
         }
     }
     if !missing.is_empty() {
@@ -1403,7 +1569,7 @@ pub fn resolve_specs(
 }
 
 /// Specs for every instrument of `paths`: definitions first (by id, then by product), then
-/// the synthetic generator's table. Also returns each instrument's symbol.
+/// the core's specs table. Also returns each instrument's symbol.
 pub fn specs_for_files(
     paths: &[PathBuf],
     definitions: Option<&Path>,

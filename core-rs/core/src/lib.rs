@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod gates;
+pub mod instruments;
 pub mod infer;
 pub mod lobster;
 pub mod orders;

@@ -137,19 +137,29 @@ impl ReasonCode {
 
 /// Every limit the gates enforce. Money limits may be `f64::INFINITY` (no limit); none may be
 /// NaN. [`RiskLimits::default`] holds the documented defaults (`configs/risk/default.toml`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// The one definition of the `[risk]` table: a serde structure that refuses unknown keys and
+/// fills every key left out with its default. [`RiskLimits::with_table`] reads a table (the
+/// TOML as Python parsed it) on top of any limits and reports every bad key and value at
+/// once; money limits take a number or `"inf"` (no limit).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RiskLimits {
     /// Contracts per order.
     pub max_order_qty: u32,
     /// Absolute net contracts per instrument, counting working entries.
     pub max_position: u32,
     /// Sum over instruments of |position| x price x multiplier, after the order.
+    #[serde(deserialize_with = "money")]
     pub max_gross_exposure: f64,
     /// qty x price x multiplier of one order.
+    #[serde(deserialize_with = "money")]
     pub max_notional_per_order: f64,
     /// Notional traded today plus this order (reduce-only orders exempt).
+    #[serde(deserialize_with = "money")]
     pub max_daily_exposure: f64,
     /// Positive amount; realized + unrealized P&L at or below its negative halts trading.
+    #[serde(deserialize_with = "money")]
     pub daily_loss_limit: f64,
     /// Fraction of the equity peak; a drawdown at or beyond it halts trading.
     pub max_drawdown: f64,
@@ -235,6 +245,73 @@ impl RiskLimits {
         }
         if bad.is_empty() {
             Ok(l)
+        } else {
+            Err(CoreError::Config(format!("RiskLimits: {}", bad.join("; "))))
+        }
+    }
+
+    /// Keys of whole-number limits (an integral float is accepted for them: Python's view of
+    /// the limits is all floats).
+    const WHOLE: [&'static str; 9] = [
+        "max_risk_score",
+        "max_order_qty",
+        "max_position",
+        "submit_rate_per_sec",
+        "submit_burst",
+        "modify_rate_per_sec",
+        "modify_burst",
+        "price_band_bps",
+        "max_data_age_ns",
+    ];
+
+    /// These limits overridden by the keys of `table` (any subset; a `[risk]` TOML table as
+    /// JSON values). Every unknown key, value of the wrong type and out-of-range value is
+    /// reported together in one `CoreError::Config` naming each key; the result passed
+    /// [`RiskLimits::validate`].
+    pub fn with_table(&self, table: &serde_json::Map<String, serde_json::Value>) -> Result<Self> {
+        use serde_json::Value;
+        let mut out = *self;
+        let mut bad = Vec::new();
+        for (k, v) in table {
+            if !RiskLimits::KEYS.contains(&k.as_str()) {
+                bad.push(format!(
+                    "unknown key {k:?} (known: {})",
+                    RiskLimits::KEYS.join(", ")
+                ));
+                continue;
+            }
+            // Type check by serde itself: the one-key table on top of the defaults.
+            let v = match v {
+                Value::Number(n)
+                    if RiskLimits::WHOLE.contains(&k.as_str())
+                        && n.as_f64().is_some_and(|x| x.fract() == 0.0 && x >= 0.0)
+                        && !n.is_u64() =>
+                {
+                    Value::from(n.as_f64().unwrap_or(0.0) as u64)
+                }
+                _ => v.clone(),
+            };
+            let mut one = serde_json::Map::new();
+            one.insert(k.clone(), v.clone());
+            match serde_json::from_value::<RiskLimits>(Value::Object(one)) {
+                Ok(parsed) => {
+                    let x = parsed
+                        .to_pairs()
+                        .into_iter()
+                        .find(|(n, _)| n == k)
+                        .map_or(f64::NAN, |(_, x)| x);
+                    if let Err(e) = out.set(k, x) {
+                        bad.push(e);
+                    }
+                }
+                Err(e) => bad.push(format!("{k} = {v}: {e}")),
+            }
+        }
+        if let Err(CoreError::Config(msg)) = out.validate() {
+            bad.push(msg.trim_start_matches("RiskLimits: ").to_string());
+        }
+        if bad.is_empty() {
+            Ok(out)
         } else {
             Err(CoreError::Config(format!("RiskLimits: {}", bad.join("; "))))
         }
@@ -372,6 +449,33 @@ impl RiskLimits {
             SignalSource::External => self.min_confidence_external,
         }
     }
+}
+
+/// A money limit: a number, or `"inf"` for no limit (JSON has no infinity).
+fn money<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an amount (a number, or \"inf\" for no limit)")
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<f64, E> {
+            match v.to_ascii_lowercase().as_str() {
+                "inf" | "+inf" | "infinity" => Ok(f64::INFINITY),
+                _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+            }
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// The intent's instrument's market at check time.
@@ -651,11 +755,49 @@ impl RiskEngine {
             IntentAction::New => Kind::Submit,
             IntentAction::Modify { .. } => Kind::Modify,
         };
-        let r = self.evaluate(intent, ctx, kind);
+        let r = self.evaluate(intent, ctx, kind, true);
         if let Err(d) = &r {
             self.denials.counts[d.reason as usize] += 1;
         }
         r
+    }
+
+    /// Checks an intent that already passed [`RiskEngine::check`] once and was held before
+    /// it reached the venue (a disconnect, a broker restart window): every gate again, with
+    /// the state and limits of now, except the throttles (its token was spent when it was
+    /// first checked; a release must not count twice). Denials are counted; a breach halts.
+    pub fn recheck(
+        &mut self,
+        intent: &OrderIntent,
+        ctx: &RiskContext,
+    ) -> std::result::Result<(), Denial> {
+        let kind = match intent.action {
+            IntentAction::Cancel { .. } => return Ok(()),
+            IntentAction::New => Kind::Submit,
+            IntentAction::Modify { .. } => Kind::Modify,
+        };
+        let r = self.evaluate(intent, ctx, kind, false);
+        if let Err(d) = &r {
+            self.denials.counts[d.reason as usize] += 1;
+        }
+        r
+    }
+
+    /// What [`RiskEngine::check`] (`throttle` true) or [`RiskEngine::recheck`] (false) would
+    /// answer now, without any effect: no token spent, no state change, nothing counted
+    /// (audits and tests).
+    pub fn preview(
+        &self,
+        intent: &OrderIntent,
+        ctx: &RiskContext,
+        throttle: bool,
+    ) -> std::result::Result<(), Denial> {
+        let kind = match intent.action {
+            IntentAction::Cancel { .. } => return Ok(()),
+            IntentAction::New => Kind::Submit,
+            IntentAction::Modify { .. } => Kind::Modify,
+        };
+        self.clone().evaluate(intent, ctx, kind, throttle)
     }
 
     fn evaluate(
@@ -663,6 +805,7 @@ impl RiskEngine {
         it: &OrderIntent,
         ctx: &RiskContext,
         kind: Kind,
+        throttle: bool,
     ) -> std::result::Result<(), Denial> {
         use ReasonCode as R;
         // A copy (Copy, ~100 bytes) so breaches can set `self.state` while limits are read.
@@ -905,6 +1048,9 @@ impl RiskEngine {
         }
 
         // --- throttles last: only orders that pass everything else spend a token
+        if !throttle {
+            return Ok(());
+        }
         let (bucket, reason, rate, burst) = match kind {
             Kind::Submit => (
                 &mut self.submit,

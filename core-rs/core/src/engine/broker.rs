@@ -52,6 +52,8 @@ pub struct BrokerVenue {
     orders: Vec<BrokerOrder>,
     fills: Vec<Fill>,
     outbox: Vec<OrderIntent>,
+    /// Every intent submitted, in order (a held intent is re-gated from it on release).
+    submitted: Vec<OrderIntent>,
     /// Orders before this index are all terminal: the per-decision scans start here, so
     /// they do not grow with the session's history.
     first_open: usize,
@@ -245,6 +247,12 @@ impl BrokerVenue {
             .filter(move |o| o.instrument_id == id && !o.status.is_terminal())
     }
 
+    fn open_all(&self) -> impl Iterator<Item = &BrokerOrder> {
+        self.orders[self.first_open..]
+            .iter()
+            .filter(|o| !o.status.is_terminal())
+    }
+
     fn skip_terminal(&mut self) {
         while self
             .orders
@@ -270,6 +278,7 @@ impl Venue for BrokerVenue {
 
     fn submit(&mut self, intent: &OrderIntent, now: u64) -> u64 {
         self.outbox.push(*intent);
+        self.submitted.push(*intent);
         match intent.action {
             IntentAction::New => {
                 let coid = self.push_order(intent, Leg::Entry, now);
@@ -319,6 +328,47 @@ impl Venue for BrokerVenue {
 
     fn feed_latency(&mut self) -> u64 {
         0
+    }
+
+    fn held_intent(&self, intent_id: u64) -> Option<OrderIntent> {
+        let i = self
+            .submitted
+            .iter()
+            .rev()
+            .find(|i| i.intent_id == intent_id)
+            .copied()?;
+        match i.action {
+            // Cancels always pass the gate; a modify names an order that must still work.
+            IntentAction::Cancel { .. } => Some(i),
+            IntentAction::Modify { client_order_id } => self
+                .order(client_order_id)
+                .is_some_and(|o| !o.status.is_terminal())
+                .then_some(i),
+            IntentAction::New => self
+                .orders
+                .iter()
+                .any(|o| o.intent_id == intent_id && !o.status.is_terminal())
+                .then_some(i),
+        }
+    }
+
+    fn own_working_qty(&self, intent_id: u64) -> i64 {
+        self.open_all()
+            .filter(|o| o.intent_id == intent_id && o.leg == Leg::Entry)
+            .map(|o| o.side.sign() * o.remaining() as i64)
+            .sum()
+    }
+
+    fn withdraw(&mut self, intent_id: u64, reason: &str) {
+        let first = self.first_open;
+        for o in self.orders[first..]
+            .iter_mut()
+            .filter(|o| o.intent_id == intent_id && !o.status.is_terminal())
+        {
+            o.status = OrderStatus::Rejected;
+            o.reason = reason.to_string();
+        }
+        self.skip_terminal();
     }
 }
 

@@ -61,13 +61,11 @@ impl<V: Venue> Engine<V> {
         for s in 0..self.books.len() {
             for intent in self.exit_intents(s, ts, ExitReason::Flatten) {
                 self.telemetry.intents += 1;
-                if let Err((reason, detail)) = self.gate(s, &intent) {
-                    self.deny(ts, &intent, reason, detail);
+                if self.dispatch(s, &intent) {
+                    sent += 1;
+                } else {
                     denied += 1;
-                    continue;
                 }
-                self.send(&intent);
-                sent += 1;
             }
         }
         (sent, denied)
@@ -197,6 +195,66 @@ impl<V: Venue> Engine<V> {
             exit_notional: 0.0,
             fees: 0.0,
         });
+        Ok(())
+    }
+
+    /// The operator's state after a restart, from the journal, before the engine may send
+    /// anything: the trading state (a HALT survives the crash), the limits the operator set
+    /// (they replace the config's), and what the day booked before the crash (realized P&L
+    /// before fees, fees, traded notional: the daily-loss breaker and the daily exposure
+    /// limit count from there, and the equity includes them; `initial_equity` stays the
+    /// day's starting equity). `equity_peak`, when known, restores the drawdown breaker's
+    /// peak (else the peak restarts from the restored equity). Refused, with every problem
+    /// named, once the engine has sent an order in this process, or for non-finite amounts,
+    /// negative fees or notional, or invalid limits; on refusal nothing changes.
+    pub fn restore_operator_state(
+        &mut self,
+        state: TradingState,
+        limits: RiskLimits,
+        day: super::DayBefore,
+        equity_peak: Option<f64>,
+    ) -> Result<()> {
+        let mut bad = Vec::new();
+        if self.telemetry.orders > 0 {
+            bad.push(format!(
+                "the engine already sent {} order(s) in this process (restore before trading)",
+                self.telemetry.orders
+            ));
+        }
+        for (k, v) in [
+            ("realized_pnl", day.realized_pnl),
+            ("fees", day.fees),
+            ("traded_notional", day.traded_notional),
+        ] {
+            if !v.is_finite() {
+                bad.push(format!("{k} = {v} must be finite"));
+            }
+        }
+        if day.fees < 0.0 || day.traded_notional < 0.0 {
+            bad.push(format!(
+                "fees = {} and traded_notional = {} must be >= 0",
+                day.fees, day.traded_notional
+            ));
+        }
+        if let Some(p) = equity_peak {
+            if !(p.is_finite() && p > 0.0) {
+                bad.push(format!("equity_peak = {p} must be finite and > 0"));
+            }
+        }
+        if let Err(e) = limits.validate() {
+            bad.push(e.to_string());
+        }
+        if !bad.is_empty() {
+            return Err(CoreError::InvalidInput {
+                what: "restored operator state".into(),
+                detail: bad.join("; "),
+            });
+        }
+        self.set_risk_limits(limits)?;
+        self.risk.set_state(state);
+        self.day_before = day;
+        let equity = self.account_equity();
+        self.equity_peak = equity_peak.unwrap_or(equity).max(equity);
         Ok(())
     }
 

@@ -5,7 +5,8 @@ use super::*;
 use crate::book::{BookView, PRICE_SCALE};
 use crate::engine::{Engine, EngineConfig, ExitReason, ExternalSignals, Predictor};
 use crate::orders::{intent_of, SignalSource};
-use crate::risk::TradingState;
+use crate::engine::DayBefore;
+use crate::risk::{RiskLimits, TradingState};
 use crate::sizing::SizingConfig;
 
 const ES: u32 = 42;
@@ -296,4 +297,202 @@ fn bad_reports_are_typed_errors_not_panics() {
     let mut e = engine(&[]);
     let err = e.on_quote(7, T0, Some((PRICE_SCALE, 1)), None).unwrap_err();
     assert!(err.to_string().contains("instrument 7"), "{err}");
+}
+
+#[test]
+fn finish_while_halted_sends_nothing_and_reports_the_end_exits_as_denials() {
+    let mut cfg = config();
+    cfg.flatten_at_end = true;
+    let venue = BrokerVenue::new(cfg.specs.clone()).unwrap();
+    let mut e = Engine::with_venue(cfg, signals(&[(10, 1)]), venue).unwrap();
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    e.venue_update(|v| v.fill(coid, entry.qty, 4_000 * PRICE_SCALE, T0 + 11 * S, 0.0))
+        .unwrap();
+    e.set_trading_state(TradingState::Halted);
+    e.finish();
+    let out = e.venue_mut().take_outbox();
+    // The bracket's cancels pass (cancels always do); the END exit does not.
+    assert!(
+        out.iter().all(|i| matches!(i.action, IntentAction::Cancel { .. })),
+        "{out:?}"
+    );
+    assert_eq!(e.positions()[0].qty, entry.qty as i64);
+    let d = e.denials.last().expect("the END exit is a denial");
+    assert_eq!(d.reason, "TRADING_HALTED");
+    assert!(d.intent.reduce_only && d.intent.qty == entry.qty);
+}
+
+#[test]
+fn a_held_intent_released_after_a_halt_is_denied_and_leaves_the_working_set() {
+    let mut e = engine(&[(10, 1)]);
+    quotes(&mut e, 0..11);
+    // The control plane holds the entry (a disconnect); the operator halts meanwhile.
+    let held = e.venue_mut().take_outbox()[0];
+    assert_eq!(e.sim().working_qty(ES), held.qty as i64);
+    e.set_trading_state(TradingState::Halted);
+    quote_at(&mut e, 11);
+    let d = e
+        .recheck_held(held.intent_id)
+        .unwrap()
+        .expect("a halted engine refuses the release");
+    assert_eq!(d.reason, "TRADING_HALTED");
+    assert_eq!(e.denials.last(), Some(&d));
+    // Entry and bracket are out of the working set: no exposure left behind.
+    assert_eq!(e.sim().working_qty(ES), 0);
+    assert!(!e.sim().has_open_orders(ES));
+    for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit] {
+        let o = e
+            .sim()
+            .order(client_order_id(held.intent_id, leg))
+            .unwrap();
+        assert_eq!(o.status, OrderStatus::Rejected);
+        assert!(o.reason.starts_with("RISK_DENIED TRADING_HALTED"), "{}", o.reason);
+    }
+    // An unknown intent is an error naming it, not a verdict.
+    let err = e.recheck_held(999).unwrap_err().to_string();
+    assert!(err.contains("held intent 999"), "{err}");
+}
+
+#[test]
+fn a_held_intent_released_unchanged_passes_without_counting_its_own_exposure() {
+    let mut e = engine(&[(10, 1)]);
+    quotes(&mut e, 0..11);
+    let held = e.venue_mut().take_outbox()[0];
+    // A position limit the entry fills exactly: counted twice (itself as working) it would
+    // be refused.
+    let l = RiskLimits {
+        max_position: held.qty,
+        ..*e.risk_limits()
+    };
+    e.set_risk_limits(l).unwrap();
+    quote_at(&mut e, 11);
+    assert_eq!(e.recheck_held(held.intent_id).unwrap(), None);
+    assert_eq!(e.sim().working_qty(ES), held.qty as i64);
+    // Tightened below it while held: refused on release with the position reason.
+    let l = RiskLimits {
+        max_position: held.qty - 1,
+        ..*e.risk_limits()
+    };
+    if held.qty > 1 {
+        e.set_risk_limits(l).unwrap();
+        let d = e.recheck_held(held.intent_id).unwrap().unwrap();
+        assert_eq!(d.reason, "MAX_POSITION");
+    }
+}
+
+/// A round trip at a loss of 9,999.
+fn day_with_a_loss(e: &mut Engine<BrokerVenue>, from: u64) {
+    let fill = |e: &mut Engine<BrokerVenue>, i: &OrderIntent, px: i64, sec: u64| {
+        let coid = client_order_id(i.intent_id, Leg::Entry);
+        e.venue_update(|v| v.fill(coid, i.qty, px, T0 + sec * S, 0.0))
+            .unwrap();
+    };
+    quotes(e, from..from + 11);
+    let entry = e.venue_mut().take_outbox()[0];
+    fill(e, &entry, 4_000 * PRICE_SCALE, from + 11);
+    let loss_pts = 9_999.0 / (50.0 * entry.qty as f64);
+    quotes(e, from + 11..from + 21);
+    let exit = *e.venue_mut().take_outbox().last().unwrap();
+    assert!(exit.reduce_only);
+    let px = 4_000 * PRICE_SCALE - (loss_pts * PRICE_SCALE as f64).round() as i64;
+    fill(e, &exit, px, from + 21);
+    for leg in [Leg::StopLoss, Leg::TakeProfit] {
+        let c = client_order_id(entry.intent_id, leg);
+        e.venue_update(|v| v.close(c, OrderStatus::Cancelled, "ok"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn restored_operator_state_trips_the_daily_loss_breaker_as_without_the_restart() {
+    let at = [(10, 1), (20, -1), (40, 1), (50, -1)];
+    // The operator loosened the drawdown breaker so that the daily loss is what trips.
+    let limits = RiskLimits {
+        max_drawdown: 0.5,
+        ..RiskLimits::default()
+    };
+    // Without a restart: the loss is booked in this process.
+    let mut a = engine(&at);
+    a.set_risk_limits(limits).unwrap();
+    day_with_a_loss(&mut a, 0);
+    assert!((a.realized_pnl() + 9_999.0).abs() < 1e-6, "{}", a.realized_pnl());
+    // After a restart: the journal's state, limits and day's P&L are restored first.
+    let mut b = engine(&at[2..]);
+    b.restore_operator_state(
+        TradingState::Active,
+        limits,
+        DayBefore {
+            realized_pnl: -9_999.0,
+            fees: 0.0,
+            traded_notional: 0.0,
+        },
+        None,
+    )
+    .unwrap();
+    // A control without the restored baseline.
+    let mut c = engine(&at[2..]);
+    c.set_risk_limits(limits).unwrap();
+    for e in [&mut a, &mut b, &mut c] {
+        quotes(e, 22..41);
+        let out = e.venue_mut().take_outbox();
+        let entry = out
+            .last()
+            .copied()
+            .unwrap_or_else(|| panic!("no entry: {:?}", e.denials));
+        let coid = client_order_id(entry.intent_id, Leg::Entry);
+        // Filled a point above the market: the new position loses from the start, so the
+        // exit signal's check finds the day at or below -10,000.
+        e.venue_update(|v| v.fill(coid, entry.qty, 4_001 * PRICE_SCALE, T0 + 41 * S, 0.0))
+            .unwrap();
+        quotes(e, 41..51);
+    }
+    for e in [&a, &b] {
+        let d = e.denials.last().expect("the breaker trips");
+        assert_eq!(d.reason, "DAILY_LOSS_LIMIT");
+        assert_eq!(e.trading_state(), TradingState::Halted);
+    }
+    assert_eq!(c.trading_state(), TradingState::Active);
+    assert!(c.denials.is_empty(), "{:?}", c.denials);
+    assert!((b.realized_pnl() - a.realized_pnl()).abs() < 1e-6);
+}
+
+#[test]
+fn operator_state_is_restored_only_before_trading_and_only_when_valid() {
+    let mut e = engine(&[(10, 1)]);
+    let mut bad = *e.risk_limits();
+    bad.max_order_qty = 0;
+    let err = e
+        .restore_operator_state(
+            TradingState::Halted,
+            bad,
+            DayBefore {
+                realized_pnl: f64::NAN,
+                fees: -1.0,
+                traded_notional: 0.0,
+            },
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    for part in ["realized_pnl", "fees", "max_order_qty"] {
+        assert!(err.contains(part), "{part} missing from {err}");
+    }
+    assert_eq!(e.trading_state(), TradingState::Active, "nothing changed");
+    let l = *e.risk_limits();
+    e.restore_operator_state(TradingState::Halted, l, DayBefore::default(), None)
+        .unwrap();
+    quotes(&mut e, 0..12);
+    assert!(e.venue_mut().take_outbox().is_empty(), "a restored HALT holds");
+    e.set_trading_state(TradingState::Active);
+    let mut e2 = engine(&[(10, 1)]);
+    quotes(&mut e2, 0..12);
+    assert!(!e2.venue_mut().take_outbox().is_empty());
+    let l = *e2.risk_limits();
+    let err = e2
+        .restore_operator_state(TradingState::Active, l, DayBefore::default(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("restore before trading"), "{err}");
 }
