@@ -31,9 +31,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pycontrol.ib.testgateway import BboVenue, TestGateway  # noqa: E402
 from pycontrol.session import operator_state  # noqa: E402
 from pycontrol.session.journal import Journal  # noqa: E402
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway  # noqa: E402
 
 
 def fill_journal(path: Path, symbol: str, trades: int) -> int:

@@ -33,8 +33,8 @@ import zmq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pycontrol.ib.testgateway import BboVenue, TestGateway  # noqa: E402
 from pycontrol.session import messages as m  # noqa: E402
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:

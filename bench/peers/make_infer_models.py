@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pycontrol import testing
+from pycontrol.testing import models as testing
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 def _gateway(args: argparse.Namespace) -> int:
     from pycontrol import CoreError
-    from pycontrol.ib.testgateway import serve
+    from pycontrol.testing.ib_gateway import serve
 
     account = os.environ.get(args.account_env, "DU0000001")
     try:

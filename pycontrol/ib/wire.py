@@ -10,7 +10,7 @@ import struct
 from collections.abc import Iterable
 
 # Announced by the test gateway: ib_async 2.1.0's MaxClientVersion. Every server-version
-# dependent field in testgateway.py is encoded for exactly this version.
+# dependent field in pycontrol/testing/ib_gateway.py is encoded for exactly this version.
 SERVER_VERSION = 178
 MIN_CLIENT_VERSION = 157
 

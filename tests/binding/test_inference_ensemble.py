@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pycontrol import Ensemble, Model, ModelContractError, testing
+from pycontrol import Ensemble, Model, ModelContractError
 from pycontrol.inference import Gated
+from pycontrol.testing import models as testing
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ from pycontrol import (
     OnnxRuntimeUnavailableError,
     UnsupportedModelError,
     _core,
-    testing,
 )
 from pycontrol.inference import Gated
+from pycontrol.testing import models as testing
 
 DAY_NS = 86_400 * 10**9
 

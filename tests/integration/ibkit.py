@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from ib_async import IB
 
-from pycontrol.ib.testgateway import TestGateway
+from pycontrol.testing.ib_gateway import TestGateway
 
 T = TypeVar("T")
 

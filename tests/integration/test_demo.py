@@ -19,11 +19,11 @@ from sessionkit import SessionProc, wait_for, write_config
 import pycontrol
 from pycontrol.backtest.config import BacktestConfig
 from pycontrol.backtest.run import make_run, run_backtest
-from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.registry import Registry
 from pycontrol.registry.contract import manifest_violations
 from pycontrol.session.journal import Journal
-from pycontrol.testing import derive, set_alias
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway
+from pycontrol.testing.models import derive, set_alias
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_FILES = (

@@ -17,8 +17,8 @@ from ibkit import connected, run, until
 
 from pycontrol.ib.connect import IBConnectError, NotPaperAccountError, candidate_ports, connect
 from pycontrol.ib.contracts import ContractError, choose_front, resolve_front
-from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.ib.wire import SERVER_VERSION, frame
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from ib_async import IB, Contract, ExecutionFilter, Future, LimitOrder, MarketOrder, StopOrder
 from ibkit import connected, run, until
 
-from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway, serve
+from pycontrol.testing.ib_gateway import BboVenue, L3Venue, TestGateway, serve
 
 START = 12_000
 

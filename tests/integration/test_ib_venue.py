@@ -14,10 +14,10 @@ import pytest
 from ibkit import until
 
 from pycontrol.ib.broker import IBVenue
-from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
 from pycontrol.session.orders import Bracket, ExecutionReport, OrderIntent
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway
 
 
 @pytest.fixture

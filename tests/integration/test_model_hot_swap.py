@@ -16,8 +16,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pycontrol import FeatureSet, Model, ModelSlot, compute_features, testing
+from pycontrol import FeatureSet, Model, ModelSlot, compute_features
 from pycontrol.inference import GATE_REASONS, Gated
+from pycontrol.testing import models as testing
 
 FAMILY = "micro_es"
 

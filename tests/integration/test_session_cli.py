@@ -17,9 +17,9 @@ import pytest
 import zmq
 from sessionkit import REPO, SessionProc, buy, wait_for, warm, write_config
 
-from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.session.control_auth import secure_client
 from pycontrol.session.journal import Journal
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

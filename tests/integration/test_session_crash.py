@@ -29,9 +29,9 @@ import pytest
 from sessionkit import PLACEBO, SessionProc, positions, wait_for, write_config
 
 from pycontrol.ib.orders import parse_order_ref
-from pycontrol.ib.testgateway import L3Venue, TestGateway
 from pycontrol.session.journal import Journal, apply_fill
 from pycontrol.session.operator_state import trading_day_start
+from pycontrol.testing.ib_gateway import L3Venue, TestGateway
 
 SECRET = "DU7654321"
 KILLS = 20

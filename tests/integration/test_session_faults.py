@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sessionkit import SessionProc, buy, positions, wait_for, warm, write_config
 
-from pycontrol.ib.testgateway import BboVenue, TestGateway
 from pycontrol.session.journal import Journal
+from pycontrol.testing.ib_gateway import BboVenue, TestGateway
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from sessionkit import (
 )
 
 from pycontrol.ib.orders import parse_order_ref
-from pycontrol.ib.testgateway import BboVenue, L3Venue, TestGateway
 from pycontrol.session.journal import Journal
+from pycontrol.testing.ib_gateway import BboVenue, L3Venue, TestGateway
 
 SECRET = "DU7654321"
 

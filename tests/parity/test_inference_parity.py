@@ -11,7 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from pycontrol import Model, testing
+from pycontrol import Model
+from pycontrol.testing import models as testing
 
 ROWS = 12_000
 

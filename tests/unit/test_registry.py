@@ -1,5 +1,5 @@
 """The model registry end to end on a REAL model: a LightGBM classifier exported to ONNX with
-a real parity check (pycontrol.testing), registered, promoted through the JSON-Logic
+a real parity check (pycontrol.testing.models), registered, promoted through the JSON-Logic
 gates and the built-in checks by the CLI, refused for each reason with the reason named,
 rolled back, with an append-only audit trail and atomic alias writes."""
 
@@ -31,7 +31,7 @@ from pycontrol.registry import (
 )
 from pycontrol.registry import store as store_mod
 from pycontrol.registry.contract import cross_field_violations
-from pycontrol.testing import build_export, derive, set_accuracy
+from pycontrol.testing.models import build_export, derive, set_accuracy
 from pycontrol.training.parity import parity
 
 FAMILY = "regime_hourly"

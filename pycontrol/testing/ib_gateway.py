@@ -53,7 +53,7 @@ from pycontrol.ib.wire import (
 if TYPE_CHECKING:
     from pycontrol._core import SimMarket
 
-log = logging.getLogger("pycontrol.ib.testgateway")
+log = logging.getLogger("pycontrol.testing.ib_gateway")
 T = TypeVar("T")
 
 # Root -> (exchange, multiplier, min tick, contract months). Expiry: third Friday of the month
