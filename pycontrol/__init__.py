@@ -8,6 +8,7 @@ the core is a subclass of :class:`CoreError`.
 from pycontrol._core import (
     PRICE_SCALE,
     REASON_CODES,
+    AuditChainError,
     BadLineError,
     BadMagicError,
     BadRecordError,
@@ -31,6 +32,8 @@ from pycontrol._core import (
     OrderBook,
     OutOfOrderError,
     RiskEngine,
+    SchemaMismatchError,
+    TooLargeError,
     TruncatedError,
     UnknownFormatError,
     UnsupportedModelError,
@@ -48,6 +51,7 @@ from pycontrol.lobster import replay_lobster, verify_lobster
 __all__ = [
     "PRICE_SCALE",
     "REASON_CODES",
+    "AuditChainError",
     "BadLineError",
     "BadMagicError",
     "BadRecordError",
@@ -77,6 +81,8 @@ __all__ = [
     "OrderBook",
     "OutOfOrderError",
     "RiskEngine",
+    "SchemaMismatchError",
+    "TooLargeError",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedModelError",
