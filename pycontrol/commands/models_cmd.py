@@ -236,7 +236,8 @@ def _audit(args: argparse.Namespace) -> int:
         for e in entries:
             moved = "" if e.get("moved") else " (refused)"
             print(
-                f"{e.get('seq')!s:>5} {e.get('at')} {e.get('action')!s:<8} {e.get('family')}/{e.get('alias')}: "
+                f"{e.get('seq')!s:>5} {e.get('at')} {e.get('action')!s:<8} "
+                f"{e.get('family')}/{e.get('alias')}: "
                 f"{e.get('from')} -> {e.get('to')}{moved} {e.get('reason') or ''}"
             )
     print(f"{len(entries)} entries; chain intact")

@@ -67,7 +67,9 @@ class LeanMember:
     where: str
 
 
-def _raise(cls: type[_core.CoreError], where: object, msg: str, line: int | None = None) -> NoReturn:
+def _raise(
+    cls: type[_core.CoreError], where: object, msg: str, line: int | None = None
+) -> NoReturn:
     text = f"{where}: line {line}: {msg}" if line is not None else f"{where}: {msg}"
     err = cls(text)
     err.path, err.record, err.offset = str(where), line, None
@@ -79,7 +81,11 @@ def zip_day(path: Path) -> tuple[datetime, str]:
     calendar date raises UnknownFormatError."""
     m = ZIP_NAME.match(path.name)
     if m is None:
-        _raise(_core.UnknownFormatError, path, "Lean zips are named YYYYMMDD_<trade|quote|openinterest>.zip")
+        _raise(
+            _core.UnknownFormatError,
+            path,
+            "Lean zips are named YYYYMMDD_<trade|quote|openinterest>.zip",
+        )
     try:
         day = datetime.strptime(m[1], "%Y%m%d").replace(tzinfo=UTC)
     except ValueError:
@@ -121,7 +127,12 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError as e:
-        _raise(_core.BadLineError, where, f"not ASCII text at byte {e.start}", body.count(b"\n", 0, e.start) + 1)
+        _raise(
+            _core.BadLineError,
+            where,
+            f"not ASCII text at byte {e.start}",
+            body.count(b"\n", 0, e.start) + 1,
+        )
     ms: list[int] = []
     vals: list[list[float]] = [[] for _ in names[1:]]
     prev = -1
@@ -133,13 +144,16 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             _raise(
                 _core.BadLineError,
                 where,
-                f"{len(parts)} columns, a Lean minute {kind} line has {len(names)} ({','.join(names)})",
+                f"{len(parts)} columns, a Lean minute {kind} line has {len(names)} "
+                f"({','.join(names)})",
                 n,
             )
         try:
             t = int(parts[0])
         except ValueError:
-            _raise(_core.BadLineError, where, f"ms since midnight {parts[0]!r} is not an integer", n)
+            _raise(
+                _core.BadLineError, where, f"ms since midnight {parts[0]!r} is not an integer", n
+            )
         if not 0 <= t < DAY_MS:
             _raise(_core.BadLineError, where, f"ms since midnight {t} is outside the day", n)
         if t <= prev:
@@ -154,7 +168,9 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             if not math.isfinite(v):
                 _raise(_core.BadLineError, where, f"{name} {raw!r} is not finite", n)
             if name in _SIZES and (v < 0 or v != int(v)):
-                _raise(_core.BadLineError, where, f"{name} {raw!r} is not a non-negative integer", n)
+                _raise(
+                    _core.BadLineError, where, f"{name} {raw!r} is not a non-negative integer", n
+                )
             row.append(v)
         _check_ohlc(kind, dict(zip(names[1:], row, strict=True)), where, n)
         ms.append(t)
@@ -162,7 +178,10 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             col.append(v)
     return pl.DataFrame(
         {"ms": np.asarray(ms, dtype=np.int64)}
-        | {name: np.asarray(col, dtype=np.float64) for name, col in zip(names[1:], vals, strict=True)}
+        | {
+            name: np.asarray(col, dtype=np.float64)
+            for name, col in zip(names[1:], vals, strict=True)
+        }
     )
 
 
@@ -173,7 +192,9 @@ def _check_ohlc(kind: str, r: dict[str, float], where: str, n: int) -> None:
         if h < lo:
             _raise(_core.BadLineError, where, f"{s}high {h} is below {s}low {lo}", n)
         if not (lo <= o <= h and lo <= c <= h):
-            _raise(_core.BadLineError, where, f"{s}open {o} or {s}close {c} is outside [{lo}, {h}]", n)
+            _raise(
+                _core.BadLineError, where, f"{s}open {o} or {s}close {c} is outside [{lo}, {h}]", n
+            )
 
 
 def read_zip(path: Path, kind: str | None = None) -> tuple[datetime, str, list[LeanMember]]:
@@ -191,7 +212,9 @@ def read_zip(path: Path, kind: str | None = None) -> tuple[datetime, str, list[L
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_MEMBERS:
-                _raise(_core.TooLargeError, path, f"{len(infos)} members, over the {MAX_MEMBERS} cap")
+                _raise(
+                    _core.TooLargeError, path, f"{len(infos)} members, over the {MAX_MEMBERS} cap"
+                )
             for info in infos:
                 m = MEMBER_NAME.match(info.filename)
                 if m is None or m[3] != zkind:

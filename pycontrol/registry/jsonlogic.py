@@ -8,7 +8,6 @@ from typing import Any
 
 from pycontrol import _core
 
-
 # Deeper rules or data are refused before any recursive code (json, the core) sees them:
 # real gate rules nest a handful of levels; Python's json would hit RecursionError near 1000.
 MAX_DEPTH = 64
