@@ -390,7 +390,9 @@ class Registry:
                 if stack:
                     stack.pop()
             else:
-                stack.append(e.get("to"))
+                to = e.get("to")
+                if isinstance(to, str):
+                    stack.append(to)
         return stack
 
     def rollback(

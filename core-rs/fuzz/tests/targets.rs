@@ -159,7 +159,9 @@ fn cases(default: u32) -> u32 {
 
 /// A seed (by index) and edits: (position, byte) overwrites, a run of inserted bytes, and a
 /// truncation point, all taken modulo the seed's length.
-fn mutation() -> impl Strategy<Value = (usize, Vec<(usize, u8)>, (usize, Vec<u8>), Option<usize>)> {
+type Mutation = (usize, Vec<(usize, u8)>, (usize, Vec<u8>), Option<usize>);
+
+fn mutation() -> impl Strategy<Value = Mutation> {
     (
         any::<usize>(),
         prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
@@ -168,10 +170,7 @@ fn mutation() -> impl Strategy<Value = (usize, Vec<(usize, u8)>, (usize, Vec<u8>
     )
 }
 
-fn mutate(
-    seeds: &[Vec<u8>],
-    (seed, sets, (at, insert), cut): (usize, Vec<(usize, u8)>, (usize, Vec<u8>), Option<usize>),
-) -> Vec<u8> {
+fn mutate(seeds: &[Vec<u8>], (seed, sets, (at, insert), cut): Mutation) -> Vec<u8> {
     let mut b = seeds[seed % seeds.len()].clone();
     if b.is_empty() {
         return insert;
