@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 RUST_SRC := $(shell find core-rs -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: setup demo test test-rust test-py lint fmt bench clean train browser
+.PHONY: setup demo test test-rust test-py lint fmt bench clean train browser fuzz
 
 # Set-up steps print what they do and pip/cargo show their progress: a first `make demo` on a
 # fresh machine takes minutes (PyPI downloads, then the release build of the Rust core).
@@ -70,6 +70,14 @@ test-rust: $(VENV)/.deps
 test-py: setup browser
 	$(STEP) "python tests"
 	$(BIN)/pytest -q
+
+# The fuzz targets run briefly inside `make test` (core-rs/fuzz under cargo test, tests/fuzz
+# under pytest); `make fuzz` runs them long, with fresh random seeds for the Rust targets.
+FUZZ_CASES ?= 50000
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	FUZZ_CASES=$(FUZZ_CASES) cargo test --release -p tradecore-fuzz -- --test-threads 2
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/fuzz tests/unit/test_decode_fuzz.py
 
 lint: setup
 	cargo fmt --all -- --check

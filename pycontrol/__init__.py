@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pycontrol._core import (
     PRICE_SCALE,
     REASON_CODES,
+    AuditChainError,
     BadLineError,
     BadMagicError,
     BadRecordError,
@@ -37,6 +38,8 @@ from pycontrol._core import (
     OrderBook,
     OutOfOrderError,
     RiskEngine,
+    SchemaMismatchError,
+    TooLargeError,
     TruncatedError,
     UnknownFormatError,
     UnsupportedModelError,
@@ -92,6 +95,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "PRICE_SCALE",
     "REASON_CODES",
+    "AuditChainError",
     "BadLineError",
     "BadMagicError",
     "BadRecordError",
@@ -121,6 +125,8 @@ __all__ = [
     "OrderBook",
     "OutOfOrderError",
     "RiskEngine",
+    "SchemaMismatchError",
+    "TooLargeError",
     "TruncatedError",
     "UnknownFormatError",
     "UnsupportedModelError",

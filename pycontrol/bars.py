@@ -28,10 +28,7 @@ file and line; an unrecognised input raises :class:`pycontrol.UnknownFormatError
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
-from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -48,7 +45,6 @@ OHLCV = ["ts", "open", "high", "low", "close", "volume"]
 _EXTRAS = ["instrument_id", "vwap", "trades", "buy_volume", "sell_volume"]
 _TS = pl.Datetime("ns", "UTC")
 _LEAN_ZIP = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
-_LEAN_MEMBER = re.compile(r"^\d{8}_[a-z0-9]+_minute_trade_(\d{6})\.csv$")
 _DBN_MAGIC = (b"DBN", b"\x28\xb5\x2f\xfd")
 
 
@@ -163,14 +159,7 @@ def load_bars(
         return pl.concat([_load_lean(z, contract) for z in zips])
     if not p.exists():
         _raise(_core.CoreIOError, p, "no such file")
-    lean = _LEAN_ZIP.match(p.name)
-    if lean:
-        if lean[2] != "trade":
-            _raise(
-                _core.UnknownFormatError,
-                p,
-                f"Lean {lean[2]} zips hold no trade bars (load the YYYYMMDD_trade.zip file)",
-            )
+    if _LEAN_ZIP.match(p.name):
         return _load_lean(p, contract)
     with p.open("rb") as fh:
         head = fh.read(4)
@@ -250,45 +239,20 @@ def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
 
 
 def _load_lean(p: Path, contract: str | None) -> pl.DataFrame:
-    m = _LEAN_ZIP.match(p.name)
-    if m is None:
-        _raise(_core.UnknownFormatError, p, "Lean zips are named YYYYMMDD_trade.zip")
-    day: datetime = datetime.strptime(m[1], "%Y%m%d").replace(tzinfo=UTC)
-    cols = ["ms", *OHLCV[1:]]
-    frames: dict[str, tuple[pl.DataFrame, str]] = {}
-    try:
-        with zipfile.ZipFile(p) as zf:
-            for name in zf.namelist():
-                mm = _LEAN_MEMBER.match(name)
-                if mm is None:
-                    continue
-                body = zf.read(name)
-                member = (
-                    pl.read_csv(
-                        io.BytesIO(body),
-                        has_header=False,
-                        new_columns=cols,
-                        schema_overrides={"ms": pl.Int64, **dict.fromkeys(cols[1:], pl.Float64)},
-                    )
-                    if body.strip()
-                    else pl.DataFrame(
-                        schema={"ms": pl.Int64, **dict.fromkeys(cols[1:], pl.Float64)}
-                    )
-                )
-                frames[mm[1]] = (member, f"{p}:{name}")
-    except (zipfile.BadZipFile, pl.exceptions.PolarsError) as e:
-        _raise(_core.DecodeError, p, f"unreadable Lean zip: {e}")
-    if not frames:
-        _raise(_core.UnknownFormatError, p, "zip holds no *_minute_trade_YYYYMM.csv members")
+    # Every member is checked line by line by the one Lean reader (pycontrol.data.lean).
+    from pycontrol.data import lean
+
+    day, _, members = lean.read_zip(p, "trade")
+    frames = {m.contract: m for m in members}
     if contract is None:
         # Most traded that day; ties go to the nearest expiry (smallest YYYYMM).
-        contract = min(frames, key=lambda k: (-float(frames[k][0]["volume"].sum()), k))
+        contract = min(frames, key=lambda k: (-float(frames[k].frame["volume"].sum()), k))
     elif contract not in frames:
         _raise(_core.ConfigError, p, f"contract {contract} not in zip (have {sorted(frames)})")
-    member, where = frames[contract]
-    df = member.select(
+    member = frames[contract]
+    df = member.frame.select(
         (pl.lit(day, dtype=_TS) + pl.duration(milliseconds=pl.col("ms"))).alias("ts"),
         *OHLCV[1:],
     )
-    _check_rows(df, where, first_line=1)
+    _check_rows(df, member.where, first_line=1)
     return df.with_columns(pl.lit(contract).alias("contract"))

@@ -9,7 +9,7 @@ has no price (UNDEF_PRICE); timestamps stay integers (ns since the UNIX epoch, U
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import polars as pl
@@ -44,6 +44,12 @@ def dbn_info(path: PathArg) -> dict[str, Any]:
     (1e-9 fixed point), multiplier, unit_of_measure_qty, contract_multiplier, expiration,
     activation, currency, exchange, asset, security_type, instrument_class, ts_recv) and
     stream_bytes. Timestamps are ns since the UNIX epoch.
+
+    A summary describes a damaged file rather than refusing it: records that
+    :func:`read_dbn` refuses are counted in ``anomalies`` (out_of_order, unknown_rtype,
+    schema_mismatch) and described, with the first record index and byte offset of each
+    kind, in ``issues`` (empty for a clean file). Framing damage (truncation, bad lengths,
+    corrupt compression) raises as it does everywhere.
     """
     return _core.scan_dbn(path)
 
@@ -83,18 +89,27 @@ def read_dbn(path: PathArg, schema: str | None = None) -> pl.DataFrame:
 
     A file that mixes record types (say definitions and MBO) has one frame per type: pass
     `schema` to choose one, or use :func:`read_dbn_frames` for all. Without `schema`, such a
-    file raises ValueError naming the types it holds, rather than guessing.
+    file raises :class:`pycontrol.SchemaMismatchError` naming the types it holds, rather
+    than guessing. Records out of time order, of an unknown type, or of a type other than
+    the header's schema raise their typed errors naming the record and byte offset.
     """
     frames = read_dbn_frames(path)
     if schema is not None:
         if schema not in frames:
-            raise ValueError(f"{path}: no {schema!r} records; the file holds {sorted(frames)}")
+            _schema_error(path, f"no {schema!r} records; the file holds {list(frames)}")
         return frames[schema]
     if not frames:
         return pl.DataFrame()
     if len(frames) != 1:
-        raise ValueError(
-            f"{path}: holds record types {list(frames)}; pass schema= one of them "
-            "or use read_dbn_frames()"
+        _schema_error(
+            path,
+            f"holds record types {list(frames)}; read one with read_dbn(path, schema=...) "
+            "(one of them) or all with read_dbn_frames(path)",
         )
     return next(iter(frames.values()))
+
+
+def _schema_error(path: PathArg, why: str) -> NoReturn:
+    err = _core.SchemaMismatchError(f"{path}: {why}")
+    err.path, err.record, err.offset = str(path), None, None
+    raise err

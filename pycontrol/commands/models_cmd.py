@@ -295,6 +295,10 @@ def _audit(args: argparse.Namespace) -> int:
     from pycontrol.registry.errors import RegistryError, make
 
     reg = _registry(args)
+    # Verified first: a torn or edited line is reported as a broken chain, never a traceback.
+    broken = reg.verify_audit()
+    if broken:
+        raise make(RegistryError, str(reg.root / "audit.jsonl"), broken)
     entries = [e for e in reg.audit() if args.family in (None, e.get("family"))]
     if args.json:
         print(json.dumps(entries, indent=2))
@@ -302,11 +306,9 @@ def _audit(args: argparse.Namespace) -> int:
         for e in entries:
             moved = "" if e.get("moved") else " (refused)"
             print(
-                f"{e['seq']:>5} {e['at']} {e['action']:<8} {e['family']}/{e['alias']}: "
-                f"{e['from']} -> {e['to']}{moved} {e.get('reason') or ''}"
+                f"{e.get('seq')!s:>5} {e.get('at')} {e.get('action')!s:<8} "
+                f"{e.get('family')}/{e.get('alias')}: "
+                f"{e.get('from')} -> {e.get('to')}{moved} {e.get('reason') or ''}"
             )
-    broken = reg.verify_audit()
-    if broken:
-        raise make(RegistryError, str(reg.root / "audit.jsonl"), broken)
     print(f"{len(entries)} entries; chain intact")
     return 0

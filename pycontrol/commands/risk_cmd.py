@@ -62,6 +62,26 @@ def _closes(df: Any, what: str) -> Any:
     return c
 
 
+def check_spacing(ts: pl.Series, iv: int, timeframe: str, what: str) -> None:
+    """Refuses bars whose typical spacing (the median gap, robust to nights and weekends) is
+    not ``timeframe``: a model fitted on 1-minute returns is no hourly model."""
+    gaps = ts.dt.epoch("ns").diff().drop_nulls()
+    gaps = gaps.filter(gaps > 0)
+    if gaps.len() == 0:
+        return
+    median = int(gaps.median())  # type: ignore[arg-type]
+    if median != iv:
+        raise RiskInputError(
+            f"{what}: bars are {median / 1e9:g} s apart (median gap) but --timeframe "
+            f"{timeframe} means {iv / 1e9:g} s; resample the bars or pass the matching timeframe"
+        )
+
+
+def _positive(name: str, value: int | None, least: int = 1) -> None:
+    if value is not None and value < least:
+        raise RiskInputError(f"--{name}: must be at least {least}, got {value}")
+
+
 def fit_params(args: argparse.Namespace) -> dict[str, Any]:
     """The params dict of a ``risk fit`` command line (also used by tests)."""
     import numpy as np
@@ -72,7 +92,11 @@ def fit_params(args: argparse.Namespace) -> dict[str, Any]:
     from pycontrol.risk.garch import SCALE, fit_garch, params_file
 
     iv = interval_ns(args.timeframe)
+    _positive("last", args.last, 2)
+    _positive("corr-window", args.corr_window, 2)
+    _positive("min-bars", args.min_bars, 1)
     bars = load_bars(args.bars, contract=args.contract)
+    check_spacing(bars["ts"], iv, args.timeframe, str(args.bars))
     r = 100.0 * np.diff(np.log(_closes(bars, str(args.bars))))
     if args.last is not None:
         r = r[-args.last :]
@@ -81,6 +105,7 @@ def fit_params(args: argparse.Namespace) -> dict[str, Any]:
     pairs = None
     if args.reference is not None:
         ref = load_bars(args.reference, contract=args.reference_contract)
+        check_spacing(ref["ts"], iv, args.timeframe, str(args.reference))
         j = bars.select("ts", "close").join(
             ref.select("ts", pl.col("close").alias("ref")), on="ts", how="inner"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
-import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +21,12 @@ import polars as pl
 
 from pycontrol import _core
 from pycontrol.bars import load_bars
+from pycontrol.data import lean
 from pycontrol.dbn import dbn_info
 
 _DBN_MAGIC = b"DBN"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _LEAN_ZIP = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
-_LEAN_MEMBER = re.compile(r"^\d{8}_([a-z0-9]+)_minute_(trade|quote|openinterest)_(\d{6})\.csv$")
 _LOBSTER = re.compile(
     r"^([A-Za-z0-9.^-]+)_(\d{4}-\d{2}-\d{2})_(\d+)_(\d+)_(message|orderbook)_(\d+)"
     r"(?:\.[A-Za-z0-9]+)*?\.csv(?:\.gz)?$"
@@ -142,35 +142,18 @@ def _parquet(path: Path) -> FileFacts:
 
 
 def _lean(path: Path) -> FileFacts:
-    m = _LEAN_ZIP.match(path.name)
-    assert m is not None  # detect() matched the name
-    day = datetime.strptime(m[1], "%Y%m%d").replace(tzinfo=UTC)
-    instruments: list[str] = []
-    rows = 0
-    ms_lo: int | None = None
-    ms_hi: int | None = None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                mm = _LEAN_MEMBER.match(member)
-                if mm is None or mm[2] != m[2]:
-                    unknown_format(path, f"member {member!r} is not a Lean minute {m[2]} CSV")
-                instruments.append(f"{mm[1].upper()} {mm[3]}")
-                frame = pl.read_csv(zf.read(member), has_header=False, infer_schema=False)
-                if frame.height == 0:
-                    continue
-                ms = frame[frame.columns[0]].cast(pl.Int64)
-                rows += frame.height
-                lo, hi = int(ms.min()), int(ms.max())  # type: ignore[arg-type]
-                ms_lo = lo if ms_lo is None else min(ms_lo, lo)
-                ms_hi = hi if ms_hi is None else max(ms_hi, hi)
-    except (zipfile.BadZipFile, pl.exceptions.PolarsError) as e:
-        unknown_format(path, f"not a readable Lean zip: {e}")
+    # The one Lean reader checks the name, the archive and every line (pycontrol.data.lean).
+    day, kind, members = lean.read_zip(path)
+    instruments = [f"{m.symbol.upper()} {m.contract}" for m in members]
+    rows = sum(m.frame.height for m in members)
+    spans = [(int(m.frame["ms"][0]), int(m.frame["ms"][-1])) for m in members if m.frame.height]
+    ms_lo = min((a for a, _ in spans), default=None)
+    ms_hi = max((b for _, b in spans), default=None)
     # Lean's data time zone for CME futures is UTC: file date plus ms since midnight.
     day_ns = _epoch_ns(day)
     return FileFacts(
         format="lean-zip",
-        schema=f"minute-{m[2]}",
+        schema=f"minute-{kind}",
         instruments=sorted(instruments),
         ts_start_ns=None if ms_lo is None else day_ns + ms_lo * 1_000_000,
         ts_end_ns=None if ms_hi is None else day_ns + ms_hi * 1_000_000,
@@ -197,10 +180,13 @@ def _lines(path: Path) -> tuple[int, str | None, str | None]:
 
 def _lobster(path: Path, m: re.Match[str]) -> FileFacts:
     symbol, date, kind, levels = m[1], m[2], m[5], m[6]
-    day = datetime.strptime(date, "%Y-%m-%d")
+    try:
+        day = datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        unknown_format(path, f"file name date {date} is not a calendar date")
     try:
         rows, first, last = _lines(path)
-    except (OSError, UnicodeDecodeError, EOFError) as e:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:
         unknown_format(path, f"not a readable LOBSTER {kind} CSV: {e}")
 
     def at(sec: int, frac_ns: int) -> int:

@@ -4,6 +4,7 @@ production aliases and an append-only, hash-chained audit trail (docs/registry.m
 
 from pycontrol.registry.contract import check_export, manifest_violations, validate_manifest
 from pycontrol.registry.errors import (
+    AuditTrailError,
     GateConfigError,
     IntegrityError,
     ManifestError,
@@ -17,6 +18,7 @@ from pycontrol.registry.store import ALIASES, ROOT_ENV, Registry
 __all__ = [
     "ALIASES",
     "ROOT_ENV",
+    "AuditTrailError",
     "GateConfig",
     "GateConfigError",
     "IntegrityError",

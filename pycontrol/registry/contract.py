@@ -32,7 +32,7 @@ def validator(schema_path: Path = MANIFEST_SCHEMA) -> Draft202012Validator:
     """The draft 2020-12 validator of a schema file (the schema itself is checked first)."""
     try:
         schema = json.loads(schema_path.read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise make(ManifestError, str(schema_path), [f"cannot load the schema: {e}"]) from e
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
@@ -161,7 +161,7 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except FileNotFoundError as e:
         raise make(ManifestError, str(path), ["no manifest.json in this folder"]) from e
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise make(ManifestError, str(path), [f"not readable JSON: {e}"]) from e
     if not isinstance(doc, dict):
         raise make(ManifestError, str(path), [f"$: {type(doc).__name__} is not an object"])
@@ -188,7 +188,7 @@ def file_violations(folder: Path, m: Mapping[str, Any]) -> list[str]:
     if parity_path.is_file():
         try:
             parity = json.loads(parity_path.read_text())
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             out.append(f"{parity_path}: not JSON: {e}")
         else:
             if parity != m["parity"]:

@@ -38,6 +38,11 @@ class IntegrityError(RegistryError):
     """A model file's sha256 differs from its manifest (tampered or truncated)."""
 
 
+class AuditTrailError(RegistryError):
+    """The audit trail is torn (a line that is not JSON), edited or reordered (the hash chain
+    breaks), or does not vouch for what ``aliases.json`` says; ``violations`` lists each."""
+
+
 class PromotionRefusedError(RegistryError):
     """A promotion (or rollback) was refused; ``violations`` lists every failing check with its
     evaluated value and ``evaluation`` is the full gate evaluation (None when refused before

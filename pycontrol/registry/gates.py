@@ -52,12 +52,14 @@ def load_gates(family: str, gates_dir: Path = GATES_DIR) -> GateConfig:
     try:
         raw = path.read_bytes()
         doc = json.loads(raw)
+        if jsonlogic.depth(doc, 2 * jsonlogic.MAX_DEPTH) > 2 * jsonlogic.MAX_DEPTH:
+            raise ValueError(f"nested deeper than {2 * jsonlogic.MAX_DEPTH} levels")
     except FileNotFoundError as e:
         known = sorted(p.stem for p in gates_dir.glob("*.json"))
         raise make(
             GateConfigError, str(path), [f"no gate file for family {family!r} (known: {known})"]
         ) from e
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise make(GateConfigError, str(path), [f"not readable JSON: {e}"]) from e
     found = schema_violations(doc, GATES_SCHEMA)
     if not found:
@@ -160,11 +162,25 @@ def evaluate_rules(
         name = rule["name"]
         record: dict[str, Any] = {"name": name, "description": rule["description"]}
         try:
-            result = jsonlogic.apply(rule["logic"], data, name=name)
-            record.update(passed=result is True, result=result, error=None)
+            missing = jsonlogic.missing_paths(rule["logic"], data)
+            if missing:
+                # A typo'd or absent path would read as null and could pass: it fails.
+                record.update(
+                    passed=False,
+                    result=None,
+                    error=f"reads {', '.join(missing)}, which the data does not have",
+                )
+            else:
+                result = jsonlogic.apply(rule["logic"], data, name=name)
+                record.update(passed=result is True, result=result, error=None)
         except CoreError as e:
             record.update(passed=False, result=None, error=str(e))
-        shown = rule.get("values") or {p: {"var": p} for p in jsonlogic.variables(rule["logic"])}
+        try:
+            shown = rule.get("values") or {
+                p: {"var": p} for p in jsonlogic.variables(rule["logic"])
+            }
+        except CoreError as e:
+            shown, record["error"] = {}, record["error"] or str(e)
         values: dict[str, Any] = {}
         for label, expr in shown.items():
             try:

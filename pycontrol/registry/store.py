@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,12 @@ from typing import Any
 from pycontrol._core import FeatureSet
 from pycontrol.data.manifest import sha256_file
 from pycontrol.registry import contract, gates
-from pycontrol.registry.errors import PromotionRefusedError, RegistryError, make
+from pycontrol.registry.errors import (
+    AuditTrailError,
+    PromotionRefusedError,
+    RegistryError,
+    make,
+)
 
 ROOT_ENV = "PYCONTROL_MODELS"
 DEFAULT_ROOT = Path("models") / "registry"
@@ -114,10 +119,21 @@ class Registry:
         return contract.load_manifest(self.folder(family, version))
 
     def audit(self) -> list[dict[str, Any]]:
+        """The audit entries in order; a line that is not a JSON object (torn by a crash,
+        edited by hand) raises :class:`AuditTrailError` naming it."""
         path = self.root / AUDIT_FILE
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        out = []
+        for i, line in enumerate(path.read_bytes().splitlines()):
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError) as e:
+                raise make(AuditTrailError, str(path), [f"line {i + 1} is not JSON: {e}"]) from e
+            if not isinstance(entry, dict):
+                raise make(AuditTrailError, str(path), [f"line {i + 1} is not a JSON object"])
+            out.append(entry)
+        return out
 
     def verify_audit(self) -> list[str]:
         """Problems with the audit chain: each entry names the sha256 of the line before it, so
@@ -129,13 +145,38 @@ class Registry:
         for i, line in enumerate(path.read_bytes().splitlines()):
             try:
                 entry = json.loads(line)
-            except ValueError:
-                out.append(f"{path}: line {i + 1} is not JSON")
+            except (ValueError, RecursionError):
+                out.append(f"{path}: line {i + 1} is not JSON (torn or edited)")
+                entry = {}
+            if not isinstance(entry, dict):
+                out.append(f"{path}: line {i + 1} is not a JSON object")
                 entry = {}
             if entry.get("seq") != i or entry.get("prev") != prev:
                 out.append(f"{path}: line {i + 1} breaks the chain (seq/prev do not follow)")
             prev = hashlib.sha256(line).hexdigest()
         return out
+
+    def check_vouched(self, family: str, aliases: Sequence[str] = ALIASES) -> None:
+        """Raises :class:`AuditTrailError` unless the audit chain is whole and each alias's
+        version in ``aliases.json`` is the one its last audited move left it at: a hand-edited
+        ``aliases.json`` or a rewritten audit line stops every alias move (the core refuses to
+        serve such a version too)."""
+        path = str(self.root / AUDIT_FILE)
+        broken = self.verify_audit()
+        if broken:
+            raise make(AuditTrailError, path, broken)
+        current = self.aliases(family)
+        wrong = []
+        for alias in aliases:
+            stack = self.history(family, alias)
+            audited = stack[-1] if stack else None
+            if current[alias] != audited:
+                wrong.append(
+                    f"{family}/aliases.json says {alias} = {current[alias]!r} but the audit trail "
+                    f"says {audited!r}: changed outside the registry"
+                )
+        if wrong:
+            raise make(AuditTrailError, path, wrong)
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -214,6 +255,7 @@ class Registry:
         family, version = m["family"], m["model_id"]
         gates.load_gates(family, self.gates_dir)  # a family nobody can promote is a typo
         with self._locked():
+            self.check_vouched(family)
             dest = self.root / family / version
             if dest.exists():
                 raise make(RegistryError, f"{family}/{version}", ["already registered"])
@@ -288,6 +330,10 @@ class Registry:
             raise _refuse(where, [f"can only promote to {sorted(SOURCE_OF)}, not {to!r}"])
         source = SOURCE_OF[to]
         with self._locked():
+            try:
+                self.check_vouched(family)
+            except AuditTrailError as e:
+                raise _refuse(where, [f"audit trail: {v}" for v in e.violations]) from e
             aliases = self.aliases(family)
             at_source = aliases[source]
             if version is not None and version != at_source:
@@ -340,10 +386,13 @@ class Registry:
         for e in self.audit():
             if e.get("family") != family or e.get("alias") != alias or not e.get("moved"):
                 continue
-            if e["action"] == "rollback":
-                stack.pop()
+            if e.get("action") == "rollback":
+                if stack:
+                    stack.pop()
             else:
-                stack.append(e["to"])
+                to = e.get("to")
+                if isinstance(to, str):
+                    stack.append(to)
         return stack
 
     def rollback(
@@ -362,6 +411,10 @@ class Registry:
         if not reason.strip():
             raise _refuse(where, ["a rollback needs a reason"])
         with self._locked():
+            try:
+                self.check_vouched(family)
+            except AuditTrailError as e:
+                raise _refuse(where, [f"audit trail: {v}" for v in e.violations]) from e
             current = self.aliases(family)[alias]
             stack = self.history(family, alias)
             if current is None or not stack or stack[-1] != current:

@@ -390,7 +390,41 @@ def publish(root: Path, export: Path, family: str, version: str) -> Path:
 
 
 def set_alias(root: Path, family: str, alias: str, version: str | None) -> None:
-    """Points `alias` of `family` at `version`, rewriting aliases.json atomically."""
+    """Points `alias` of `family` at `version`, rewriting aliases.json atomically, and audits
+    the move the way the registry does (a registration entry with the manifest's sha256 the
+    first time a version is seen, then the move), so the core's audit check vouches for it.
+    Gates are not evaluated: this is a fixture, not a promotion."""
+    from pycontrol.data.manifest import sha256_file
+    from pycontrol.registry.store import Registry
+
+    reg = Registry(root)
+    if version is not None and reg.registered_manifest_sha256(family, version) is None:
+        sha = sha256_file(root / family / version / "manifest.json")
+        reg._append_audit(
+            {
+                "action": "register",
+                "family": family,
+                "alias": "candidate",
+                "from": None,
+                "to": version,
+                "moved": False,
+                "reason": "fixture",
+                "evaluation": {"manifest_sha256": sha},
+            }
+        )
+    previous = reg.aliases(family)[alias] if (root / family / "aliases.json").exists() else None
+    reg._append_audit(
+        {
+            "action": "promote",
+            "family": family,
+            "alias": alias,
+            "from": previous,
+            "to": version,
+            "moved": True,
+            "reason": "fixture",
+            "evaluation": None,
+        }
+    )
     path = root / family / "aliases.json"
     aliases: dict[str, str | None] = {"candidate": None, "staging": None, "production": None}
     if path.exists():

@@ -21,6 +21,7 @@ from pycontrol import (
     CorruptCompressionError,
     EmptyFileError,
     OutOfOrderError,
+    SchemaMismatchError,
     TruncatedError,
     UnsupportedVersionError,
 )
@@ -176,12 +177,13 @@ def test_records_out_of_time_order(tmp_path: Path, mbo_plain: bytes) -> None:
     a, b = end + i * MBO_LEN, end + (i + 1) * MBO_LEN
     data[a:b], data[b : b + MBO_LEN] = data[b : b + MBO_LEN], data[a:b]
     p = write(tmp_path, "swapped.dbn", bytes(data))
-    e = raises(OutOfOrderError, p, pycontrol.replay_book)
-    assert (e.record, e.offset) == (i + 1, end + (i + 1) * MBO_LEN)
-    # Decoding alone does not judge order: the columns come back in file order, and the
-    # summary counts the one step back in time.
-    assert len(pycontrol.read_dbn(p)) == 10_000
-    assert pycontrol.dbn_info(p)["out_of_order"] == 1
+    for call in (pycontrol.replay_book, pycontrol.read_dbn):
+        e = raises(OutOfOrderError, p, call)
+        assert (e.record, e.offset) == (i + 1, end + (i + 1) * MBO_LEN)
+    # The summary describes the damage instead: counted, with the first place named.
+    info = pycontrol.dbn_info(p)
+    assert info["out_of_order"] == 1 and info["anomalies"]["out_of_order"] == 1
+    assert f"first at record {i + 1} (byte offset {end + (i + 1) * MBO_LEN})" in info["issues"][0]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -189,3 +191,90 @@ def test_missing_file(tmp_path: Path) -> None:
     for call in readers():
         e = raises(CoreIOError, p, call)
         assert (e.record, e.offset) == (None, None)
+
+
+def test_unknown_record_type_is_refused_not_dropped(tmp_path: Path, mbo_plain: bytes) -> None:
+    """The adversarial run: one record of an unknown rtype gave 68,791 rows from 68,792."""
+    end = meta_end(mbo_plain)
+    data = bytearray(mbo_plain)
+    data[end + 100 * MBO_LEN + 1] = 0x7F  # rtype byte of record 100
+    p = write(tmp_path, "unknown.dbn", bytes(data))
+    for call in (pycontrol.read_dbn, pycontrol.replay_book):
+        e = raises(BadRecordError, p, call)
+        assert (e.record, e.offset) == (100, end + 100 * MBO_LEN)
+        assert "unknown record type (rtype 0x7f)" in str(e)
+    info = pycontrol.dbn_info(p)
+    assert info["records"] == 68_792 and info["anomalies"]["unknown_rtype"] == 1
+    assert "first at record 100" in info["issues"][0]
+    assert pycontrol.dbn_info(write(tmp_path, "clean.dbn", mbo_plain))["issues"] == []
+
+
+def test_trades_record_inside_an_mbo_stream(tmp_path: Path, mbo_plain: bytes) -> None:
+    end = meta_end(mbo_plain)
+    at = end + 100 * MBO_LEN
+    rec = bytearray(mbo_plain[at : at + 48])
+    rec[0], rec[1] = 12, 0x00  # a 48-byte trades (mbp-0) record, same header
+    data = mbo_plain[:at] + bytes(rec) + mbo_plain[at + MBO_LEN :]
+    p = write(tmp_path, "trade_in_mbo.dbn", data)
+    for call in (pycontrol.read_dbn, pycontrol.replay_book):
+        e = raises(SchemaMismatchError, p, call)
+        assert (e.record, e.offset) == (100, at)
+        assert "trades record" in str(e) and "schema mbo" in str(e)
+    assert pycontrol.dbn_info(p)["anomalies"]["schema_mismatch"] == 1
+
+
+def test_header_schema_that_disagrees_with_its_records(tmp_path: Path, shared_data: Path) -> None:
+    trades = shared_data / "dbn/nautilus/futures_trades_2024-07-01T23-58_2024-07-02T00-02.dbn.zst"
+    plain = bytearray(zstandard.ZstdDecompressor().stream_reader(trades.read_bytes()).read())
+    assert struct.unpack_from("<H", plain, 24)[0] == 4  # schema trades, after the dataset
+    struct.pack_into("<H", plain, 24, 0)  # now it claims mbo
+    p = write(tmp_path, "claims_mbo.dbn", bytes(plain))
+    e = raises(SchemaMismatchError, p, pycontrol.read_dbn)
+    assert e.record == 0 and "declares schema mbo" in str(e)
+    assert pycontrol.dbn_info(p)["anomalies"]["schema_mismatch"] == 120
+
+
+@pytest.mark.parametrize(
+    ("name", "lie"),
+    [
+        ("nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst", 3),  # v1 claiming v3
+        ("nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst", 2),
+        ("dbn-test-corpus/test_data.mbo.v3.dbn.zst", 1),  # v3 claiming v1
+        ("dbn-test-corpus/test_data.statistics.v3.dbn.zst", 1),
+        ("dbn-test-corpus/test_data.statistics.v1.dbn.zst", 3),
+    ],
+)
+def test_version_byte_that_lies(tmp_path: Path, shared_data: Path, name: str, lie: int) -> None:
+    raw = (shared_data / "dbn" / name).read_bytes()
+    plain = bytearray(zstandard.ZstdDecompressor().stream_reader(raw).read())
+    assert plain[3] != lie
+    plain[3] = lie
+    p = write(tmp_path, "lie.dbn", bytes(plain[:200_000]))
+    for call in readers():
+        e = raises(BadRecordError, p, call)
+        assert f"version {lie}" in str(e)
+
+
+def test_mixed_schema_file_names_its_types(tmp_path: Path, shared_data: Path) -> None:
+    """A valid file of MBO and definition records (schema: none): read_dbn asks which."""
+    nautilus = shared_data / "dbn/nautilus"
+    mbo = (
+        zstandard.ZstdDecompressor()
+        .stream_reader((nautilus / "esh4-glbx-mdp3-20231225.mbo.dbn.zst").read_bytes())
+        .read()
+    )
+    defs = (
+        zstandard.ZstdDecompressor()
+        .stream_reader((nautilus / "futures_definition_2024-07-01.dbn.zst").read_bytes())
+        .read()
+    )
+    head = bytearray(mbo[: meta_end(mbo)])
+    struct.pack_into("<H", head, 24, 0xFFFF)  # no schema: a mixed file
+    data = bytes(head) + mbo[meta_end(mbo) : meta_end(mbo) + 50 * MBO_LEN] + defs[meta_end(defs) :]
+    p = write(tmp_path, "mixed.dbn", data)
+    e = raises(SchemaMismatchError, p, pycontrol.read_dbn)
+    assert "['mbo', 'definition']" in str(e) and "schema=" in str(e)
+    assert len(pycontrol.read_dbn(p, schema="mbo")) == 50
+    assert len(pycontrol.read_dbn(p, schema="definition")) == 2
+    raises(SchemaMismatchError, p, lambda q: pycontrol.read_dbn(q, schema="trades"))
+    assert pycontrol.dbn_info(p)["issues"] == []

@@ -66,3 +66,26 @@ def test_a_backtest_decides_on_the_fitted_garch(shared_data: Path, sixe_params: 
     # The two volatility models warm up differently (30 one-minute bars vs 60 seconds)
     # and size differently: the runs must not be the same run.
     assert tele["garch"] != tele["ewma"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (["--timeframe", "1h"], "bars are 60 s apart (median gap) but --timeframe 1h"),
+        (["--timeframe", "1m", "--last", "-5"], "--last: must be at least 2, got -5"),
+        (["--timeframe", "1m", "--corr-window", "0"], "--corr-window: must be at least 2"),
+    ],
+)
+def test_fit_refuses_a_timeframe_the_bars_do_not_have_and_bad_counts(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    why: str,
+) -> None:
+    out = tmp_path / "p.json"
+    capsys.readouterr()
+    code = main(["risk", "fit", "--bars", str(shared_data / SIXE), *extra, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and why in err and "RiskInputError" in err
+    assert not out.exists()

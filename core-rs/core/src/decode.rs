@@ -233,6 +233,85 @@ pub struct DbnReader {
     version: u8,
     next_index: u64,
     next_offset: u64,
+    /// Record types this file may hold (bit per rtype): the declared schema's type plus the
+    /// control messages of live streams, or every known type when no schema is declared.
+    allowed: [u64; 4],
+    /// False for a lenient reader ([`DbnReader::lenient`]): records of other types are
+    /// counted in [`ReaderAnomalies`] instead of ending the read with an error.
+    strict: bool,
+    anomalies: ReaderAnomalies,
+}
+
+/// Records a lenient reader let through, counted, with the first place each kind was seen
+/// (a strict reader raises at the first one instead).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReaderAnomalies {
+    /// Records whose rtype is no DBN record type.
+    pub unknown_rtype: u64,
+    /// Records of a known type other than the schema the header declares.
+    pub schema_mismatch: u64,
+    /// (position, rtype) of the first record of each kind.
+    pub first_unknown_rtype: Option<(Position, u8)>,
+    pub first_schema_mismatch: Option<(Position, u8)>,
+}
+
+/// Control messages a live stream interleaves with any schema's records.
+const CONTROL_RTYPES: [u8; 3] = [
+    dbn::rtype::SYMBOL_MAPPING,
+    dbn::rtype::SYSTEM,
+    dbn::rtype::ERROR,
+];
+
+/// The record types a file declaring `schema` may hold (all known types when `None`).
+fn allowed_rtypes(schema: Option<dbn::Schema>) -> [u64; 4] {
+    let mut bits = [0u64; 4];
+    let mut set = |rt: u8| bits[(rt >> 6) as usize] |= 1 << (rt & 63);
+    match schema {
+        Some(schema) => {
+            set(dbn::RType::from(schema) as u8);
+            for rt in CONTROL_RTYPES {
+                set(rt);
+            }
+            // DBN v1 bar files may use the pre-split OHLCV record type.
+            if matches!(
+                schema,
+                dbn::Schema::Ohlcv1S
+                    | dbn::Schema::Ohlcv1M
+                    | dbn::Schema::Ohlcv1H
+                    | dbn::Schema::Ohlcv1D
+                    | dbn::Schema::OhlcvEod
+            ) {
+                set(dbn::rtype::OHLCV_DEPRECATED);
+            }
+        }
+        None => {
+            for rt in 0..=u8::MAX {
+                if dbn::RType::try_from(rt).is_ok() {
+                    set(rt);
+                }
+            }
+        }
+    }
+    bits
+}
+
+/// Bytes of the metadata after the 8-byte prelude before its symbology: the fixed fields
+/// of DBN versions 1-3 (dataset .. reserved, schema_definition_length).
+const META_FIXED: usize = 104;
+
+/// The metadata length the decoded symbology implies, in bytes after the prelude. A
+/// header decoded under the wrong version (a version byte that lies) reads its fields
+/// from the wrong places and lands on another length, or on a symbol width its version
+/// never writes.
+fn implied_metadata_len(m: &Metadata) -> usize {
+    let w = m.symbol_cstr_len;
+    let list = |v: &Vec<String>| 4 + v.len() * w;
+    let mappings: usize = m
+        .mappings
+        .iter()
+        .map(|mp| w + 4 + mp.intervals.len() * (4 + 4 + w))
+        .sum();
+    META_FIXED + list(&m.symbols) + list(&m.partial) + list(&m.not_found) + 4 + mappings
 }
 
 /// Header facts of a DBN stream, checked before the `dbn` crate sees it.
@@ -265,6 +344,35 @@ fn check_prelude(path: &Path, prelude: &[u8]) -> Result<u32> {
     ]))
 }
 
+/// Refuses a header whose decoded content does not fit its own version and length.
+fn check_metadata(path: &Path, version: u8, meta_len: usize, m: &Metadata) -> Result<()> {
+    let width = if version == 1 { 22 } else { 71 };
+    let bad = |detail: String| CoreError::BadRecord {
+        path: path.to_path_buf(),
+        at: Position {
+            record: 0,
+            offset: 0,
+        },
+        detail,
+    };
+    if m.symbol_cstr_len != width {
+        return Err(bad(format!(
+            "metadata: symbol width {} where DBN version {version} writes {width} \
+             (is the version byte right?)",
+            m.symbol_cstr_len
+        )));
+    }
+    let implied = implied_metadata_len(m);
+    // Encoders pad the metadata to a multiple of 8 bytes.
+    if implied > meta_len || meta_len - implied >= 8 {
+        return Err(bad(format!(
+            "metadata: header says {meta_len} bytes, its content as DBN version {version} \
+             spans {implied} (is the version byte right?)"
+        )));
+    }
+    Ok(())
+}
+
 fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
     let mut filled = 0;
@@ -294,12 +402,13 @@ fn needs_upgrade(version: u8, rtype: u8) -> bool {
     }
 }
 
-/// The smallest valid length of a record of `rtype` as stored in `version`.
+/// The length of a record of `rtype` as stored in `version` (before any ts_out suffix),
+/// `None` for types without a known layout (only their header is checked).
 #[inline]
-fn min_len(version: u8, rtype: u8) -> usize {
+fn layout_len(version: u8, rtype: u8) -> Option<usize> {
     use dbn::rtype::*;
     use std::mem::size_of;
-    match rtype {
+    Some(match rtype {
         MBO => size_of::<dbn::MboMsg>(),
         MBP_0 => size_of::<dbn::TradeMsg>(),
         MBP_1 => size_of::<dbn::Mbp1Msg>(),
@@ -332,8 +441,8 @@ fn min_len(version: u8, rtype: u8) -> usize {
             1 => size_of::<dbn::v1::SystemMsg>(),
             _ => size_of::<dbn::SystemMsg>(),
         },
-        _ => size_of::<dbn::RecordHeader>(),
-    }
+        _ => return None,
+    })
 }
 
 fn as_bytes(words: &[u64]) -> &[u8] {
@@ -439,6 +548,8 @@ impl DbnReader {
                 },
                 detail: format!("metadata: {e}"),
             })?;
+        check_metadata(path, version, meta_len, &metadata)?;
+        let allowed = allowed_rtypes(metadata.schema);
         Ok(DbnReader {
             path: path.to_path_buf(),
             source,
@@ -460,7 +571,23 @@ impl DbnReader {
             version,
             next_index: 0,
             next_offset: meta_end,
+            allowed,
+            strict: true,
+            anomalies: ReaderAnomalies::default(),
         })
+    }
+
+    /// A reader that counts records of unknown or undeclared types (see
+    /// [`DbnReader::anomalies`]) and hands them out, instead of failing at the first: for
+    /// summaries that must describe a damaged file. Framing errors still end the read.
+    pub fn lenient(mut self) -> Self {
+        self.strict = false;
+        self
+    }
+
+    /// What a lenient reader let through so far.
+    pub fn anomalies(&self) -> &ReaderAnomalies {
+        &self.anomalies
     }
 
     pub fn path(&self) -> &Path {
@@ -533,7 +660,9 @@ impl DbnReader {
         );
         // With ts_out every record carries its 8-byte send timestamp after the body; the
         // upgrader reads the pair as one struct and panics if the record is shorter.
-        let min = min_len(self.version, rtype) + if self.metadata.ts_out { 8 } else { 0 };
+        let suffix = if self.metadata.ts_out { 8 } else { 0 };
+        let layout = layout_len(self.version, rtype);
+        let min = layout.unwrap_or(std::mem::size_of::<dbn::RecordHeader>()) + suffix;
         if len < min {
             return Err(CoreError::BadRecord {
                 path: self.path.clone(),
@@ -542,6 +671,22 @@ impl DbnReader {
                     "record of rtype {rtype:#04x} says it is {len} bytes, needs at least {min}"
                 ),
             });
+        }
+        if layout.is_some() && len != min {
+            // Every version writes each type at exactly its layout's size: another length
+            // means a damaged length byte or a header whose version byte lies.
+            return Err(CoreError::BadRecord {
+                path: self.path.clone(),
+                at: self.position(),
+                detail: format!(
+                    "record of rtype {rtype:#04x} says it is {len} bytes, but that type is \
+                     {min} bytes in DBN version {}",
+                    self.version
+                ),
+            });
+        }
+        if self.allowed[(rtype >> 6) as usize] & (1 << (rtype & 63)) == 0 {
+            self.off_schema(rtype)?;
         }
         if self.end - self.start < len {
             self.fill(len)?;
@@ -571,6 +716,44 @@ impl DbnReader {
         Ok(Some(unsafe {
             RecordRef::new(&as_bytes(&self.buf)[at..at + len])
         }))
+    }
+
+    /// A record of a type the file should not hold: an error, or counted when lenient.
+    #[cold]
+    fn off_schema(&mut self, rtype: u8) -> Result<()> {
+        let at = self.position();
+        let known = dbn::RType::try_from(rtype).is_ok();
+        if self.strict {
+            let path = self.path.clone();
+            return Err(if known {
+                CoreError::SchemaMismatch {
+                    path,
+                    at,
+                    detail: format!(
+                        "a {} record (rtype {rtype:#04x}) in a file whose header declares schema {}",
+                        crate::records::schema_name(rtype),
+                        self.metadata
+                            .schema
+                            .map_or("(mixed)", |s| s.as_str())
+                    ),
+                }
+            } else {
+                CoreError::BadRecord {
+                    path,
+                    at,
+                    detail: format!("unknown record type (rtype {rtype:#04x})"),
+                }
+            });
+        }
+        let a = &mut self.anomalies;
+        if known {
+            a.schema_mismatch += 1;
+            a.first_schema_mismatch.get_or_insert((at, rtype));
+        } else {
+            a.unknown_rtype += 1;
+            a.first_unknown_rtype.get_or_insert((at, rtype));
+        }
+        Ok(())
     }
 
     #[cold]

@@ -57,6 +57,18 @@ pub enum CoreError {
         prev: u64,
         ts: u64,
     },
+    /// A record's type does not fit the file: the header declares one schema and a record
+    /// of another type follows, or a file of several types is read as one.
+    #[error("{path}: record {} (byte offset {}): {detail}", .at.record, .at.offset)]
+    SchemaMismatch {
+        path: PathBuf,
+        at: Position,
+        detail: String,
+    },
+    /// An input is larger (or nested deeper) than the reader accepts: refused before it is
+    /// read whole, so a small file cannot make the process allocate without bound.
+    #[error("{path}: too large: {detail}")]
+    TooLarge { path: PathBuf, detail: String },
     #[error("{path}: line {line}: {detail}")]
     BadLine {
         path: PathBuf,
@@ -99,6 +111,11 @@ pub enum CoreError {
     Inference { model: String, detail: String },
     #[error("json-logic rule {rule}: {detail}")]
     JsonLogic { rule: String, detail: String },
+    /// The model registry's hash-chained audit trail is broken, or does not vouch for the
+    /// version an alias names (a hand-edited `aliases.json`, a manifest changed after it
+    /// was registered): the version is refused rather than served.
+    #[error("{path}: audit chain refuses it: {detail}")]
+    AuditChain { path: PathBuf, detail: String },
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -130,6 +147,9 @@ impl CoreError {
             | CoreError::BadRecord { path, .. }
             | CoreError::OutOfOrder { path, .. }
             | CoreError::BadLine { path, .. }
+            | CoreError::SchemaMismatch { path, .. }
+            | CoreError::TooLarge { path, .. }
+            | CoreError::AuditChain { path, .. }
             | CoreError::UnknownFormat { path, .. }
             | CoreError::ModelContract { path, .. }
             | CoreError::ModelFile { path, .. }
@@ -150,7 +170,8 @@ impl CoreError {
         match self {
             CoreError::Truncated { at, .. }
             | CoreError::BadRecord { at, .. }
-            | CoreError::OutOfOrder { at, .. } => Some(*at),
+            | CoreError::OutOfOrder { at, .. }
+            | CoreError::SchemaMismatch { at, .. } => Some(*at),
             CoreError::CorruptCompression {
                 compressed_offset, ..
             } => Some(Position {

@@ -737,9 +737,24 @@ where
 {
     let mut rec = Reconstructor::new(levels)?;
     let mut row = BookRow::default();
+    let mut prev_ts = i64::MIN;
     loop {
         let msg = if messages.advance()? {
-            Some(parse_message(&messages)?)
+            let m = parse_message(&messages)?;
+            // LOBSTER writes messages in time order; a step back means a damaged or
+            // spliced file, whose book states cannot be checked against each other.
+            if m.ts_ns < prev_ts {
+                return Err(messages.bad(format!(
+                    "message time {}.{:09} s goes back from {}.{:09} s on the line before \
+                     (messages must be in time order)",
+                    m.ts_ns / 1_000_000_000,
+                    m.ts_ns % 1_000_000_000,
+                    prev_ts / 1_000_000_000,
+                    prev_ts % 1_000_000_000
+                )));
+            }
+            prev_ts = m.ts_ns;
+            Some(m)
         } else {
             None
         };

@@ -19,7 +19,7 @@ use dbn::{
 
 use crate::book::PRICE_SCALE;
 use crate::decode::DbnReader;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::scan::cstr;
 
 /// One column of values. Prices are f64 price units (NaN = undefined); `Char` holds the raw
@@ -759,11 +759,32 @@ fn sink_for(rt: u8) -> Option<Box<dyn Sink>> {
 }
 
 /// Streams records from `reader` into frames (see the module docs for mixed files).
+///
+/// Records must be in time order (ts_recv, or ts_event where a record has no ts_recv), as
+/// Databento writes them: a step back is an [`CoreError::OutOfOrder`] naming the record, not
+/// a frame whose rows silently disagree with their file's promise.
 pub fn read_frames(mut reader: DbnReader) -> Result<Frames> {
     let mut sinks: Vec<(u8, Box<dyn Sink>)> = Vec::new();
     let mut skipped: Vec<(u8, u64)> = Vec::new();
     let mut last = usize::MAX;
-    while let Some(rec) = reader.next_record()? {
+    let mut prev_ts = 0u64;
+    loop {
+        let at = reader.position();
+        let Some(rec) = reader.next_record()? else {
+            break;
+        };
+        let ts = crate::scan::index_ts(&rec);
+        if ts != dbn::UNDEF_TIMESTAMP {
+            if ts < prev_ts {
+                return Err(CoreError::OutOfOrder {
+                    path: reader.path().to_path_buf(),
+                    at,
+                    prev: prev_ts,
+                    ts,
+                });
+            }
+            prev_ts = ts;
+        }
         let rt = rec.header().rtype;
         // Files are nearly always one record type: check the last one used first.
         let i = if last < sinks.len() && sinks[last].0 == rt {

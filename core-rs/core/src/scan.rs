@@ -84,6 +84,13 @@ pub struct FileSummary {
     pub instruments: Vec<InstrumentInfo>,
     /// Bytes of the (decompressed) DBN stream: metadata plus records.
     pub stream_bytes: u64,
+    /// Records of no DBN record type (a strict read refuses the file at the first).
+    pub unknown_rtype: u64,
+    /// Records of a type other than the schema the header declares.
+    pub schema_mismatch: u64,
+    /// One line per kind of anomaly found (out of order, unknown type, off-schema type),
+    /// with its count and the first record index and byte offset: empty for a clean file.
+    pub issues: Vec<String>,
 }
 
 /// Name of a record type: the `dbn` name when known, else its hex code.
@@ -147,7 +154,7 @@ impl InstrumentInfo {
 
 /// The timestamp a file is ordered by: `ts_recv` where the record has one, else
 /// `ts_event`. (dbn's own `raw_index_ts` panics on some record types it knows by name.)
-fn index_ts(rec: &RecordRef<'_>) -> u64 {
+pub(crate) fn index_ts(rec: &RecordRef<'_>) -> u64 {
     let hd = rec.header();
     let recv = match hd.rtype {
         rtype::MBO => rec.get::<MboMsg>().map(|m| m.ts_recv),
@@ -166,9 +173,11 @@ fn index_ts(rec: &RecordRef<'_>) -> u64 {
     recv.unwrap_or(hd.ts_event)
 }
 
-/// Reads `path` once and summarises it. Decode errors are the reader's typed errors.
+/// Reads `path` once and summarises it. Framing errors are the reader's typed errors;
+/// records a strict read would refuse (unknown or undeclared types, time going back) are
+/// counted and described in [`FileSummary::issues`], so a summary can describe a damaged file.
 pub fn scan(path: impl AsRef<Path>) -> Result<FileSummary> {
-    scan_reader(DbnReader::open(path)?)
+    scan_reader(DbnReader::open(path)?.lenient())
 }
 
 /// Summarises what is left of an open reader (all of it, when freshly opened).
@@ -180,7 +189,12 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
     let (mut ts_min, mut ts_max) = (None::<u64>, None::<u64>);
     let mut records = 0u64;
     let (mut prev_ts, mut out_of_order) = (0u64, 0u64);
-    while let Some(rec) = reader.next_record()? {
+    let mut first_back: Option<(crate::error::Position, u64, u64)> = None;
+    loop {
+        let at = reader.position();
+        let Some(rec) = reader.next_record()? else {
+            break;
+        };
         records += 1;
         let hd = rec.header();
         match counts.iter_mut().find(|(r, _)| *r == hd.rtype) {
@@ -195,6 +209,7 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         if ts != UNDEF_TIMESTAMP {
             if ts < prev_ts {
                 out_of_order += 1;
+                first_back.get_or_insert((at, prev_ts, ts));
             }
             prev_ts = ts;
         }
@@ -213,6 +228,33 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         }
     }
     let stream_bytes = reader.position().offset;
+    let an = reader.anomalies().clone();
+    let mut issues = Vec::new();
+    if let Some((at, prev, ts)) = first_back {
+        issues.push(format!(
+            "out_of_order: {out_of_order} record(s) go back in time, first at record {} \
+             (byte offset {}): {ts} < previous {prev}",
+            at.record, at.offset
+        ));
+    }
+    if let Some((at, rt)) = an.first_unknown_rtype {
+        issues.push(format!(
+            "unknown_rtype: {} record(s) of no DBN record type, first at record {} \
+             (byte offset {}): rtype {rt:#04x}",
+            an.unknown_rtype, at.record, at.offset
+        ));
+    }
+    if let Some((at, rt)) = an.first_schema_mismatch {
+        issues.push(format!(
+            "schema_mismatch: {} record(s) not of the declared schema {}, first at record {} \
+             (byte offset {}): a {} record",
+            an.schema_mismatch,
+            meta.schema.map_or("(mixed)", |s| s.as_str()),
+            at.record,
+            at.offset,
+            crate::records::schema_name(rt)
+        ));
+    }
     Ok(FileSummary {
         path: reader.path().to_path_buf(),
         version: reader.version(),
@@ -259,5 +301,8 @@ pub fn scan_reader(mut reader: DbnReader) -> Result<FileSummary> {
         instrument_ids: ids,
         instruments,
         stream_bytes,
+        unknown_rtype: an.unknown_rtype,
+        schema_mismatch: an.schema_mismatch,
+        issues,
     })
 }

@@ -51,9 +51,7 @@ fn publish(root: &Path, names: &[&str], class_values: Option<Vec<i64>>) -> PathB
 }
 
 fn set_production(root: &Path, version: &str) {
-    let tmp = root.join("demo/aliases.json.tmp");
-    std::fs::write(&tmp, format!(r#"{{"production": "{version}"}}"#)).unwrap();
-    std::fs::rename(tmp, root.join("demo/aliases.json")).unwrap();
+    common::set_production(root, "demo", version);
 }
 
 fn publish_version(

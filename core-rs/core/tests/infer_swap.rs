@@ -31,9 +31,7 @@ fn publish(root: &Path, version: &str) -> PathBuf {
 }
 
 fn set_production(root: &Path, version: &str) {
-    let tmp = root.join("fam/aliases.json.tmp");
-    std::fs::write(&tmp, format!(r#"{{"production": "{version}"}}"#)).unwrap();
-    std::fs::rename(tmp, root.join("fam/aliases.json")).unwrap();
+    common::set_production(root, "fam", version);
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Step-by-step book bindings for notebooks: `OrderBook` (an L3 book you feed by hand)
 //! and `BookReplay` (a file cursor that stops at every event boundary).
 
-use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tradecore::book::{BookView, Integrity, L3Book, LevelView, Side, PRICE_SCALE};
@@ -20,8 +19,9 @@ fn parse_side(side: &str) -> PyResult<Side> {
     match side {
         "bid" | "B" | "b" => Ok(Side::Bid),
         "ask" | "A" | "a" => Ok(Side::Ask),
-        _ => Err(PyValueError::new_err(format!(
-            "side must be 'bid' or 'ask', got {side:?}"
+        _ => Err(to_py(tradecore::CoreError::invalid(
+            "side",
+            format!("must be 'bid' or 'ask', got {side:?}"),
         ))),
     }
 }
@@ -44,7 +44,8 @@ fn integrity_dict<'py>(py: Python<'py>, i: Integrity) -> PyResult<Bound<'py, PyD
 }
 
 /// Query helpers shared by both classes.
-fn levels_of(book: &impl BookView, side: &str, n: usize) -> PyResult<Vec<LevelTuple>> {
+fn levels_of(book: &impl BookView, side: &str, n: i128) -> PyResult<Vec<LevelTuple>> {
+    let n: usize = crate::errors::int_arg("n", n)?;
     Ok(book
         .top(parse_side(side)?, n)
         .into_iter()
@@ -80,23 +81,27 @@ impl OrderBook {
         action: &str,
         side: &str,
         price: f64,
-        size: u32,
-        order_id: u64,
-        flags: u8,
+        size: i128,
+        order_id: i128,
+        flags: i128,
     ) -> PyResult<()> {
+        use crate::errors::int_arg;
+        let invalid =
+            |what: &str, detail: String| to_py(tradecore::CoreError::invalid(what, detail));
         let byte = |s: &str, what: &str| -> PyResult<u8> {
             match s.as_bytes() {
                 [b] => Ok(*b),
-                _ => Err(PyValueError::new_err(format!(
-                    "{what} must be one character, got {s:?}"
-                ))),
+                _ => Err(invalid(what, format!("must be one character, got {s:?}"))),
             }
         };
         if !price.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "price must be finite, got {price}"
-            )));
+            return Err(invalid("price", format!("must be finite, got {price}")));
         }
+        let (size, order_id, flags): (u32, u64, u8) = (
+            int_arg("size", size)?,
+            int_arg("order_id", order_id)?,
+            int_arg("flags", flags)?,
+        );
         let mut m = dbn::MboMsg {
             order_id,
             price: (price * PRICE_SCALE as f64).round() as i64,
@@ -119,7 +124,7 @@ impl OrderBook {
     }
 
     #[pyo3(signature = (side, n = 10))]
-    fn levels(&self, side: &str, n: usize) -> PyResult<Vec<LevelTuple>> {
+    fn levels(&self, side: &str, n: i128) -> PyResult<Vec<LevelTuple>> {
         levels_of(&self.book, side, n)
     }
 
@@ -165,8 +170,12 @@ impl BookReplay {
             Some(id) => self.replay.books().book(id),
             None => self.replay.last_book(),
         };
-        found
-            .ok_or_else(|| PyKeyError::new_err(format!("no book for instrument {instrument_id:?}")))
+        found.ok_or_else(|| {
+            to_py(tradecore::CoreError::invalid(
+                "instrument_id",
+                format!("no book for instrument {instrument_id:?} (yet)"),
+            ))
+        })
     }
 }
 
@@ -214,12 +223,7 @@ impl BookReplay {
     }
 
     #[pyo3(signature = (side, n = 10, instrument_id = None))]
-    fn levels(
-        &self,
-        side: &str,
-        n: usize,
-        instrument_id: Option<u32>,
-    ) -> PyResult<Vec<LevelTuple>> {
+    fn levels(&self, side: &str, n: i128, instrument_id: Option<u32>) -> PyResult<Vec<LevelTuple>> {
         levels_of(self.book(instrument_id)?, side, n)
     }
 

@@ -76,6 +76,18 @@ create_exception!(
 );
 create_exception!(
     _core,
+    SchemaMismatchError,
+    DecodeError,
+    "A record's type does not fit the file's declared schema, or a file of several record types is read as one."
+);
+create_exception!(
+    _core,
+    TooLargeError,
+    DecodeError,
+    "An input is larger or nested deeper than the reader accepts (refused before reading it whole)."
+);
+create_exception!(
+    _core,
     BookIntegrityError,
     CoreError,
     "An order book invariant is broken."
@@ -137,6 +149,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    AuditChainError,
+    ModelError,
+    "The registry's audit chain is broken or does not vouch for the version an alias names."
+);
+create_exception!(
+    _core,
     InputShapeError,
     ModelError,
     "An inference input has the wrong shape for the model."
@@ -168,6 +186,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OutOfOrderError", py.get_type::<OutOfOrderError>())?;
     m.add("BadLineError", py.get_type::<BadLineError>())?;
     m.add("UnknownFormatError", py.get_type::<UnknownFormatError>())?;
+    m.add("SchemaMismatchError", py.get_type::<SchemaMismatchError>())?;
+    m.add("TooLargeError", py.get_type::<TooLargeError>())?;
+    m.add("AuditChainError", py.get_type::<AuditChainError>())?;
     m.add("BookIntegrityError", py.get_type::<BookIntegrityError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
@@ -206,6 +227,9 @@ pub fn to_py(e: E) -> PyErr {
         E::OutOfOrder { .. } => OutOfOrderError::new_err(msg),
         E::BadLine { .. } => BadLineError::new_err(msg),
         E::UnknownFormat { .. } => UnknownFormatError::new_err(msg),
+        E::SchemaMismatch { .. } => SchemaMismatchError::new_err(msg),
+        E::TooLarge { .. } => TooLargeError::new_err(msg),
+        E::AuditChain { .. } => AuditChainError::new_err(msg),
         E::BookIntegrity(_) => BookIntegrityError::new_err(msg),
         E::Config(_) => ConfigError::new_err(msg),
         E::FeatureSetMismatch { .. } => FeatureSetMismatchError::new_err(msg),
@@ -247,4 +271,19 @@ pub fn unknown_keys(kw: &Bound<'_, pyo3::types::PyDict>, known: &[&str]) -> PyRe
         }
     }
     Ok(out)
+}
+
+/// An integer argument converted to `T`, or `InvalidInputError` naming the argument and its
+/// value: bindings take counts and ids as i128 so that a negative or oversized value is a
+/// typed error, not pyo3's `OverflowError`.
+pub fn int_arg<T: TryFrom<i128>>(what: &str, v: i128) -> PyResult<T> {
+    T::try_from(v).map_err(|_| {
+        to_py(E::invalid(
+            what,
+            format!(
+                "{v} is out of range (an unsigned {}-bit integer)",
+                std::mem::size_of::<T>() * 8
+            ),
+        ))
+    })
 }

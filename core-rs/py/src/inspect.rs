@@ -75,6 +75,12 @@ fn scan_dbn<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'p
     }
     d.set_item("instruments", insts)?;
     d.set_item("stream_bytes", s.stream_bytes)?;
+    let anomalies = PyDict::new(py);
+    anomalies.set_item("out_of_order", s.out_of_order)?;
+    anomalies.set_item("unknown_rtype", s.unknown_rtype)?;
+    anomalies.set_item("schema_mismatch", s.schema_mismatch)?;
+    d.set_item("anomalies", anomalies)?;
+    d.set_item("issues", &s.issues)?;
     Ok(d)
 }
 

@@ -53,8 +53,9 @@ fn replay_lobster<'py>(
     py: Python<'py>,
     message_path: std::path::PathBuf,
     orderbook_path: std::path::PathBuf,
-    levels: usize,
+    levels: i128,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let levels: usize = crate::errors::int_arg("levels", levels)?;
     let (frame, summary) = py
         .detach(|| lobster::replay_lobster(&message_path, &orderbook_path, levels))
         .map_err(to_py)?;
@@ -86,8 +87,9 @@ fn verify_lobster<'py>(
     py: Python<'py>,
     message_path: std::path::PathBuf,
     orderbook_path: std::path::PathBuf,
-    levels: usize,
+    levels: i128,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let levels: usize = crate::errors::int_arg("levels", levels)?;
     let summary = py
         .detach(|| lobster::verify_lobster(&message_path, &orderbook_path, levels))
         .map_err(to_py)?;

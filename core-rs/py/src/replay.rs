@@ -41,8 +41,9 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, 
 fn replay_book<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
-    levels: usize,
+    levels: i128,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+    let levels: usize = crate::errors::int_arg("levels", levels)?;
     let (mut frame, stats) = py
         .detach(|| replay::replay_book(&path, levels))
         .map_err(to_py)?;

@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use dbn::MboMsg;
 use rustc_hash::FxHashMap;
 
-use super::{AnomalyCounts, BookView, Health, Integrity, LevelView, Side, UNDEF_PRICE};
+use super::{
+    bookable_price, AnomalyCounts, BookView, Health, Integrity, LevelView, Side, MAX_ORDER_SIZE,
+};
 
 const NIL: u32 = u32::MAX;
 /// Orders to make room for when a snapshot starts (an ES day opens with ~9k).
@@ -107,7 +109,6 @@ pub struct L3Book {
     index: FxHashMap<u64, u32>,
     ladders: [Ladder; 2],
     health: Health,
-    unknown_actions: u64,
 }
 
 #[inline]
@@ -141,7 +142,7 @@ impl L3Book {
             b'M' => self.modify(m.order_id, m.side, m.price, m.size),
             b'R' => self.clear(),
             b'T' | b'F' | b'N' => {}
-            _ => self.unknown_actions += 1,
+            _ => self.health.anomalies.unknown_action += 1,
         }
         self.health.end_record(flags);
     }
@@ -168,8 +169,9 @@ impl L3Book {
         self.health.anomalies
     }
 
+    /// Records whose action was none of A, C, M, R, T, F, N (also in [`AnomalyCounts`]).
     pub fn unknown_actions(&self) -> u64 {
-        self.unknown_actions
+        self.health.anomalies.unknown_action
     }
 
     pub fn order_count(&self) -> usize {
@@ -228,8 +230,12 @@ impl L3Book {
             self.health.anomalies.bad_side += 1;
             return;
         };
-        if price == UNDEF_PRICE {
+        if !bookable_price(price) {
             self.health.anomalies.bad_price += 1;
+            return;
+        }
+        if size > MAX_ORDER_SIZE {
+            self.health.anomalies.bad_size += 1;
             return;
         }
         if let Some(&old) = self.index.get(&id) {
@@ -238,6 +244,7 @@ impl L3Book {
             self.release(old);
         }
         if size == 0 {
+            self.health.anomalies.zero_size_add += 1;
             return;
         }
         let order = Order {
@@ -356,8 +363,12 @@ impl L3Book {
             self.health.anomalies.bad_side += 1;
             return;
         };
-        if price == UNDEF_PRICE {
+        if !bookable_price(price) {
             self.health.anomalies.bad_price += 1;
+            return;
+        }
+        if size > MAX_ORDER_SIZE {
+            self.health.anomalies.bad_size += 1;
             return;
         }
         let o = self.orders[idx as usize];

@@ -14,6 +14,19 @@ pub use l3::{L3Book, QueuePosition};
 pub const PRICE_SCALE: i64 = 1_000_000_000;
 /// DBN's "no price" sentinel.
 pub const UNDEF_PRICE: i64 = i64::MAX;
+/// Largest price magnitude a book accepts (1e9 price units, fixed point): far beyond any
+/// traded instrument, so what lies outside (i64::MIN, a flipped high bit) is a damaged
+/// record, counted as `bad_price` and not booked.
+pub const MAX_ABS_PRICE: i64 = 1_000_000_000 * PRICE_SCALE;
+/// Largest order size a book accepts: 2^31 - 1 contracts or shares. A larger one (u32::MAX,
+/// a flipped high bit) is a damaged record, counted as `bad_size` and not booked.
+pub const MAX_ORDER_SIZE: u32 = i32::MAX as u32;
+
+/// True when `price` can rest in a book: defined and within [`MAX_ABS_PRICE`].
+#[inline]
+pub fn bookable_price(price: i64) -> bool {
+    price != UNDEF_PRICE && (-MAX_ABS_PRICE..=MAX_ABS_PRICE).contains(&price)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -65,8 +78,14 @@ pub struct AnomalyCounts {
     pub cancel_exceeds_size: u64,
     /// Add/modify/cancel whose side is neither bid nor ask.
     pub bad_side: u64,
-    /// Add/modify with an undefined price.
+    /// Add/modify with an undefined price or one beyond [`MAX_ABS_PRICE`] (not booked).
     pub bad_price: u64,
+    /// Records whose action is none of A, C, M, R, T, F, N (ignored).
+    pub unknown_action: u64,
+    /// Adds of size 0 (nothing to book).
+    pub zero_size_add: u64,
+    /// Adds/modifies of a size beyond [`MAX_ORDER_SIZE`] (not booked).
+    pub bad_size: u64,
     /// Event boundaries at which the book was crossed.
     pub crossed_events: u64,
     /// Records flagged F_MAYBE_BAD_BOOK.
@@ -81,6 +100,9 @@ impl AnomalyCounts {
             + self.cancel_exceeds_size
             + self.bad_side
             + self.bad_price
+            + self.unknown_action
+            + self.zero_size_add
+            + self.bad_size
             + self.crossed_events
     }
 
@@ -91,12 +113,15 @@ impl AnomalyCounts {
         self.cancel_exceeds_size += o.cancel_exceeds_size;
         self.bad_side += o.bad_side;
         self.bad_price += o.bad_price;
+        self.unknown_action += o.unknown_action;
+        self.zero_size_add += o.zero_size_add;
+        self.bad_size += o.bad_size;
         self.crossed_events += o.crossed_events;
         self.maybe_bad_book += o.maybe_bad_book;
     }
 
     /// Names and values, in a stable order (for Python dicts and reports).
-    pub fn fields(&self) -> [(&'static str, u64); 8] {
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
         [
             ("unknown_cancel", self.unknown_cancel),
             ("unknown_modify", self.unknown_modify),
@@ -104,6 +129,9 @@ impl AnomalyCounts {
             ("cancel_exceeds_size", self.cancel_exceeds_size),
             ("bad_side", self.bad_side),
             ("bad_price", self.bad_price),
+            ("unknown_action", self.unknown_action),
+            ("zero_size_add", self.zero_size_add),
+            ("bad_size", self.bad_size),
             ("crossed_events", self.crossed_events),
             ("maybe_bad_book", self.maybe_bad_book),
         ]

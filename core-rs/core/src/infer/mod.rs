@@ -4,6 +4,7 @@
 //! [`Ensemble`]; and a [`ModelSlot`] that hot-swaps a family's production model off the
 //! hot path.
 
+pub mod audit;
 pub mod ensemble;
 pub mod gate;
 pub mod manifest;

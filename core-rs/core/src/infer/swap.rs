@@ -1,5 +1,6 @@
 //! Hot-swap of a family's production model. The engine serves only the version that
-//! `<root>/<family>/aliases.json` names `production` (registry layout, docs/model-manifest.md).
+//! `<root>/<family>/aliases.json` names `production` (registry layout, docs/model-manifest.md)
+//! and the registry's audit chain vouches for ([`super::audit`]).
 //! A swap request is a command to a loader thread, which reads the alias, loads and warms the
 //! new version off the hot path and hands it over a channel. The hot path polls that channel
 //! once per event, before predicting, so a swap lands atomically between two events: no lock
@@ -30,22 +31,11 @@ pub struct SwapAlert {
 /// reach the hot path; the loader records them as alerts itself.
 type Loaded = Box<Model>;
 
-/// The production version named by `<root>/<family>/aliases.json`.
+/// The production version named by `<root>/<family>/aliases.json`, once the registry's
+/// audit trail vouches for it (see [`super::audit`]): a version the chain does not vouch
+/// for is refused, at open and at every swap.
 pub fn production_version(root: &Path, family: &str) -> Result<String> {
-    let path = root.join(family).join("aliases.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| CoreError::io(&path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| CoreError::ModelContract {
-            path: path.clone(),
-            mismatches: vec![format!("aliases.json is not JSON: {e}")],
-        })?;
-    match v.get("production").and_then(|p| p.as_str()) {
-        Some(s) if !s.is_empty() => Ok(s.to_string()),
-        _ => Err(CoreError::ModelContract {
-            path,
-            mismatches: vec![format!("family {family:?} has no production version")],
-        }),
-    }
+    super::audit::vouched_version(root, family, "production")
 }
 
 /// The command side of a slot: cheap to clone, usable from any thread.
