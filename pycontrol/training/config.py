@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol.training.errors import LabelConfigError, PipelineConfigError, fail, unknown_fields
-from pycontrol.training.labels import DirectionConfig, RegimeConfig
+from pycontrol.training.labels import DirectionConfig, RegimeConfig, TripleBarrierConfig
 
 
 class TrainConfigError(PipelineConfigError):
@@ -250,7 +250,11 @@ class ExportConfig:
         _check("ExportConfig", bad)
 
 
-_LABELS: dict[str, type[Any]] = {"regime": RegimeConfig, "direction": DirectionConfig}
+_LABELS: dict[str, type[Any]] = {
+    "regime": RegimeConfig,
+    "direction": DirectionConfig,
+    "triple_barrier": TripleBarrierConfig,
+}
 _TOP = (
     "family",
     "seeds",
@@ -269,14 +273,15 @@ _TOP = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run. ``labels`` is ``(kind, RegimeConfig | DirectionConfig)``."""
+    """A whole training run. ``labels`` is the ``[labels]`` config of ``label_kind``
+    (``regime``, ``direction`` or ``triple_barrier``)."""
 
     family: str
     seeds: tuple[int, ...]
     data: DataConfig
     features: FeaturesConfig
     label_kind: str
-    labels: RegimeConfig | DirectionConfig
+    labels: RegimeConfig | DirectionConfig | TripleBarrierConfig
     split: SplitConfig
     costs: CostsConfig
     models: tuple[ModelConfig, ...]
@@ -342,8 +347,12 @@ class TrainConfig:
             bad += _section(ModelConfig, m, f"models.{i}")
         if not bad and family in FAMILIES:
             fam = FAMILIES[family]
-            if kind != fam.label_kind:
-                bad.append(f"[labels] family {family!r} uses kind {fam.label_kind!r}, got {kind!r}")
+            if kind not in fam.label_kinds:
+                bad.append(
+                    f"[labels] family {family!r} uses kind "
+                    f"{' or '.join(repr(k) for k in fam.label_kinds)}, "
+                    f"got {kind!r}"
+                )
             for m in models:
                 bad += [f"[models.{m['name']}] {v}" for v in fam.check_model(m)]
         _check(source or "TrainConfig", bad)

@@ -135,7 +135,8 @@ def metrics_block(
     mean_acc = float(np.mean(acc))
     agg_model = {
         "accuracy": mean_acc,
-        "accuracy_std": float(np.std(acc)),
+        # sample std over seeds (ddof 1): the seeds are a sample of the possible ones
+        "accuracy_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
         "balanced_accuracy": _mean([per_seed[s][1]["balanced_accuracy"] for s in per_seed]),
         "log_loss": _mean([per_seed[s][1]["log_loss"] for s in per_seed]),
     }
