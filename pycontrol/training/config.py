@@ -156,13 +156,16 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CostsConfig:
-    """Price-unit costs of the report's threshold strategy: ``half_spread`` + ``fees`` per
-    unit of position change; long when P(up classes) > ``threshold``, short when P(down
-    classes) > ``threshold``, flat otherwise."""
+    """Costs of the report's threshold strategy (:mod:`pycontrol.training.pnl`), in price
+    units: ``half_spread`` per side, ``fees`` per round trip (half per side); long when
+    P(up classes) > ``threshold``, short when P(down classes) > ``threshold``, flat
+    otherwise, each signal held for the label horizon. ``point_value``: USD per price unit
+    of one contract (6E 125,000; ES 50), so P&L is reported in USD."""
 
     half_spread: float = 0.0
     fees: float = 0.0
     threshold: float = 0.5
+    point_value: float = 1.0
 
     def __post_init__(self) -> None:
         bad = [
@@ -172,6 +175,8 @@ class CostsConfig:
         ]
         if not _num(self.threshold) or not 0 < self.threshold < 1:
             bad.append(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if not _num(self.point_value) or self.point_value <= 0:
+            bad.append(f"point_value must be a number > 0, got {self.point_value!r}")
         _check("CostsConfig", bad)
 
 
@@ -258,7 +263,6 @@ _LABELS: dict[str, type[Any]] = {
 _TOP = (
     "family",
     "seeds",
-    "trial_count",
     "data",
     "features",
     "labels",
@@ -288,7 +292,6 @@ class TrainConfig:
     stacking: StackingConfig
     tracking: TrackingConfig
     export: ExportConfig
-    trial_count: int = 1
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     source: str | None = None
     source_sha256: str | None = None
@@ -299,7 +302,7 @@ class TrainConfig:
     ) -> TrainConfig:
         from pycontrol.training.families import FAMILIES  # the registry imports this module
 
-        bad = unknown_fields(data, _TOP)
+        bad = unknown_fields({k: v for k, v in data.items() if k != "trial_count"}, _TOP)
         family = data.get("family")
         if family not in FAMILIES:
             bad.append(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
@@ -311,9 +314,11 @@ class TrainConfig:
             or len(set(seeds)) != len(seeds)
         ):
             bad.append(f"seeds must be a non-empty list of distinct ints >= 0, got {seeds!r}")
-        trials = data.get("trial_count", 1)
-        if not _int(trials, 1):
-            bad.append(f"trial_count must be an int >= 1, got {trials!r}")
+        if "trial_count" in data:
+            bad.append(
+                "trial_count is not a config key: the family's trial ledger "
+                "(<runs>/<family>/trials.jsonl) counts the trials"
+            )
         sections: dict[str, tuple[type[Any], Any]] = {
             "data": (DataConfig, data.get("data")),
             "features": (FeaturesConfig, data.get("features", {})),
@@ -370,7 +375,6 @@ class TrainConfig:
             stacking=_build(StackingConfig, sections["stacking"][1]),
             tracking=_build(TrackingConfig, sections["tracking"][1]),
             export=_build(ExportConfig, sections["export"][1]),
-            trial_count=int(trials),
             raw=dict(data),
             source=source,
             source_sha256=sha256,
