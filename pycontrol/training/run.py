@@ -271,7 +271,6 @@ def train(
     folder = runs_root / config.family / run_id
     (folder / "export").mkdir(parents=True, exist_ok=False)
     export_seed = config.seeds[0]
-    test_idx = np.concatenate([te for _, te in folds])
     trading, equity, strategy = _trading(config, family, ds, folds, evals)
     # Every model compared in this run is a trial of the family; the ledger (all runs so
     # far, this one included) is the only source of the trial count, the DSR and the PBO.
@@ -344,24 +343,33 @@ def train(
             parity_result=par,
         )
 
+    # The exports are fit on the last fold's training rows (purged and embargoed from its
+    # test rows) and their parity runs on that fold's test rows: rows the export never saw.
+    fit_rows, held_rows = folds[-1]
+    ts_rows = ds.bars["ts"].gather(ds.rows)
+    export_rows = {
+        "fit": {"n": len(fit_rows), "last_ts": str(ts_rows[int(fit_rows[-1])])},
+        "parity": {"n": len(held_rows), "first_ts": str(ts_rows[int(held_rows[0])])},
+    }
     if config.export.enabled:
         for m in config.models:
             bar.set_postfix_str(f"export {m.name}")
             member = make_member(m.kind, m.params, ds.classes, export_seed)
-            member.fit(ds.features, ds.rows, ds.y)
+            member.fit(ds.features, ds.rows[fit_rows], ds.y[fit_rows])
             out = folder / "export" / m.name
             out.mkdir()
             info = member.export(out)
             # over every bar some training input reads (a window reads lookback - 1 back),
             # without materialising the windows
             lb = int(member.sequence["lookback"]) if member.sequence else 1
-            covered = np.unique((ds.rows[:, None] - np.arange(lb)[None, :]).ravel())
+            fit_bars = ds.rows[fit_rows]
+            covered = np.unique((fit_bars[:, None] - np.arange(lb)[None, :]).ravel())
             bounds = input_bounds(ds.features[covered])
             par = run_parity(
                 out,
                 "input",
                 member.proba_from_inputs,
-                member.inputs(ds.features, ds.rows[test_idx]),
+                member.inputs(ds.features, ds.rows[held_rows]),
                 bounds,
                 m.kind,
             )
@@ -374,14 +382,17 @@ def train(
             bar.set_postfix_str("export stacking")
             p = np.stack([evals[m.name].oof[export_seed] for m in config.models])
             have = np.flatnonzero(np.isfinite(p).all(axis=(0, 2)))
+            # as for the members: out-of-fold rows before the last fold's training end
+            fit = have[have <= int(fit_rows[-1])]
+            held = have[np.isin(have, held_rows)]
             meta = Stacker(ds.classes, config.stacking.recent, config.stacking.C)
-            meta.fit(p[:, have], ds.y[have])
+            meta.fit(p[:, fit], ds.y[fit])
             out = folder / "export" / "stacking"
             out.mkdir()
             info = meta.export_onnx(out / "model.onnx")
             info["native"] = None
-            flat = p[:, have].transpose(1, 0, 2).reshape(len(have), -1)
-            bounds = input_bounds(flat)
+            bounds = input_bounds(p[:, fit].transpose(1, 0, 2).reshape(len(fit), -1))
+            flat = p[:, held].transpose(1, 0, 2).reshape(len(held), -1)
             par = run_parity(
                 out,
                 "member_probabilities",
@@ -424,7 +435,8 @@ def train(
         "models": metrics,
         "strategy": strategy,
         "exports": {
-            k: {"model_id": v["model_id"], "parity": v["parity"]} for k, v in manifests.items()
+            k: {"model_id": v["model_id"], "parity": v["parity"], "rows": export_rows}
+            for k, v in manifests.items()
         },
         "notes": notes,
     }
