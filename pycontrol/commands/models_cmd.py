@@ -123,6 +123,12 @@ def register(sub: Any) -> None:
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=_audit)
 
+    tr = msub.add_parser("trials", help="a family's trial ledger (trial count, DSR, PBO)")
+    tr.add_argument("family")
+    tr.add_argument("--runs", default="runs", type=Path, help="training runs root (default runs)")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=_trials)
+
 
 def _registry(args: argparse.Namespace) -> Registry:
     from pycontrol.registry.store import Registry
@@ -311,4 +317,25 @@ def _audit(args: argparse.Namespace) -> int:
                 f"{e.get('from')} -> {e.get('to')}{moved} {e.get('reason') or ''}"
             )
     print(f"{len(entries)} entries; chain intact")
+    return 0
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from pycontrol.registry import trials  # imported here: the CLI loads commands lazily
+
+    path = trials.ledger_path(args.runs, args.family)
+    found = trials.read_trials(path)
+    rows = trials.summary(found)
+    pbo = trials.pbo_from_trials(found)
+    if args.json:
+        print(json.dumps({"ledger": str(path), "trials": rows, "pbo": pbo}, indent=2))
+        return 0
+    for r in rows:
+        sr = "-" if r["sharpe_daily"] is None else f"{r['sharpe_daily']:+.3f}"
+        print(
+            f"{r['seq']:>5} {r['recorded_at']} {r['run_id']} {r['model']:<16} {r['kind']:<12} "
+            f"{r['days']:>4} days  net {r['net_usd']:>+12,.2f} USD  daily Sharpe {sr}"
+        )
+    shown = "-" if pbo is None else f"{pbo:.3f}"
+    print(f"{len(rows)} trials in {path}; chain intact; PBO (CSCV) {shown}")
     return 0

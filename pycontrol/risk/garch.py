@@ -142,7 +142,9 @@ class GarchFit:
         if not 1 <= h <= MAX_HORIZON:
             raise RiskInputError(f"h: expected 1..{MAX_HORIZON}, got {h}")
         y = np.asarray(self.result.model.y, dtype=np.float64)  # the scaled fit sample
-        p = core_params(self.params, self.kind, self.dist, self.scale)
+        # The core multiplies its input by `scale`; `y` is already in fit units, so its
+        # scale is 1 (passing `self.scale` scaled it twice: 65-97x too large on 6E).
+        p = core_params(self.params, self.kind, self.dist, 1.0)
         bc = _core.garch_backcast(y - self.params["mu"])
         paths = forecast_paths(p, y, bc, h)
         vol: np.ndarray[Any, np.dtype[np.float64]] = np.sqrt(paths[-1]) / self.scale

@@ -462,6 +462,20 @@ def _scores(y: Arr, proba: Arr) -> dict[str, float]:
     }
 
 
+def _synthetic_trading(proba: Arr, y: Arr) -> dict[str, Any]:
+    """The manifest's trading block for a synthetic export: long (short) when the two top
+    (bottom) classes are likelier, the move of a row is its class code (-2..2), "days" of 15
+    rows; one trial, so the deflated Sharpe is the PSR and PBO is undefined."""
+    from pycontrol.registry.trials import deflated
+
+    score = proba[:, 3:].sum(axis=1) - proba[:, :2].sum(axis=1)
+    pnl = np.sign(score) * (y - 2.0)
+    daily = pnl[: len(pnl) // 15 * 15].reshape(-1, 15).sum(axis=1)
+    ic = float(np.corrcoef(np.argsort(np.argsort(score)), np.argsort(np.argsort(y)))[0, 1])
+    d = deflated(daily, [{"sharpe_daily": None}])
+    return {"net_usd": float(pnl.sum()), "psr": d["dsr"], "pbo": None, "rank_ic": ic, **d}
+
+
 def build_export(
     out_dir: str | Path,
     *,
@@ -498,7 +512,8 @@ def build_export(
     _lightgbm_onnx(clf, len(names), out / "model.onnx")
     clf.booster_.save_model(str(out / "model.lgbm.txt"))
 
-    model = _scores(yte, np.asarray(clf.predict_proba(Xte)))
+    proba_te = np.asarray(clf.predict_proba(Xte))
+    model = _scores(yte, proba_te)
     baselines = {
         "majority": _scores(yte, MajorityClass().fit(Xtr, ytr).predict_proba(Xte)),
         "logistic": _scores(yte, LogisticBaseline(seed=seed).fit(Xtr, ytr).predict_proba(Xte)),
@@ -528,6 +543,7 @@ def build_export(
                 "best_baseline": best,
                 "best_baseline_accuracy": best_acc,
                 "accuracy_over_best_baseline": model["accuracy"] - best_acc,
+                "trading": _synthetic_trading(proba_te, yte),
             },
         },
         seeds=[seed],

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol.training.errors import LabelConfigError, PipelineConfigError, fail, unknown_fields
-from pycontrol.training.labels import DirectionConfig, RegimeConfig
+from pycontrol.training.labels import DirectionConfig, RegimeConfig, TripleBarrierConfig
 
 
 class TrainConfigError(PipelineConfigError):
@@ -156,13 +156,16 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class CostsConfig:
-    """Price-unit costs of the report's threshold strategy: ``half_spread`` + ``fees`` per
-    unit of position change; long when P(up classes) > ``threshold``, short when P(down
-    classes) > ``threshold``, flat otherwise."""
+    """Costs of the report's threshold strategy (:mod:`pycontrol.training.pnl`), in price
+    units: ``half_spread`` per side, ``fees`` per round trip (half per side); long when
+    P(up classes) > ``threshold``, short when P(down classes) > ``threshold``, flat
+    otherwise, each signal held for the label horizon. ``point_value``: USD per price unit
+    of one contract (6E 125,000; ES 50), so P&L is reported in USD."""
 
     half_spread: float = 0.0
     fees: float = 0.0
     threshold: float = 0.5
+    point_value: float = 1.0
 
     def __post_init__(self) -> None:
         bad = [
@@ -172,6 +175,8 @@ class CostsConfig:
         ]
         if not _num(self.threshold) or not 0 < self.threshold < 1:
             bad.append(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if not _num(self.point_value) or self.point_value <= 0:
+            bad.append(f"point_value must be a number > 0, got {self.point_value!r}")
         _check("CostsConfig", bad)
 
 
@@ -250,11 +255,14 @@ class ExportConfig:
         _check("ExportConfig", bad)
 
 
-_LABELS: dict[str, type[Any]] = {"regime": RegimeConfig, "direction": DirectionConfig}
+_LABELS: dict[str, type[Any]] = {
+    "regime": RegimeConfig,
+    "direction": DirectionConfig,
+    "triple_barrier": TripleBarrierConfig,
+}
 _TOP = (
     "family",
     "seeds",
-    "trial_count",
     "data",
     "features",
     "labels",
@@ -269,21 +277,21 @@ _TOP = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run. ``labels`` is ``(kind, RegimeConfig | DirectionConfig)``."""
+    """A whole training run. ``labels`` is the ``[labels]`` config of ``label_kind``
+    (``regime``, ``direction`` or ``triple_barrier``)."""
 
     family: str
     seeds: tuple[int, ...]
     data: DataConfig
     features: FeaturesConfig
     label_kind: str
-    labels: RegimeConfig | DirectionConfig
+    labels: RegimeConfig | DirectionConfig | TripleBarrierConfig
     split: SplitConfig
     costs: CostsConfig
     models: tuple[ModelConfig, ...]
     stacking: StackingConfig
     tracking: TrackingConfig
     export: ExportConfig
-    trial_count: int = 1
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     source: str | None = None
     source_sha256: str | None = None
@@ -294,7 +302,7 @@ class TrainConfig:
     ) -> TrainConfig:
         from pycontrol.training.families import FAMILIES  # the registry imports this module
 
-        bad = unknown_fields(data, _TOP)
+        bad = unknown_fields({k: v for k, v in data.items() if k != "trial_count"}, _TOP)
         family = data.get("family")
         if family not in FAMILIES:
             bad.append(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
@@ -306,9 +314,11 @@ class TrainConfig:
             or len(set(seeds)) != len(seeds)
         ):
             bad.append(f"seeds must be a non-empty list of distinct ints >= 0, got {seeds!r}")
-        trials = data.get("trial_count", 1)
-        if not _int(trials, 1):
-            bad.append(f"trial_count must be an int >= 1, got {trials!r}")
+        if "trial_count" in data:
+            bad.append(
+                "trial_count is not a config key: the family's trial ledger "
+                "(<runs>/<family>/trials.jsonl) counts the trials"
+            )
         sections: dict[str, tuple[type[Any], Any]] = {
             "data": (DataConfig, data.get("data")),
             "features": (FeaturesConfig, data.get("features", {})),
@@ -342,8 +352,12 @@ class TrainConfig:
             bad += _section(ModelConfig, m, f"models.{i}")
         if not bad and family in FAMILIES:
             fam = FAMILIES[family]
-            if kind != fam.label_kind:
-                bad.append(f"[labels] family {family!r} uses kind {fam.label_kind!r}, got {kind!r}")
+            if kind not in fam.label_kinds:
+                bad.append(
+                    f"[labels] family {family!r} uses kind "
+                    f"{' or '.join(repr(k) for k in fam.label_kinds)}, "
+                    f"got {kind!r}"
+                )
             for m in models:
                 bad += [f"[models.{m['name']}] {v}" for v in fam.check_model(m)]
         _check(source or "TrainConfig", bad)
@@ -361,7 +375,6 @@ class TrainConfig:
             stacking=_build(StackingConfig, sections["stacking"][1]),
             tracking=_build(TrackingConfig, sections["tracking"][1]),
             export=_build(ExportConfig, sections["export"][1]),
-            trial_count=int(trials),
             raw=dict(data),
             source=source,
             source_sha256=sha256,

@@ -24,8 +24,10 @@ from pycontrol.training.errors import fail
 from pycontrol.training.labels import (
     DirectionConfig,
     RegimeConfig,
+    TripleBarrierConfig,
     direction_labels,
     regime_labels,
+    triple_barrier_labels,
 )
 from pycontrol.training.splits import PurgedWalkForward, feature_lookback
 
@@ -145,10 +147,15 @@ def feature_set(config: FeaturesConfig) -> pycontrol.FeatureSet:
     return pycontrol.FeatureSet(names)
 
 
-def _labels(bars: pl.DataFrame, cfg: RegimeConfig | DirectionConfig) -> tuple[Arr, Arr]:
+def _labels(
+    bars: pl.DataFrame, cfg: RegimeConfig | DirectionConfig | TripleBarrierConfig
+) -> tuple[Arr, Arr]:
     if isinstance(cfg, RegimeConfig):
         df = regime_labels(bars, cfg)
         y = df["regime_code"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    elif isinstance(cfg, TripleBarrierConfig):
+        df = triple_barrier_labels(bars, cfg)
+        y = df["tb_label"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
     else:
         df = direction_labels(bars, cfg)
         y = df["label"].cast(pl.Float64).fill_null(float("nan")).to_numpy()

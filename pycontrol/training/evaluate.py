@@ -1,6 +1,6 @@
 """Out-of-sample evaluation on the walk-forward folds: members over several seeds, the
-stacking meta-learner on folds that have earlier out-of-fold rows, the threshold strategy
-net of costs, and the per-fold/aggregate metric blocks of the manifest.
+stacking meta-learner on folds that have earlier out-of-fold rows, and the per-fold/aggregate
+metric blocks of the manifest (the trading figures: :mod:`pycontrol.training.pnl`).
 
 Every figure comes from test folds only; metrics use the baselines' definitions
 (:func:`pycontrol.training.baselines.classification_metrics`), so a model and its
@@ -135,7 +135,8 @@ def metrics_block(
     mean_acc = float(np.mean(acc))
     agg_model = {
         "accuracy": mean_acc,
-        "accuracy_std": float(np.std(acc)),
+        # sample std over seeds (ddof 1): the seeds are a sample of the possible ones
+        "accuracy_std": float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0,
         "balanced_accuracy": _mean([per_seed[s][1]["balanced_accuracy"] for s in per_seed]),
         "log_loss": _mean([per_seed[s][1]["log_loss"] for s in per_seed]),
     }
@@ -155,22 +156,3 @@ def metrics_block(
             "accuracy_over_best_baseline": mean_acc - best_acc,
         },
     }
-
-
-def strategy_pnl(
-    proba: Arr,
-    classes: Arr,
-    up: Sequence[int],
-    down: Sequence[int],
-    next_change: Arr,
-    threshold: float,
-    cost: float,
-) -> tuple[Arr, Arr]:
-    """(net P&L per row, position) of one unit: long when P(up classes) > threshold,
-    short when P(down classes) > threshold (the larger wins), else flat; held one bar;
-    each unit of position change pays ``cost`` (half-spread + fees), price units."""
-    pu = proba[:, np.isin(classes, up)].sum(axis=1)
-    pd_ = proba[:, np.isin(classes, down)].sum(axis=1)
-    pos = np.where((pu > threshold) & (pu >= pd_), 1.0, np.where(pd_ > threshold, -1.0, 0.0))
-    change = np.abs(np.diff(np.concatenate([[0.0], pos])))
-    return pos * next_change - cost * change, pos

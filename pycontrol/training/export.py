@@ -29,10 +29,18 @@ _JITTER = 0.05
 
 
 def code_commit() -> str:
-    """``git rev-parse HEAD`` of the working tree, or 'unknown' outside a checkout."""
+    """``git rev-parse HEAD`` of the checkout this package is imported from (not of the
+    current directory: training run from elsewhere still records its code), or 'unknown'
+    when the package is not in a git checkout (an installed wheel)."""
+    here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+            cwd=here,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):

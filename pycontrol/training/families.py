@@ -15,13 +15,15 @@ from pycontrol.training.models import SEQUENCE_KINDS, check_params
 
 @dataclass(frozen=True)
 class Family:
-    """``label_kind``: the ``[labels] kind`` it uses; ``kinds``: model kinds it admits;
+    """``label_kinds``: the ``[labels] kind``s it accepts (classes must match
+    ``class_names``: direction and triple-barrier labels are both -1/0/+1); ``kinds``: model
+    kinds it admits;
     ``class_names``: label value -> name (manifest ``classes``); ``up``/``down``: the
     classes whose summed probability drives the report's long/short strategy."""
 
     name: str
     description: str
-    label_kind: str
+    label_kinds: tuple[str, ...]
     kinds: tuple[str, ...]
     class_names: Mapping[int, str]
     up: tuple[int, ...]
@@ -41,7 +43,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="regime_hourly",
             description="hourly macro regime, 5 classes, LightGBM on hourly bar features",
-            label_kind="regime",
+            label_kinds=("regime",),
             kinds=("lightgbm",),
             class_names={c - 2: n for c, n in enumerate(REGIME_NAMES)},
             up=(1, 2),
@@ -50,7 +52,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="bar_timing",
             description="short-horizon direction on 1m bars from a 30-bar sequence model",
-            label_kind="direction",
+            label_kinds=("direction", "triple_barrier"),
             kinds=(*SEQUENCE_KINDS, "lightgbm"),
             class_names={-1: "DOWN", 0: "FLAT", 1: "UP"},
             up=(1,),
@@ -60,7 +62,7 @@ FAMILIES: dict[str, Family] = {
             name="demo",
             description="`pycontrol demo`: direction on 1s bars of synthetic MBO trades, "
             "LightGBM on the bar features the backtest engine streams",
-            label_kind="direction",
+            label_kinds=("direction", "triple_barrier"),
             kinds=("lightgbm",),
             class_names={-1: "DOWN", 0: "FLAT", 1: "UP"},
             up=(1,),

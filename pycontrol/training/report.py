@@ -100,11 +100,23 @@ def _equity_figure(equity: Mapping[str, tuple[Arr, Arr]]) -> str:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for name, (ts, pnl) in equity.items():
         ax.plot(ts, np.cumsum(pnl), label=name)
-    ax.set_ylabel("cumulative net P&L (price units, 1 contract)")
+    ax.set_ylabel("cumulative net P&L (USD, mean over seeds)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     return _png(fig)
+
+
+def _trading_table(models: Mapping[str, Mapping[str, Any]]) -> str:
+    """Net USD, PSR, DSR (trials from the ledger), PBO and rank IC per model."""
+    keys = ("net_usd", "net_usd_std", "psr", "dsr", "n_trials", "pbo", "rank_ic")
+    rows = [
+        [name, *(m["aggregate"]["trading"].get(k) for k in keys)]
+        for name, m in models.items()
+        if "trading" in m["aggregate"]
+    ]
+    head = ["model", "net USD", "std (seeds)", "PSR", "DSR", "trials (ledger)", "PBO", "rank IC"]
+    return _table(head, rows)
 
 
 def render(
@@ -201,16 +213,20 @@ def render(
     for name, imp in importance.items():
         parts.append(f"<h2>Feature importance: {html.escape(name)}</h2>")
         parts.append(_importance_figure(imp))
-    parts.append("<h2>Threshold strategy, net of costs (test folds)</h2>")
+    parts.append(
+        "<h2>Threshold strategy, held for the label horizon, net of costs (test folds, "
+        "every seed)</h2>"
+    )
+    parts.append(_trading_table(models))
     parts.append(
         _table(
             [
                 "model",
-                "net P&L",
-                "trades (position changes)",
+                "net USD (mean over seeds)",
+                "contracts traded",
                 "bars in market",
                 "threshold",
-                "cost per change",
+                "USD per contract traded",
             ],
             [
                 [

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from pycontrol.registry import trials as ledger
 from pycontrol.training.baselines import BaselineReport, evaluate_baselines
 from pycontrol.training.config import TrainConfig
 from pycontrol.training.dataset import Dataset, build_dataset, input_sha256, load_model_bars
@@ -30,7 +31,6 @@ from pycontrol.training.evaluate import (
     ModelEval,
     metrics_block,
     stack_walk_forward,
-    strategy_pnl,
     walk_forward,
 )
 from pycontrol.training.export import (
@@ -42,6 +42,7 @@ from pycontrol.training.export import (
 )
 from pycontrol.training.families import FAMILIES, Family
 from pycontrol.training.models import make_member, member_lookback
+from pycontrol.training.pnl import horizon_pnl, rank_ic, signals, trading_block
 from pycontrol.training.report import render
 from pycontrol.training.stacking import Stacker
 from pycontrol.training.tracking import log_run, tracking_uri
@@ -115,6 +116,72 @@ def _oof_frame(ds: Dataset, folds: list[Fold], evals: dict[str, ModelEval]) -> p
             cols |= {f"p_{c}": p[ok, j] for j, c in enumerate(ds.classes)}
             parts.append(pl.DataFrame(cols))
     return pl.concat(parts)
+
+
+def _trading(
+    config: TrainConfig, family: Family, ds: Dataset, folds: list[Fold], evals: dict[str, ModelEval]
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[Arr, Arr]], dict[str, dict[str, Any]]]:
+    """Per model: the horizon-held USD P&L over every seed (:mod:`pycontrol.training.pnl`),
+    and the report's equity curves (seed mean) and strategy rows, with always-long beside."""
+    c = config.costs
+    h = int(config.labels.horizon)
+    close = ds.bars["close"].cast(pl.Float64).to_numpy()
+    ts = ds.bars["ts"]
+    ahead = np.minimum(ds.rows + h, len(close) - 1)
+    fwd = np.where(ds.rows + h < len(close), close[ahead] - close[ds.rows], np.nan)
+    trading: dict[str, dict[str, Any]] = {}
+    equity: dict[str, tuple[Arr, Arr]] = {}
+    strategy: dict[str, dict[str, Any]] = {}
+
+    def book(sig: Arr, rows: Arr) -> Any:
+        return horizon_pnl(sig, ds.rows[rows], close, ts, h, c.point_value, c.half_spread, c.fees)
+
+    for name, ev in evals.items():
+        rows = np.concatenate([folds[k][1] for k in ev.folds])
+        per_seed = {}
+        for seed, oof in ev.oof.items():
+            p = oof[rows]
+            sig = signals(p, ds.classes, family.up, family.down, c.threshold)
+            per_seed[seed] = (
+                book(sig, rows),
+                rank_ic(p, ds.classes, family.up, family.down, fwd[rows]),
+            )
+        trading[name] = trading_block(per_seed, h, c.point_value)
+        first = next(iter(per_seed.values()))[0]
+        equity[name] = (
+            ts.gather(first.bars).to_numpy(),
+            np.mean([hp.net for hp, _ in per_seed.values()], axis=0),
+        )
+        strategy[name] = {
+            "net_pnl": trading[name]["net_usd"],
+            "net_pnl_std": trading[name]["net_usd_std"],
+            "changes": float(
+                np.mean(
+                    [np.abs(np.diff(hp.position, prepend=0.0)).sum() for hp, _ in per_seed.values()]
+                )
+            ),
+            "bars_in_market": float(
+                np.mean([(hp.position != 0).sum() for hp, _ in per_seed.values()])
+            ),
+            "threshold": c.threshold,
+            "cost_per_change": (c.half_spread + c.fees / 2) * c.point_value,
+            "seeds": list(per_seed),
+            "folds": list(ev.folds),
+        }
+    rows = np.concatenate([te for _, te in folds])
+    long = book(np.ones(len(rows)), rows)
+    equity["baseline: always long"] = (ts.gather(long.bars).to_numpy(), long.net)
+    strategy["baseline: always long"] = {
+        "net_pnl": long.net_usd,
+        "net_pnl_std": 0.0,
+        "changes": float(np.abs(np.diff(long.position, prepend=0.0)).sum()),
+        "bars_in_market": int((long.position != 0).sum()),
+        "threshold": None,
+        "cost_per_change": (c.half_spread + c.fees / 2) * c.point_value,
+        "seeds": None,
+        "folds": list(range(len(folds))),
+    }
+    return trading, equity, strategy
 
 
 def train(
@@ -204,13 +271,42 @@ def train(
     folder = runs_root / config.family / run_id
     (folder / "export").mkdir(parents=True, exist_ok=False)
     export_seed = config.seeds[0]
-    test_idx = np.concatenate([te for _, te in folds])
+    trading, equity, strategy = _trading(config, family, ds, folds, evals)
+    # Every model compared in this run is a trial of the family; the ledger (all runs so
+    # far, this one included) is the only source of the trial count, the DSR and the PBO.
+    params = {m.name: (m.kind, dict(m.params)) for m in config.models}
+    params["stacking"] = ("stacking", {"recent": config.stacking.recent, "C": config.stacking.C})
+    trials = ledger.append_trials(
+        ledger.ledger_path(runs_root, config.family),
+        [
+            ledger.trial_record(
+                family=config.family,
+                run_id=run_id,
+                model=name,
+                kind=params[name][0],
+                params=params[name][1],
+                config_sha256=cfg_hash,
+                data_sha256=ds.data_sha256,
+                feature_set_hash=ds.feature_set.hash,
+                seeds=config.seeds,
+                days=trading[name]["daily"]["day"],
+                daily_net_usd=trading[name]["daily"]["net_usd"],
+            )
+            for name in evals
+        ],
+    )
+    pbo = ledger.pbo_from_trials(trials)
+    for name in evals:
+        block = {k: v for k, v in trading[name].items() if k != "daily"}
+        block |= ledger.deflated(trading[name]["daily"]["net_usd"], trials)
+        block["pbo"] = pbo
+        metrics[name]["aggregate"]["trading"] = block
     lineage = {
         "data": ds.data_sha256,
         "code_commit": code_commit(),
         "config": {"path": config.source, "sha256": cfg_hash},
         "splitter": splitter.params(),
-        "trial_count": config.trial_count,
+        "trial_count": len(trials),
     }
     fs_block = {"hash": ds.feature_set.hash, "names": ds.names, "timeframe": ds.timeframe}
     class_names = [family.class_names[int(c)] for c in ds.classes]
@@ -247,24 +343,33 @@ def train(
             parity_result=par,
         )
 
+    # The exports are fit on the last fold's training rows (purged and embargoed from its
+    # test rows) and their parity runs on that fold's test rows: rows the export never saw.
+    fit_rows, held_rows = folds[-1]
+    ts_rows = ds.bars["ts"].gather(ds.rows)
+    export_rows = {
+        "fit": {"n": len(fit_rows), "last_ts": str(ts_rows[int(fit_rows[-1])])},
+        "parity": {"n": len(held_rows), "first_ts": str(ts_rows[int(held_rows[0])])},
+    }
     if config.export.enabled:
         for m in config.models:
             bar.set_postfix_str(f"export {m.name}")
             member = make_member(m.kind, m.params, ds.classes, export_seed)
-            member.fit(ds.features, ds.rows, ds.y)
+            member.fit(ds.features, ds.rows[fit_rows], ds.y[fit_rows])
             out = folder / "export" / m.name
             out.mkdir()
             info = member.export(out)
             # over every bar some training input reads (a window reads lookback - 1 back),
             # without materialising the windows
             lb = int(member.sequence["lookback"]) if member.sequence else 1
-            covered = np.unique((ds.rows[:, None] - np.arange(lb)[None, :]).ravel())
+            fit_bars = ds.rows[fit_rows]
+            covered = np.unique((fit_bars[:, None] - np.arange(lb)[None, :]).ravel())
             bounds = input_bounds(ds.features[covered])
             par = run_parity(
                 out,
                 "input",
                 member.proba_from_inputs,
-                member.inputs(ds.features, ds.rows[test_idx]),
+                member.inputs(ds.features, ds.rows[held_rows]),
                 bounds,
                 m.kind,
             )
@@ -277,14 +382,17 @@ def train(
             bar.set_postfix_str("export stacking")
             p = np.stack([evals[m.name].oof[export_seed] for m in config.models])
             have = np.flatnonzero(np.isfinite(p).all(axis=(0, 2)))
+            # as for the members: out-of-fold rows before the last fold's training end
+            fit = have[have <= int(fit_rows[-1])]
+            held = have[np.isin(have, held_rows)]
             meta = Stacker(ds.classes, config.stacking.recent, config.stacking.C)
-            meta.fit(p[:, have], ds.y[have])
+            meta.fit(p[:, fit], ds.y[fit])
             out = folder / "export" / "stacking"
             out.mkdir()
             info = meta.export_onnx(out / "model.onnx")
             info["native"] = None
-            flat = p[:, have].transpose(1, 0, 2).reshape(len(have), -1)
-            bounds = input_bounds(flat)
+            bounds = input_bounds(p[:, fit].transpose(1, 0, 2).reshape(len(fit), -1))
+            flat = p[:, held].transpose(1, 0, 2).reshape(len(held), -1)
             par = run_parity(
                 out,
                 "member_probabilities",
@@ -313,45 +421,6 @@ def train(
             bar.update()
     bar.close()
 
-    strategy: dict[str, dict[str, Any]] = {}
-    equity: dict[str, tuple[Arr, Arr]] = {}
-    cost = config.costs.half_spread + config.costs.fees
-    ts_all = ds.bars["ts"].gather(ds.rows).to_numpy()
-    for name, ev in evals.items():
-        rows = np.concatenate([folds[k][1] for k in ev.folds])
-        pnl, pos = strategy_pnl(
-            ev.oof[export_seed][rows],
-            ds.classes,
-            family.up,
-            family.down,
-            ds.next_change[rows],
-            config.costs.threshold,
-            cost,
-        )
-        equity[name] = (ts_all[rows], pnl)
-        strategy[name] = {
-            "net_pnl": float(pnl.sum()),
-            "changes": int(np.abs(np.diff(np.concatenate([[0.0], pos]))).sum()),
-            "bars_in_market": int((pos != 0).sum()),
-            "threshold": config.costs.threshold,
-            "cost_per_change": cost,
-            "seed": export_seed,
-            "folds": list(ev.folds),
-        }
-    rows = np.concatenate([te for _, te in folds])
-    hold = ds.next_change[rows].copy()
-    hold[0] -= cost
-    equity["baseline: always long"] = (ts_all[rows], hold)
-    strategy["baseline: always long"] = {
-        "net_pnl": float(hold.sum()),
-        "changes": 1,
-        "bars_in_market": len(rows),
-        "threshold": None,
-        "cost_per_change": cost,
-        "seed": None,
-        "folds": list(range(len(folds))),
-    }
-
     resolved = _resolved(config, ds, splitter.params())
     (folder / "resolved.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     config_text = Path(config.source).read_text() if config.source else json.dumps(config.raw)
@@ -366,7 +435,8 @@ def train(
         "models": metrics,
         "strategy": strategy,
         "exports": {
-            k: {"model_id": v["model_id"], "parity": v["parity"]} for k, v in manifests.items()
+            k: {"model_id": v["model_id"], "parity": v["parity"], "rows": export_rows}
+            for k, v in manifests.items()
         },
         "notes": notes,
     }

@@ -25,7 +25,7 @@ import polars as pl
 import pytest
 
 from pycontrol import load_bars
-from pycontrol.risk import backtest_var, fit_copula, fit_garch, risk_features
+from pycontrol.risk import backtest_var, fit_copula, fit_garch, risk_features, var_cvar
 
 SIXE = "bars/other/6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
 LEAN = "bars/lean-es-minute"
@@ -120,3 +120,39 @@ def test_es_risk_features_no_look_ahead(es: tuple[pl.DataFrame, pl.DataFrame]) -
     assert 1 <= live["risk_score"].min() <= live["risk_score"].max() <= 10  # type: ignore[operator]
     q = np.quantile(live["risk_score"].to_numpy(), [0.25, 0.5, 0.75])
     print(f"\nES risk_score quartiles: {q}")
+
+
+@pytest.mark.parametrize("kind", ["garch", "egarch"])
+@pytest.mark.parametrize("market", ["6E", "ES"])
+def test_garch_convenience_api_matches_arch_on_real_returns(
+    market: str, kind: str, sixe: pl.DataFrame, es: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    """``GarchFit.forecast/var/cvar/regime`` against ``arch``'s own forecast of the same fit
+    on real minute returns (issue 16, defect 3: the fit sample, already multiplied by
+    ``scale``, was multiplied again, so 6E's 1-step volatility read 0.886% against arch's
+    0.00939% and the regime was always "high"). The shared data hold no GC bars; 6E and
+    the ES front month are the real minute series at hand (scale 100 and 10 respectively)."""
+    bars = sixe[:6000] if market == "6E" else es[0]
+    r = _pct_returns(bars)
+    fit = fit_garch(r, kind=kind)  # type: ignore[arg-type]
+    assert fit.scale > 1  # the case the defect lived in: percent returns std < 1
+    if kind == "garch":  # arch's analytic forecast (EGARCH's multi-step is simulated)
+        ref = np.sqrt(fit.result.forecast(horizon=5, reindex=False).variance.to_numpy()[-1])
+        ref = ref / fit.scale
+        np.testing.assert_allclose(fit.forecast(5), ref, rtol=1e-9)
+    # One step: arch's in-sample recursion extended by one step, for both kinds.
+    ref1 = float(
+        np.sqrt(fit.result.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0])
+        / fit.scale
+    )
+    one = float(fit.forecast(1)[0])
+    print(f"\n{market} {kind}: 1-step vol {one:.6f}% (arch {ref1:.6f}%), regime {fit.regime()}")
+    assert one == pytest.approx(ref1, rel=1e-9)
+    # Same order as the in-sample conditional volatility, not 1-2 orders above it.
+    lo, hi = np.quantile(fit.cond_vol, [0.01, 0.99])
+    assert lo / 2 < one < hi * 2
+    # VaR/CVaR from the same sigma, in percent.
+    v, c = var_cvar(fit.mu, ref1, 0.99, "normal")
+    assert fit.var(0.99) == pytest.approx(float(v), rel=1e-9)
+    assert fit.cvar(0.99) == pytest.approx(float(c), rel=1e-9)
+    assert fit.vol_percentile() == float(np.mean(fit.cond_vol <= one))

@@ -180,7 +180,7 @@ def test_train_cli_end_to_end_on_real_bars(
         assert man["seeds"] == [0, 1, 2, 3, 4]
         lin = man["lineage"]
         assert lin["data"] == [data_sha]
-        assert lin["code_commit"] and lin["trial_count"] == 1
+        assert lin["code_commit"] and lin["trial_count"] == 3  # the ledger: 2 members + stacking
         assert (
             lin["splitter"]["splitter"] == "PurgedWalkForward" and lin["splitter"]["n_folds"] == 3
         )
