@@ -18,6 +18,7 @@ from pycontrol.commands import (
     ib_cmd,
     journal_cmd,
     models_cmd,
+    notify_cmd,
     risk_cmd,
     serve_cmd,
     session_cmd,
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.register(sub)
     risk_cmd.register(sub)
     serve_cmd.register(sub)
+    notify_cmd.register(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ import zmq
 import zmq.asyncio
 
 from pycontrol._core import ConfigError
+from pycontrol.notify.client import notifier_from_env
 from pycontrol.session import messages as m
 from pycontrol.session.channel import EngineClient, EngineHost
 from pycontrol.session.config import SessionConfig
@@ -119,6 +120,8 @@ class Session:
         # both when it replays executions after a reconnect).
         self._engine_fills: set[str] = set()
         self._engine_commissions: set[str] = set()
+        # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
+        self.notifier = notifier_from_env(cfg.name)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -208,6 +211,8 @@ class Session:
             self.telemetry_sent += 1
         except zmq.Again:
             self.telemetry_dropped += 1
+        if self.notifier is not None:  # issue 13: halts, fills, start/stop -> notifications
+            self.notifier.on_session_event(topic, data)
 
     # -- the data path ----------------------------------------------------------------------
 
@@ -471,6 +476,9 @@ class Session:
             if self.venue is not None and hasattr(self.venue, "stop"):
                 await self.venue.stop()
             self.journal.append("session_stop", {})
+            if self.notifier is not None:
+                self.notifier.event("session_stop", f"{self.cfg.name} stopped", {"mode": self.mode})
+                self.notifier.close()
             self._close()
         return 0
 

@@ -1,0 +1,68 @@
+"""`pycontrol notify`: the notifications service (`serve`), a Telegram Bot API test double
+on loopback (`test-telegram`) and a one-off event (`send`). Imports happen where they run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("notify", help="notifications service (Telegram, webhooks)")
+    nsub = p.add_subparsers(dest="notify_command", required=True)
+    s = nsub.add_parser("serve", help="run the notifications service")
+    s.add_argument("--config", required=True, help="configs/notify/<name>.toml")
+    s.add_argument("--port", type=int, default=None, help="override [notify] port (0: any)")
+    t = nsub.add_parser("test-telegram", help="a Telegram Bot API double on 127.0.0.1")
+    t.add_argument("--port", type=int, default=8473)
+    t.add_argument("--token-env", default="TELEGRAM_BOT_TOKEN", help="the token it accepts")
+    t.add_argument("--chat-id", default="1001")
+    t.add_argument("--seconds", type=float, default=0.0, help="stop after S seconds (0: never)")
+    e = nsub.add_parser("send", help="post one event to a running service")
+    e.add_argument("--url", required=True, help="http://127.0.0.1:PORT")
+    e.add_argument("event")
+    e.add_argument("text")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.notify_command == "serve":
+        from pycontrol.notify.config import NotifyConfig
+        from pycontrol.notify.service import serve
+
+        return serve(NotifyConfig.load(args.config), args.port)
+    if args.notify_command == "test-telegram":
+        import os
+
+        from pycontrol.notify.testdouble import TelegramDouble
+
+        token = os.environ.get(args.token_env, "")
+        if not token:
+            print(f"error: set {args.token_env} (the token the double accepts)", file=sys.stderr)
+            return 2
+        d = TelegramDouble(token, (args.chat_id,), args.port).start()
+        print(f"telegram double on {d.base_url}<token>/ (chat {args.chat_id})", flush=True)
+        seen = 0
+        end = time.monotonic() + args.seconds if args.seconds > 0 else None
+        try:
+            while end is None or time.monotonic() < end:
+                time.sleep(0.2)
+                for m in d.messages[seen:]:
+                    print(json.dumps({"chat_id": m.chat_id, "text": m.text}), flush=True)
+                seen = len(d.messages)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            d.stop()
+        return 0
+    from pycontrol.notify.client import NotifyUnavailable, post_event, read_token
+
+    try:
+        print(json.dumps(post_event(args.url, read_token(), args.event, args.text, "cli")))
+    except NotifyUnavailable as e:
+        print(f"error: NotifyUnavailable: {e}", file=sys.stderr)
+        return 2
+    return 0
