@@ -29,6 +29,13 @@ def register(sub: Any) -> None:
         help='required, with mode = "live" in the config, to trade live',
     )
     p.add_argument("--run-dir", default=None, help="journal and endpoints (default: config)")
+    p.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also run the ops service (dashboard, /metrics) on 127.0.0.1:PORT",
+    )
     p.set_defaults(func=_run)
 
 
@@ -56,6 +63,15 @@ def _run(args: argparse.Namespace) -> int:
     from pycontrol.ib.connect import IBConnectError
     from pycontrol.ib.contracts import ContractError
 
+    ops = None
+    if args.serve is not None:
+        import subprocess
+
+        # its own process: the ops service reads the session over its sockets only
+        ops = subprocess.Popen(
+            [sys.executable, "-m", "pycontrol.cli", "serve", "--run-dir", str(run_dir),
+             "--port", str(args.serve)]
+        )  # fmt: skip
     try:
         return asyncio.run(Session(cfg, mode, run_dir).run())
     except (IBConnectError, ContractError, SessionLocked, CoreError, FileNotFoundError) as e:
@@ -63,3 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         # line, not a traceback; the journal has the session_start/stop around it
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
+    finally:
+        if ops is not None:
+            ops.terminate()
+            ops.wait(10)

@@ -76,7 +76,6 @@ SESSION_EVENTS = {
     ("state", "resume"): "resume",
     ("state", "flatten"): "halt",
     ("state", "ready"): "session_start",
-    ("state", "replay_end"): "session_stop",
     ("state", "connectivity"): "reconnect",
     ("state", "breaker"): "breaker",
     ("fill", None): "fill",
@@ -85,17 +84,25 @@ DENIAL_SPIKE = 20  # denials within one minute that make a "denial_spike"
 
 
 class Notifier:
-    def __init__(self, url: str, token: str, source: str, maxsize: int = 1000) -> None:
+    def __init__(self, url: str, token: str | None, source: str, maxsize: int = 1000) -> None:
+        # token None: read from the keys directory at the first send (the service may start
+        # after the session and create it then)
         self.url, self.token, self.source = url, token, source
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize)
         self.dropped = 0
         self.sent = 0
         self._denials: list[float] = []
+        self._n = 0
+        self._started = time.time_ns()
         self._t = threading.Thread(target=self._run, name="notify", daemon=True)
         self._t.start()
 
     def event(self, event: str, text: str, data: dict[str, Any] | None = None,
               key: str | None = None) -> None:  # fmt: skip
+        if key is None:
+            # every event its own id: a retried POST (a reply lost to a timeout) is one alert
+            self._n += 1
+            key = f"{self.source}:{os.getpid()}:{self._started}:{self._n}"
         try:
             self._q.put_nowait({"event": event, "text": text, "data": data or {}, "key": key})
         except queue.Full:
@@ -135,14 +142,16 @@ class Notifier:
             item = self._q.get()
             if item is None:
                 return
-            for attempt in range(3):
+            for attempt in range(5):  # about 8 s of retries, then the event is logged
                 try:
+                    if self.token is None:
+                        self.token = read_token()
                     post_event(self.url, self.token, item["event"], item["text"], self.source,
                                item["data"], item["key"], timeout=3.0)  # fmt: skip
                     self.sent += 1
                     break
                 except NotifyUnavailable as e:
-                    if attempt == 2:
+                    if attempt == 4:
                         log.warning("notification %s not posted: %s", item["event"], e)
                     else:
                         time.sleep(0.5 * 2**attempt)
@@ -152,8 +161,4 @@ def notifier_from_env(source: str) -> Notifier | None:
     url = os.environ.get(URL_ENV)
     if not url:
         return None
-    try:
-        return Notifier(url, read_token(), source)
-    except NotifyUnavailable as e:
-        log.warning("notifications off: %s", e)
-        return None
+    return Notifier(url, None, source)
