@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pycontrol.session import messages as m  # noqa: E402
+from pycontrol.session.control_auth import secure_client  # noqa: E402
 from pycontrol.testing.ib_gateway import BboVenue, TestGateway  # noqa: E402
 
 
@@ -68,6 +69,7 @@ def command_round_trip(rounds: int) -> dict[str, Any]:
             ep = json.loads((run / "endpoints.json").read_text())["cmd"]
             ctx: zmq.Context[Any] = zmq.Context()
             sock = ctx.socket(zmq.REQ)
+            secure_client(sock)  # the control socket is CURVE-authenticated (issue 13)
             sock.connect(ep)
             body = m.command("status")
             for _ in range(50):  # warm-up

@@ -80,6 +80,11 @@ COMMANDS: dict[str, Command] = {
         "the ops service of a running session: REST, stream, dashboard, /metrics, /predict",
         "pycontrol serve --run-dir build/sessions/es-replay",
     ),
+    "notify": Command(
+        "pycontrol.commands.notify_cmd",
+        "the notifications service (Telegram Bot API, webhooks) and a Telegram test double",
+        "pycontrol notify serve --config configs/notify/default.toml --telegram-double",
+    ),
     "ib": Command(
         "pycontrol.commands.ib_cmd",
         "Interactive Brokers tools (TWS-protocol test gateway)",

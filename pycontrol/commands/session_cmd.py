@@ -28,6 +28,13 @@ def register(sub: Any) -> None:
         help='required, with mode = "live" in the config, to trade live',
     )
     p.add_argument("--run-dir", default=None, help="journal and endpoints (default: config)")
+    p.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also run the ops service (dashboard, /metrics) on 127.0.0.1:PORT",
+    )
     p.set_defaults(func=_run)
 
 
@@ -61,6 +68,15 @@ def _run(args: argparse.Namespace) -> int:
     from pycontrol.ib.connect import IBConnectError
     from pycontrol.ib.contracts import ContractError
 
+    ops = None
+    if args.serve is not None:
+        import subprocess
+
+        # its own process: the ops service reads the session over its sockets only
+        ops = subprocess.Popen(
+            [sys.executable, "-m", "pycontrol.cli", "serve", "--run-dir", str(run_dir),
+             "--port", str(args.serve)]
+        )  # fmt: skip
     try:
         session = Session(cfg, mode, run_dir, confirm_live=args.confirm_live)
         return asyncio.run(session.run())
@@ -69,3 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         # line, not a traceback; the journal has the session_start/stop around it
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
+    finally:
+        if ops is not None:
+            ops.terminate()
+            ops.wait(10)

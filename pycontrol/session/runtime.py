@@ -28,6 +28,7 @@ import zmq
 import zmq.asyncio
 
 from pycontrol._core import ConfigError
+from pycontrol.notify.client import notifier_from_env
 from pycontrol.session import messages as m
 from pycontrol.session import operator_state
 from pycontrol.session.config import MODES, SessionConfig
@@ -137,6 +138,8 @@ class Session:
         self._engine_commissions: set[str] = set()
         self._scripted = sorted(cfg.signals, key=lambda s: (s.at_event, s.intent_id))
         self.restored: operator_state.OperatorState | None = None
+        # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
+        self.notifier = notifier_from_env(cfg.name)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -239,6 +242,8 @@ class Session:
             self.telemetry_sent += 1
         except zmq.Again:
             self.telemetry_dropped += 1
+        if self.notifier is not None:  # issue 13: halts, fills, start/stop -> notifications
+            self.notifier.on_session_event(topic, data)
 
     # -- the data path ----------------------------------------------------------------------
 
@@ -488,6 +493,9 @@ class Session:
             if self.venue is not None and hasattr(self.venue, "stop"):
                 await self.venue.stop()
             self.journal.append("session_stop", {})
+            if self.notifier is not None:
+                self.notifier.event("session_stop", f"{self.cfg.name} stopped", {"mode": self.mode})
+                self.notifier.close()
             self._close()
         return 0
 

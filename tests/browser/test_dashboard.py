@@ -6,8 +6,6 @@ confirmation step) halts the engine, journaled as the ops service's operator."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,41 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from sessionkit import REPO, SessionProc, wait_for
+from opskit import Serve
+from sessionkit import SessionProc, wait_for
 from test_session_rust import cli, rust_config
 
 from pycontrol.session.control_auth import KEYS_ENV
 from pycontrol.session.journal import Journal
-
-
-class Serve:
-    """`pycontrol serve` as a subprocess on an ephemeral loopback port."""
-
-    def __init__(self, run_dir: Path, env: dict[str, str]) -> None:
-        self.log = open(run_dir.parent / "serve.txt", "w+")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pycontrol.cli", "serve", "--run-dir", str(run_dir),
-             "--port", "0", "--poll", "0.5"],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **env},
-        )  # fmt: skip
-        self.url = wait_for(self._url, 90, "the ops service to listen")
-
-    def _url(self) -> str | None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"serve exited: {Path(self.log.name).read_text()}")
-        for line in Path(self.log.name).read_text().splitlines():
-            if line.startswith("ops service on "):
-                return line.split()[3].rstrip("/")
-        return None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
 
 
 @pytest.fixture
