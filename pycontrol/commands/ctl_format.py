@@ -78,6 +78,13 @@ def _nested(v: Any) -> bool:
     return isinstance(v, dict) and any(isinstance(x, dict) or _is_records(x) for x in v.values())
 
 
+def _position_realized(engine: dict[str, Any]) -> float | None:
+    pos = engine.get("positions")
+    if not _is_records(pos) or not all("realized" in p for p in pos):
+        return None
+    return float(sum(float(p["realized"]) for p in pos))
+
+
 def format_status(result: dict[str, Any]) -> str:
     """The ``result`` of a status reply as text (see the module docstring)."""
     engine = result.get("engine") if isinstance(result.get("engine"), dict) else {}
@@ -95,6 +102,11 @@ def format_status(result: dict[str, Any]) -> str:
         lines += [f"  {k.ljust(w)}  {fmt_value(v)}" for k, v in top.items()]
     for k, v in result.items():
         if isinstance(v, dict):
+            if not v and k == "realized_pnl" and _position_realized(engine) is not None:
+                # the Rust engine books realized P&L on its positions, not in this map
+                total = fmt_value(_position_realized(engine))
+                lines.append(f"{k}: {total} (sum of the engine positions' realized)")
+                continue
             if not v:
                 lines.append(f"{k}: none")
                 continue
