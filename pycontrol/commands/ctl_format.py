@@ -80,9 +80,14 @@ def _nested(v: Any) -> bool:
 
 def _position_realized(engine: dict[str, Any]) -> float | None:
     pos = engine.get("positions")
-    if not _is_records(pos) or not all("realized" in p for p in pos):
+    if not isinstance(pos, list) or not _is_records(pos):
         return None
-    return float(sum(float(p["realized"]) for p in pos))
+    if not all("realized" in p for p in pos):
+        return None
+    total = 0.0
+    for p in pos:
+        total += float(p["realized"])
+    return total
 
 
 def format_status(result: dict[str, Any]) -> str:
