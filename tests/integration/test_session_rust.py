@@ -16,8 +16,8 @@ import pytest
 from sessionkit import REPO, SessionProc, Telemetry, wait_for
 
 from pycontrol import _core
-from pycontrol.commands.ctl_format import format_status
 from pycontrol.backtest.run import engine_kwargs
+from pycontrol.commands.ctl_format import format_status
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
 from pycontrol.session.rust_engine import strategy_config
