@@ -320,7 +320,33 @@ def summary(r: DemoResult) -> str:
     lines.append(f"  holds by reason: {holds or 'none'}")
     denials = ", ".join(f"{k} {v:,}" for k, v in m.get("denials_by_reason", {}).items())
     lines.append(f"  risk denials by reason: {denials or 'none'}")
+    lines.append(f"  trading: {_trading_line(r.run_dir)}")
     return "\n".join(lines)
+
+
+def _trading_line(run_dir: Path) -> str:
+    """When the fills happened and what was denied after the last one (the report's "what
+    limited trading" panel in one line)."""
+    import polars as pl
+
+    from pycontrol.backtest.report import trading_window
+
+    def read(name: str) -> pl.DataFrame | None:
+        return pl.read_parquet(run_dir / name) if (run_dir / name).exists() else None
+
+    eq = pl.read_parquet(run_dir / "equity.parquet")
+    w = trading_window(eq, read("fills.parquet"), read("denials.parquet"))
+    span = (w["end"] - w["start"]) / 60e9
+    if w["last_fill"] is None:
+        return f"no fill in the {span:.0f} min session"
+    active = (w["last_fill"] - w["start"]) / 60e9
+    out = f"every fill in the first {active:.0f} of {span:.0f} min"
+    after = w["denials_after_last_fill"]
+    if after:
+        out += "; after the last fill the gates denied " + ", ".join(
+            f"{k} {v:,}" for k, v in after.items()
+        )
+    return out
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -110,10 +110,12 @@
     }
     const span = x1 - x0;
     const xf = spec.xnum ? (v) => String(+v.toFixed(3)) : (v) => fmtTime(v, span);
-    for (const t of niceTicks(x0, x1, Math.max(2, Math.floor(pw / 110)))) {
+    let xticks = niceTicks(x0, x1, Math.max(2, Math.floor(pw / 110)));
+    if (spec.xint) xticks = xticks.filter((t) => Math.abs(t - Math.round(t)) < 1e-9);
+    for (const t of xticks) {
       el("text", { x: sx(t), y: H - 8, "text-anchor": "middle", class: "tick" }, svg).textContent = xf(t);
     }
-    if (spec.xlabel) el("text", { x: W - M.r, y: H - 8, "text-anchor": "end", class: "tick" }, svg).textContent = spec.xlabel;
+    if (spec.xlabel) el("text", { x: W - M.r, y: M.t + 12, "text-anchor": "end", class: "tick" }, svg).textContent = "x: " + spec.xlabel;
     const clipId = "c" + Math.random().toString(36).slice(2);
     const clip = el("clipPath", { id: clipId }, el("defs", {}, svg));
     el("rect", { x: M.l, y: M.t, width: pw, height: ph }, clip);

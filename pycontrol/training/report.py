@@ -126,7 +126,11 @@ def _fold_figure(models: Mapping[str, Mapping[str, Any]]) -> str:
         }
         for i, (name, pts) in enumerate(series.items())
     ]
-    return chart("folds", "time", {"series": spec, "xnum": True, "xlabel": "fold", "yfmt": "pct"})
+    return chart(
+        "folds",
+        "time",
+        {"series": spec, "xnum": True, "xint": True, "xlabel": "fold", "yfmt": "pct"},
+    )
 
 
 def _calibration_figure(oof: Mapping[str, Arr], y: Arr, classes: Arr) -> str:
@@ -208,7 +212,13 @@ def _signal_section(signal: Mapping[str, Mapping[str, Any]]) -> str:
         chart(
             "ic",
             "time",
-            {"series": series, "xnum": True, "xlabel": "horizon (bars)", "zero": True},
+            {
+                "series": series,
+                "xnum": True,
+                "xint": True,
+                "xlabel": "horizon (bars)",
+                "zero": True,
+            },
         )
     )
     return "".join(parts)

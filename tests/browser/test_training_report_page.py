@@ -21,9 +21,13 @@ def _metrics(acc: float) -> dict[str, Any]:
         {"fold": k, "n_train": 100 * (k + 1), "n_test": 100, "model": block, "baselines": base}
         for k in range(3)
     ]
-    agg = {"model": {**block, "accuracy_std": 0.01}, "baselines": base,
-           "best_baseline": "majority", "best_baseline_accuracy": 0.37,
-           "accuracy_over_best_baseline": acc - 0.37}  # fmt: skip
+    agg = {
+        "model": {**block, "accuracy_std": 0.01},
+        "baselines": base,
+        "best_baseline": "majority",
+        "best_baseline_accuracy": 0.37,
+        "accuracy_over_best_baseline": acc - 0.37,
+    }
     return {"folds": folds, "aggregate": agg}
 
 
@@ -54,7 +58,7 @@ def test_training_report_page(browser: Any, tmp_path: Path) -> None:
                 "threshold": 0.5,
                 "cost_per_change": 0.2,
             }
-        },  # fmt: skip
+        },
         exports={},
         notes=["a note"],
         header={"Data": "x.dbn (sha256 abc...)", "Code commit": "0123456789ab"},
