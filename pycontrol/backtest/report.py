@@ -393,7 +393,8 @@ def render(run: Path, m: dict[str, Any]) -> str:
         _limits_summary(w, m, tele),
         "<h3>Risk denials over time, by reason</h3>",
         _denial_chart(denials, int(ts[0]), int(ts[-1])),
-        "<h3>Holds by reason (decisions that did not trade)</h3>",
+        "<h3>Holds by reason (decisions that did not trade; the engine counts them, "
+        "without times)</h3>",
         _reason_bars("holds", dict(tele.get("holds_by_reason") or {})),
         "<h3>Model signals gated by reason (stale, non-finite, out of bounds)</h3>",
         _reason_bars("gated", gated),

@@ -78,6 +78,18 @@ def _nested(v: Any) -> bool:
     return isinstance(v, dict) and any(isinstance(x, dict) or _is_records(x) for x in v.values())
 
 
+def _position_realized(engine: dict[str, Any]) -> float | None:
+    pos = engine.get("positions")
+    if not isinstance(pos, list) or not _is_records(pos):
+        return None
+    if not all("realized" in p for p in pos):
+        return None
+    total = 0.0
+    for p in pos:
+        total += float(p["realized"])
+    return total
+
+
 def format_status(result: dict[str, Any]) -> str:
     """The ``result`` of a status reply as text (see the module docstring)."""
     engine = result.get("engine") if isinstance(result.get("engine"), dict) else {}
@@ -95,6 +107,11 @@ def format_status(result: dict[str, Any]) -> str:
         lines += [f"  {k.ljust(w)}  {fmt_value(v)}" for k, v in top.items()]
     for k, v in result.items():
         if isinstance(v, dict):
+            if not v and k == "realized_pnl" and _position_realized(engine) is not None:
+                # the Rust engine books realized P&L on its positions, not in this map
+                total = fmt_value(_position_realized(engine))
+                lines.append(f"{k}: {total} (sum of the engine positions' realized)")
+                continue
             if not v:
                 lines.append(f"{k}: none")
                 continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -117,6 +118,7 @@ def run_demo(
 
     def synth() -> None:
         for path, n, s in ((train_path, train_events, seed), (trade_path, trade_events, seed + 1)):
+            print(f"      writing {path.name} ({n:,} events) ...", flush=True)
             summary = synth_mbo(path, n, s, ["ES"])
             print(
                 f"      {path.name}: {summary['events']:,} events, {summary['trades']:,} "
@@ -144,7 +146,7 @@ def run_demo(
     st.run("bars + features (Rust bar builder and feature engine)", bars)
 
     def fit() -> Any:
-        result = train(config, out / "runs", progress=False, tracking=False)
+        result = train(config, out / "runs", progress=_progress(), tracking=False)
         m = result.metrics["models"]
         for name, block in m.items():
             a = block["aggregate"]
@@ -214,7 +216,7 @@ def run_demo(
             f"overridden: {overrides or 'none'}; decision threshold "
             f"{bt_cfg.decision.min_confidence_ensemble}"
         )
-        return run_backtest(bt_cfg, run_id="demo", progress=False)
+        return run_backtest(bt_cfg, run_id="demo", progress=_progress())
 
     run_dir = st.run(f"backtest: engine serving {FAMILY}@production ({production})", backtest)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -262,6 +264,11 @@ def clear_previous(out: Path) -> None:
         elif p.exists():
             p.unlink()
     marker.write_text(json.dumps({"created": list(OUTPUTS)}, indent=2) + "\n")
+
+
+def _progress() -> bool:
+    """Progress bars (on stderr) when someone watches a terminal; none in logs and tests."""
+    return sys.stderr.isatty()
 
 
 def _legacy_demo(out: Path) -> bool:
@@ -320,7 +327,33 @@ def summary(r: DemoResult) -> str:
     lines.append(f"  holds by reason: {holds or 'none'}")
     denials = ", ".join(f"{k} {v:,}" for k, v in m.get("denials_by_reason", {}).items())
     lines.append(f"  risk denials by reason: {denials or 'none'}")
+    lines.append(f"  trading: {_trading_line(r.run_dir)}")
     return "\n".join(lines)
+
+
+def _trading_line(run_dir: Path) -> str:
+    """When the fills happened and what was denied after the last one (the report's "what
+    limited trading" panel in one line)."""
+    import polars as pl
+
+    from pycontrol.backtest.report import trading_window
+
+    def read(name: str) -> pl.DataFrame | None:
+        return pl.read_parquet(run_dir / name) if (run_dir / name).exists() else None
+
+    eq = pl.read_parquet(run_dir / "equity.parquet")
+    w = trading_window(eq, read("fills.parquet"), read("denials.parquet"))
+    span = (w["end"] - w["start"]) / 60e9
+    if w["last_fill"] is None:
+        return f"no fill in the {span:.0f} min session"
+    active = (w["last_fill"] - w["start"]) / 60e9
+    out = f"every fill in the first {active:.0f} of {span:.0f} min"
+    after = w["denials_after_last_fill"]
+    if after:
+        out += "; after the last fill the gates denied " + ", ".join(
+            f"{k} {v:,}" for k, v in after.items()
+        )
+    return out
 
 
 def _demo(args: argparse.Namespace) -> int:

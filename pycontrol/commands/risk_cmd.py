@@ -62,9 +62,12 @@ def _closes(df: Any, what: str) -> Any:
     return c
 
 
-def check_spacing(ts: pl.Series, iv: int, timeframe: str, what: str) -> None:
+def check_spacing(ts: Any, iv: int, timeframe: str, what: str) -> None:
     """Refuses bars whose typical spacing (the median gap, robust to nights and weekends) is
-    not ``timeframe``: a model fitted on 1-minute returns is no hourly model."""
+    not ``timeframe`` (``ts``: a polars datetime Series): a model fitted on 1-minute returns
+    is no hourly model."""
+    from pycontrol.risk.errors import RiskInputError
+
     gaps = ts.dt.epoch("ns").diff().drop_nulls()
     gaps = gaps.filter(gaps > 0)
     if gaps.len() == 0:
@@ -78,6 +81,8 @@ def check_spacing(ts: pl.Series, iv: int, timeframe: str, what: str) -> None:
 
 
 def _positive(name: str, value: int | None, least: int = 1) -> None:
+    from pycontrol.risk.errors import RiskInputError
+
     if value is not None and value < least:
         raise RiskInputError(f"--{name}: must be at least {least}, got {value}")
 

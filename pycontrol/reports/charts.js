@@ -109,9 +109,13 @@
       el("text", { x: M.l - 4, y: sy(t) + 4, "text-anchor": "end", class: "tick" }, svg).textContent = yfmt(t);
     }
     const span = x1 - x0;
-    for (const t of niceTicks(x0, x1, Math.max(2, Math.floor(pw / 110)))) {
-      el("text", { x: sx(t), y: H - 8, "text-anchor": "middle", class: "tick" }, svg).textContent = fmtTime(t, span);
+    const xf = spec.xnum ? (v) => String(+v.toFixed(3)) : (v) => fmtTime(v, span);
+    let xticks = niceTicks(x0, x1, Math.max(2, Math.floor(pw / 110)));
+    if (spec.xint) xticks = xticks.filter((t) => Math.abs(t - Math.round(t)) < 1e-9);
+    for (const t of xticks) {
+      el("text", { x: sx(t), y: H - 8, "text-anchor": "middle", class: "tick" }, svg).textContent = xf(t);
     }
+    if (spec.xlabel) el("text", { x: W - M.r, y: M.t + 12, "text-anchor": "end", class: "tick" }, svg).textContent = "x: " + spec.xlabel;
     const clipId = "c" + Math.random().toString(36).slice(2);
     const clip = el("clipPath", { id: clipId }, el("defs", {}, svg));
     el("rect", { x: M.l, y: M.t, width: pw, height: ph }, clip);
@@ -129,7 +133,15 @@
         const base = sy(Math.max(y0, Math.min(y1, 0))).toFixed(1);
         el("path", { d: `${d}V${base}H${sx(dx[0]).toFixed(1)}Z`, fill: s.color, opacity: 0.25, class: "area" }, g);
       }
-      el("path", { d: d || "M0,0", stroke: s.color, fill: "none", "stroke-width": s.width || 1.5, class: "series", "data-name": s.name }, g);
+      const line = { d: d || "M0,0", stroke: s.color, fill: "none", "stroke-width": s.width || 1.5, class: "series", "data-name": s.name };
+      if (s.dash) line["stroke-dasharray"] = "5,3";
+      el("path", line, g);
+      if (s.dots) {
+        for (let i = 0; i < dx.length; i++) {
+          if (dy[i] === null || !isFinite(dy[i])) continue;
+          el("circle", { cx: sx(dx[i]), cy: sy(dy[i]), r: 3, fill: s.color, class: "dot" }, g);
+        }
+      }
     }
     for (const s of spec.markers || []) {
       for (let i = 0; i < s.x.length; i++) {
@@ -177,10 +189,12 @@
         sel.setAttribute("visibility", "visible");
       }
       const x = inv(p);
-      const lines = [fmtTime(x, 0) + " UTC" + (x1 - x0 > 86400e3 ? " " + new Date(x).toISOString().slice(0, 10) : "")];
+      const lines = [self.spec.xnum ? (self.spec.xlabel || "x") + " " + (+x.toFixed(3))
+        : fmtTime(x, 0) + " UTC" + (x1 - x0 > 86400e3 ? " " + new Date(x).toISOString().slice(0, 10) : "")];
       for (const s of self.spec.series) {
-        const i = Math.min(s.x.length - 1, Math.max(0, lowerBound(s.x, x) - (s.step ? 1 : 0)));
-        if (s.x.length) lines.push(`${s.name}: ${yfmt(s.y[i])}`);
+        let i = Math.min(s.x.length - 1, Math.max(0, lowerBound(s.x, x) - (s.step ? 1 : 0)));
+        if (!s.step && i > 0 && Math.abs(s.x[i - 1] - x) < Math.abs(s.x[i] - x)) i--;
+        if (s.x.length && s.y[i] !== null) lines.push(`${s.name}: ${yfmt(s.y[i])}`);
       }
       tip.textContent = lines.join("\n");
       tip.style.left = (p + 12) + "px";

@@ -21,7 +21,9 @@ def fmt_metric(key: str, v: Any) -> str:
         return v
     if key.endswith(_PCT):
         return fmt_pct(v, 2, sign=key.endswith(("total_return", "over_best_baseline")))
-    if key.endswith(("accuracy_std", "log_loss", "sharpe_per_sample", "deflated_sharpe")):
+    if "rank_ic" in key or key.endswith(
+        ("accuracy_std", "log_loss", "sharpe_per_sample", "deflated_sharpe")
+    ):
         return fmt_num(v, 4)
     return fmt_num(v)
 

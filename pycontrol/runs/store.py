@@ -134,6 +134,10 @@ def _training(path: Path) -> Run:
         head[f"{name}.log_loss"] = model.get("log_loss")
         head[f"{name}.over_best_baseline"] = agg.get("accuracy_over_best_baseline")
         head[f"{name}.best_baseline"] = agg.get("best_baseline")
+    for name, sq in (m.get("signal_quality") or {}).items():
+        # rank IC at the shortest horizon, pooled over the test folds (report: every horizon)
+        if sq.get("horizons"):
+            head[f"{name}.rank_ic_h{sq['horizons'][0]}"] = sq["pooled"][0]
     for name, s in (m.get("strategy") or {}).items():
         head[f"strategy.{name}.net_pnl"] = s.get("net_pnl")
     return Run(

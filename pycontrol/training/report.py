@@ -1,29 +1,99 @@
-"""The self-contained HTML report of a run: out-of-sample metrics per fold beside the
-baselines, calibration curves, feature importance and the threshold strategy's equity
-curve net of costs. Figures are matplotlib PNGs embedded as base64: one file, no assets.
+"""The self-contained interactive HTML report of a training run: a header naming the data
+(sha256), feature set, code commit and splitter; out-of-sample metrics per fold beside the
+baselines; signal quality (Spearman rank IC of P(up) - P(down) against the forward return,
+by horizon, per fold: how fast the edge decays); calibration; feature importance; the
+threshold strategy's equity net of costs. One file, charts and data inlined
+(:mod:`pycontrol.reports.html`), no network.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from pycontrol.reports.html import chart, finite, kv_table, ms, page
+
 Arr = np.ndarray[Any, Any]
 
+# Forward horizons (bars) of the signal-quality table; those longer than the data are skipped.
+HORIZONS = (1, 2, 5, 10, 20, 50)
+# Fewest scored rows for an IC (fewer: n/a).
+MIN_IC_ROWS = 20
+COLORS = ["#2471a3", "#c0392b", "#1e8449", "#8e44ad", "#d35400", "#2c3e50", "#7f8c8d"]
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
 
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="figure" src="data:image/png;base64,{data}"/>'
+def signal_quality(
+    proba: Arr,
+    classes: Arr,
+    up: Sequence[int],
+    down: Sequence[int],
+    close: Arr,
+    bar: Arr,
+    fold_of: Arr,
+    horizons: Sequence[int] = HORIZONS,
+) -> dict[str, Any]:
+    """Rank IC of the signal ``P(up classes) - P(down classes)`` against the forward return
+    ``close[bar + h] / close[bar] - 1``, for each horizon ``h`` (bars), per test fold and
+    pooled over the folds. ``proba`` rows align with ``bar`` (bar index of each row) and
+    ``fold_of`` (the row's test fold, -1 when in none); rows without probabilities (NaN) or
+    without a bar ``h`` ahead are left out. Overlapping horizons make neighbouring rows
+    dependent: read the IC, not a t-statistic. Returns ``{"horizons", "pooled", "folds":
+    {fold: [ic per horizon]}, "n": [rows per horizon]}`` (ICs None where under
+    ``MIN_IC_ROWS`` rows)."""
+    from scipy.stats import spearmanr
+
+    sig = proba[:, np.isin(classes, up)].sum(axis=1) - proba[:, np.isin(classes, down)].sum(axis=1)
+    close = np.asarray(close, dtype=np.float64)
+    bar = np.asarray(bar, dtype=np.int64)
+    hs = [h for h in horizons if h < close.size]
+    folds = sorted(int(f) for f in np.unique(fold_of) if f >= 0)
+
+    def ic(mask: Arr, fwd: Arr) -> float | None:
+        if int(mask.sum()) < MIN_IC_ROWS:
+            return None
+        a, b = sig[mask], fwd[mask]
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            return None
+        r = float(spearmanr(a, b).statistic)
+        return r if math.isfinite(r) else None
+
+    out: dict[str, Any] = {"horizons": hs, "pooled": [], "n": [], "folds": {f: [] for f in folds}}
+    for h in hs:
+        ahead = bar + h
+        ok = ahead < close.size
+        fwd = np.full(bar.size, np.nan)
+        fwd[ok] = close[ahead[ok]] / close[bar[ok]] - 1.0
+        base = np.isfinite(sig) & np.isfinite(fwd) & (fold_of >= 0)
+        out["pooled"].append(ic(base, fwd))
+        out["n"].append(int(base.sum()))
+        for f in folds:
+            out["folds"][f].append(ic(base & (fold_of == f), fwd))
+    return out
+
+
+def report_header(config: Any, ds: Any) -> dict[str, str]:
+    """What produced a run, for the header: data files with sha256, rows and their time
+    range, feature set, code commit, config file (``config``: a TrainConfig, ``ds``: its
+    Dataset)."""
+    from pycontrol.runs.provenance import code_commit, now_utc
+
+    ts = ds.bars["ts"]
+    first, last = ts.gather(ds.rows[:1]).item(), ts.gather(ds.rows[-1:]).item()
+    return {
+        "Family": str(config.family),
+        "Data": f"{config.data.path} (sha256 "
+        + ", ".join(h[:16] + "..." for h in ds.data_sha256)
+        + ")",
+        "Rows": f"{len(ds.rows):,} usable {ds.timeframe} bars, {first} .. {last}",
+        "Feature set": f"{ds.feature_set.hash} ({len(ds.names)} features)",
+        "Config": str(config.source or "(in memory)"),
+        "Code commit": code_commit() or "n/a",
+        "Created": now_utc(),
+    }
 
 
 def _fmt(v: Any) -> str:
@@ -37,9 +107,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _fold_figure(models: Mapping[str, Mapping[str, Any]]) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.5))
     first = next(iter(models.values()))
     series: dict[str, dict[int, float]] = {}
     for name, m in models.items():
@@ -48,63 +115,113 @@ def _fold_figure(models: Mapping[str, Mapping[str, Any]]) -> str:
     for f in first["folds"]:
         for b, v in f["baselines"].items():
             series.setdefault(f"baseline: {b}", {})[f["fold"]] = v["accuracy"]
-    for name, pts in series.items():
-        ks = sorted(pts)
-        ax.plot(
-            ks, [pts[k] for k in ks], marker="o", ls="--" if "baseline" in name else "-", label=name
-        )
-    ax.set_xticks(sorted({k for pts in series.values() for k in pts}))
-    ax.set_xlabel("fold")
-    ax.set_ylabel("accuracy (test fold)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    return _png(fig)
+    spec = [
+        {
+            "name": name,
+            "x": sorted(pts),
+            "y": finite(pts[k] for k in sorted(pts)),
+            "color": COLORS[i % len(COLORS)],
+            "dots": True,
+            "dash": "baseline" in name,
+        }
+        for i, (name, pts) in enumerate(series.items())
+    ]
+    return chart(
+        "folds",
+        "time",
+        {"series": spec, "xnum": True, "xint": True, "xlabel": "fold", "yfmt": "pct"},
+    )
 
 
 def _calibration_figure(oof: Mapping[str, Arr], y: Arr, classes: Arr) -> str:
     """Reliability of the top-class probability: mean confidence vs hit rate per bin."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=1)
     edges = np.linspace(0, 1, 11)
-    for name, p in oof.items():
+    spec: list[dict[str, Any]] = [
+        {"name": "perfect", "x": [0.0, 1.0], "y": [0.0, 1.0], "color": "#aaa", "dash": True}
+    ]
+    for i, (name, p) in enumerate(oof.items()):
         ok = np.isfinite(p).all(axis=1)
         conf = p[ok].max(axis=1)
         hit = classes[p[ok].argmax(axis=1)] == y[ok]
         b = np.clip(np.digitize(conf, edges) - 1, 0, 9)
-        xs = [conf[b == i].mean() for i in range(10) if (b == i).sum() >= 5]
-        ys = [hit[b == i].mean() for i in range(10) if (b == i).sum() >= 5]
-        ax.plot(xs, ys, marker="o", label=name)
-    ax.set_xlabel("predicted probability of the chosen class")
-    ax.set_ylabel("observed accuracy")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    return _png(fig)
+        keep = [k for k in range(10) if (b == k).sum() >= 5]
+        spec.append(
+            {
+                "name": name,
+                "x": finite(conf[b == k].mean() for k in keep),
+                "y": finite(hit[b == k].mean() for k in keep),
+                "color": COLORS[i % len(COLORS)],
+                "dots": True,
+            }
+        )
+    return chart(
+        "calibration",
+        "time",
+        {"series": spec, "xnum": True, "xlabel": "predicted probability", "yfmt": "pct"},
+    )
 
 
-def _importance_figure(importance: Mapping[str, float], top: int = 20) -> str:
-    import matplotlib.pyplot as plt
-
-    items = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top][::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.25 * len(items) + 1))
-    ax.barh([k for k, _ in items], [v for _, v in items])
-    ax.set_xlabel("total gain")
-    ax.tick_params(axis="y", labelsize=7)
-    return _png(fig)
+def _importance_figure(chart_id: str, importance: Mapping[str, float], top: int = 20) -> str:
+    items = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    return chart(
+        chart_id,
+        "bars",
+        {"labels": [k for k, _ in items], "values": finite(v for _, v in items), "fmt": "money"},
+    )
 
 
 def _equity_figure(equity: Mapping[str, tuple[Arr, Arr]]) -> str:
-    import matplotlib.pyplot as plt
+    spec = []
+    for i, (name, (ts, pnl)) in enumerate(equity.items()):
+        ns = np.asarray(ts).astype("datetime64[ns]").astype(np.int64)
+        order = np.argsort(ns, kind="stable")
+        spec.append(
+            {
+                "name": name,
+                "x": ms(ns[order]),
+                "y": finite(np.cumsum(np.asarray(pnl)[order])),
+                "color": COLORS[i % len(COLORS)],
+            }
+        )
+    return chart("equity", "time", {"series": spec, "yfmt": "money", "zero": True})
 
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    for name, (ts, pnl) in equity.items():
-        ax.plot(ts, np.cumsum(pnl), label=name)
-    ax.set_ylabel("cumulative net P&L (USD, mean over seeds)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    return _png(fig)
+
+def _signal_section(signal: Mapping[str, Mapping[str, Any]]) -> str:
+    parts = [
+        "<h2>Signal quality: rank IC by horizon (test folds)</h2>",
+        "<p>Spearman rank correlation between P(up) - P(down) and the return over the next h "
+        "bars; per fold and pooled. An edge that is real decays with h; an IC near 0 at h = 1 "
+        "means the probabilities do not order the next bar's returns.</p>",
+    ]
+    series = []
+    for i, (name, sq) in enumerate(signal.items()):
+        hs = sq["horizons"]
+        rows = [[f"{name} pooled", *sq["pooled"]], [f"{name} rows", *sq["n"]]]
+        rows += [[f"{name} fold {f}", *v] for f, v in sq["folds"].items()]
+        parts.append(_table(["model", *(f"h={h}" for h in hs)], rows))
+        series.append(
+            {
+                "name": f"{name} pooled",
+                "x": hs,
+                "y": finite(np.nan if v is None else v for v in sq["pooled"]),
+                "color": COLORS[i % len(COLORS)],
+                "dots": True,
+            }
+        )
+    parts.append(
+        chart(
+            "ic",
+            "time",
+            {
+                "series": series,
+                "xnum": True,
+                "xint": True,
+                "xlabel": "horizon (bars)",
+                "zero": True,
+            },
+        )
+    )
+    return "".join(parts)
 
 
 def _trading_table(models: Mapping[str, Mapping[str, Any]]) -> str:
@@ -133,12 +250,15 @@ def render(
     strategy: Mapping[str, Mapping[str, Any]],
     exports: Mapping[str, Mapping[str, Any]],
     notes: Sequence[str],
+    header: Mapping[str, str] | None = None,
+    signal: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
-    """The report page. ``models``: name -> manifest ``metrics`` block."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """The report page. ``models``: name -> manifest ``metrics`` block; ``header``: what
+    produced the run (data sha256, feature set, commit); ``signal``: name ->
+    :func:`signal_quality`."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
+    if header:
+        parts.append(kv_table(header.items()))
     parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     agg_rows = []
     first = next(iter(models.values()))
@@ -208,11 +328,13 @@ def render(
         )
     )
     parts.append(_fold_figure(models))
+    if signal:
+        parts.append(_signal_section(signal))
     parts.append("<h2>Calibration (seed of the export, test folds)</h2>")
     parts.append(_calibration_figure(oof, y, classes))
-    for name, imp in importance.items():
+    for i, (name, imp) in enumerate(importance.items()):
         parts.append(f"<h2>Feature importance: {html.escape(name)}</h2>")
-        parts.append(_importance_figure(imp))
+        parts.append(_importance_figure(f"importance-{i}", imp))
     parts.append(
         "<h2>Threshold strategy, held for the label horizon, net of costs (test folds, "
         "every seed)</h2>"
@@ -271,11 +393,4 @@ def render(
     parts.append("<h2>Splitter</h2>")
     parts.append(_table(list(splitter), [list(splitter.values())]))
     parts.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
-        "collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
-    )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
+    return page(title, "".join(parts))

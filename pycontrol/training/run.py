@@ -43,7 +43,7 @@ from pycontrol.training.export import (
 from pycontrol.training.families import FAMILIES, Family
 from pycontrol.training.models import make_member, member_lookback
 from pycontrol.training.pnl import horizon_pnl, rank_ic, signals, trading_block
-from pycontrol.training.report import render
+from pycontrol.training.report import render, report_header, signal_quality
 from pycontrol.training.stacking import Stacker
 from pycontrol.training.tracking import log_run, tracking_uri
 
@@ -421,6 +421,17 @@ def train(
             bar.update()
     bar.close()
 
+    # signal quality (report.signal_quality): rank IC by horizon per test fold
+    fold_of = np.full(len(ds.rows), -1, dtype=np.int64)
+    for fold_k, (_, te) in enumerate(folds):
+        fold_of[te] = fold_k
+    close = ds.bars["close"].to_numpy()
+    signal = {
+        name: signal_quality(
+            ev.oof[export_seed], ds.classes, family.up, family.down, close, ds.rows, fold_of
+        )
+        for name, ev in evals.items()
+    }
     resolved = _resolved(config, ds, splitter.params())
     (folder / "resolved.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     config_text = Path(config.source).read_text() if config.source else json.dumps(config.raw)
@@ -438,6 +449,7 @@ def train(
             k: {"model_id": v["model_id"], "parity": v["parity"], "rows": export_rows}
             for k, v in manifests.items()
         },
+        "signal_quality": signal,
         "notes": notes,
     }
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -456,6 +468,8 @@ def train(
             strategy=strategy,
             exports={k: summary["exports"][k] for k in manifests},
             notes=notes,
+            header=report_header(config, ds),
+            signal=signal,
         )
     )
     mlflow_id = None

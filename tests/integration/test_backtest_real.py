@@ -38,7 +38,10 @@ def test_run_folder_has_the_contract_files_and_columns(es_run: Path) -> None:
 
     metrics = json.loads((es_run / "metrics.json").read_text())
     assert metrics  # computed by pycontrol.backtest.metrics from these files
-    assert "base64," in (es_run / "report.html").read_text()
+    doc = (es_run / "report.html").read_text()
+    assert "PcCharts" in doc and "ESH4" in doc  # charts inlined, instrument in the header
+    info = json.loads((es_run / "run.json").read_text())
+    assert info["data"][0]["sha256"] and info["instruments"]
     assert np.load(es_run / "latency.npy").dtype == np.int64
     orders = pl.read_parquet(es_run / "orders.parquet")
     assert orders.schema["ts"] == pl.Int64 and orders.schema["client_order_id"] == pl.UInt64

@@ -185,3 +185,21 @@ def test_demo_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not created by pycontrol demo"):
         clear_previous(tmp_path)
     assert (tmp_path / "registry" / "precious.json").exists()
+
+
+def test_models_list_names_the_demo_registry(tmp_path: Path) -> None:
+    from pycontrol.registry import Registry
+
+    (tmp_path / "build" / "demo" / "registry").mkdir(parents=True)
+    Registry(tmp_path / "build" / "demo" / "registry")  # an empty one is enough to be found
+    r = subprocess.run(
+        [sys.executable, "-m", "pycontrol.cli", "models", "list"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYCONTROL_MODELS"},
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "0 versions" in r.stdout
+    assert "pycontrol models list --root build/demo/registry" in r.stdout

@@ -5,8 +5,10 @@ against the shared market data."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ from pycontrol.cli import build_parser
 REPO = Path(__file__).resolve().parents[2]
 # Placeholders the README uses for values; numbers where the option wants one.
 NUMERIC = {"N": "1", "S": "1"}
-# (command words) that finish in seconds on the shared data: run for real.
+# (command words) that finish in seconds on the shared data: run for real, from an empty
+# folder holding a copy of configs/ (a backtest of the real ES day takes a few seconds).
 CHEAP = {
     ("features", "list"),
     ("data", "info"),
@@ -27,6 +30,8 @@ CHEAP = {
     ("runs", "list"),
     ("data", "synth"),
     ("data", "ls"),
+    ("backtest", "--config"),
+    ("risk", "fit"),
 }
 
 
@@ -110,6 +115,7 @@ def test_readme_command_parses(line: str) -> None:
 
 @pytest.mark.parametrize("line", [ln for ln in LINES if tuple(shlex.split(ln)[1:3]) in CHEAP])
 def test_cheap_readme_commands_run(line: str, tmp_path: Path, shared_data: Path) -> None:
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
     for argv in variants(line):
         argv = [a.replace("../shared/data", str(shared_data)) for a in argv]
         if argv[:2] == ["data", "ls"]:
@@ -120,5 +126,6 @@ def test_cheap_readme_commands_run(line: str, tmp_path: Path, shared_data: Path)
             text=True,
             cwd=tmp_path,
             timeout=300,
+            env={**os.environ, "SHARED_DATA": str(shared_data)},  # as `make test` exports it
         )
         assert r.returncode == 0, (argv, r.stdout[-2000:], r.stderr[-2000:])

@@ -163,6 +163,9 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     jp = str(tmp_path / "journal.sqlite")
     show = cli("journal", "show", jp, "--kind", "fill")
     assert show.returncode == 0 and "fill" in show.stdout and "positions:" in show.stdout
+    # as the README writes it: the session's run directory
+    by_dir = cli("journal", "show", "--run-dir", str(tmp_path), "--kind", "fill")
+    assert by_dir.returncode == 0 and by_dir.stdout == show.stdout
     assert cli("journal", "export", jp, "--out", str(tmp_path / "ev.parquet")).returncode == 0
     ev = pl.read_parquet(tmp_path / "ev.parquet")
     assert ev.height > 0 and {"seq", "kind", "payload"} <= set(ev.columns)

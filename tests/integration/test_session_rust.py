@@ -17,6 +17,7 @@ from sessionkit import REPO, SessionProc, Telemetry, wait_for
 
 from pycontrol import _core
 from pycontrol.backtest.run import engine_kwargs
+from pycontrol.commands.ctl_format import format_status
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
 from pycontrol.session.rust_engine import strategy_config
@@ -148,7 +149,7 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
             ],
             90, "a TRADING_HALTED denial",
         )  # fmt: skip
-        rc, st = _ctl(cfg, "status")
+        rc, st = _ctl(cfg, "status", "--json")
         assert rc == 0
         eng = st["result"]["engine"]
         assert eng["engine"] == "rust" and eng["state"] == "HALTED"
@@ -157,6 +158,9 @@ def test_ctl_commands_reach_the_rust_engine(esh4_mbo: Path, tmp_path: Path) -> N
             eng["positions"][0]
         )
         assert eng["fills"] >= 1 and st["result"]["venue"]["venue"] == "sim-l3"
+        # the same reply as `ctl status` shows it by default: a table, the state up front
+        table = format_status(st["result"])
+        assert "state HALTED" in table.splitlines()[0] and "positions (" in table
 
         assert s.cmd("resume", override="test: resume after halt")["ok"]
         n_resume = len(tel.msgs)

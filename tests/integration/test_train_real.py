@@ -217,7 +217,7 @@ def test_train_cli_end_to_end_on_real_bars(
     # report: per-fold metrics beside every baseline, figures embedded
     html = (folder / "report.html").read_text()
     needles = ["baseline: majority", "baseline: persistence", "baseline: logistic"]
-    needles += ["Calibration", "Feature importance", "net of costs", "data:image/png;base64"]
+    needles += ["Calibration", "Feature importance", "net of costs", "PcCharts", "rank IC"]
     for needle in needles:
         assert needle in html, needle
     oof = pl.read_parquet(folder / "oof.parquet")

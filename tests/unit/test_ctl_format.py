@@ -42,7 +42,9 @@ def test_headline_and_sections() -> None:
         == "session name es-paper-rust  mode paper  state HALTED  model placebo  halt_reason news"
     )
     assert "  market_events  1,234,567" in lines
-    assert "realized_pnl: none" in lines
+    # the top-level map is empty for the Rust engine: the positions' realized is the figure
+    assert "realized_pnl: 137.50 (sum of the engine positions' realized)" in lines
+    assert "realized_pnl: none" in format_status({**REPLY, "engine": {}}).splitlines()
     assert any(ln.strip().startswith("records_fed") and ln.endswith("25,412") for ln in lines)
     # positions: a header row and one row per instrument, numbers right-aligned
     i = next(i for i, ln in enumerate(lines) if ln.strip() == "positions (2)")
