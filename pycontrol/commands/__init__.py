@@ -83,7 +83,7 @@ COMMANDS: dict[str, Command] = {
     "notify": Command(
         "pycontrol.commands.notify_cmd",
         "the notifications service (Telegram Bot API, webhooks) and a Telegram test double",
-        "pycontrol notify serve --config configs/notify/default.toml --telegram-double",
+        "pycontrol notify serve --config configs/notify/local-double.toml --telegram-double",
     ),
     "ib": Command(
         "pycontrol.commands.ib_cmd",

@@ -9,11 +9,18 @@ import sys
 import time
 from typing import Any
 
+from pycontrol.commands import add_command, add_sub
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("notify", help="notifications service (Telegram, webhooks)")
-    nsub = p.add_subparsers(dest="notify_command", required=True)
-    s = nsub.add_parser("serve", help="run the notifications service")
+    p = add_command(sub, "notify")
+    nsub = p.add_subparsers(dest="notify_command", required=True, metavar="SUBCOMMAND")
+    s = add_sub(
+        nsub,
+        "serve",
+        "run the notifications service",
+        "pycontrol notify serve --config configs/notify/local-double.toml --telegram-double",
+    )
     s.add_argument("--config", required=True, help="configs/notify/<name>.toml")
     s.add_argument("--port", type=int, default=None, help="override [notify] port (0: any)")
     s.add_argument(
@@ -21,12 +28,22 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also run the Telegram Bot API double at [telegram] base_url (loopback demo)",
     )
-    t = nsub.add_parser("test-telegram", help="a Telegram Bot API double on 127.0.0.1")
+    t = add_sub(
+        nsub,
+        "test-telegram",
+        "a Telegram Bot API double on 127.0.0.1",
+        "pycontrol notify test-telegram --port 8473 --seconds 60",
+    )
     t.add_argument("--port", type=int, default=8473)
     t.add_argument("--token-env", default="TELEGRAM_BOT_TOKEN", help="the token it accepts")
     t.add_argument("--chat-id", default="1001")
     t.add_argument("--seconds", type=float, default=0.0, help="stop after S seconds (0: never)")
-    e = nsub.add_parser("send", help="post one event to a running service")
+    e = add_sub(
+        nsub,
+        "send",
+        "post one event to a running service",
+        "pycontrol notify send --url http://127.0.0.1:8472 halt 'halted: news'",
+    )
     e.add_argument("--url", required=True, help="http://127.0.0.1:PORT")
     e.add_argument("event")
     e.add_argument("text")

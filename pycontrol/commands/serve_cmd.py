@@ -8,16 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pycontrol.commands import add_command
+from pycontrol.commands.argtypes import PORT, positive_float
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("serve", help="the ops service and dashboard of a running session")
+    p = add_command(sub, "serve")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--config", help="the session's config (its run_dir)")
     where.add_argument("--run-dir", help="the session's run directory")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8470, help="port (0: any free port)")
+    p.add_argument("--port", type=PORT, default=8470, help="port (0: any free port)")
     p.add_argument("--registry", default="models", help="model registry for POST /predict")
-    p.add_argument("--poll", type=float, default=1.0, help="status poll interval, seconds")
+    p.add_argument(
+        "--poll", type=positive_float, default=1.0, help="status poll interval, seconds (> 0)"
+    )
     p.set_defaults(func=_run)
 
 
