@@ -14,6 +14,7 @@ mod errors;
 mod features;
 mod gates;
 mod infer;
+mod instruments;
 mod inspect;
 mod live_engine;
 mod lobster;
@@ -40,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     riskmodel::register(m)?;
     infer::register(m)?;
     gates::register(m)?;
+    instruments::register(m)?;
     sim_market::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())
