@@ -184,3 +184,74 @@ def test_the_session_side_holds_arrival_time_and_infers_the_trade_side(tmp_path:
         assert st["now_ns"] == T0 + 10 * SEC
     finally:
         j.close()
+
+
+def test_a_held_intent_is_regated_on_release_and_withdrawn_when_refused() -> None:
+    e = engine()
+    sent = quotes(e, range(12))
+    held = sent[0]  # the session holds it (a disconnect)
+    entry = held["intent_id"] * 4
+    assert e.recheck(entry) is None  # unchanged: it may go
+    e.set_state("HALTED")
+    verdict = e.recheck(entry)
+    assert verdict is not None
+    assert verdict["reason"] == "TRADING_HALTED" and verdict["intent_id"] == held["intent_id"]
+    o = e.order(entry)
+    assert o["status"] == "REJECTED" and o["reason"].startswith("RISK_DENIED TRADING_HALTED")
+    assert not e.snapshot()["working"]
+    # the denial is also listed once in the next output, for the journal
+    out = e.on_quote(ES, T0 + 12 * SEC, (5000.0, 10), (5000.25, 9))
+    assert [d["reason"] for d in out["denials"]] == ["TRADING_HALTED"]
+    with pytest.raises(InvalidInputError, match="held intent"):
+        e.recheck(999 * 4)
+
+
+def test_operator_state_is_restored_before_trading_and_read_back() -> None:
+    e = engine()
+    e.restore_operator_state(
+        "HALTED", {"max_order_qty": 1, "daily_loss_limit": 500.0}, -420.0, 12.5
+    )
+    snap = e.snapshot()
+    assert snap["state"] == "HALTED"
+    assert snap["limits"]["max_order_qty"] == 1.0 and snap["limits"]["daily_loss_limit"] == 500.0
+    assert snap["limits"]["max_position"] == _core.default_risk_limits()["max_position"]
+    assert snap["realized_pnl"] == -420.0 and snap["fees"] == 12.5
+    assert not quotes(e, range(12)), "a restored HALT holds"
+    with pytest.raises(ValueError, match="trading state"):
+        e.restore_operator_state("PAUSED", {}, 0.0, 0.0)
+    with pytest.raises(ConfigError, match="max_ordr_qty"):
+        e.restore_operator_state("ACTIVE", {"max_ordr_qty": 1}, 0.0, 0.0)
+    # after an order went out, a restore is refused
+    e2 = engine()
+    assert quotes(e2, range(12))
+    with pytest.raises(InvalidInputError, match="restore before trading"):
+        e2.restore_operator_state("ACTIVE", {}, 0.0, 0.0)
+
+
+def test_risk_limits_are_set_from_any_subset_and_validated_by_the_core() -> None:
+    e = engine()
+    e.set_risk_limits({"max_position": 3, "max_gross_exposure": float("inf")})
+    lim = dict(e.risk_limits())
+    assert lim["max_position"] == 3.0 and lim["max_gross_exposure"] == float("inf")
+    e.set_risk_limits([("max_order_qty", 2.0)])  # the (key, value) pairs still work
+    assert dict(e.risk_limits())["max_order_qty"] == 2.0
+    with pytest.raises(ConfigError) as err:
+        e.set_risk_limits(
+            {"max_position": 0, "max_drawdown": "x", "typo": 1, "max_order_qty": True}
+        )
+    for part in ("max_position", "max_drawdown", "typo", "max_order_qty"):
+        assert part in str(err.value)
+    assert dict(e.risk_limits())["max_position"] == 3.0, "limits unchanged after a refusal"
+
+
+def test_the_core_owns_the_default_limits_and_validates_risk_tables() -> None:
+    d = _core.default_risk_limits()
+    assert d == dict(_core.risk_limit_defaults())
+    assert d["max_order_qty"] == 10.0 and d["max_position"] == 20.0
+    full = _core.risk_limits_from_table({"max_order_qty": 3, "max_daily_exposure": "inf"})
+    assert full["max_order_qty"] == 3.0 and full["max_daily_exposure"] == float("inf")
+    assert full["max_position"] == d["max_position"]
+    with pytest.raises(ConfigError) as err:
+        _core.risk_limits_from_table({"max_order_qty": -1, "price_band_bps": 1.5, "nope": 2})
+    for part in ("max_order_qty", "price_band_bps", "nope"):
+        assert part in str(err.value)

@@ -49,7 +49,8 @@ def test_accept_deny_and_counters() -> None:
 
 
 def test_reason_codes() -> None:
-    assert len(pycontrol.REASON_CODES) == 20
+    assert len(pycontrol.REASON_CODES) == 21
+    assert "MAX_TOTAL_POSITION" in pycontrol.REASON_CODES
     assert "TRADING_HALTED" in pycontrol.REASON_CODES
     assert "CORRELATED_EXPOSURE" in pycontrol.REASON_CODES
 

@@ -227,6 +227,125 @@ impl Predictor for ExternalSignals {
     }
 }
 
+/// One predictor per instrument in one engine (a portfolio: each instrument its own model,
+/// possibly on its own feature set, see [`EngineConfig::instrument_features`]), and an
+/// optional default for the instruments without one. Every predictor must have the same
+/// classes and signal source (the engine decides on one probability layout and threshold
+/// per source); a mismatch is a configuration error naming the instrument.
+pub struct PredictorSet {
+    classes: Vec<i8>,
+    source: SignalSource,
+    routes: Vec<(InstrumentId, Box<dyn Predictor + Send>)>,
+    default: Option<Box<dyn Predictor + Send>>,
+}
+
+impl PredictorSet {
+    pub fn new(
+        routes: Vec<(InstrumentId, Box<dyn Predictor + Send>)>,
+        default: Option<Box<dyn Predictor + Send>>,
+    ) -> Result<Self> {
+        let Some(first) = routes
+            .first()
+            .map(|(_, p)| p.as_ref())
+            .or(default.as_deref())
+        else {
+            return Err(CoreError::Config(
+                "predictor set: no predictor (give one per instrument or a default)".into(),
+            ));
+        };
+        let (classes, source) = (first.classes().to_vec(), first.source());
+        let mut bad = Vec::new();
+        for (i, (id, p)) in routes.iter().enumerate() {
+            if routes[..i].iter().any(|(k, _)| k == id) {
+                bad.push(format!("instrument {id}: two predictors"));
+            }
+            if p.classes() != classes.as_slice() || p.source() != source {
+                bad.push(format!(
+                    "instrument {id}: classes {:?} / source {:?}, the set has {classes:?} / {source:?}",
+                    p.classes(),
+                    p.source()
+                ));
+            }
+        }
+        if let Some(p) = &default {
+            if p.classes() != classes.as_slice() || p.source() != source {
+                bad.push(format!(
+                    "default predictor: classes {:?} / source {:?}, the set has {classes:?} / {source:?}",
+                    p.classes(),
+                    p.source()
+                ));
+            }
+        }
+        if !bad.is_empty() {
+            return Err(CoreError::Config(format!(
+                "predictor set: {}",
+                bad.join("; ")
+            )));
+        }
+        Ok(PredictorSet {
+            classes,
+            source,
+            routes,
+            default,
+        })
+    }
+
+    #[inline]
+    fn route(&self, id: InstrumentId) -> Option<&(dyn Predictor + Send)> {
+        match self.routes.iter().find(|(k, _)| *k == id) {
+            Some((_, p)) => Some(p.as_ref()),
+            None => self.default.as_deref(),
+        }
+    }
+
+    #[inline]
+    fn route_mut(&mut self, id: InstrumentId) -> Option<&mut (dyn Predictor + Send + 'static)> {
+        match self.routes.iter_mut().find(|(k, _)| *k == id) {
+            Some((_, p)) => Some(p.as_mut()),
+            None => self.default.as_deref_mut(),
+        }
+    }
+
+    /// The predictor of an instrument (its own, else the default).
+    pub fn get(&self, id: InstrumentId) -> Option<&(dyn Predictor + Send)> {
+        self.route(id)
+    }
+}
+
+impl Predictor for PredictorSet {
+    fn classes(&self) -> &[i8] {
+        &self.classes
+    }
+    fn source(&self) -> SignalSource {
+        self.source
+    }
+    fn uses_features(&self) -> bool {
+        self.routes.iter().any(|(_, p)| p.uses_features())
+            || self.default.as_ref().is_some_and(|p| p.uses_features())
+    }
+    fn may_signal(&self, id: InstrumentId, ts_ns: u64) -> bool {
+        self.route(id).is_some_and(|p| p.may_signal(id, ts_ns))
+    }
+    fn version(&self) -> Option<&str> {
+        self.routes
+            .first()
+            .and_then(|(_, p)| p.version())
+            .or_else(|| self.default.as_ref().and_then(|p| p.version()))
+    }
+    fn predict(
+        &mut self,
+        id: InstrumentId,
+        ts_ns: u64,
+        features: &[f32],
+        out: &mut [f32],
+    ) -> Result<Option<()>> {
+        match self.route_mut(id) {
+            Some(p) => p.predict(id, ts_ns, features, out),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Settings of the strategy around the model. Validated on construction; every problem is
 /// listed.
 #[derive(Debug, Clone)]
@@ -261,6 +380,16 @@ pub struct EngineConfig {
     /// above with normal tails and no index; Some, the fitted GARCH/EGARCH and t-copula
     /// model of `tradecore::riskmodel` on mid bars at its interval (`vol_model = "garch"`).
     pub risk_model: Option<RiskModelConfig>,
+    /// Portfolio: an instrument's own feature set and bar timeframe (its model was trained
+    /// on them); the others stream `features` / `bar_timeframe`.
+    pub instrument_features: Vec<(InstrumentId, FeatureSet, Timeframe)>,
+    /// Portfolio: an instrument's own `max_position` instead of `risk.max_position`.
+    pub position_limits: Vec<(InstrumentId, u32)>,
+    /// Half-life (seconds of event time) of the streaming correlations of one-second mid
+    /// returns that feed the risk gate's correlation screen over live positions.
+    pub corr_halflife_s: f64,
+    /// Joint one-second returns a pair needs before its correlation counts (0 before).
+    pub corr_min_samples: u32,
 }
 
 impl Default for EngineConfig {
@@ -279,6 +408,10 @@ impl Default for EngineConfig {
             features: FeatureSet::default_micro(),
             bar_timeframe: Timeframe::parse("1m").expect("1m is a timeframe"),
             risk_model: None,
+            instrument_features: Vec::new(),
+            position_limits: Vec::new(),
+            corr_halflife_s: 1800.0,
+            corr_min_samples: 120,
         }
     }
 }
@@ -324,12 +457,50 @@ impl EngineConfig {
         if let Some(Err(e)) = self.risk_model.as_ref().map(|m| m.validate()) {
             p.push(e.to_string());
         }
-        if !self.features.is_micro() {
-            if self.features.needs_reference() {
-                p.push("features: cross-instrument (reference) features are not streamed by the engine".into());
-            } else if let Err(e) = BarFeatureEngine::new(&self.features, self.bar_timeframe) {
-                p.push(format!("features: {e}"));
+        let own = self
+            .instrument_features
+            .iter()
+            .map(|(id, f, tf)| (format!("features of instrument {id}"), f, *tf));
+        for (what, f, tf) in
+            std::iter::once(("features".to_string(), &self.features, self.bar_timeframe)).chain(own)
+        {
+            if !f.is_micro() {
+                if f.needs_reference() {
+                    p.push(format!("{what}: cross-instrument (reference) features are not streamed by the engine"));
+                } else if let Err(e) = BarFeatureEngine::new(f, tf) {
+                    p.push(format!("{what}: {e}"));
+                }
             }
+        }
+        for (i, (id, _, _)) in self.instrument_features.iter().enumerate() {
+            if self.instrument_features[..i]
+                .iter()
+                .any(|(k, _, _)| k == id)
+            {
+                p.push(format!("instrument_features: instrument {id} twice"));
+            }
+        }
+        for (i, (id, m)) in self.position_limits.iter().enumerate() {
+            if *m == 0 {
+                p.push(format!(
+                    "position_limits: instrument {id}: max_position 0 must be >= 1"
+                ));
+            }
+            if self.position_limits[..i].iter().any(|(k, _)| k == id) {
+                p.push(format!("position_limits: instrument {id} twice"));
+            }
+        }
+        if !(self.corr_halflife_s.is_finite() && self.corr_halflife_s >= 1.0) {
+            p.push(format!(
+                "corr_halflife_s must be >= 1, got {}",
+                self.corr_halflife_s
+            ));
+        }
+        if self.corr_min_samples < 2 {
+            p.push(format!(
+                "corr_min_samples must be >= 2, got {}",
+                self.corr_min_samples
+            ));
         }
         if p.is_empty() {
             Ok(())
@@ -644,6 +815,10 @@ pub struct Engine<V: Venue = SimExchange> {
     /// The day before this process (a restart): realized P&L, fees and traded notional the
     /// journal holds, the daily-loss breaker's and the daily exposure's baseline.
     day_before: DayBefore,
+    /// Streaming correlations of the instruments' mid returns (the correlation screen).
+    corr: portfolio::StreamingCorrelation,
+    /// Feature row width per slot (a portfolio's instruments may stream different sets).
+    widths: Vec<usize>,
 }
 
 /// What the day booked before a restart (see [`Engine::restore_operator_state`]).
@@ -678,14 +853,22 @@ impl<V: Venue> Engine<V> {
                 "predictor: need at least 2 classes, got {k}"
             )));
         }
-        let width = cfg.features.len();
+        let width = cfg
+            .instrument_features
+            .iter()
+            .map(|(_, f, _)| f.len())
+            .fold(cfg.features.len(), usize::max);
         let features_on = predictor.uses_features();
+        let mut risk = RiskEngine::new(cfg.risk)?;
+        for (id, m) in &cfg.position_limits {
+            risk.set_position_limit(*id, Some(*m))?;
+        }
         Ok(Engine {
             books: Vec::new(),
             feats: Vec::new(),
             last_update: Vec::new(),
             last_trade: Vec::new(),
-            risk: RiskEngine::new(cfg.risk)?,
+            risk,
             risk_positions: Vec::new(),
             equity_peak: cfg.initial_equity,
             vols: Vec::new(),
@@ -716,6 +899,8 @@ impl<V: Venue> Engine<V> {
             l1_buf: Vec::new(),
             audit: None,
             day_before: DayBefore::default(),
+            corr: portfolio::StreamingCorrelation::new(cfg.corr_halflife_s, cfg.corr_min_samples),
+            widths: Vec::new(),
             cfg,
         })
     }
@@ -746,6 +931,12 @@ impl<V: Venue> Engine<V> {
         self.risk_model.as_mut()?.forecast(s, h)
     }
 
+    /// The streaming correlation of two instruments' one-second mid returns now (0 until
+    /// the pair has enough joint samples; None for an instrument not seen yet).
+    pub fn correlation(&self, a: InstrumentId, b: InstrumentId) -> Option<f64> {
+        self.corr.get(a, b)
+    }
+
     pub fn book(&self, id: InstrumentId) -> Option<&L3Book> {
         self.books.iter().find(|(k, _)| *k == id).map(|(_, b)| b)
     }
@@ -762,16 +953,28 @@ impl<V: Venue> Engine<V> {
                  add it to the definitions or the config"
             )));
         };
-        self.books.push((id, L3Book::new()));
-        self.feats.push(if self.cfg.features.is_micro() {
-            Feats::Micro(MicroEngine::new(&self.cfg.features)?)
+        let (set, tf) = self
+            .cfg
+            .instrument_features
+            .iter()
+            .find(|(k, _, _)| *k == id)
+            .map_or(
+                (&self.cfg.features, self.cfg.bar_timeframe),
+                |(_, f, tf)| (f, *tf),
+            );
+        let feats = if set.is_micro() {
+            Feats::Micro(MicroEngine::new(set)?)
         } else {
             Feats::Bars {
-                builder: BarBuilder::new(self.cfg.bar_timeframe),
-                engine: BarFeatureEngine::new(&self.cfg.features, self.cfg.bar_timeframe)?,
+                builder: BarBuilder::new(tf),
+                engine: BarFeatureEngine::new(set, tf)?,
                 fresh: false,
             }
-        });
+        };
+        self.widths.push(set.len());
+        self.books.push((id, L3Book::new()));
+        self.feats.push(feats);
+        self.corr.add(id);
         self.last_update.push(0);
         self.last_trade.push(None);
         self.vols.push(VolEstimator::default());
@@ -806,6 +1009,7 @@ impl<V: Venue> Engine<V> {
         // order it names.
         self.sim.on_mbo(m, &self.books[s].1);
         self.books[s].1.apply(m);
+        let width = self.widths[s];
         if self.features_on {
             match &mut self.feats[s] {
                 Feats::Micro(f) => f.on_mbo(m),
@@ -816,7 +1020,7 @@ impl<V: Venue> Engine<V> {
                 } if m.action as u8 == b'T' => {
                     match builder.push(ts, m.price, m.size as f64, Aggressor::from_dbn(m.side)) {
                         Ok(Some(bar)) => {
-                            engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                            engine.push(&FeatureBar::from(&bar), None, &mut self.row[..width])?;
                             *fresh = true;
                         }
                         Ok(None) => {}
@@ -847,12 +1051,15 @@ impl<V: Venue> Engine<V> {
         if let (Some(r), Some(m)) = (&mut self.risk_model, self.positions[s].mark) {
             r.on_mid(s, ts, m as f64 / PRICE_SCALE as f64);
         }
+        if let Some(m) = self.positions[s].mark {
+            self.corr.on_mid(s, ts, m as f64 / PRICE_SCALE as f64);
+        }
         let ask = if !self.features_on {
             true
         } else {
             let ask = match &mut self.feats[s] {
                 Feats::Micro(f) => {
-                    f.on_event(ts, book, &mut self.row);
+                    f.on_event(ts, book, &mut self.row[..width]);
                     true
                 }
                 Feats::Bars {
@@ -862,7 +1069,7 @@ impl<V: Venue> Engine<V> {
                 } => {
                     // The bar's interval is over: close it now rather than at the next trade.
                     if let Some(bar) = builder.close_through(ts) {
-                        engine.push(&FeatureBar::from(&bar), None, &mut self.row)?;
+                        engine.push(&FeatureBar::from(&bar), None, &mut self.row[..width])?;
                         *fresh = true;
                     }
                     std::mem::take(fresh)
@@ -877,7 +1084,7 @@ impl<V: Venue> Engine<V> {
         };
         let signal = if ask {
             self.predictor
-                .predict(id, ts, &self.row32, &mut self.probs)?
+                .predict(id, ts, &self.row32[..width], &mut self.probs)?
         } else {
             None
         };
@@ -1060,8 +1267,10 @@ impl<V: Venue> Engine<V> {
         let mut checked = intent;
         checked.ts = checked.ts.max(self.now);
         if let Err((reason, detail)) = self.gate_with(s, &checked, own, Gate::Recheck) {
-            self.sim
-                .withdraw(intent_id, &format!("RISK_DENIED {}: {detail}", reason.as_str()));
+            self.sim.withdraw(
+                intent_id,
+                &format!("RISK_DENIED {}: {detail}", reason.as_str()),
+            );
             self.deny(checked.ts, &intent, reason.as_str(), detail);
             self.book_fills();
             return Ok(Some(self.denials.last().cloned().expect("just denied")));
@@ -1169,7 +1378,8 @@ impl<V: Venue> Engine<V> {
             positions: &self.risk_positions,
             account: &account,
             working_qty: self.sim.working_qty(intent.instrument_id) - exclude_working,
-            correlations: None,
+            // The engine's own streaming correlations, once it trades more than one.
+            correlations: (self.books.len() > 1).then(|| self.corr.matrix()),
         };
         let r = match how {
             Gate::Check => self.risk.check(intent, &ctx),
@@ -1327,7 +1537,11 @@ impl<V: Venue> Engine<V> {
     /// Notional traded today, account currency (before a restart included).
     pub fn traded_notional(&self) -> f64 {
         self.day_before.traded_notional
-            + self.positions.iter().map(|p| p.traded_notional).sum::<f64>()
+            + self
+                .positions
+                .iter()
+                .map(|p| p.traded_notional)
+                .sum::<f64>()
     }
 
     /// What the day booked before this process (zero unless restored).
@@ -1380,10 +1594,7 @@ impl<V: Venue> Engine<V> {
             }
             self.sim.process_until(u64::MAX, &self.books);
             self.book_fills();
-            if !self.cfg.flatten_at_end
-                || sent == 0
-                || self.positions.iter().all(|p| p.qty == 0)
-            {
+            if !self.cfg.flatten_at_end || sent == 0 || self.positions.iter().all(|p| p.qty == 0) {
                 break;
             }
         }
@@ -1753,6 +1964,7 @@ pub mod broker;
 pub mod inbox;
 pub mod live;
 pub mod placebo;
+pub mod portfolio;
 pub mod quotes;
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub enum ReasonCode {
     TradingReducing,
     MaxOrderQty,
     MaxPosition,
+    MaxTotalPosition,
     MaxGrossExposure,
     MaxNotional,
     MaxDailyExposure,
@@ -81,12 +82,13 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
     pub const ALL: [ReasonCode; ReasonCode::COUNT] = [
         ReasonCode::TradingHalted,
         ReasonCode::TradingReducing,
         ReasonCode::MaxOrderQty,
         ReasonCode::MaxPosition,
+        ReasonCode::MaxTotalPosition,
         ReasonCode::MaxGrossExposure,
         ReasonCode::MaxNotional,
         ReasonCode::MaxDailyExposure,
@@ -111,6 +113,7 @@ impl ReasonCode {
             ReasonCode::TradingReducing => "TRADING_REDUCING",
             ReasonCode::MaxOrderQty => "MAX_ORDER_QTY",
             ReasonCode::MaxPosition => "MAX_POSITION",
+            ReasonCode::MaxTotalPosition => "MAX_TOTAL_POSITION",
             ReasonCode::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
             ReasonCode::MaxNotional => "MAX_NOTIONAL",
             ReasonCode::MaxDailyExposure => "MAX_DAILY_EXPOSURE",
@@ -147,8 +150,12 @@ impl ReasonCode {
 pub struct RiskLimits {
     /// Contracts per order.
     pub max_order_qty: u32,
-    /// Absolute net contracts per instrument, counting working entries.
+    /// Absolute net contracts per instrument, counting working entries (an instrument may
+    /// have its own, [`RiskEngine::set_position_limit`]).
     pub max_position: u32,
+    /// Portfolio: sum over instruments of absolute net contracts after the order (the
+    /// intent's instrument with its working entries).
+    pub max_total_position: u32,
     /// Sum over instruments of |position| x price x multiplier, after the order.
     #[serde(deserialize_with = "money")]
     pub max_gross_exposure: f64,
@@ -184,6 +191,7 @@ impl Default for RiskLimits {
         RiskLimits {
             max_order_qty: 10,
             max_position: 20,
+            max_total_position: 100,
             // 10 lots of NQ (~21000 x 20) is ~4.2 M: the sizing default (max_qty 10) must fit.
             max_gross_exposure: 10_000_000.0,
             max_notional_per_order: 5_000_000.0,
@@ -206,9 +214,10 @@ impl Default for RiskLimits {
 
 impl RiskLimits {
     /// The field names, which are also the keys of [`RiskLimits::from_pairs`] and the TOML.
-    pub const KEYS: [&'static str; 17] = [
+    pub const KEYS: [&'static str; 18] = [
         "max_order_qty",
         "max_position",
+        "max_total_position",
         "max_gross_exposure",
         "max_notional_per_order",
         "max_daily_exposure",
@@ -252,10 +261,11 @@ impl RiskLimits {
 
     /// Keys of whole-number limits (an integral float is accepted for them: Python's view of
     /// the limits is all floats).
-    const WHOLE: [&'static str; 9] = [
+    const WHOLE: [&'static str; 10] = [
         "max_risk_score",
         "max_order_qty",
         "max_position",
+        "max_total_position",
         "submit_rate_per_sec",
         "submit_burst",
         "modify_rate_per_sec",
@@ -318,10 +328,11 @@ impl RiskLimits {
     }
 
     /// `(key, value)` for every field, in [`RiskLimits::KEYS`] order.
-    pub fn to_pairs(&self) -> [(&'static str, f64); 17] {
+    pub fn to_pairs(&self) -> [(&'static str, f64); 18] {
         [
             ("max_order_qty", self.max_order_qty as f64),
             ("max_position", self.max_position as f64),
+            ("max_total_position", self.max_total_position as f64),
             ("max_gross_exposure", self.max_gross_exposure),
             ("max_notional_per_order", self.max_notional_per_order),
             ("max_daily_exposure", self.max_daily_exposure),
@@ -352,6 +363,7 @@ impl RiskLimits {
         match key {
             "max_order_qty" => self.max_order_qty = int(key, v, u32max)? as u32,
             "max_position" => self.max_position = int(key, v, u32max)? as u32,
+            "max_total_position" => self.max_total_position = int(key, v, u32max)? as u32,
             "max_gross_exposure" => self.max_gross_exposure = v,
             "max_notional_per_order" => self.max_notional_per_order = v,
             "max_daily_exposure" => self.max_daily_exposure = v,
@@ -386,6 +398,7 @@ impl RiskLimits {
         for (name, v) in [
             ("max_order_qty", self.max_order_qty),
             ("max_position", self.max_position),
+            ("max_total_position", self.max_total_position),
             ("submit_rate_per_sec", self.submit_rate_per_sec),
             ("submit_burst", self.submit_burst),
             ("modify_rate_per_sec", self.modify_rate_per_sec),
@@ -561,6 +574,14 @@ impl CorrelationMatrix {
         &self.ids
     }
 
+    /// Sets the correlation of the `i`-th and `j`-th ids (both halves; the caller keeps it
+    /// in [-1, 1]).
+    pub(crate) fn set(&mut self, i: usize, j: usize, v: f64) {
+        let n = self.ids.len();
+        self.values[i * n + j] = v;
+        self.values[j * n + i] = v;
+    }
+
     /// Correlation of `a` and `b`, `None` when either is unknown.
     #[inline]
     pub fn get(&self, a: InstrumentId, b: InstrumentId) -> Option<f64> {
@@ -677,6 +698,8 @@ enum Kind {
 #[derive(Clone, Debug)]
 pub struct RiskEngine {
     limits: RiskLimits,
+    /// Per-instrument `max_position` overrides (a portfolio's instruments differ in size).
+    position_limits: Vec<(InstrumentId, u32)>,
     state: TradingState,
     submit: TokenBucket,
     modify: TokenBucket,
@@ -708,6 +731,7 @@ impl RiskEngine {
             submit: TokenBucket::new(limits.submit_rate_per_sec, limits.submit_burst),
             modify: TokenBucket::new(limits.modify_rate_per_sec, limits.modify_burst),
             limits,
+            position_limits: Vec::new(),
             state: TradingState::Active,
             denials: DenialCounts::default(),
         })
@@ -741,6 +765,35 @@ impl RiskEngine {
 
     pub fn denials(&self) -> &DenialCounts {
         &self.denials
+    }
+
+    /// The `max_position` of one instrument (`Some(n)`, n >= 1) instead of the limits'
+    /// (`None`: back to it). Refused for 0.
+    pub fn set_position_limit(&mut self, id: InstrumentId, max: Option<u32>) -> Result<()> {
+        if max == Some(0) {
+            return Err(CoreError::Config(format!(
+                "max_position of instrument {id} = 0 must be >= 1"
+            )));
+        }
+        self.position_limits.retain(|(k, _)| *k != id);
+        if let Some(m) = max {
+            self.position_limits.push((id, m));
+        }
+        Ok(())
+    }
+
+    /// Every per-instrument `max_position` override, in the order set.
+    pub fn position_limits(&self) -> &[(InstrumentId, u32)] {
+        &self.position_limits
+    }
+
+    /// The `max_position` that applies to `id`.
+    #[inline]
+    pub fn max_position(&self, id: InstrumentId) -> u32 {
+        self.position_limits
+            .iter()
+            .find(|(k, _)| *k == id)
+            .map_or(self.limits.max_position, |(_, m)| *m)
     }
 
     /// Checks one intent. `Ok(())` means it may be sent. A daily-loss or drawdown breach also
@@ -987,13 +1040,30 @@ impl RiskEngine {
         let before = pos.saturating_add(ctx.working_qty);
         let after = before.saturating_add(signed);
         let increases = after.unsigned_abs() > before.unsigned_abs();
-        if increases && after.unsigned_abs() > l.max_position as u64 {
+        let max_pos = self.max_position(it.instrument_id);
+        if increases && after.unsigned_abs() > max_pos as u64 {
             return deny(R::MaxPosition, || {
                 format!(
-                    "position {pos} + working {} + order {signed} = {after} exceeds max_position {}",
-                    ctx.working_qty, l.max_position
+                    "position {pos} + working {} + order {signed} = {after} exceeds max_position {max_pos}",
+                    ctx.working_qty
                 )
             });
+        }
+        if increases {
+            let mut total = after.unsigned_abs();
+            for p in ctx.positions {
+                if p.instrument_id != it.instrument_id {
+                    total = total.saturating_add(p.qty.unsigned_abs());
+                }
+            }
+            if total > l.max_total_position as u64 {
+                return deny(R::MaxTotalPosition, || {
+                    format!(
+                        "contracts across instruments after the order {total} exceed max_total_position {}",
+                        l.max_total_position
+                    )
+                });
+            }
         }
         if increases {
             let mut gross = after.unsigned_abs() as f64 * px(reference).abs() * own.multiplier;
@@ -1275,6 +1345,36 @@ mod tests {
             ReasonCode::MaxOrderQty
         );
         assert_eq!(w.check(&mut e, &intent(OrderSide::Buy, 2)), Ok(()));
+    }
+
+    #[test]
+    fn an_instrument_may_have_its_own_position_limit_and_the_portfolio_a_total_one() {
+        let mut e = RiskEngine::new(RiskLimits {
+            max_total_position: 6,
+            ..RiskLimits::default()
+        })
+        .unwrap();
+        let mut w = World::new();
+        e.set_position_limit(ES, Some(2)).unwrap();
+        assert_eq!(e.max_position(ES), 2);
+        assert_eq!(e.max_position(NQ), RiskLimits::default().max_position);
+        assert!(w.check(&mut e, &intent(OrderSide::Buy, 2)).is_ok());
+        let d = w.check(&mut e, &intent(OrderSide::Buy, 3)).unwrap_err();
+        assert_eq!(d.reason, ReasonCode::MaxPosition);
+        assert!(d.detail.contains("max_position 2"), "{}", d.detail);
+        // Global: 5 NQ elsewhere + 2 ES = 7 > 6, although ES's own limit would pass.
+        w.positions = vec![pos(ES, 0), pos(NQ, 5)];
+        assert_eq!(
+            reason(w.check(&mut e, &intent(OrderSide::Buy, 2))),
+            ReasonCode::MaxTotalPosition
+        );
+        assert!(w.check(&mut e, &intent(OrderSide::Buy, 1)).is_ok());
+        // Reducing never counts against either.
+        w.positions = vec![pos(ES, 2), pos(NQ, 5)];
+        assert!(w.check(&mut e, &intent(OrderSide::Sell, 2)).is_ok());
+        assert!(e.set_position_limit(ES, Some(0)).is_err());
+        e.set_position_limit(ES, None).unwrap();
+        assert_eq!(e.max_position(ES), RiskLimits::default().max_position);
     }
 
     #[test]

@@ -59,6 +59,8 @@ fn arb_limits() -> impl Strategy<Value = RiskLimits> {
         .prop_map(|(a, b, c)| RiskLimits {
             max_order_qty: a.0,
             max_position: a.1,
+            // Derived, not drawn: the draws of the other limits stay as they were.
+            max_total_position: a.1 * 2 + 1,
             max_gross_exposure: a.2,
             max_notional_per_order: a.3,
             max_daily_exposure: a.4,
@@ -382,6 +384,16 @@ fn violations(
     let grows = after.abs() > before.abs();
     if grows && after.abs() > l.max_position as i64 {
         v.insert(R::MaxPosition);
+    }
+    if grows {
+        let others: i64 = positions
+            .iter()
+            .filter(|p| p.instrument_id != it.instrument_id)
+            .map(|p| p.qty.abs())
+            .sum();
+        if after.abs() + others > l.max_total_position as i64 {
+            v.insert(R::MaxTotalPosition);
+        }
     }
     if grows {
         let mut gross = after.abs() as f64 * (reference as f64 / SCALE).abs() * own.multiplier;

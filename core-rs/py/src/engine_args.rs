@@ -10,7 +10,9 @@ use pyo3::types::PyDict;
 use tradecore::decision::DecisionConfig;
 use tradecore::engine::inbox::{InboxPredictor, SignalInbox};
 use tradecore::engine::placebo::Placebo;
-use tradecore::engine::{self, Backtest, Engine, EngineConfig, ExternalSignals, Predictor};
+use tradecore::engine::{
+    self, Backtest, Engine, EngineConfig, ExternalSignals, Predictor, PredictorSet,
+};
 use tradecore::infer::predictor::ModelSource;
 use tradecore::infer::swap::SlotControl;
 use tradecore::infer::{GateCounters, LoadOptions, ModelPredictor};
@@ -79,9 +81,20 @@ pub struct EngineArgs {
     /// (`push_signal`) are answered at their instrument's next event.
     #[pyo3(default)]
     pub signal_inbox: bool,
+    /// Portfolio: a model per instrument, `(instrument_id, model_registry, model_family,
+    /// model_path)` (registry + family, or a folder); each streams its own feature set.
+    #[pyo3(default)]
+    pub models: Vec<(u32, Option<PathBuf>, Option<String>, Option<PathBuf>)>,
+    /// Portfolio: `(instrument_id, max_position)` overrides of the risk limit.
+    #[pyo3(default)]
+    pub position_limits: Vec<(u32, u32)>,
+    #[pyo3(default)]
+    pub corr_halflife_s: Option<f64>,
+    #[pyo3(default)]
+    pub corr_min_samples: Option<u32>,
 }
 
-const KEYS: [&str; 33] = [
+const KEYS: [&str; 37] = [
     "definitions",
     "fee_per_contract",
     "seed",
@@ -115,6 +128,10 @@ const KEYS: [&str; 33] = [
     "model_prefer_native",
     "risk_model_json",
     "signal_inbox",
+    "models",
+    "position_limits",
+    "corr_halflife_s",
+    "corr_min_samples",
 ];
 
 /// The model behind an engine's predictor: its counters over the run and, for a registry
@@ -148,6 +165,85 @@ pub fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<EngineArgs> {
         ))));
     }
     kw.extract()
+}
+
+/// A Python dict (a TOML table as `tomllib` reads it) as JSON values for the core's serde
+/// configs: bool, int, float, str, list/tuple and dict; an infinite float becomes `"inf"` /
+/// `"-inf"` (JSON has none; money limits read it), NaN `"nan"` (refused by validation).
+/// Keys must be strings; any other value is a `ConfigError` naming its key.
+pub fn table(d: &Bound<'_, PyDict>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
+    let mut m = serde_json::Map::new();
+    for (k, v) in d.iter() {
+        let k: String = k.extract().map_err(|_| {
+            to_py(CoreError::Config(format!(
+                "table keys must be strings, got {k}"
+            )))
+        })?;
+        let v = json_of(&v, &k)?;
+        m.insert(k, v);
+    }
+    Ok(m)
+}
+
+/// A float as a JSON value (see [`table`] for non-finite ones).
+pub fn json_f64(x: f64) -> serde_json::Value {
+    match serde_json::Number::from_f64(x) {
+        Some(n) => serde_json::Value::Number(n),
+        None if x.is_nan() => serde_json::Value::from("nan"),
+        None if x > 0.0 => serde_json::Value::from("inf"),
+        None => serde_json::Value::from("-inf"),
+    }
+}
+
+fn json_of(v: &Bound<'_, PyAny>, key: &str) -> PyResult<serde_json::Value> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
+    use serde_json::Value;
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        if let Ok(i) = v.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = v.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err(to_py(CoreError::Config(format!(
+            "{key} = {v}: integer out of range"
+        ))));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(json_f64(v.extract()?));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(Value::String(v.extract()?));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut m = serde_json::Map::new();
+        for (k2, v2) in d.iter() {
+            let k2: String = k2.extract().map_err(|_| {
+                to_py(CoreError::Config(format!(
+                    "{key}: table keys must be strings"
+                )))
+            })?;
+            let x = json_of(&v2, &format!("{key}.{k2}"))?;
+            m.insert(k2, x);
+        }
+        return Ok(Value::Object(m));
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for (i, x) in v.try_iter()?.enumerate() {
+            out.push(json_of(&x?, &format!("{key}[{i}]"))?);
+        }
+        return Ok(Value::Array(out));
+    }
+    Err(to_py(CoreError::Config(format!(
+        "{key} = {v}: not a TOML value (bool, number, string, list or table)"
+    ))))
 }
 
 pub(crate) fn latency(name: &str, kind: &str, params: Vec<f64>) -> Result<LatencyModel, CoreError> {
@@ -231,6 +327,13 @@ impl EngineArgs {
             vol_halflife_s: self.vol_halflife_s,
             vol_min_samples: self.vol_min_samples,
             risk: RiskLimits::from_pairs(self.risk_limits.iter().map(|(k, v)| (k.as_str(), *v)))?,
+            position_limits: self.position_limits.clone(),
+            corr_halflife_s: self
+                .corr_halflife_s
+                .unwrap_or(EngineConfig::default().corr_halflife_s),
+            corr_min_samples: self
+                .corr_min_samples
+                .unwrap_or(EngineConfig::default().corr_min_samples),
             equity_interval_ns: self.equity_interval_ns,
             flatten_at_end: self.flatten_at_end,
             risk_model: self
@@ -239,43 +342,76 @@ impl EngineArgs {
                 .transpose()?,
             ..EngineConfig::default()
         };
+        let opts = LoadOptions {
+            prefer_native: self.model_prefer_native,
+            ..LoadOptions::default()
+        };
+        // Portfolio: one model per instrument, each on its own feature set.
+        let mut routes: Vec<(u32, Box<dyn Predictor + Send>)> = Vec::new();
+        let mut first_model = None;
+        for (id, registry, family, path) in self.models {
+            let src = ModelSource::from_parts(registry, family, path)?.ok_or_else(|| {
+                CoreError::Config(format!(
+                    "models: instrument {id} needs model_registry + model_family or model_path"
+                ))
+            })?;
+            let mut own = cfg.clone();
+            let p = ModelPredictor::for_engine(&src, &mut own, opts.clone())?;
+            cfg.instrument_features
+                .push((id, own.features, own.bar_timeframe));
+            first_model.get_or_insert(ModelInfo {
+                counters: p.counters(),
+                control: p.control(),
+            });
+            routes.push((id, Box::new(p)));
+        }
+        let base_given = model_source.is_some()
+            || self.placebo_interval_ns.is_some()
+            || !self.signal_classes.is_empty();
         let (predictor, model): (Box<dyn Predictor + Send>, _) =
-            match (&model_source, self.placebo_interval_ns) {
-                // The engine streams the model's own feature set (set in cfg here).
-                (Some(src), _) => {
-                    let p = ModelPredictor::for_engine(
-                        src,
-                        &mut cfg,
-                        LoadOptions {
-                            prefer_native: self.model_prefer_native,
-                            ..LoadOptions::default()
-                        },
-                    )?;
-                    let info = ModelInfo {
-                        counters: p.counters(),
-                        control: p.control(),
+            if !routes.is_empty() && !base_given {
+                (Box::new(PredictorSet::new(routes, None)?), first_model)
+            } else {
+                let (base, model): (Box<dyn Predictor + Send>, _) =
+                    match (&model_source, self.placebo_interval_ns) {
+                        // The engine streams the model's own feature set (set in cfg here).
+                        (Some(src), _) => {
+                            let p = ModelPredictor::for_engine(src, &mut cfg, opts)?;
+                            let info = ModelInfo {
+                                counters: p.counters(),
+                                control: p.control(),
+                            };
+                            (Box::new(p), Some(info))
+                        }
+                        (None, Some(interval)) => {
+                            (Box::new(Placebo::new(interval, self.placebo_seed)?), None)
+                        }
+                        (None, None) => (
+                            Box::new(ExternalSignals::new(
+                                // Pushed signals only: a predictor that never answers by itself.
+                                if self.signal_inbox && self.signal_classes.is_empty() {
+                                    vec![-1, 0, 1]
+                                } else {
+                                    self.signal_classes
+                                },
+                                self.signal_ts,
+                                self.signal_instrument_id,
+                                self.signal_probs,
+                                self.signal_max_age_ns,
+                            )?),
+                            None,
+                        ),
                     };
-                    (Box::new(p), Some(info))
+                if routes.is_empty() {
+                    (base, model)
+                } else {
+                    (
+                        Box::new(PredictorSet::new(routes, Some(base))?),
+                        model.or(first_model),
+                    )
                 }
-                (None, Some(interval)) => {
-                    (Box::new(Placebo::new(interval, self.placebo_seed)?), None)
-                }
-                (None, None) => (
-                    Box::new(ExternalSignals::new(
-                        // Pushed signals only: a predictor that never answers by itself.
-                        if self.signal_inbox && self.signal_classes.is_empty() {
-                            vec![-1, 0, 1]
-                        } else {
-                            self.signal_classes
-                        },
-                        self.signal_ts,
-                        self.signal_instrument_id,
-                        self.signal_probs,
-                        self.signal_max_age_ns,
-                    )?),
-                    None,
-                ),
             };
+        // The inbox goes in front of everything: a pushed signal wins at its instrument.
         let (predictor, inbox): (Box<dyn Predictor + Send>, _) = if self.signal_inbox {
             let inbox = SignalInbox::default();
             let p = InboxPredictor::new(predictor, inbox.clone(), self.signal_max_age_ns)?;

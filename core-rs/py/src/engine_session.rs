@@ -172,10 +172,22 @@ impl EngineSession {
         self.bt.engine.risk_limits().to_pairs().to_vec()
     }
 
-    /// Overrides the given limits on top of the current ones. Invalid limits raise
-    /// `ConfigError` listing every bad field, and the engine keeps its limits.
-    fn set_risk_limits(&mut self, pairs: Vec<(String, f64)>) -> PyResult<()> {
-        engine_view::set_risk_limits(&mut self.bt.engine, &pairs)
+    /// Overrides the given limits (a dict of any subset, or (key, value) pairs) on top of
+    /// the current ones. Invalid limits raise `ConfigError` listing every bad key and value,
+    /// and the engine keeps its limits.
+    fn set_risk_limits(&mut self, limits: &Bound<'_, PyAny>) -> PyResult<()> {
+        engine_view::set_risk_limits(&mut self.bt.engine, limits)
+    }
+
+    /// One instrument's own `max_position` (None: back to the limits' `max_position`);
+    /// `ConfigError` for 0. `snapshot()["max_position_by_instrument"]` reads them back.
+    #[pyo3(signature = (instrument_id, max_position))]
+    fn set_position_limit(
+        &mut self,
+        instrument_id: u32,
+        max_position: Option<u32>,
+    ) -> PyResult<()> {
+        engine_view::set_position_limit(&mut self.bt.engine, instrument_id, max_position)
     }
 
     /// Reduce-only exits and cancels through the risk gate; the engine is REDUCING after.

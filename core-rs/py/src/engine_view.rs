@@ -121,11 +121,18 @@ pub fn snapshot<'py, V: Venue>(
     let d = telemetry(py, e, symbols, model)?;
     d.set_item("state", e.trading_state().as_str())?;
     d.set_item("now_ns", e.now())?;
-    let limits = PyDict::new(py);
-    for (k, v) in e.risk_limits().to_pairs() {
-        limits.set_item(k, v)?;
+    d.set_item("limits", limits_dict(py, e.risk_limits())?)?;
+    // Per instrument: the max_position that applies (its own override, else the limits').
+    let per = PyDict::new(py);
+    for p in e.positions() {
+        per.set_item(p.instrument_id, e.max_position(p.instrument_id))?;
     }
-    d.set_item("limits", limits)?;
+    d.set_item("max_position_by_instrument", per)?;
+    // The day so far (with what a restart restored): the daily-loss breaker's inputs.
+    d.set_item("realized_pnl", e.realized_pnl())?;
+    d.set_item("fees", e.fees())?;
+    d.set_item("traded_notional", e.traded_notional())?;
+    d.set_item("equity", e.account_equity())?;
     Ok(d)
 }
 
@@ -149,17 +156,11 @@ pub fn set_state<V: Venue>(e: &mut Engine<V>, state: &str) -> PyResult<()> {
     Ok(())
 }
 
-/// Overrides the given limits on top of the current ones. Invalid limits raise
-/// `ConfigError` listing every bad field, and the engine keeps its limits.
-pub fn set_risk_limits<V: Venue>(e: &mut Engine<V>, pairs: &[(String, f64)]) -> PyResult<()> {
-    let current = e.risk_limits().to_pairs();
-    let l = RiskLimits::from_pairs(
-        current
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .chain(pairs.iter().map(|(k, v)| (k.as_str(), *v))),
-    )
-    .map_err(to_py)?;
+/// Overrides the given limits (a dict of any subset, or `(key, value)` pairs) on top of the
+/// current ones, validated by the core. Invalid limits raise `ConfigError` listing every
+/// bad key and value, and the engine keeps its limits.
+pub fn set_risk_limits<V: Venue>(e: &mut Engine<V>, limits: &Bound<'_, PyAny>) -> PyResult<()> {
+    let l = limits_over(e.risk_limits(), limits)?;
     e.set_risk_limits(l).map_err(to_py)
 }
 
@@ -196,6 +197,39 @@ pub fn push_signal(
             ts,
         })
         .map_err(to_py)
+}
+
+/// `base` overridden by a dict (a `[risk]` table) or by `(key, value)` pairs.
+pub fn limits_over(base: &RiskLimits, limits: &Bound<'_, PyAny>) -> PyResult<RiskLimits> {
+    let table = if let Ok(d) = limits.cast::<PyDict>() {
+        crate::engine_args::table(d)?
+    } else {
+        let pairs: Vec<(String, f64)> = limits.extract().map_err(|_| {
+            to_py(CoreError::Config(
+                "risk limits: want a dict {key: value} or (key, value) pairs".into(),
+            ))
+        })?;
+        let mut m = serde_json::Map::new();
+        for (k, v) in pairs {
+            m.insert(k, crate::engine_args::json_f64(v));
+        }
+        m
+    };
+    base.with_table(&table).map_err(to_py)
+}
+
+/// Every limit as a dict `{key: value}` (integers as floats, like the TOML reads them).
+pub fn limits_dict<'py>(py: Python<'py>, l: &RiskLimits) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in l.to_pairs() {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+/// One instrument's own `max_position` (None: back to the limits'); `ConfigError` for 0.
+pub fn set_position_limit<V: Venue>(e: &mut Engine<V>, id: u32, max: Option<u32>) -> PyResult<()> {
+    e.set_position_limit(id, max).map_err(to_py)
 }
 
 /// Asks a registry model's slot to reload the production alias (the swap lands between two

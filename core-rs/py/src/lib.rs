@@ -15,6 +15,7 @@ mod features;
 mod gates;
 mod infer;
 mod inspect;
+mod instruments;
 mod live_engine;
 mod lobster;
 mod replay;
@@ -40,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     riskmodel::register(m)?;
     infer::register(m)?;
     gates::register(m)?;
+    instruments::register(m)?;
     sim_market::register(m)?;
     m.add("PRICE_SCALE", tradecore::book::PRICE_SCALE)?;
     Ok(())

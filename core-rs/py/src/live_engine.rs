@@ -9,11 +9,12 @@ use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::engine::broker::{BrokerOrder, BrokerVenue};
 use tradecore::engine::inbox::SignalInbox;
-use tradecore::engine::{names, Engine};
+use tradecore::engine::{names, DayBefore, Engine};
 use tradecore::orders::{
     intent_of, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide, OrderType, SignalSource,
     TimeInForce,
 };
+use tradecore::risk::{RiskLimits, TradingState};
 use tradecore::sim::OrderStatus;
 use tradecore::CoreError;
 
@@ -374,8 +375,84 @@ impl LiveEngine {
         self.engine.risk_limits().to_pairs().to_vec()
     }
 
-    fn set_risk_limits(&mut self, pairs: Vec<(String, f64)>) -> PyResult<()> {
-        engine_view::set_risk_limits(&mut self.engine, &pairs)
+    /// Overrides the given limits (a dict of any subset, or (key, value) pairs) on top of
+    /// the current ones; `ConfigError` listing every bad key and value, limits unchanged.
+    fn set_risk_limits(&mut self, limits: &Bound<'_, PyAny>) -> PyResult<()> {
+        engine_view::set_risk_limits(&mut self.engine, limits)
+    }
+
+    /// One instrument's own `max_position` (None: back to the limits' `max_position`);
+    /// `ConfigError` for 0. `snapshot()["max_position_by_instrument"]` reads them back.
+    #[pyo3(signature = (instrument_id, max_position))]
+    fn set_position_limit(
+        &mut self,
+        instrument_id: u32,
+        max_position: Option<u32>,
+    ) -> PyResult<()> {
+        engine_view::set_position_limit(&mut self.engine, instrument_id, max_position)
+    }
+
+    /// Re-gates a held intent at the moment the session releases it (after a disconnect or
+    /// the broker's restart window): every gate with the state, limits, positions and market
+    /// of now, its own working entry left out of the exposure, no second throttle token.
+    /// `client_order_id`: any leg's client order id of the intent (the entry's for a cancel
+    /// or an exit). Returns None: send it; or `{"reason": CODE, "message": str,
+    /// "intent_id": int}`: do not send it. A refused intent's orders are closed at once
+    /// (status REJECTED, reason "RISK_DENIED CODE: ..."), and the denial is also listed in
+    /// the next call's "denials" (journal it there, once). `InvalidInputError` when the
+    /// engine holds no working order of that intent.
+    fn recheck<'py>(
+        &mut self,
+        py: Python<'py>,
+        client_order_id: u64,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let (intent_id, _) = intent_of(client_order_id);
+        let Some(n) = self.engine.recheck_held(intent_id).map_err(to_py)? else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("reason", &n.reason)?;
+        d.set_item("message", &n.detail)?;
+        d.set_item("intent_id", n.intent_id)?;
+        Ok(Some(d))
+    }
+
+    /// The operator's state from the journal after a restart, before anything is sent:
+    /// `state` ACTIVE / REDUCING / HALTED; `limits` the operator's limits (a dict of any
+    /// subset over the core's defaults, e.g. the full `snapshot()["limits"]`); the day's
+    /// `realized_pnl` (before fees) and `fees` so far, account currency; optionally the
+    /// day's `traded_notional` and the drawdown breaker's `equity_peak`. The daily-loss
+    /// breaker then counts from the restored P&L. `ConfigError` for bad limits,
+    /// `InvalidInputError` (every problem named, nothing changed) for bad amounts or once
+    /// the engine has sent an order in this process; `ValueError` for an unknown state.
+    #[pyo3(signature = (state, limits, realized_pnl, fees, traded_notional = 0.0, equity_peak = None))]
+    fn restore_operator_state(
+        &mut self,
+        state: &str,
+        limits: &Bound<'_, PyAny>,
+        realized_pnl: f64,
+        fees: f64,
+        traded_notional: f64,
+        equity_peak: Option<f64>,
+    ) -> PyResult<()> {
+        let s = TradingState::parse(state).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "trading state must be ACTIVE, REDUCING or HALTED, got {state:?}"
+            ))
+        })?;
+        let l = engine_view::limits_over(&RiskLimits::default(), limits)?;
+        self.engine
+            .restore_operator_state(
+                s,
+                l,
+                DayBefore {
+                    realized_pnl,
+                    fees,
+                    traded_notional,
+                },
+                equity_peak,
+            )
+            .map_err(to_py)
     }
 
     /// Cancels and reduce-only exits through the risk gate; REDUCING after.

@@ -27,6 +27,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decide, m)?)?;
     m.add_function(wrap_pyfunction!(size, m)?)?;
     m.add_function(wrap_pyfunction!(risk_limit_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(default_risk_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_limits_from_table, m)?)?;
     let names: Vec<&str> = ReasonCode::ALL.iter().map(|r| r.as_str()).collect();
     m.add("REASON_CODES", PyTuple::new(m.py(), names)?)?;
     Ok(())
@@ -90,28 +92,12 @@ fn opt_price(d: &Bound<'_, PyDict>, what: &str, key: &str) -> PyResult<Option<i6
     }
 }
 
+/// The core's defaults overridden by `limits` (validated by the core, every problem named).
 fn limits_from(limits: Option<&Bound<'_, PyDict>>) -> PyResult<RiskLimits> {
-    let mut pairs: Vec<(String, f64)> = Vec::new();
-    if let Some(d) = limits {
-        for (k, v) in d.iter() {
-            let k: String = k
-                .extract()
-                .map_err(|_| to_py(CoreError::Config("limit keys must be strings".into())))?;
-            // bool is an int in Python; a limit is never a flag, so refuse it.
-            if v.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(to_py(CoreError::Config(format!(
-                    "RiskLimits: {k} = {v} must be a number"
-                ))));
-            }
-            let v: f64 = v.extract().map_err(|_| {
-                to_py(CoreError::Config(format!(
-                    "RiskLimits: {k} must be a number"
-                )))
-            })?;
-            pairs.push((k, v));
-        }
+    match limits {
+        Some(d) => crate::engine_view::limits_over(&RiskLimits::default(), d.as_any()),
+        None => Ok(RiskLimits::default()),
     }
-    RiskLimits::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), *v))).map_err(to_py)
 }
 
 fn side_of(s: &str, what: &str) -> PyResult<OrderSide> {
@@ -438,6 +424,25 @@ impl RiskEngine {
 #[pyfunction]
 fn risk_limit_defaults() -> Vec<(&'static str, f64)> {
     RiskLimits::default().to_pairs().to_vec()
+}
+
+/// The core's default limits as a dict `{key: value}` (the one copy of the defaults: a
+/// session prints which limits apply from it).
+#[pyfunction]
+fn default_risk_limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    crate::engine_view::limits_dict(py, &RiskLimits::default())
+}
+
+/// A `[risk]` table (a dict as `tomllib` reads the TOML; any subset of the keys) validated
+/// by the core and completed with its defaults: every limit as a dict. `ConfigError` naming
+/// every unknown key, wrong type and out-of-range value at once.
+#[pyfunction]
+fn risk_limits_from_table<'py>(
+    py: Python<'py>,
+    table: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let l = crate::engine_view::limits_over(&RiskLimits::default(), table)?;
+    crate::engine_view::limits_dict(py, &l)
 }
 
 fn decision_config(cfg: Option<&Bound<'_, PyDict>>) -> PyResult<DecisionConfig> {

@@ -37,6 +37,21 @@ impl<V: Venue> Engine<V> {
         self.risk.limits()
     }
 
+    /// One instrument's own `max_position` (`None`: back to the limits'); 0 is refused.
+    pub fn set_position_limit(&mut self, id: InstrumentId, max: Option<u32>) -> Result<()> {
+        self.risk.set_position_limit(id, max)?;
+        self.cfg.position_limits.retain(|(k, _)| *k != id);
+        if let Some(m) = max {
+            self.cfg.position_limits.push((id, m));
+        }
+        Ok(())
+    }
+
+    /// The `max_position` that applies to `id` now.
+    pub fn max_position(&self, id: InstrumentId) -> u32 {
+        self.risk.max_position(id)
+    }
+
     /// New limits from the next check on. Invalid limits are refused with every bad field
     /// listed, and the engine keeps the limits it had.
     pub fn set_risk_limits(&mut self, l: RiskLimits) -> Result<()> {
