@@ -255,6 +255,7 @@ proptest! {
             let valid = side_of(e.side).is_some()
                 && e.price != UNDEF_PRICE
                 && e.size > 0
+                && e.size <= MAX_ORDER_SIZE
                 && e.flags & F_SNAPSHOT == 0;
             if let (b'M', true, Some(((n0, _, s0), (side0, p0)))) = (e.action, valid, before) {
                 if let Some(q) = book.queue_position(e.id) {
