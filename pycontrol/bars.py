@@ -58,6 +58,13 @@ def _raise(cls: type[_core.CoreError], path: object, msg: str, line: int | None 
     raise err
 
 
+def brief(e: BaseException) -> str:
+    """The first line of an exception's text: polars errors run to a dozen lines of hints,
+    and an error message should stay one line."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def _frame(cols: dict[str, Any]) -> pl.DataFrame:
     """Rust bar columns (numpy, moved) -> the documented frame layout."""
     df = pl.DataFrame(cols).with_columns(pl.col("ts").cast(_TS))
@@ -202,7 +209,7 @@ def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
     try:
         raw = pl.read_csv(p, infer_schema=False)
     except pl.exceptions.PolarsError as e:
-        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {e}")
+        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {brief(e)}")
     ts_col = next((c for c in ("timestamp_utc", "timestamp") if c in raw.columns), None)
     missing = [c for c in OHLCV[1:] if c not in raw.columns]
     if ts_col is None or missing:

@@ -214,3 +214,11 @@ def test_lobster_detect_with_impossible_date(tmp_path: Path) -> None:
     m = Manifest(tmp_path / "manifest")
     with pytest.raises(UnknownFormatError, match="not a calendar date"):
         m.ingest([p])
+
+
+def test_unreadable_csv_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "bars.csv"
+    p.write_bytes(b'timestamp_utc,open\n"unterminated,1\n\xff\xfe,2\n')
+    with pytest.raises(CoreError) as info:
+        pycontrol.load_bars(p)
+    assert "\n" not in str(info.value) and str(p) in str(info.value)
