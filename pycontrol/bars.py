@@ -209,7 +209,8 @@ def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
     try:
         raw = pl.read_csv(p, infer_schema=False)
     except pl.exceptions.PolarsError as e:
-        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {brief(e)}")
+        # polars' message runs over many lines (hints, a backtrace note): its first says why
+        _raise(_core.UnknownFormatError, p, f"not a readable CSV: {str(e).splitlines()[0]}")
     ts_col = next((c for c in ("timestamp_utc", "timestamp") if c in raw.columns), None)
     missing = [c for c in OHLCV[1:] if c not in raw.columns]
     if ts_col is None or missing:
