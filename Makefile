@@ -76,7 +76,7 @@ test-py: setup browser
 FUZZ_CASES ?= 50000
 FUZZ_EXAMPLES ?= 2000
 fuzz: setup
-	FUZZ_CASES=$(FUZZ_CASES) cargo test --release -p tradecore-fuzz -- --test-threads 2
+	FUZZ_CASES=$(FUZZ_CASES) cargo test -p tradecore-fuzz -- --test-threads 2
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/fuzz tests/unit/test_decode_fuzz.py
 
 lint: setup

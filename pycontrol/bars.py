@@ -58,6 +58,13 @@ def _raise(cls: type[_core.CoreError], path: object, msg: str, line: int | None 
     raise err
 
 
+def brief(e: BaseException) -> str:
+    """The first line of an exception's text: polars errors run to a dozen lines of hints,
+    and an error message should stay one line."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def _frame(cols: dict[str, Any]) -> pl.DataFrame:
     """Rust bar columns (numpy, moved) -> the documented frame layout."""
     df = pl.DataFrame(cols).with_columns(pl.col("ts").cast(_TS))

@@ -305,6 +305,9 @@ def _audit(args: argparse.Namespace) -> int:
     broken = reg.verify_audit()
     if broken:
         raise make(RegistryError, str(reg.root / "audit.jsonl"), broken)
+    # ... and every family's aliases.json against the chain: a hand edit shows here too.
+    for family in [args.family] if args.family else reg.families():
+        reg.check_vouched(family)
     entries = [e for e in reg.audit() if args.family in (None, e.get("family"))]
     if args.json:
         print(json.dumps(entries, indent=2))

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from pycontrol import _core
-from pycontrol.bars import load_bars
+from pycontrol.bars import brief, load_bars
 from pycontrol.data import lean
 from pycontrol.dbn import dbn_info
 
@@ -127,7 +127,7 @@ def _parquet(path: Path) -> FileFacts:
         schema = lf.collect_schema()
         rows = int(lf.select(pl.len()).collect().item())
     except pl.exceptions.PolarsError as e:
-        unknown_format(path, f"not a readable Parquet file: {e}")
+        unknown_format(path, f"not a readable Parquet file: {brief(e)}")
     start = end = None
     ts_col = next((c for c in ("ts", "ts_event", "ts_recv") if c in schema), None)
     if ts_col is not None and isinstance(schema[ts_col], pl.Datetime) and rows:
@@ -187,7 +187,7 @@ def _lobster(path: Path, m: re.Match[str]) -> FileFacts:
     try:
         rows, first, last = _lines(path)
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as e:
-        unknown_format(path, f"not a readable LOBSTER {kind} CSV: {e}")
+        unknown_format(path, f"not a readable LOBSTER {kind} CSV: {brief(e)}")
 
     def at(sec: int, frac_ns: int) -> int:
         # Wall-clock seconds after local midnight; the zone gives that moment's UTC offset.

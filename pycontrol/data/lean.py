@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from pycontrol import _core
+from pycontrol.bars import brief
 
 ZIP_NAME = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
 MEMBER_NAME = re.compile(r"^(\d{8})_([a-z0-9]+)_minute_(trade|quote|openinterest)_(\d{6})\.csv$")
@@ -113,9 +114,9 @@ def _member_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> byt
         with zf.open(info) as fh:
             body = fh.read(MAX_MEMBER_BYTES + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
-        _raise(_core.CorruptCompressionError, where, f"damaged member: {e}")
+        _raise(_core.CorruptCompressionError, where, f"damaged member: {brief(e)}")
     except (NotImplementedError, RuntimeError) as e:
-        _raise(_core.UnknownFormatError, where, f"member cannot be read: {e}")
+        _raise(_core.UnknownFormatError, where, f"member cannot be read: {brief(e)}")
     if len(body) > MAX_MEMBER_BYTES:
         # The header understated the size: stop at the cap rather than trust it.
         _raise(_core.TooLargeError, where, f"member inflates past the {MAX_MEMBER_BYTES}-byte cap")
@@ -233,9 +234,9 @@ def read_zip(path: Path, kind: str | None = None) -> tuple[datetime, str, list[L
                 frame = _parse(_member_bytes(zf, info, path), zkind, where)
                 out.append(LeanMember(m[2], m[4], frame, where))
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        _raise(_core.CorruptCompressionError, path, f"not a readable zip: {e}")
+        _raise(_core.CorruptCompressionError, path, f"not a readable zip: {brief(e)}")
     except OSError as e:
-        _raise(_core.CoreIOError, path, f"cannot read: {e}")
+        _raise(_core.CoreIOError, path, f"cannot read: {brief(e)}")
     if not out:
         _raise(_core.UnknownFormatError, path, f"zip holds no *_minute_{zkind}_YYYYMM.csv members")
     return day, zkind, out

@@ -47,17 +47,17 @@ def test_unknown_cancel_is_counted_not_raised() -> None:
         ({"price": float("nan")}, "finite"),
     ],
 )
-def test_bad_arguments_raise_value_error(kwargs: dict[str, object], msg: str) -> None:
+def test_bad_arguments_raise_invalid_input(kwargs: dict[str, object], msg: str) -> None:
     args: dict[str, object] = {"action": "A", "side": "B", "price": 1.0, "size": 1, "order_id": 1}
     args.update(kwargs)
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(pycontrol.InvalidInputError, match=msg):
         pycontrol.OrderBook().apply(**args)  # type: ignore[arg-type]
 
 
 def test_book_replay_side_names_are_checked(esh4_mbo: object) -> None:
     replay = pycontrol.BookReplay(esh4_mbo)  # type: ignore[arg-type]
     replay.step()
-    with pytest.raises(ValueError, match="side"):
+    with pytest.raises(pycontrol.InvalidInputError, match="side"):
         replay.levels("buy")
-    with pytest.raises(KeyError):
+    with pytest.raises(pycontrol.InvalidInputError, match="no book for instrument"):
         replay.bbo(instrument_id=1)

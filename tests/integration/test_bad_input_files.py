@@ -165,6 +165,17 @@ def test_lobster_time_going_back_is_an_error(tmp_path: Path, shared_data: Path) 
 def test_replay_book_negative_levels_is_typed(esh4_mbo: Path) -> None:
     with pytest.raises(InvalidInputError, match="levels"):
         pycontrol.replay_book(esh4_mbo, levels=-1)
+    replay = pycontrol.BookReplay(esh4_mbo)
+    replay.step()
+    for call in (
+        lambda: replay.levels("bid", -1),
+        lambda: replay.bbo(instrument_id=-1),
+        lambda: replay.queue_position(-1),
+        lambda: pycontrol.OrderBook().queue_position(-1),
+        lambda: pycontrol.OrderBook().levels("ask", 1 << 80),
+    ):
+        with pytest.raises(InvalidInputError):
+            call()
 
 
 def test_book_anomalies_are_counted_and_change_nothing() -> None:
@@ -203,3 +214,11 @@ def test_lobster_detect_with_impossible_date(tmp_path: Path) -> None:
     m = Manifest(tmp_path / "manifest")
     with pytest.raises(UnknownFormatError, match="not a calendar date"):
         m.ingest([p])
+
+
+def test_unreadable_csv_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "bars.csv"
+    p.write_bytes(b'timestamp_utc,open\n"unterminated,1\n\xff\xfe,2\n')
+    with pytest.raises(CoreError) as info:
+        pycontrol.load_bars(p)
+    assert "\n" not in str(info.value) and str(p) in str(info.value)

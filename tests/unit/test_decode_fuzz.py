@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 import pycontrol
 from pycontrol import CoreError
 
-# read_dbn_frames, not read_dbn: a mutation can turn a record into another valid type, and
-# read_dbn then (by design) asks the caller to pick a schema with a ValueError.
-CALLS = (pycontrol.replay_book, pycontrol.read_dbn_frames, pycontrol.dbn_info)
+# read_dbn too: a mutation that turns a record into another type is a SchemaMismatchError
+# naming it, a CoreError like every other refusal.
+CALLS = (pycontrol.replay_book, pycontrol.read_dbn, pycontrol.read_dbn_frames, pycontrol.dbn_info)
 
 
 @pytest.fixture(scope="module")

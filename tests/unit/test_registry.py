@@ -390,7 +390,7 @@ def test_rollback_refuses_a_hand_edited_alias(
     doc["production"] = "someone-else"
     (root / FAMILY / "aliases.json").write_text(json.dumps(doc))
     code, _, err = cli(capsys, "rollback", FAMILY, "--reason", "x", "--root", str(root))
-    assert code == 2 and "refusing to guess" in err
+    assert code == 2 and "changed outside the registry" in err
 
 
 def test_audit_is_append_only_and_hash_chained(

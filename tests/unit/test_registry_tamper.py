@@ -86,7 +86,9 @@ def test_promotion_refused_on_a_broken_chain(tmp_path: Path, export: Path) -> No
     assert Registry(root).aliases(FAMILY) == before
 
 
-def test_hand_edited_alias_is_refused_by_the_core(tmp_path: Path, export: Path) -> None:
+def test_hand_edited_alias_is_refused_by_the_core(
+    tmp_path: Path, export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "registry"
     first = production(root, export, "a")
     assert slot(root).version == first
@@ -102,6 +104,9 @@ def test_hand_edited_alias_is_refused_by_the_core(tmp_path: Path, export: Path) 
     assert info.value.path == str(path)
     with pytest.raises(PromotionRefusedError, match="changed outside the registry"):
         Registry(root).promote(FAMILY, "staging")
+    capsys.readouterr()
+    assert main(["models", "audit", "--root", str(root)]) == 2
+    assert "changed outside the registry" in capsys.readouterr().err
 
 
 def test_model_edited_with_its_manifest_sha_is_refused(tmp_path: Path, export: Path) -> None:

@@ -539,17 +539,28 @@ impl DbnReader {
             });
         }
         head.extend_from_slice(&rest);
-        let metadata = dbn::decode::dbn::MetadataDecoder::new(Cursor::new(head))
-            .decode()
-            .map_err(|e| CoreError::BadRecord {
-                path: path.to_path_buf(),
-                at: Position {
-                    record: 0,
-                    offset: 0,
-                },
-                detail: format!("metadata: {e}"),
-            })?;
-        check_metadata(path, version, meta_len, &metadata)?;
+        let decode = |policy| {
+            dbn::decode::dbn::MetadataDecoder::with_upgrade_policy(Cursor::new(&head), policy)
+                .decode()
+                .map_err(|e| CoreError::BadRecord {
+                    path: path.to_path_buf(),
+                    at: Position {
+                        record: 0,
+                        offset: 0,
+                    },
+                    detail: format!(
+                        "metadata: {e} (read as DBN version {version}; is the version byte right?)"
+                    ),
+                })
+        };
+        // Checked as written (the upgrade rewrites the symbol width), kept upgraded.
+        check_metadata(
+            path,
+            version,
+            meta_len,
+            &decode(dbn::VersionUpgradePolicy::AsIs)?,
+        )?;
+        let metadata = decode(dbn::VersionUpgradePolicy::UpgradeToV3)?;
         let allowed = allowed_rtypes(metadata.schema);
         Ok(DbnReader {
             path: path.to_path_buf(),

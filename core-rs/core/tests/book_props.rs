@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use dbn::{FlagSet, MboMsg, UNDEF_PRICE};
 use proptest::prelude::*;
-use tradecore::book::{BookView, L3Book, LevelView, Side};
+use tradecore::book::{BookView, L3Book, LevelView, Side, MAX_ORDER_SIZE};
 
 const F_LAST: u8 = 1 << 7;
 const F_SNAPSHOT: u8 = 1 << 5;
@@ -129,7 +129,8 @@ impl Model {
 
     fn add(&mut self, e: &Ev) {
         let Some(side) = side_of(e.side) else { return };
-        if e.price == UNDEF_PRICE {
+        // Undefined prices and absurd sizes (a damaged record) are counted, never booked.
+        if e.price == UNDEF_PRICE || e.size > MAX_ORDER_SIZE {
             return;
         }
         self.remove(e.id);
@@ -162,7 +163,7 @@ impl Model {
                 if !self.orders.contains_key(&e.id) {
                     self.add(e);
                 } else if let Some(side) = side_of(e.side) {
-                    if e.price != UNDEF_PRICE {
+                    if e.price != UNDEF_PRICE && e.size <= MAX_ORDER_SIZE {
                         let (old_side, old_price) = self.orders[&e.id];
                         let old_size = self.entry(e.id).unwrap().1;
                         if e.size == 0 {
@@ -254,6 +255,7 @@ proptest! {
             let valid = side_of(e.side).is_some()
                 && e.price != UNDEF_PRICE
                 && e.size > 0
+                && e.size <= MAX_ORDER_SIZE
                 && e.flags & F_SNAPSHOT == 0;
             if let (b'M', true, Some(((n0, _, s0), (side0, p0)))) = (e.action, valid, before) {
                 if let Some(q) = book.queue_position(e.id) {

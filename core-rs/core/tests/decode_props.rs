@@ -224,9 +224,10 @@ fn seeds_decode_cleanly_before_mutation() {
     }
 }
 
-/// A 60-byte record (legal: lengths are 4-byte multiples) leaves the next one off 8-byte
-/// alignment, so the reader copies it to aligned scratch; the longest length the header
-/// can state (1020 bytes) must fit there. Was an index panic.
+/// A 60-byte record (lengths are 4-byte multiples; known types are 8-byte multiples, so
+/// only a record of unknown type that a lenient reader lets through can be 60) leaves the
+/// next one off 8-byte alignment, so the reader copies it to aligned scratch; the longest
+/// length the header can state (1020 bytes) must fit there. Was an index panic.
 #[test]
 fn longest_record_after_a_misaligning_one_decodes() {
     let plain = plain_bytes(
@@ -235,17 +236,29 @@ fn longest_record_after_a_misaligning_one_decodes() {
     );
     let meta_end = 8 + u32::from_le_bytes(plain[4..8].try_into().unwrap()) as usize;
     let mut bytes = plain[..meta_end + 56].to_vec();
-    bytes[meta_end] = 15; // 60 bytes: the MBO body plus 4 bytes of padding
+    bytes[meta_end] = 15; // 60 bytes: an unknown type's body plus 4 bytes of padding
+    bytes[meta_end + 1] = 0x98;
     bytes.extend_from_slice(&[0; 4]);
     let mut long = vec![0u8; 1020];
     long[0] = 255;
     long[1] = 0x99; // a record type without a layout: only the header is required
     bytes.extend_from_slice(&long);
-    let mut r = DbnReader::from_bytes(NAME, bytes).unwrap();
+    // A strict reader refuses the first unknown type; a lenient one counts both.
+    let e = DbnReader::from_bytes(NAME, bytes.clone())
+        .unwrap()
+        .next_record()
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("unknown record type (rtype 0x98)"),
+        "{e}"
+    );
+    let mut r = DbnReader::from_bytes(NAME, bytes).unwrap().lenient();
     assert_eq!(r.next_record().unwrap().unwrap().header().record_size(), 60);
     assert_eq!(
         r.next_record().unwrap().unwrap().header().record_size(),
         1020
     );
     assert!(r.next_record().unwrap().is_none());
+    assert_eq!(r.anomalies().unknown_rtype, 2);
 }

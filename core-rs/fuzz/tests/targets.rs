@@ -244,3 +244,18 @@ fn regression_lobster_time_goes_back() {
     assert!(matches!(e, CoreError::BadLine { line: 2, .. }), "{e}");
     assert!(e.to_string().contains("goes back"), "{e}");
 }
+
+/// Found by `fuzz_config_loaders`: a timeframe ending in a multi-byte character split a
+/// string inside it (a panic in `Timeframe::parse`); now a typed config error.
+#[test]
+fn regression_timeframe_with_a_multibyte_unit() {
+    for s in [
+        "\u{fffd}s\u{fffd}2\u{fffd}",
+        "1\u{e9}",
+        "\u{1f600}",
+        "5m\u{0301}",
+    ] {
+        let e = tradecore::bars::Timeframe::parse(s).unwrap_err();
+        assert!(matches!(e, CoreError::Config(_)), "{e}");
+    }
+}

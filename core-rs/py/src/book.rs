@@ -133,10 +133,12 @@ impl OrderBook {
     }
 
     /// (orders_ahead, size_ahead, own_size) of a resting order, None if unknown.
-    fn queue_position(&self, order_id: u64) -> Option<(u32, u64, u32)> {
-        self.book
+    fn queue_position(&self, order_id: i128) -> PyResult<Option<(u32, u64, u32)>> {
+        let order_id: u64 = crate::errors::int_arg("order_id", order_id)?;
+        Ok(self
+            .book
             .queue_position(order_id)
-            .map(|q| (q.orders_ahead, q.size_ahead, q.size))
+            .map(|q| (q.orders_ahead, q.size_ahead, q.size)))
     }
 
     fn integrity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -165,7 +167,10 @@ pub struct BookReplay {
 }
 
 impl BookReplay {
-    fn book(&self, instrument_id: Option<u32>) -> PyResult<&tradecore::replay::AnyBook> {
+    fn book(&self, instrument_id: Option<i128>) -> PyResult<&tradecore::replay::AnyBook> {
+        let instrument_id: Option<u32> = instrument_id
+            .map(|v| crate::errors::int_arg("instrument_id", v))
+            .transpose()?;
         let found = match instrument_id {
             Some(id) => self.replay.books().book(id),
             None => self.replay.last_book(),
@@ -217,18 +222,23 @@ impl BookReplay {
     #[pyo3(signature = (instrument_id = None))]
     fn bbo(
         &self,
-        instrument_id: Option<u32>,
+        instrument_id: Option<i128>,
     ) -> PyResult<(Option<LevelTuple>, Option<LevelTuple>)> {
         Ok(bbo_of(self.book(instrument_id)?))
     }
 
     #[pyo3(signature = (side, n = 10, instrument_id = None))]
-    fn levels(&self, side: &str, n: i128, instrument_id: Option<u32>) -> PyResult<Vec<LevelTuple>> {
+    fn levels(
+        &self,
+        side: &str,
+        n: i128,
+        instrument_id: Option<i128>,
+    ) -> PyResult<Vec<LevelTuple>> {
         levels_of(self.book(instrument_id)?, side, n)
     }
 
     #[pyo3(signature = (instrument_id = None))]
-    fn microprice(&self, instrument_id: Option<u32>) -> PyResult<Option<f64>> {
+    fn microprice(&self, instrument_id: Option<i128>) -> PyResult<Option<f64>> {
         Ok(self
             .book(instrument_id)?
             .microprice()
@@ -238,9 +248,10 @@ impl BookReplay {
     #[pyo3(signature = (order_id, instrument_id = None))]
     fn queue_position(
         &self,
-        order_id: u64,
-        instrument_id: Option<u32>,
+        order_id: i128,
+        instrument_id: Option<i128>,
     ) -> PyResult<Option<(u32, u64, u32)>> {
+        let order_id: u64 = crate::errors::int_arg("order_id", order_id)?;
         Ok(match self.book(instrument_id)? {
             tradecore::replay::AnyBook::L3(b) => b
                 .queue_position(order_id)
@@ -253,7 +264,7 @@ impl BookReplay {
     fn integrity<'py>(
         &self,
         py: Python<'py>,
-        instrument_id: Option<u32>,
+        instrument_id: Option<i128>,
     ) -> PyResult<Bound<'py, PyDict>> {
         integrity_dict(py, self.book(instrument_id)?.integrity())
     }

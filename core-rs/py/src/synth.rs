@@ -58,7 +58,7 @@ fn synth_mbo<'py>(
     py: Python<'py>,
     out: PathBuf,
     events: i64,
-    seed: u64,
+    seed: i128,
     instruments: Vec<String>,
     mbp10: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -68,6 +68,7 @@ fn synth_mbo<'py>(
             "synth: events must be positive, got {events}"
         )))
     })?;
+    let seed: u64 = crate::errors::int_arg("seed", seed)?;
     let cfg = SynthConfig {
         events,
         seed,

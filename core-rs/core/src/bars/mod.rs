@@ -90,7 +90,8 @@ impl Timeframe {
     pub fn parse(s: &str) -> Result<Timeframe> {
         let bad = |why: &str| CoreError::Config(format!("timeframe {s:?}: {why}"));
         let t = s.trim();
-        let split = t.len().saturating_sub(1);
+        // The unit is the last character (not byte: a multi-byte one must not split).
+        let split = t.char_indices().last().map_or(0, |(i, _)| i);
         let (num, unit) = t.split_at(split);
         let n: u64 = num
             .parse()
