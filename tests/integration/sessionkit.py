@@ -108,13 +108,20 @@ def write_config(
 WARM_QUOTES = 16
 
 
-def warm(gw: Any, con_id: int, base: float = 5000.0, seconds: float = 3.2) -> None:
+def quote(gw: Any, con_id: int, i: int, base: float = 5000.0) -> None:
+    """The ``i``-th of alternating two-tick-wide quotes one tick apart: IB sends bid and ask
+    as separate ticks, and with a one-tick spread the half-moved quote in between would be
+    locked (bid = ask), which the engine's gate refuses as a crossed book."""
+    px = base + 0.25 * (i % 2)
+    gw.set_quote(con_id, px, px + 0.5)
+
+
+def warm(gw: Any, con_id: int, seconds: float = 3.2) -> None:
     """``WARM_QUOTES`` alternating quotes over ``seconds`` of wall time (the session's event
     time): the engine's volatility forecast exists afterwards, so the next scripted signal
     (``at_event = WARM_QUOTES + 1`` or later) can trade."""
     for i in range(WARM_QUOTES):
-        px = base + 0.25 * (i % 2)
-        gw.set_quote(con_id, px, px + 0.25)
+        quote(gw, con_id, i)
         time.sleep(seconds / WARM_QUOTES)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessionkit import SessionProc, buy, positions, wait_for, warm, write_config
+from sessionkit import SessionProc, buy, positions, quote, wait_for, warm, write_config
 
 from pycontrol.session.journal import Journal
 from pycontrol.testing.ib_gateway import BboVenue, TestGateway
@@ -60,8 +60,7 @@ def journal(s: SessionProc) -> Journal:
 
 def tick(gw: TestGateway, n: int) -> None:
     for i in range(n):
-        px = 5000.0 + 0.25 * ((i % 2) + 1)
-        gw.set_quote(gw.front("ES").con_id, px, px + 0.25)
+        quote(gw, gw.front("ES").con_id, i)  # warm() ended on the other one: a change
         time.sleep(0.05)
 
 

@@ -303,7 +303,8 @@ const META_FIXED: usize = 104;
 /// header decoded under the wrong version (a version byte that lies) reads its fields
 /// from the wrong places and lands on another length, or on a symbol width its version
 /// never writes.
-fn implied_metadata_len(m: &Metadata, w: usize) -> usize {
+fn implied_metadata_len(m: &Metadata) -> usize {
+    let w = m.symbol_cstr_len;
     let list = |v: &Vec<String>| 4 + v.len() * w;
     let mappings: usize = m
         .mappings
@@ -345,8 +346,6 @@ fn check_prelude(path: &Path, prelude: &[u8]) -> Result<u32> {
 
 /// Refuses a header whose decoded content does not fit its own version and length.
 fn check_metadata(path: &Path, version: u8, meta_len: usize, m: &Metadata) -> Result<()> {
-    // The symbol width on file: 22 in version 1 (the decoder upgrades a version-1 header to
-    // the later width in memory, so the decoded width says nothing there), 71 after.
     let width = if version == 1 { 22 } else { 71 };
     let bad = |detail: String| CoreError::BadRecord {
         path: path.to_path_buf(),
@@ -356,14 +355,14 @@ fn check_metadata(path: &Path, version: u8, meta_len: usize, m: &Metadata) -> Re
         },
         detail,
     };
-    if version != 1 && m.symbol_cstr_len != width {
+    if m.symbol_cstr_len != width {
         return Err(bad(format!(
             "metadata: symbol width {} where DBN version {version} writes {width} \
              (is the version byte right?)",
             m.symbol_cstr_len
         )));
     }
-    let implied = implied_metadata_len(m, width);
+    let implied = implied_metadata_len(m);
     // Encoders pad the metadata to a multiple of 8 bytes.
     if implied > meta_len || meta_len - implied >= 8 {
         return Err(bad(format!(
