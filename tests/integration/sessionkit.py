@@ -109,11 +109,10 @@ WARM_QUOTES = 16
 
 
 def quote(gw: Any, con_id: int, i: int, base: float = 5000.0) -> None:
-    """The ``i``-th of alternating two-tick-wide quotes one tick apart: IB sends bid and ask
-    as separate ticks, and with a one-tick spread the half-moved quote in between would be
-    locked (bid = ask), which the engine's gate refuses as a crossed book."""
-    px = base + 0.25 * (i % 2)
-    gw.set_quote(con_id, px, px + 0.5)
+    """The ``i``-th of alternating quotes whose bid moves one tick under a fixed ask: one
+    tick, so one market update each (IB sends bid and ask as separate ticks: moving both
+    could count twice, or pass through a locked book, which the gate refuses as crossed)."""
+    gw.set_quote(con_id, base + 0.25 * (i % 2), base + 0.75)
 
 
 def warm(gw: Any, con_id: int, seconds: float = 3.2) -> None:
@@ -130,8 +129,26 @@ def positions(status: dict[str, Any]) -> dict[str, int]:
     return {p["symbol"]: int(p["qty"]) for p in status["engine"]["positions"] if p["qty"]}
 
 
-def buy(iid: int, at: int = WARM_QUOTES + 1, side: str = "BUY") -> dict[str, Any]:
-    """A scripted external signal at the ``at``-th market update."""
+def fire(gw: Any, con_id: int, run_dir: Path, scripted: int = 1) -> None:
+    """Quote changes after ``warm`` until the session has pushed ``scripted`` scripted
+    signals (the initial snapshot may or may not count as an update: no exact count)."""
+    from pycontrol.session.journal import Journal
+
+    j = Journal(run_dir / "journal.sqlite")
+    try:
+        for i in range(40):
+            quote(gw, con_id, i)  # warm() ended on the odd one: i = 0 is a change
+            time.sleep(0.1)
+            if j.count("scripted_signal") >= scripted:
+                return
+    finally:
+        j.close()
+    raise AssertionError("the scripted signal never fired")
+
+
+def buy(iid: int, at: int = WARM_QUOTES + 2, side: str = "BUY") -> dict[str, Any]:
+    """A scripted external signal at the ``at``-th market update: after ``warm`` (whose
+    quotes, with the initial snapshot, are at most ``WARM_QUOTES + 1`` updates)."""
     return {"intent_id": iid, "at_event": at, "side": side, "confidence": 0.95}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 import zmq
-from sessionkit import REPO, SessionProc, buy, wait_for, warm, write_config
+from sessionkit import REPO, SessionProc, buy, fire, wait_for, warm, write_config
 
 from pycontrol.session.control_auth import secure_client
 from pycontrol.session.journal import Journal
@@ -82,7 +82,7 @@ def test_ctl_controls_a_running_session(gw: TestGateway, tmp_path: Path) -> None
         assert r.returncode == 0 and json.loads(r.stdout)["result"]["engine"]["state"] == "ACTIVE"
         assert cli("ctl", *rd, "halt", "--reason", "news").returncode == 0
         warm(gw, gw.front("ES").con_id)
-        gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)  # the signal, while halted
+        fire(gw, gw.front("ES").con_id, tmp_path)  # the signal, while halted
         j = Journal(tmp_path / "journal.sqlite")
         wait_for(lambda: j.count("denial") == 1, what="a HALTED denial")
         assert next(j.events("denial"))["payload"]["reason"] == "TRADING_HALTED"

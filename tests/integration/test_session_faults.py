@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessionkit import SessionProc, buy, positions, quote, wait_for, warm, write_config
+from sessionkit import (
+    SessionProc,
+    buy,
+    fire,
+    positions,
+    quote,
+    wait_for,
+    warm,
+    write_config,
+)
 
 from pycontrol.session.journal import Journal
 from pycontrol.testing.ib_gateway import BboVenue, TestGateway
@@ -42,7 +51,7 @@ def start(gw: TestGateway, tmp_path: Path) -> Iterator[Any]:
         if window:
             text = cfg.read_text()
             cut = text.index("[ib.restart_window]")
-            end = text.index("[risk]")
+            end = text.index("[engine]")
             cfg.write_text(text[:cut] + window + "\n" + text[end:])
         s = SessionProc(cfg, run)
         procs.append(s)
@@ -64,10 +73,10 @@ def tick(gw: TestGateway, n: int) -> None:
         time.sleep(0.05)
 
 
-def trade(gw: TestGateway, s: SessionProc, extra_ticks: int = 1) -> None:
-    """Warms the engine's volatility up, then the quote that fires the scripted signal."""
+def trade(gw: TestGateway, s: SessionProc) -> None:
+    """Warms the engine's volatility up, then the quotes that fire the scripted signal."""
     warm(gw, gw.front("ES").con_id)
-    tick(gw, extra_ticks)
+    fire(gw, gw.front("ES").con_id, s.run_dir)
 
 
 def entry_orders(gw: TestGateway) -> list[Any]:
@@ -85,7 +94,7 @@ def test_client_id_in_use_partial_fills_and_reject(gw: TestGateway, start: Any) 
     wait_for(lambda: j.order(4) is not None, what="the entry")
     o = j.order(4)
     assert o is not None and o.qty >= 2, "sizing should ask for more than one contract"
-    tick(gw, o.qty + 1)  # each quote fills one more contract
+    tick(gw, 2 * o.qty + 2)  # each quote change fills one more contract
     sym = gw.front("ES").local_symbol
     wait_for(lambda: j.positions().get(sym, (0, 0))[0] == o.qty, what="partial fills")
     entry_fills = [f["qty"] for f in j.fills() if f["client_order_id"] == 4]
@@ -116,7 +125,7 @@ def test_1100_holds_orders_until_1102_reconciles(gw: TestGateway, start: Any) ->
     gw.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
     j = journal(s)
     wait_for(lambda: j.count("connectivity") == 1, what="1100 journaled")
-    tick(gw, 1)  # the signal, while IB is unreachable
+    fire(gw, gw.front("ES").con_id, s.run_dir)  # the signal, while IB is unreachable
     wait_for(lambda: j.count("held") == 1, what="intent held")
     assert next(j.events("held"))["payload"]["reason"] == "DISCONNECTED"
     assert gw.order_list() == []
@@ -137,7 +146,7 @@ def test_an_intent_held_while_disconnected_is_regated_after_a_halt(
     gw.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
     j = journal(s)
     wait_for(lambda: j.count("connectivity") == 1, what="1100 journaled")
-    tick(gw, 1)
+    fire(gw, gw.front("ES").con_id, s.run_dir)
     wait_for(lambda: j.count("held") == 1, what="intent held")
     assert s.cmd("halt", reason="news")["ok"]
     gw.send_error(1102, "Connectivity restored - data maintained.")

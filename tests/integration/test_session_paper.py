@@ -21,6 +21,7 @@ from sessionkit import (
     SessionProc,
     Telemetry,
     buy,
+    fire,
     positions,
     wait_for,
     warm,
@@ -74,7 +75,7 @@ def test_crash_restart_reconcile_and_continue(
 
     a = _start(sessions, cfg, run)
     warm(gw, front.con_id)
-    gw.set_quote(front.con_id, 5000.25, 5000.5)  # the scripted signal's update
+    fire(gw, front.con_id, run)  # the scripted signal's update
     wait_for(lambda: len(gw.order_list()) == 3, what="a bracket at the gateway")
     orders = {o.order_ref: o for o in gw.order_list()}
     assert set(orders) == {"tc:4", "tc:5", "tc:6"}
@@ -215,7 +216,7 @@ def test_secret_never_in_logs_journal_or_telemetry(
     try:
         tel.wait_joined()
         warm(gw, gw.front("ES").con_id)
-        gw.set_quote(gw.front("ES").con_id, 5000.25, 5000.5)
+        fire(gw, gw.front("ES").con_id, run)
         wait_for(lambda: gw.position_map() != {}, what="a fill")
         wait_for(lambda: "fill" in tel.topics(), what="fill telemetry")
         assert s.cmd("status")["ok"]
