@@ -142,9 +142,9 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     cfg_text = cfg_text.replace('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{data}"')
     cfg_text = cfg_text.replace("exit_at_end = false", "exit_at_end = true")
     cfg_text = cfg_text.replace('run_dir = "build/sessions/es-replay"', f'run_dir = "{tmp_path}"')
-    # the scripted signals at records the 20,000-event file reaches
-    cfg_text = cfg_text.replace("at_event = 20000", "at_event = 4000")
-    cfg_text = cfg_text.replace("at_event = 60000", "at_event = 12000")
+    # the scripted signals past the volatility warm-up (30 s) of the 48 s, 30,949-record file
+    cfg_text = cfg_text.replace("at_event = 20000", "at_event = 16000")
+    cfg_text = cfg_text.replace("at_event = 60000", "at_event = 26000")
     cfg = tmp_path / "replay.toml"
     cfg.write_text(cfg_text)
     r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=120)
