@@ -204,21 +204,14 @@ class RiskConfig:
 
     @classmethod
     def _from_mapping(cls, data: Mapping[str, Any], where: str) -> RiskConfig:
-        bad = [
-            f"{k} = {v!r} must be a number"
-            for k, v in data.items()
-            if isinstance(v, bool) or not isinstance(v, int | float)
-        ]
-        if bad:
-            raise _fail(where, bad)
-        limits = {str(k): float(v) for k, v in data.items()}
-        from pycontrol._core import RiskEngine
+        from pycontrol._core import risk_limits_from_table
 
         try:
-            RiskEngine(limits)  # the core's validation: unknown keys and bad values, all at once
+            # the core's validation: unknown keys, wrong types, bad values, all at once
+            risk_limits_from_table(dict(data))
         except ConfigError as e:
             raise _fail(where, [str(e)]) from None
-        return cls(limits)
+        return cls({str(k): float(v) for k, v in data.items()})
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def rust_config(
     tmp: Path, run_dir: Path, data: Path, exit_at_end: bool, rate_hz: float, chunk: int = 4096
 ) -> Path:
-    """The shipped es-replay.toml on ``data`` in ``run_dir``."""
+    """The shipped es-replay.toml on ``data`` in ``run_dir``, its placebo strategy alone
+    (without its scripted signals, so a run of the bare engine is the same run)."""
     text = (REPO / "configs/session/es-replay.toml").read_text()
     assert "chunk_records = 4096" in text
+    text = text[: text.index("[[signals]]")]
     text = text.replace("chunk_records = 4096", f"chunk_records = {chunk}")
     text = text.replace('data = "build/demo/synth.mbo.dbn.zst"', f'data = "{data}"')
     text = text.replace(
