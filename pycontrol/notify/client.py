@@ -70,6 +70,21 @@ def post_event(
         raise NotifyUnavailable(f"{url}: {e}") from None
 
 
+def emit(event: str, text: str, source: str, data: dict[str, Any] | None = None) -> bool:
+    """One event to the service at ``$PYCONTROL_NOTIFY_URL``, if set (training, the registry,
+    scripts): True when it was accepted; a service that is down is logged, never raised, so an
+    alert can not break what it reports on."""
+    url = os.environ.get(URL_ENV)
+    if not url:
+        return False
+    try:
+        post_event(url, read_token(), event, text, source, data, timeout=3.0)
+    except NotifyUnavailable as e:
+        log.warning("notification %s not posted: %s", event, e)
+        return False
+    return True
+
+
 # Session events worth a message (telemetry topic/event -> notification event).
 SESSION_EVENTS = {
     ("state", "halt"): "halt",

@@ -233,7 +233,7 @@ def serve(cfg: NotifyConfig, port: int | None = None) -> int:
     if cfg.telegram is not None:
         mask_token_in_logs(cfg.telegram.token())
     app = create_app(cfg, token)
-    sock = socket.socket(socket.AF_INET)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((cfg.host, cfg.port if port is None else port))
     sock.listen(128)  # connections queue from here; the address is printed once it listens

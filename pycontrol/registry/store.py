@@ -233,7 +233,7 @@ class Registry:
         previous = aliases[alias]
         aliases[alias] = version
         self._write_aliases(family, aliases)
-        return self._append_audit(
+        entry = self._append_audit(
             {
                 "action": action,
                 "family": family,
@@ -245,6 +245,11 @@ class Registry:
                 "evaluation": evaluation,
             }
         )
+        from pycontrol.notify.client import emit  # a no-op without $PYCONTROL_NOTIFY_URL
+
+        event = "promotion" if action == "promote" else "rollback"
+        emit(event, f"{family} {alias}: {previous} -> {version}", "registry", {"reason": reason})
+        return entry
 
     def register(self, export_dir: str | os.PathLike[str], reason: str = "") -> dict[str, Any]:
         """Copies an export folder in as a new version (after the manifest contract and the

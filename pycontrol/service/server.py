@@ -30,7 +30,10 @@ def serve(
             registry_root=registry_root if registry_root and registry_root.is_dir() else None,
         )
     )
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # proto IPPROTO_TCP, or asyncio does not set TCP_NODELAY on accepted connections and every
+    # keep-alive response waits ~40 ms for a delayed ACK (headers and body are two writes)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)  # connections queue from here; the address is printed once it listens

@@ -14,6 +14,7 @@ gets a :class:`MessageError` with a code; the socket owner answers it, it never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -79,7 +80,23 @@ def _load(raw: bytes, what: str) -> dict[str, Any]:
 
 
 def parse_command(raw: bytes) -> Command:
+    """A schema-checked command, with its override (``override: true`` and a non-empty
+    ``reason``) read beside the command's own checks, so every command carries it."""
     msg = _load(raw, "command")
+    cmd = _command_from(msg)
+    override, reason = msg.get("override", False), msg.get("reason")
+    if not isinstance(override, bool):
+        raise MessageError("bad_schema", f"command {cmd.cmd}: 'override' must be a bool")
+    if reason is not None and not isinstance(reason, str):
+        raise MessageError("bad_schema", f"command {cmd.cmd}: 'reason' must be a string")
+    if override and not (reason or "").strip():
+        raise MessageError(
+            "bad_schema", f"command {cmd.cmd}: an override needs a non-empty 'reason'"
+        )
+    return dataclasses.replace(cmd, override=override, reason=reason)
+
+
+def _command_from(msg: dict[str, Any]) -> Command:
     extra = set(msg) - {"v", "cmd", "args", "id", "override", "reason"}
     if extra:
         raise MessageError("bad_schema", f"command: unknown fields {sorted(extra)}")
@@ -116,14 +133,7 @@ def parse_command(raw: bytes) -> Command:
             problems.append(f"argument {arg!r} must be {typ.__name__}, got {val!r}")
     if problems:
         raise MessageError("bad_args", f"command {name}: " + "; ".join(problems))
-    override, reason = msg.get("override", False), msg.get("reason")
-    if not isinstance(override, bool):
-        raise MessageError("bad_schema", f"command {name}: 'override' must be a bool")
-    if reason is not None and not isinstance(reason, str):
-        raise MessageError("bad_schema", f"command {name}: 'reason' must be a string")
-    if override and not (reason or "").strip():
-        raise MessageError("bad_schema", f"command {name}: an override needs a non-empty 'reason'")
-    return Command(name, args, msg.get("id"), override, reason)
+    return Command(name, args, msg.get("id"))
 
 
 def command(name: str, /, *, override: str | None = None, **args: Any) -> bytes:

@@ -70,7 +70,17 @@ def test_dashboard_shows_ctl_status_and_halts(
     browser.get_log("browser")  # the refused login's 303 is not a page error: start clean
     browser.find_element(By.ID, "token").send_keys((keys / "service.token").read_text().strip())
     browser.find_element(By.ID, "login").click()
-    text = lambda i: browser.find_element(By.ID, i).text  # noqa: E731
+
+    def text(i: str) -> str:
+        """The element's text, "" while the page is still navigating (not there, or gone)."""
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            els = browser.find_elements(By.ID, i)
+            return str(els[0].text) if els else ""
+        except WebDriverException:  # stale: the page changed under us
+            return ""
+
     wait_for(lambda: text("state") not in ("", "?") and text("equity") != "-", 60, "figures")
     wait_for(lambda: text("link") == "live", 30, "the stream")
 

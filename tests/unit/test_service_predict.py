@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pycontrol import testing
+try:  # main moved the builders into the pycontrol.testing package
+    from pycontrol.testing import models as testing
+except ImportError:  # this branch: pycontrol/testing.py
+    from pycontrol import testing  # type: ignore[no-redef]
 from pycontrol.inference import Model
 from pycontrol.service.app import ServiceConfig, create_app
 

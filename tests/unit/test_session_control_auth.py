@@ -221,3 +221,8 @@ def test_override_fields_are_schema_checked() -> None:
         assert e.value.code == code, extra
     c = m.parse_command(json.dumps({**base, "override": True, "reason": "ok"}).encode())
     assert c.override and c.reason == "ok"
+    # every command carries it, whatever path its own arguments' check takes
+    for name, args in (("set-risk-limits", {"max_order_qty": 1, "max_position": 2}),
+                       ("swap-model", {"model": "v2"}), ("halt", {})):  # fmt: skip
+        c = m.parse_command(m.command(name, override="desk", **args))
+        assert (c.override, c.reason, c.args) == (True, "desk", args), name
