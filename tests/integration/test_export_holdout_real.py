@@ -66,3 +66,6 @@ def test_parity_rows_are_outside_the_exports_fit(shared_data: Path, tmp_path: Pa
         f"-> {c['brier']:.3f} (base rates {c['brier_climatology']:.3f}), {cal.method}"
     )
     assert c["ece"] < c["ece_raw"] and c["brier"] < c["brier_raw"]
+    html = (res.folder / "report.html").read_text()
+    for needle in ("ECE raw", "Brier base rates", "DSR", "trials (ledger)", "PBO", "rank IC"):
+        assert needle in html, needle
