@@ -187,11 +187,10 @@ def append_to_onnx(path: Path, cal: Calibrator, class_values: Sequence[int]) -> 
 
     model = onnx.load(str(path))
     g = model.graph
-    for node in g.node:
-        node.output[:] = [
-            {"probabilities": "raw_probabilities", "label": "raw_label"}.get(o, o)
-            for o in node.output
-        ]
+    raw = {"probabilities": "raw_probabilities", "label": "raw_label"}
+    for node in g.node:  # producers and in-graph consumers (a torch graph's ArgMax) alike
+        node.output[:] = [raw.get(o, o) for o in node.output]
+        node.input[:] = [raw.get(i, i) for i in node.input]
     c = cal.n_classes
 
     def const(name: str, arr: Arr, dtype: Any = np.float32) -> str:
