@@ -8,11 +8,11 @@ an exported ONNX graph so the engine serves calibrated probabilities.
 - Platt (multinomial): ``softmax(log(max(p, 1e-7)) W^T + b)``, ``W, b`` by an L2-light
   multinomial logistic regression on the log probabilities.
 - Isotonic (per class, then renormalised): scikit-learn's isotonic regression of
-  ``1[y = c]`` on ``p_c``, sampled at 51 evenly spaced knots (0, 0.02, ..., 1) and linearly
-  interpolated between them: ``v(x) = y_0 + sum_k s_k min(max(x - x_k, 0), 0.02)``. Still
-  non-decreasing; continuous with slopes <= 50, so the ~1e-7 float32 rounding of the graph's
-  input moves a value by <= 5e-6 (a raw step function, or knots at the data, can jump
-  across a step: parity failed that way). Floored at 1e-6, then each row is renormalised
+  ``1[y = c]`` on ``p_c``, sampled at 21 evenly spaced knots (0, 0.05, ..., 1) and linearly
+  interpolated between them: ``v(x) = y_0 + sum_k s_k min(max(x - x_k, 0), 0.05)``. Still
+  non-decreasing; continuous with slopes <= 20, so the graph's float32 rounding of its input
+  (LightGBM: ~3e-7) moves a value by <= 6e-6, inside parity's 1e-5 (a raw step function, or
+  knots at the data points, can jump across a step: parity failed that way). Floored at 1e-6, then each row is renormalised
   to sum 1.
 - Choice: forward-chained inner folds over the out-of-fold rows (time order): fit on the
   first ``k`` of ``n_inner + 1`` blocks, score Brier on block ``k + 1``; the method with the
@@ -35,7 +35,7 @@ Arr = np.ndarray[Any, Any]
 Method = Literal["platt", "isotonic"]
 EPS_LOG = 1e-7
 FLOOR = 1e-6
-KNOTS = np.linspace(0.0, 1.0, 51)
+KNOTS = np.linspace(0.0, 1.0, 21)
 
 
 def ece(proba: Arr, y: Arr, classes: Arr, bins: int = 10) -> float:
