@@ -12,8 +12,8 @@ an exported ONNX graph so the engine serves calibrated probabilities.
   interpolated between them: ``v(x) = y_0 + sum_k s_k min(max(x - x_k, 0), 0.05)``. Still
   non-decreasing; continuous with slopes <= 20, so the graph's float32 rounding of its input
   (LightGBM: ~3e-7) moves a value by <= 6e-6, inside parity's 1e-5 (a raw step function, or
-  knots at the data points, can jump across a step: parity failed that way). Floored at 1e-6, then each row is renormalised
-  to sum 1.
+  knots at the data points, can jump across a step: parity failed that way). Floored at
+  1e-6, then each row is renormalised to sum 1.
 - Choice: forward-chained inner folds over the out-of-fold rows (time order): fit on the
   first ``k`` of ``n_inner + 1`` blocks, score Brier on block ``k + 1``; the method with the
   lower mean Brier wins (ties: Platt, the smoother).
@@ -141,10 +141,17 @@ class Calibrator:
         }
 
 
-def choose(proba: Arr, y: Arr, classes: Arr, n_inner: int = 3) -> Method:
-    """Platt or isotonic by mean Brier on forward-chained inner folds (module docstring)."""
+def choose(
+    proba: Arr,
+    y: Arr,
+    classes: Arr,
+    n_inner: int = 3,
+    methods: Sequence[Method] = ("platt", "isotonic"),
+) -> Method:
+    """Platt or isotonic (of ``methods``) by mean Brier on forward-chained inner folds
+    (module docstring)."""
     blocks = np.array_split(np.arange(len(y)), n_inner + 1)
-    score: dict[Method, list[float]] = {"platt": [], "isotonic": []}
+    score: dict[Method, list[float]] = {m: [] for m in methods}
     for k in range(1, n_inner + 1):
         fit = np.concatenate(blocks[:k])
         test = blocks[k]
@@ -153,9 +160,9 @@ def choose(proba: Arr, y: Arr, classes: Arr, n_inner: int = 3) -> Method:
         for m in score:
             cal = Calibrator.fit(m, proba[fit], y[fit], classes)
             score[m].append(brier(cal.apply(proba[test]), y[test], classes))
-    if not score["platt"]:
-        return "platt"
-    return "platt" if np.mean(score["platt"]) <= np.mean(score["isotonic"]) else "isotonic"
+    if not all(score.values()):
+        return methods[0]
+    return min(methods, key=lambda m: (float(np.mean(score[m])), m != "platt"))
 
 
 def walk_forward(
