@@ -393,7 +393,10 @@ def train(
         p = evals[m.name].oof[export_seed]
         cal_rows = np.flatnonzero(np.isfinite(p).all(axis=1))
         cal_rows = cal_rows[cal_rows <= int(fit_rows[-1])]
-        method = calibration.choose(p[cal_rows], ds.y[cal_rows], ds.classes)
+        allowed = getattr(make_member(m.kind, m.params, ds.classes, 0), "calibrations", None)
+        method = calibration.choose(
+            p[cal_rows], ds.y[cal_rows], ds.classes, methods=allowed or ("platt", "isotonic")
+        )
         calibrators[m.name] = calibration.Calibrator.fit(
             method, p[cal_rows], ds.y[cal_rows], ds.classes
         )
