@@ -462,6 +462,24 @@ def _scores(y: Arr, proba: Arr) -> dict[str, float]:
     }
 
 
+def _calibration_block(proba: Arr, y: Arr) -> dict[str, Any]:
+    """ECE and Brier of the held-out probabilities (no calibrator in a synthetic export)."""
+    from pycontrol.training.calibration import brier, ece
+
+    classes = np.arange(proba.shape[1])
+    base = np.array([np.mean(y == c) for c in classes])
+    b = brier(proba, y, classes)
+    e = ece(proba, y, classes)
+    return {
+        "method": "none",
+        "ece": e,
+        "brier": b,
+        "ece_raw": e,
+        "brier_raw": b,
+        "brier_climatology": brier(np.tile(base, (len(y), 1)), y, classes),
+    }
+
+
 def _synthetic_trading(proba: Arr, y: Arr) -> dict[str, Any]:
     """The manifest's trading block for a synthetic export: long (short) when the two top
     (bottom) classes are likelier, the move of a row is its class code (-2..2), "days" of 15
@@ -544,6 +562,7 @@ def build_export(
                 "best_baseline_accuracy": best_acc,
                 "accuracy_over_best_baseline": model["accuracy"] - best_acc,
                 "trading": _synthetic_trading(proba_te, yte),
+                "calibration": _calibration_block(proba_te, yte),
             },
         },
         seeds=[seed],

@@ -11,6 +11,7 @@ from typing import Any
 
 from pycontrol.training.labels import REGIME_NAMES
 from pycontrol.training.models import SEQUENCE_KINDS, check_params
+from pycontrol.training.sklearn_members import SKLEARN_KINDS
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ FAMILIES: dict[str, Family] = {
             name="regime_hourly",
             description="hourly macro regime, 5 classes, LightGBM on hourly bar features",
             label_kinds=("regime",),
-            kinds=("lightgbm",),
+            kinds=("lightgbm", *SKLEARN_KINDS),
             class_names={c - 2: n for c, n in enumerate(REGIME_NAMES)},
             up=(1, 2),
             down=(-2, -1),
@@ -53,7 +54,7 @@ FAMILIES: dict[str, Family] = {
             name="bar_timing",
             description="short-horizon direction on 1m bars from a 30-bar sequence model",
             label_kinds=("direction", "triple_barrier"),
-            kinds=(*SEQUENCE_KINDS, "lightgbm"),
+            kinds=(*SEQUENCE_KINDS, "lightgbm", *SKLEARN_KINDS),
             class_names={-1: "DOWN", 0: "FLAT", 1: "UP"},
             up=(1,),
             down=(-1,),

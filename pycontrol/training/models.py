@@ -1,5 +1,7 @@
 """Member models of a training run behind one small interface, and the registry of model
-kinds (``lightgbm``, ``lstm``, ``gru``, ``transformer``) a config's ``[[models]]`` name.
+kinds (``lightgbm``, ``lstm``, ``gru``, ``transformer``, and the scikit-learn base learners
+``random_forest``, ``svm``, ``mlp`` of :mod:`sklearn_members`) a config's ``[[models]]``
+name.
 
 A member sees the whole feature matrix and the bar rows it is asked about, so a tabular
 model takes ``features[rows]`` and a sequence model the windows ending at ``rows``
@@ -279,8 +281,12 @@ class SequenceMember:
 
 def make_member(kind: str, params: Mapping[str, Any], classes: Arr, seed: int) -> Member:
     """A fresh, unfitted member of ``kind``."""
+    from pycontrol.training.sklearn_members import SKLEARN_KINDS, SklearnMember
+
     if kind == "lightgbm":
         return LightGBMMember(params, classes, seed)
+    if kind in SKLEARN_KINDS:
+        return SklearnMember(kind, params, classes, seed)
     try:
         return SequenceMember(kind, params, classes, seed)
     except ImportError as e:
@@ -292,11 +298,16 @@ def make_member(kind: str, params: Mapping[str, Any], classes: Arr, seed: int) -
 
 def check_params(kind: str, params: Mapping[str, Any]) -> list[str]:
     """Violations of ``params`` for ``kind`` (empty when valid)."""
+    from pycontrol.training.sklearn_members import SKLEARN_KINDS, check_sklearn
+
     if kind == "lightgbm":
         return _check_lgbm(params)
     if kind in SEQUENCE_KINDS:
         return _check_sequence(kind, params)
-    return [f"unknown model kind {kind!r} (known: lightgbm, {', '.join(SEQUENCE_KINDS)})"]
+    if kind in SKLEARN_KINDS:
+        return check_sklearn(kind, params)
+    known = ", ".join(("lightgbm", *SEQUENCE_KINDS, *SKLEARN_KINDS))
+    return [f"unknown model kind {kind!r} (known: {known})"]
 
 
 def member_lookback(kind: str, params: Mapping[str, Any]) -> int:

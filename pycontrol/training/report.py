@@ -225,14 +225,20 @@ def _signal_section(signal: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def _trading_table(models: Mapping[str, Mapping[str, Any]]) -> str:
-    """Net USD, PSR, DSR (trials from the ledger), PBO and rank IC per model."""
+    """Net USD, PSR, DSR (trials from the ledger), PBO, rank IC, ECE and Brier per model."""
     keys = ("net_usd", "net_usd_std", "psr", "dsr", "n_trials", "pbo", "rank_ic")
+    cal_keys = ("method", "ece_raw", "ece", "brier", "brier_climatology")
     rows = [
-        [name, *(m["aggregate"]["trading"].get(k) for k in keys)]
+        [
+            name,
+            *(m["aggregate"]["trading"].get(k) for k in keys),
+            *(m["aggregate"].get("calibration", {}).get(k) for k in cal_keys),
+        ]
         for name, m in models.items()
         if "trading" in m["aggregate"]
     ]
     head = ["model", "net USD", "std (seeds)", "PSR", "DSR", "trials (ledger)", "PBO", "rank IC"]
+    head += ["calibration", "ECE raw", "ECE", "Brier", "Brier base rates"]
     return _table(head, rows)
 
 

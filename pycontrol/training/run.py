@@ -24,6 +24,7 @@ import polars as pl
 from tqdm import tqdm
 
 from pycontrol.registry import trials as ledger
+from pycontrol.training import calibration
 from pycontrol.training.baselines import BaselineReport, evaluate_baselines
 from pycontrol.training.config import TrainConfig
 from pycontrol.training.dataset import Dataset, build_dataset, input_sha256, load_model_bars
@@ -116,6 +117,40 @@ def _oof_frame(ds: Dataset, folds: list[Fold], evals: dict[str, ModelEval]) -> p
             cols |= {f"p_{c}": p[ok, j] for j, c in enumerate(ds.classes)}
             parts.append(pl.DataFrame(cols))
     return pl.concat(parts)
+
+
+def _calibration(
+    ev: ModelEval, y: Arr, classes: Arr, folds: list[Fold], method: str
+) -> dict[str, Any]:
+    """ECE and Brier of the out-of-fold probabilities, raw and walk-forward calibrated
+    (members; the meta-learner is a logistic model already and ships uncalibrated), mean
+    over seeds, beside the Brier of the scored rows' base rates (climatology)."""
+    rows = np.concatenate([folds[k][1] for k in ev.folds])
+    base = np.array([np.mean(y[rows] == c) for c in classes])
+    out: dict[str, Any] = {
+        "method": method,
+        "ece_raw": float(
+            np.mean([calibration.ece(p[rows], y[rows], classes) for p in ev.oof.values()])
+        ),
+        "brier_raw": float(
+            np.mean([calibration.brier(p[rows], y[rows], classes) for p in ev.oof.values()])
+        ),
+        "brier_climatology": calibration.brier(np.tile(base, (len(rows), 1)), y[rows], classes),
+    }
+    if method == "none":
+        out |= {"ece": out["ece_raw"], "brier": out["brier_raw"], "folds": list(ev.folds)}
+        return out
+    eces: list[float] = []
+    briers: list[float] = []
+    done: list[int] = []
+    for p in ev.oof.values():
+        cal, done = calibration.walk_forward(p, y, classes, folds, ev.folds)
+        r = np.concatenate([folds[k][1] for k in done])
+        eces.append(calibration.ece(cal[r], y[r], classes))
+        briers.append(calibration.brier(cal[r], y[r], classes))
+    # the calibrated figures cover the folds with earlier rows to fit on (not fold 0)
+    out |= {"ece": float(np.mean(eces)), "brier": float(np.mean(briers)), "folds": done}
+    return out
 
 
 def _trading(
@@ -351,6 +386,25 @@ def train(
         "fit": {"n": len(fit_rows), "last_ts": str(ts_rows[int(fit_rows[-1])])},
         "parity": {"n": len(held_rows), "first_ts": str(ts_rows[int(held_rows[0])])},
     }
+    # Calibrators of the exported members: method chosen on inner folds of the export
+    # seed's out-of-fold rows before the last fold's training end, fitted on those rows.
+    calibrators: dict[str, calibration.Calibrator] = {}
+    for m in config.models:
+        p = evals[m.name].oof[export_seed]
+        cal_rows = np.flatnonzero(np.isfinite(p).all(axis=1))
+        cal_rows = cal_rows[cal_rows <= int(fit_rows[-1])]
+        allowed = getattr(make_member(m.kind, m.params, ds.classes, 0), "calibrations", None)
+        method = calibration.choose(
+            p[cal_rows], ds.y[cal_rows], ds.classes, methods=allowed or ("platt", "isotonic")
+        )
+        calibrators[m.name] = calibration.Calibrator.fit(
+            method, p[cal_rows], ds.y[cal_rows], ds.classes
+        )
+    for name, ev in evals.items():
+        shipped = calibrators[name].method if name in calibrators else "none"
+        metrics[name]["aggregate"]["calibration"] = _calibration(
+            ev, ds.y, ds.classes, folds, shipped
+        )
     if config.export.enabled:
         for m in config.models:
             bar.set_postfix_str(f"export {m.name}")
@@ -359,6 +413,17 @@ def train(
             out = folder / "export" / m.name
             out.mkdir()
             info = member.export(out)
+            cal = calibrators[m.name]
+            calibration.append_to_onnx(out / "model.onnx", cal, ds.classes.tolist())
+            (out / "calibration.json").write_text(json.dumps(cal.describe()) + "\n")
+            # the native tree dump would serve uncalibrated probabilities: ONNX only
+            if info.get("native"):
+                (out / str(info["native"])).unlink()
+            info["native"] = None
+
+            def calibrated(x: Arr, member: Any = member, cal: Any = cal) -> Arr:
+                return np.asarray(cal.apply(member.proba_from_inputs(x)))
+
             # over every bar some training input reads (a window reads lookback - 1 back),
             # without materialising the windows
             lb = int(member.sequence["lookback"]) if member.sequence else 1
@@ -368,7 +433,7 @@ def train(
             par = run_parity(
                 out,
                 "input",
-                member.proba_from_inputs,
+                calibrated,
                 member.inputs(ds.features, ds.rows[held_rows]),
                 bounds,
                 m.kind,

@@ -55,8 +55,9 @@ def test_default_set_is_a_stable_hashed_contract() -> None:
     with pytest.raises(FeatureSetMismatchError):
         FeatureSet.from_json(json.dumps(doc))
     spec = {s["name"]: s for s in fs.specs()}["tf5m_rsi_14"]
-    assert (spec["timeframe"], spec["window"], spec["warmup"]) == ("5m", 15, 15)
-    assert "Wilder" in spec["formula"]
+    # seed (15) + the bars until the start weighs < 1e-8: 13/14 ** 249 < 1e-8 < 13/14 ** 248
+    assert (spec["timeframe"], spec["window"], spec["warmup"]) == ("5m", 264, 264)
+    assert "Wilder" in spec["formula"] and "1e-8" in spec["formula"]
 
 
 @pytest.mark.parametrize("bad", ["rsi_14", "tf1m_rsi", "tf1m_rsi_0", "tf2m_nope_1", "micro_x"])
@@ -145,7 +146,15 @@ def test_gaps_add_no_bars_and_returns_span_them() -> None:
     )
     closes = df["close"].to_list()
     assert out["tf1m_ret_1"].to_list()[2] == closes[2] / closes[1] - 1
-    # The 1h bar holding rows 0-1 completes when row 2 arrives three hours later.
+    # The history starts at 14:30, inside the 14:00 hour: that partial hour is dropped
+    # (counting it would make hourly windows depend on where the history started).
+    assert out["tf1h_sma_1"].to_list() == [None, None, None, None]
+    # From 14:00 on, the 1h bar holding rows 0-1 completes when row 2 arrives three
+    # hours later.
+    on_hour = [t - timedelta(minutes=30) for t in ts]
+    out = compute_features(
+        df.with_columns(pl.Series("ts", on_hour)), FeatureSet(["tf1m_ret_1", "tf1h_sma_1"])
+    )
     assert out["tf1h_sma_1"].to_list() == [None, None, closes[1], closes[1]]
 
 
@@ -261,5 +270,9 @@ def test_each_feature_turns_non_null_exactly_at_its_documented_warm_up(
     for n in names:
         w = specs[n]["warmup"]
         col = out[n]
+        if n == "tf1m_obv":  # null until the first trading-day open, at most w - 1 rows
+            first = col.is_not_null().arg_true()[0]
+            assert 0 < first <= w - 1 and col.slice(first).null_count() == 0, n
+            continue
         assert col.head(w - 1).null_count() == w - 1, n
         assert col.slice(w - 1).null_count() == 0, n

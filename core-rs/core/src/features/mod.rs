@@ -17,6 +17,7 @@ pub mod cross;
 pub mod micro;
 pub mod regime;
 pub mod rolling;
+pub mod session;
 pub mod set;
 pub mod technical;
 
@@ -106,6 +107,12 @@ struct Aggregator {
     is_base: bool,
     /// The bar in progress: (interval open, bar, reference bar).
     cur: Option<(u64, FeatureBar, Option<FeatureBar>)>,
+    /// Whether a base bar has been seen.
+    started: bool,
+    /// Open of the first interval when the history starts inside it: that coarse bar lacks
+    /// the base bars before the start, so it is dropped, not counted as a bar (it would
+    /// make every window holding it depend on where the history started).
+    partial: Option<u64>,
 }
 
 impl Aggregator {
@@ -124,10 +131,24 @@ impl Aggregator {
             return;
         }
         let open = self.tf.floor(bar.ts);
-        if matches!(&self.cur, Some((o, _, _)) if *o != open) {
-            if let Some((o, b, r)) = self.cur.take() {
+        if !self.started {
+            self.started = true;
+            if open != bar.ts {
+                self.partial = Some(open);
+            }
+        }
+        let partial = &mut self.partial;
+        let mut emit = |o: u64, b: FeatureBar, r: Option<FeatureBar>| {
+            if *partial == Some(o) {
+                *partial = None;
+            } else {
                 // A coarse bar is stamped with its interval's open time.
                 done(FeatureBar { ts: o, ..b }, r);
+            }
+        };
+        if matches!(&self.cur, Some((o, _, _)) if *o != open) {
+            if let Some((o, b, r)) = self.cur.take() {
+                emit(o, b, r);
             }
         }
         match &mut self.cur {
@@ -143,7 +164,7 @@ impl Aggregator {
         }
         if bar.ts + base >= open + self.tf.nanos() {
             if let Some((o, b, r)) = self.cur.take() {
-                done(FeatureBar { ts: o, ..b }, r);
+                emit(o, b, r);
             }
         }
     }
@@ -196,6 +217,8 @@ impl BarFeatureEngine {
                             tf,
                             is_base: tf == base,
                             cur: None,
+                            started: false,
+                            partial: None,
                         },
                         inds: Vec::new(),
                         latest: Vec::new(),
@@ -206,6 +229,9 @@ impl BarFeatureEngine {
             let ind = technical::build(&s.kind, &s.params).ok_or_else(|| {
                 CoreError::Config(format!("feature {}: no implementation", s.name))
             })?;
+            // Recursive averages produce numbers before they settle: null them until the
+            // declared warm-up, so no row depends on where the history started.
+            let ind = technical::settled(&s.kind, ind, s.warmup);
             let t = &mut tfs[ti];
             t.inds.push(ind);
             t.latest.push(f64::NAN);

@@ -15,7 +15,7 @@ use crate::bars::Timeframe;
 use crate::error::{CoreError, Result};
 
 /// Bumped whenever the code behind any formula changes, so old hashes stop matching.
-pub const FEATURE_CODE_VERSION: u32 = 1;
+pub const FEATURE_CODE_VERSION: u32 = 2;
 
 /// What a feature is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +83,50 @@ fn need(kind: &str, p: &[u32], n: usize) -> Result<()> {
 const WILDER: &str = "Wilder smoothing: the first value is the mean of the first n inputs, \
 then avg = avg + (x - avg)/n";
 
+/// Weight below which the start of the history no longer counts in a recursive feature.
+/// An EMA or Wilder average started at bar `s` differs from one started earlier by its
+/// seed difference times `decay^k` after `k` more bars; 1e-8 of a feature's own scale is
+/// below float32 resolution (6e-8), the precision models are fed, so past the warm-up two
+/// engines started at different bars feed a model the same values.
+pub const SETTLE_WEIGHT: f64 = 1e-8;
+
+/// Bars after the seed until a recursive average's start weighs below [`SETTLE_WEIGHT`]:
+/// the least `k` with `k^(stages-1) decay^k <= SETTLE_WEIGHT` (`stages` = averages
+/// chained, e.g. ADX smooths Wilder-smoothed inputs: 2).
+pub fn settle_bars(decay: f64, stages: u32) -> u32 {
+    let mut k: u32 = 0;
+    loop {
+        let w = f64::from(k).powi(stages as i32 - 1) * decay.powi(k as i32);
+        if (k > 0 || stages == 1) && w <= SETTLE_WEIGHT {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+fn ema_decay(n: u32) -> f64 {
+    (f64::from(n) - 1.0) / (f64::from(n) + 1.0)
+}
+
+fn wilder_decay(n: u32) -> f64 {
+    (f64::from(n) - 1.0) / f64::from(n)
+}
+
+/// How a recursive feature's warm-up is made of its seed and its settling bars.
+fn settled(seed: u32, k: u32) -> (String, u32) {
+    (
+        format!(" (warm-up {seed} + {k} bars: past it the start of the history weighs < 1e-8)"),
+        seed + k,
+    )
+}
+
+/// Bars of timeframe `tf` in 24 hours plus one: the most bars a cumulative feature
+/// anchored to the CME trading day can wait for its first trading-day open.
+fn trading_day_warmup(tf: Timeframe) -> u32 {
+    let per_day = (86_400_000_000_000 / tf.nanos()).max(1);
+    u32::try_from(per_day + 1).unwrap_or(u32::MAX)
+}
+
 /// Formula, window and warm-up of a bar feature kind (timeframe-free).
 fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
     let t = |formula: String, window: u32, warmup: u32| Described {
@@ -120,10 +164,11 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
                 "ema_{n} = EMA of close with alpha = 2/({n}+1), seeded with the mean of the \
                  first {n} closes"
             );
+            let (note, w) = settled(n, settle_bars(ema_decay(n), 1));
             if kind == "ema" {
-                t(ema, n, n)
+                t(format!("{ema}{note}"), w, w)
             } else {
-                t(format!("close / ema_{n} - 1, {ema}"), n, n)
+                t(format!("close / ema_{n} - 1, {ema}{note}"), w, w)
             }
         }
         "macd" | "macd_signal" | "macd_hist" => {
@@ -135,27 +180,27 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
             let sig = format!(
                 "signal = EMA alpha 2/({g}+1) of macd, seeded with the mean of its first {g} values"
             );
+            let slow = ema_decay(s.max(f)).max(ema_decay(s.min(f)));
+            let (note, w) = settled(s, settle_bars(slow, 1));
+            let (snote, sw) = settled(s + g - 1, settle_bars(slow.max(ema_decay(g)), 2));
             match kind {
-                "macd" => t(line, s, s),
-                "macd_signal" => t(format!("{sig}; {line}"), s + g - 1, s + g - 1),
-                _ => t(
-                    format!("macd - signal; {sig}; {line}"),
-                    s + g - 1,
-                    s + g - 1,
-                ),
+                "macd" => t(format!("{line}{note}"), w, w),
+                "macd_signal" => t(format!("{sig}; {line}{snote}"), sw, sw),
+                _ => t(format!("macd - signal; {sig}; {line}{snote}"), sw, sw),
             }
         }
         "rsi" => {
             need(kind, p, 1)?;
             let n = p[0];
+            let (note, w) = settled(n + 1, settle_bars(wilder_decay(n), 1));
             t(
                 format!(
                     "100 - 100/(1 + G/L), G and L = {WILDER}, n = {n}, over gains max(d,0) and \
                      losses max(-d,0) of d = close[t] - close[t-1]; 100 if L = 0 < G, 50 if \
-                     G = L = 0"
+                     G = L = 0{note}"
                 ),
-                n + 1,
-                n + 1,
+                w,
+                w,
             )
         }
         "stoch_k" => {
@@ -216,10 +261,11 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
                 "atr_{n} = {WILDER}, n = {n}, of the true range max(high - low, |high - \
                  close[t-1]|, |low - close[t-1]|) (defined from the second bar)"
             );
+            let (note, w) = settled(n + 1, settle_bars(wilder_decay(n), 1));
             if kind == "atr" {
-                t(atr, n + 1, n + 1)
+                t(format!("{atr}{note}"), w, w)
             } else {
-                t(format!("100 * atr_{n} / close, {atr}"), n + 1, n + 1)
+                t(format!("100 * atr_{n} / close, {atr}{note}"), w, w)
             }
         }
         "bb_width" | "bb_pctb" => {
@@ -269,11 +315,14 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
         }
         "obv" => {
             need(kind, p, 0)?;
+            // Window and warm-up depend on the timeframe: FeatureSpec::parse sets them.
             t(
-                "on-balance volume: 0 at the first bar, then + volume if close rose, - volume \
-                 if it fell, unchanged otherwise"
+                "on-balance volume of the CME trading day (from 17:00 America/Chicago, \
+                 daylight saving as in the US): 0 at the day's first bar, then + volume if \
+                 close rose from the bar before, - volume if it fell, unchanged otherwise; null \
+                 until the first trading-day open is seen (warm-up: the bars of 24 hours + 1)"
                     .into(),
-                2,
+                1,
                 1,
             )
         }
@@ -355,16 +404,18 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
                  else 0 (up = high - high[t-1], down = low[t-1] - low), +DI/-DI = 100 * \
                  W(+DM)/W(TR), 100 * W(-DM)/W(TR), W = {WILDER}, n = {n}"
             );
+            let (note, w) = settled(n + 1, settle_bars(wilder_decay(n), 1));
+            let (anote, aw) = settled(2 * n, settle_bars(wilder_decay(n), 2));
             match kind {
-                "plus_di" => r(format!("+DI: {di}"), n + 1, n + 1),
-                "minus_di" => r(format!("-DI: {di}"), n + 1, n + 1),
+                "plus_di" => r(format!("+DI: {di}{note}"), w, w),
+                "minus_di" => r(format!("-DI: {di}{note}"), w, w),
                 _ => r(
                     format!(
                         "trend strength: W(DX) with DX = 100 |+DI - -DI| / (+DI + -DI) (0 if \
-                         both 0), {di}"
+                         both 0), {di}{anote}"
                     ),
-                    2 * n,
-                    2 * n,
+                    aw,
+                    aw,
                 ),
             }
         }
@@ -385,12 +436,16 @@ fn describe_bar(kind: &str, p: &[u32]) -> Result<Described> {
         }
         "momentum_score" => {
             need(kind, p, 0)?;
+            // Its rsi_14 settles last (the other inputs are 21-bar windows).
+            let (note, w) = settled(15, settle_bars(wilder_decay(14), 1));
             r(
-                "0-100: 0.4 * rsi_14 + 0.3 * 100 * rv/(1 + rv) + 0.3 * 100 / (1 + exp(-z)), \
-                 rv = rel_vol_20, z = ret_10 / (std_ret_20 * sqrt(10)) (0 if std_ret_20 = 0)"
-                    .into(),
-                21,
-                21,
+                format!(
+                    "0-100: 0.4 * rsi_14 + 0.3 * 100 * rv/(1 + rv) + 0.3 * 100 / (1 + exp(-z)), \
+                     rv = rel_vol_20, z = ret_10 / (std_ret_20 * sqrt(10)) (0 if std_ret_20 = 0)\
+                     {note}"
+                ),
+                w.max(21),
+                w.max(21),
             )
         }
         "corr_ref" | "beta_ref" => {
@@ -621,7 +676,11 @@ impl FeatureSpec {
             )));
         }
         let (kind, params) = split_kind(rest).map_err(wrap)?;
-        let d = describe_bar(&kind, &params).map_err(wrap)?;
+        let mut d = describe_bar(&kind, &params).map_err(wrap)?;
+        if kind == "obv" {
+            d.warmup = trading_day_warmup(tf);
+            d.window = d.warmup;
+        }
         Ok(FeatureSpec {
             name: name.to_string(),
             group: d.group,
@@ -927,6 +986,24 @@ impl FeatureSet {
              known at its close; coarser timeframes carry their latest *completed* bar. \
              Windows count bars that exist: a gap in time (no trades) adds no bar.\n"
         );
+        let _ = writeln!(
+            s,
+            "Start independence (the train/serve contract): a feature's value at time t does \
+             not depend on where the history starts, once its warm-up is complete, whether \
+             training computed it from the start of a file or an engine from its own start \
+             (`tests/integration/test_feature_start_offsets.py` checks every shipped set from \
+             random start offsets on real bars). Three rules make it so. (1) EMA and Wilder \
+             averages (EMA, MACD, RSI, ATR, +DI/-DI/ADX, momentum score) remember their start \
+             forever, with a weight that decays: their warm-up adds the bars after which \
+             that weight is below 1e-8 of the value (under float32 resolution, what models \
+             are fed), and they are null until then. (2) On-balance volume is cumulative: \
+             it is anchored to the CME trading day, which opens at 17:00 America/Chicago \
+             (22:00 UTC in daylight-saving time, second Sunday of March to first Sunday of \
+             November, 23:00 UTC otherwise); it is 0 at a day's first bar and null until the \
+             first day open is seen, so its warm-up is the bars of 24 hours + 1, an upper \
+             bound. (3) A coarser timeframe's first bar is dropped when the history starts \
+             inside its interval: it lacks the base bars before the start.\n"
+        );
         let _ = writeln!(s, "| name | group | window | warm-up | formula |");
         let _ = writeln!(s, "| --- | --- | ---: | ---: | --- |");
         for f in &self.specs {
@@ -957,6 +1034,13 @@ mod tests {
         );
         assert_eq!(s.timeframe, Some(Timeframe::M5));
         assert_eq!(s.warmup, 16);
+        // Recursive averages declare their settling bars; OBV waits up to a trading day.
+        assert_eq!(
+            FeatureSpec::parse("tf1m_ema_12").unwrap().warmup,
+            12 + settle_bars(11.0 / 13.0, 1)
+        );
+        assert_eq!(FeatureSpec::parse("tf1h_obv").unwrap().warmup, 25);
+        assert_eq!(FeatureSpec::parse("tf1m_obv").unwrap().warmup, 1441);
         let p = FeatureSpec::parse("tf1h_pivot_r1").unwrap();
         assert_eq!((p.kind.as_str(), p.params.len()), ("pivot_r1", 0));
         let m = FeatureSpec::parse("micro_imb_5").unwrap();
@@ -974,6 +1058,18 @@ mod tests {
             assert!(
                 matches!(FeatureSpec::parse(bad), Err(CoreError::Config(_))),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn settling_bars_bound_the_start_weight() {
+        for (decay, stages) in [(11.0 / 13.0, 1), (13.0 / 14.0, 1), (13.0 / 14.0, 2)] {
+            let k = settle_bars(decay, stages);
+            let w = |k: u32| f64::from(k).powi(stages as i32 - 1) * decay.powi(k as i32);
+            assert!(
+                w(k) <= SETTLE_WEIGHT && w(k - 1) > SETTLE_WEIGHT,
+                "{decay} {stages}"
             );
         }
     }

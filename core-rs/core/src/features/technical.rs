@@ -75,6 +75,8 @@ pub fn build(kind: &str, p: &[u32]) -> Option<Box<dyn BarIndicator>> {
         "obv" => Box::new(Obv {
             prev: None,
             value: 0.0,
+            day: None,
+            anchored: false,
         }),
         "vwap_dist" => Box::new(VwapDist {
             pv: RollingSum::new(n),
@@ -440,15 +442,25 @@ impl BarIndicator for Zscore {
     }
 }
 
+/// On-balance volume of the CME trading day ([`super::session`]): a sum since the day's
+/// first bar, so its value does not depend on where the history started once a day's
+/// open has been seen (the first, partial, day is null: bars before the start are unknown).
 struct Obv {
     prev: Option<f64>,
     value: f64,
+    day: Option<i64>,
+    anchored: bool,
 }
 
 impl BarIndicator for Obv {
     #[inline]
     fn update(&mut self, b: &FeatureBar, _: Option<&FeatureBar>) -> f64 {
-        if let Some(prev) = self.prev {
+        let day = super::session::cme_trading_day(b.ts);
+        if self.day != Some(day) {
+            self.anchored = self.day.is_some();
+            self.day = Some(day);
+            self.value = 0.0;
+        } else if let Some(prev) = self.prev {
             if b.close > prev {
                 self.value += b.volume;
             } else if b.close < prev {
@@ -456,7 +468,60 @@ impl BarIndicator for Obv {
             }
         }
         self.prev = Some(b.close);
-        self.value
+        if self.anchored {
+            self.value
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// Bar feature kinds built on EMA / Wilder averages, whose values exist before the start
+/// of the history stops mattering (see `set::settle_bars`).
+const RECURSIVE: &[&str] = &[
+    "ema",
+    "dist_ema",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "rsi",
+    "atr",
+    "natr",
+    "plus_di",
+    "minus_di",
+    "adx",
+    "momentum_score",
+];
+
+/// Nulls a recursive indicator's output until `warmup` bars have been seen (the feature
+/// contract: null until the warm-up is complete); other kinds are returned as they are.
+pub fn settled(kind: &str, ind: Box<dyn BarIndicator>, warmup: u32) -> Box<dyn BarIndicator> {
+    if RECURSIVE.contains(&kind) {
+        Box::new(Settled {
+            inner: ind,
+            left: warmup.saturating_sub(1),
+        })
+    } else {
+        ind
+    }
+}
+
+struct Settled {
+    inner: Box<dyn BarIndicator>,
+    /// Bars still to see before the value counts (the warm-up-th bar's value does).
+    left: u32,
+}
+
+impl BarIndicator for Settled {
+    #[inline]
+    fn update(&mut self, b: &FeatureBar, r: Option<&FeatureBar>) -> f64 {
+        let v = self.inner.update(b, r);
+        if self.left > 0 {
+            self.left -= 1;
+            f64::NAN
+        } else {
+            v
+        }
     }
 }
 

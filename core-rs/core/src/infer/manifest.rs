@@ -31,6 +31,10 @@ pub enum ModelKind {
     Gru,
     Transformer,
     Stacking,
+    /// scikit-learn base learners (tabular rows, ONNX only).
+    RandomForest,
+    Svm,
+    Mlp,
 }
 
 impl ModelKind {
@@ -41,6 +45,9 @@ impl ModelKind {
             "gru" => ModelKind::Gru,
             "transformer" => ModelKind::Transformer,
             "stacking" => ModelKind::Stacking,
+            "random_forest" => ModelKind::RandomForest,
+            "svm" => ModelKind::Svm,
+            "mlp" => ModelKind::Mlp,
             _ => return None,
         })
     }
@@ -52,6 +59,9 @@ impl ModelKind {
             ModelKind::Gru => "gru",
             ModelKind::Transformer => "transformer",
             ModelKind::Stacking => "stacking",
+            ModelKind::RandomForest => "random_forest",
+            ModelKind::Svm => "svm",
+            ModelKind::Mlp => "mlp",
         }
     }
 }
@@ -140,7 +150,8 @@ impl Manifest {
         let kind_s = r.string(root, "kind").unwrap_or_default();
         let kind = ModelKind::parse(&kind_s).unwrap_or_else(|| {
             r.problems.push(format!(
-                "kind: {kind_s:?} (known: lightgbm, lstm, gru, transformer, stacking)"
+                "kind: {kind_s:?} (known: lightgbm, lstm, gru, transformer, stacking, \
+                 random_forest, svm, mlp)"
             ));
             ModelKind::LightGbm
         });
