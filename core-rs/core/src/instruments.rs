@@ -4,7 +4,7 @@
 //! [`SPECS`] is the core's specs table: tick size, point value, currency, trading hours
 //! (Chicago time), listed contract months and the expiry rule of each product root. DBN
 //! instrument definitions take precedence where a session has them
-//! (`engine::resolve_specs`); this table is the fallback, so specs never come from the
+//! ([`resolve::resolve_specs`]); this table is the fallback, so specs never come from the
 //! synthetic generator's table.
 //!
 //! Expiry rules (last trading day, CME rulebook, simplified: business days are Monday to
@@ -27,6 +27,9 @@
 //! alternative needs daily volumes of both months; it is not implemented here.
 
 use crate::error::{CoreError, Result};
+
+/// Contract terms of the instruments in a data set: definitions, then this table.
+pub mod resolve;
 
 /// Calendar month codes of CME symbols, January first.
 pub const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
