@@ -355,7 +355,10 @@ impl<V: Venue> Engine<V> {
             .instrument_features
             .iter()
             .find(|(k, _, _)| *k == id)
-            .map_or((&self.cfg.features, self.cfg.bar_timeframe), |(_, f, tf)| (f, *tf));
+            .map_or(
+                (&self.cfg.features, self.cfg.bar_timeframe),
+                |(_, f, tf)| (f, *tf),
+            );
         let feats = if set.is_micro() {
             Feats::Micro(MicroEngine::new(set)?)
         } else {
@@ -661,8 +664,10 @@ impl<V: Venue> Engine<V> {
         let mut checked = intent;
         checked.ts = checked.ts.max(self.now);
         if let Err((reason, detail)) = self.gate_with(s, &checked, own, Gate::Recheck) {
-            self.sim
-                .withdraw(intent_id, &format!("RISK_DENIED {}: {detail}", reason.as_str()));
+            self.sim.withdraw(
+                intent_id,
+                &format!("RISK_DENIED {}: {detail}", reason.as_str()),
+            );
             self.deny(checked.ts, &intent, reason.as_str(), detail);
             self.book_fills();
             return Ok(Some(self.denials.last().cloned().expect("just denied")));
@@ -834,10 +839,7 @@ impl<V: Venue> Engine<V> {
             }
             self.sim.process_until(u64::MAX, &self.books);
             self.book_fills();
-            if !self.cfg.flatten_at_end
-                || sent == 0
-                || self.positions.iter().all(|p| p.qty == 0)
-            {
+            if !self.cfg.flatten_at_end || sent == 0 || self.positions.iter().all(|p| p.qty == 0) {
                 break;
             }
         }
@@ -966,8 +968,8 @@ mod backtest;
 mod config;
 mod signals;
 
-pub use accounting::{EquityPoint, ExitReason, PositionState, Trade};
 pub(crate) use accounting::OpenTrade;
+pub use accounting::{EquityPoint, ExitReason, PositionState, Trade};
 pub use backtest::Backtest;
 pub use config::EngineConfig;
 pub use signals::{ExternalSignals, Predictor, PredictorSet};

@@ -112,20 +112,146 @@ const fn spec(
 
 /// The core's specs table (see the module docs).
 pub const SPECS: [ProductSpec; 14] = [
-    spec("ES", "E-mini S&P 500", "CME", 0.25, 50.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("MES", "Micro E-mini S&P 500", "CME", 0.25, 5.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("NQ", "E-mini Nasdaq-100", "CME", 0.25, 20.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("MNQ", "Micro E-mini Nasdaq-100", "CME", 0.25, 2.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("RTY", "E-mini Russell 2000", "CME", 0.10, 50.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("M2K", "Micro E-mini Russell 2000", "CME", 0.10, 5.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("YM", "E-mini Dow ($5)", "CBOT", 1.0, 5.0, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("MYM", "Micro E-mini Dow", "CBOT", 1.0, 0.5, QUARTERLY, ExpiryRule::ThirdFriday, false),
-    spec("CL", "Crude Oil (WTI)", "NYMEX", 0.01, 1000.0, ALL_MONTHS, ExpiryRule::CrudeOil, false),
-    spec("GC", "Gold", "COMEX", 0.10, 100.0, GOLD_MONTHS, ExpiryRule::ThirdLastBusinessDay, true),
-    spec("MGC", "Micro Gold", "COMEX", 0.10, 10.0, GOLD_MONTHS, ExpiryRule::ThirdLastBusinessDay, true),
-    spec("SI", "Silver", "COMEX", 0.005, 5000.0, SILVER_MONTHS, ExpiryRule::ThirdLastBusinessDay, true),
-    spec("6E", "Euro FX", "CME", 0.00005, 125_000.0, QUARTERLY, ExpiryRule::FxThirdWednesday, false),
-    spec("ZN", "10-Year T-Note", "CBOT", 0.015625, 1000.0, QUARTERLY, ExpiryRule::TreasuryNote, true),
+    spec(
+        "ES",
+        "E-mini S&P 500",
+        "CME",
+        0.25,
+        50.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "MES",
+        "Micro E-mini S&P 500",
+        "CME",
+        0.25,
+        5.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "NQ",
+        "E-mini Nasdaq-100",
+        "CME",
+        0.25,
+        20.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "MNQ",
+        "Micro E-mini Nasdaq-100",
+        "CME",
+        0.25,
+        2.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "RTY",
+        "E-mini Russell 2000",
+        "CME",
+        0.10,
+        50.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "M2K",
+        "Micro E-mini Russell 2000",
+        "CME",
+        0.10,
+        5.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "YM",
+        "E-mini Dow ($5)",
+        "CBOT",
+        1.0,
+        5.0,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "MYM",
+        "Micro E-mini Dow",
+        "CBOT",
+        1.0,
+        0.5,
+        QUARTERLY,
+        ExpiryRule::ThirdFriday,
+        false,
+    ),
+    spec(
+        "CL",
+        "Crude Oil (WTI)",
+        "NYMEX",
+        0.01,
+        1000.0,
+        ALL_MONTHS,
+        ExpiryRule::CrudeOil,
+        false,
+    ),
+    spec(
+        "GC",
+        "Gold",
+        "COMEX",
+        0.10,
+        100.0,
+        GOLD_MONTHS,
+        ExpiryRule::ThirdLastBusinessDay,
+        true,
+    ),
+    spec(
+        "MGC",
+        "Micro Gold",
+        "COMEX",
+        0.10,
+        10.0,
+        GOLD_MONTHS,
+        ExpiryRule::ThirdLastBusinessDay,
+        true,
+    ),
+    spec(
+        "SI",
+        "Silver",
+        "COMEX",
+        0.005,
+        5000.0,
+        SILVER_MONTHS,
+        ExpiryRule::ThirdLastBusinessDay,
+        true,
+    ),
+    spec(
+        "6E",
+        "Euro FX",
+        "CME",
+        0.00005,
+        125_000.0,
+        QUARTERLY,
+        ExpiryRule::FxThirdWednesday,
+        false,
+    ),
+    spec(
+        "ZN",
+        "10-Year T-Note",
+        "CBOT",
+        0.015625,
+        1000.0,
+        QUARTERLY,
+        ExpiryRule::TreasuryNote,
+        true,
+    ),
 ];
 
 /// The spec of a product root (`ES`), or an error naming the roots the table knows.
@@ -402,7 +528,10 @@ mod tests {
         assert_eq!(d("2026-12-18").weekday(), 4, "a Friday");
         assert!(Date::parse("2026-02-30").is_err());
         assert!(Date::parse("26-1-1").is_err());
-        assert_eq!(Date::from_unix_ns(d("2026-03-20").unix_ns() + 5), d("2026-03-20"));
+        assert_eq!(
+            Date::from_unix_ns(d("2026-03-20").unix_ns() + 5),
+            d("2026-03-20")
+        );
     }
 
     #[test]
@@ -439,15 +568,27 @@ mod tests {
         assert_eq!(f.expiry, d("2026-12-18"));
         // Eight business days before 18 Dec is 8 Dec: from then on March is the front.
         assert_eq!(f.roll_date, d("2026-12-08"));
-        assert_eq!(front_month("ES", d("2026-12-07"), 8).unwrap().0.symbol, "ESZ6");
-        assert_eq!(front_month("ES", d("2026-12-08"), 8).unwrap().0.symbol, "ESH7");
+        assert_eq!(
+            front_month("ES", d("2026-12-07"), 8).unwrap().0.symbol,
+            "ESZ6"
+        );
+        assert_eq!(
+            front_month("ES", d("2026-12-08"), 8).unwrap().0.symbol,
+            "ESH7"
+        );
         // After expiry the next one, whatever roll_days says.
-        assert_eq!(front_month("ES", d("2026-12-19"), 0).unwrap().0.symbol, "ESH7");
+        assert_eq!(
+            front_month("ES", d("2026-12-19"), 0).unwrap().0.symbol,
+            "ESH7"
+        );
         // Gold rolls ahead of first notice (30 Nov 2026), not of its December expiry.
         let (g, _) = front_month("GC", d("2026-11-20"), 2).unwrap();
         assert_eq!(g.symbol, "GCZ6");
         assert_eq!(g.roll_date, d("2026-11-26"));
-        assert_eq!(front_month("GC", d("2026-11-26"), 2).unwrap().0.symbol, "GCG7");
+        assert_eq!(
+            front_month("GC", d("2026-11-26"), 2).unwrap().0.symbol,
+            "GCG7"
+        );
         // Crude lists every month.
         let (c, n) = front_month("CL", d("2024-01-10"), 1).unwrap();
         assert_eq!((c.symbol.as_str(), n.symbol.as_str()), ("CLG4", "CLH4"));

@@ -185,10 +185,20 @@ impl Predictor for Script {
 #[derive(Clone, Debug)]
 enum Act {
     /// A quote on instrument `i`, `dt_ms` later, the mid moved by `ticks`.
-    Quote { i: usize, dt_ms: u64, ticks: i64 },
-    Signal { i: usize, buy: bool },
+    Quote {
+        i: usize,
+        dt_ms: u64,
+        ticks: i64,
+    },
+    Signal {
+        i: usize,
+        buy: bool,
+    },
     State(TradingState),
-    Limits { max_order_qty: u32, max_position: u32 },
+    Limits {
+        max_order_qty: u32,
+        max_position: u32,
+    },
     Flatten,
     /// Broker venue: the broker fills the `k`-th order it holds (sent, working).
     Fill(usize),
@@ -307,7 +317,12 @@ impl<V: Venue> World<V> {
         // Sizes change with time so that every quote is an event, even at an unchanged mid.
         let size = 10 + (self.t / 1_000_000 % 7) as u32;
         self.e
-            .on_quote(IDS[i], self.t, Some((bid, size)), Some((bid + TICK, size + 1)))
+            .on_quote(
+                IDS[i],
+                self.t,
+                Some((bid, size)),
+                Some((bid + TICK, size + 1)),
+            )
             .unwrap();
     }
 }
@@ -432,7 +447,11 @@ fn apply_common<V: Venue>(w: &mut World<V>, a: &Act) -> bool {
     match a {
         Act::Quote { i, dt_ms, ticks } => w.quote(*i, *dt_ms, *ticks),
         Act::Signal { i, buy } => {
-            w.script.0.lock().unwrap().push((IDS[*i], if *buy { 1 } else { -1 }));
+            w.script
+                .0
+                .lock()
+                .unwrap()
+                .push((IDS[*i], if *buy { 1 } else { -1 }));
             w.quote(*i, 100, 0);
         }
         Act::State(s) => {
@@ -466,15 +485,22 @@ fn apply_common<V: Venue>(w: &mut World<V>, a: &Act) -> bool {
 fn check_audit<V: Venue>(w: &World<V>) -> Result<Seen, TestCaseError> {
     let op = w.op.lock().unwrap();
     prop_assert!(op.violations.is_empty(), "{:#?}", op.violations);
-    let passed: Vec<OrderIntent> = w
-        .e
-        .send_audit()
-        .iter()
-        .filter(|a| a.refused.is_none())
-        .map(|a| a.intent)
-        .collect();
-    prop_assert_eq!(&passed, &op.sent, "venue received orders the gate did not pass");
-    let refused = w.e.send_audit().iter().filter(|a| a.refused.is_some()).count();
+    let passed: Vec<OrderIntent> =
+        w.e.send_audit()
+            .iter()
+            .filter(|a| a.refused.is_none())
+            .map(|a| a.intent)
+            .collect();
+    prop_assert_eq!(
+        &passed,
+        &op.sent,
+        "venue received orders the gate did not pass"
+    );
+    let refused =
+        w.e.send_audit()
+            .iter()
+            .filter(|a| a.refused.is_some())
+            .count();
     let mut seen = w.seen;
     seen.denied = refused as u64;
     if w.seen.sent_new == 0 {

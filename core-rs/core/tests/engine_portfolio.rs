@@ -116,11 +116,13 @@ fn each_instrument_trades_on_its_own_predictor() {
     quotes(&mut e, 31..41, false);
     let out = e.venue_mut().take_outbox();
     assert_eq!(out.len(), 1, "{out:?} {:?}", e.telemetry);
-    assert_eq!((out[0].instrument_id, out[0].side), (NQ, tradecore::orders::OrderSide::Sell));
-    // A set whose members disagree on classes is refused, naming the instrument.
-    let bad: Box<dyn Predictor + Send> = Box::new(
-        ExternalSignals::new(vec![-1, 1], vec![], vec![], vec![], S).unwrap(),
+    assert_eq!(
+        (out[0].instrument_id, out[0].side),
+        (NQ, tradecore::orders::OrderSide::Sell)
     );
+    // A set whose members disagree on classes is refused, naming the instrument.
+    let bad: Box<dyn Predictor + Send> =
+        Box::new(ExternalSignals::new(vec![-1, 1], vec![], vec![], vec![], S).unwrap());
     let err = PredictorSet::new(vec![(ES, signals(ES, &[])), (NQ, bad)], None)
         .err()
         .unwrap()
@@ -136,13 +138,17 @@ fn correlated_markets_block_adding_the_same_direction_but_not_a_hedge() {
     assert!(c > 0.95, "moving together: {c}");
     assert_eq!(fill_entry(&mut e, 61), ES);
     quotes(&mut e, 61..71, true);
-    let d = e.denials.last().expect("a second long in a correlated market");
+    let d = e
+        .denials
+        .last()
+        .expect("a second long in a correlated market");
     assert_eq!(d.reason, "CORRELATED_EXPOSURE");
     assert_eq!(d.intent.instrument_id, NQ);
     quotes(&mut e, 71..81, true);
     let out = e.venue_mut().take_outbox();
     assert!(
-        out.iter().any(|i| i.instrument_id == NQ && i.action == IntentAction::New),
+        out.iter()
+            .any(|i| i.instrument_id == NQ && i.action == IntentAction::New),
         "a short NQ against a long ES hedges: {out:?} {:?}",
         e.denials
     );
@@ -163,13 +169,12 @@ fn per_instrument_position_limits_reach_the_gate() {
     assert_eq!(e.max_position(NQ), RiskLimits::default().max_position);
     let mut bad = config();
     bad.position_limits = vec![(NQ, 0), (NQ, 2)];
-    let err = Engine::with_venue(
-        bad,
-        signals(ES, &[]),
-        BrokerVenue::new(specs()).unwrap(),
-    )
-    .err()
-    .unwrap()
-    .to_string();
-    assert!(err.contains("max_position 0") && err.contains("twice"), "{err}");
+    let err = Engine::with_venue(bad, signals(ES, &[]), BrokerVenue::new(specs()).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("max_position 0") && err.contains("twice"),
+        "{err}"
+    );
 }

@@ -166,9 +166,11 @@ pub fn parse(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<EngineArgs> {
 pub fn table(d: &Bound<'_, PyDict>) -> PyResult<serde_json::Map<String, serde_json::Value>> {
     let mut m = serde_json::Map::new();
     for (k, v) in d.iter() {
-        let k: String = k
-            .extract()
-            .map_err(|_| to_py(CoreError::Config(format!("table keys must be strings, got {k}"))))?;
+        let k: String = k.extract().map_err(|_| {
+            to_py(CoreError::Config(format!(
+                "table keys must be strings, got {k}"
+            )))
+        })?;
         let v = json_of(&v, &k)?;
         m.insert(k, v);
     }
@@ -201,7 +203,9 @@ fn json_of(v: &Bound<'_, PyAny>, key: &str) -> PyResult<serde_json::Value> {
         if let Ok(u) = v.extract::<u64>() {
             return Ok(Value::from(u));
         }
-        return Err(to_py(CoreError::Config(format!("{key} = {v}: integer out of range"))));
+        return Err(to_py(CoreError::Config(format!(
+            "{key} = {v}: integer out of range"
+        ))));
     }
     if v.is_instance_of::<PyFloat>() {
         return Ok(json_f64(v.extract()?));
@@ -213,7 +217,9 @@ fn json_of(v: &Bound<'_, PyAny>, key: &str) -> PyResult<serde_json::Value> {
         let mut m = serde_json::Map::new();
         for (k2, v2) in d.iter() {
             let k2: String = k2.extract().map_err(|_| {
-                to_py(CoreError::Config(format!("{key}: table keys must be strings")))
+                to_py(CoreError::Config(format!(
+                    "{key}: table keys must be strings"
+                )))
             })?;
             let x = json_of(&v2, &format!("{key}.{k2}"))?;
             m.insert(k2, x);

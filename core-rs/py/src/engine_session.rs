@@ -165,7 +165,11 @@ impl EngineSession {
     /// One instrument's own `max_position` (None: back to the limits' `max_position`);
     /// `ConfigError` for 0. `snapshot()["max_position_by_instrument"]` reads them back.
     #[pyo3(signature = (instrument_id, max_position))]
-    fn set_position_limit(&mut self, instrument_id: u32, max_position: Option<u32>) -> PyResult<()> {
+    fn set_position_limit(
+        &mut self,
+        instrument_id: u32,
+        max_position: Option<u32>,
+    ) -> PyResult<()> {
         engine_view::set_position_limit(&mut self.bt.engine, instrument_id, max_position)
     }
 

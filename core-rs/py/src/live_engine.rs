@@ -9,11 +9,11 @@ use pyo3::types::{PyDict, PyList};
 use tradecore::book::PRICE_SCALE;
 use tradecore::engine::broker::{BrokerOrder, BrokerVenue};
 use tradecore::engine::{names, DayBefore, Engine};
-use tradecore::risk::{RiskLimits, TradingState};
 use tradecore::orders::{
     intent_of, InstrumentSpec, IntentAction, Leg, OrderIntent, OrderSide, OrderType, SignalSource,
     TimeInForce,
 };
+use tradecore::risk::{RiskLimits, TradingState};
 use tradecore::sim::OrderStatus;
 use tradecore::CoreError;
 
@@ -381,7 +381,11 @@ impl LiveEngine {
     /// One instrument's own `max_position` (None: back to the limits' `max_position`);
     /// `ConfigError` for 0. `snapshot()["max_position_by_instrument"]` reads them back.
     #[pyo3(signature = (instrument_id, max_position))]
-    fn set_position_limit(&mut self, instrument_id: u32, max_position: Option<u32>) -> PyResult<()> {
+    fn set_position_limit(
+        &mut self,
+        instrument_id: u32,
+        max_position: Option<u32>,
+    ) -> PyResult<()> {
         engine_view::set_position_limit(&mut self.engine, instrument_id, max_position)
     }
 

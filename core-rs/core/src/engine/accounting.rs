@@ -137,7 +137,6 @@ pub struct EquityPoint {
     pub price: f64,
 }
 
-
 impl<V: Venue> Engine<V> {
     /// Moves new venue fills into positions and round trips.
     #[inline]
@@ -257,7 +256,11 @@ impl<V: Venue> Engine<V> {
     /// Notional traded today, account currency (before a restart included).
     pub fn traded_notional(&self) -> f64 {
         self.day_before.traded_notional
-            + self.positions.iter().map(|p| p.traded_notional).sum::<f64>()
+            + self
+                .positions
+                .iter()
+                .map(|p| p.traded_notional)
+                .sum::<f64>()
     }
 
     /// What the day booked before this process (zero unless restored).
@@ -286,5 +289,4 @@ impl<V: Venue> Engine<V> {
         });
         self.last_equity_ts = Some(ts);
     }
-
 }

@@ -127,4 +127,3 @@ impl Backtest {
         Ok(())
     }
 }
-

@@ -127,7 +127,9 @@ impl EngineConfig {
             .instrument_features
             .iter()
             .map(|(id, f, tf)| (format!("features of instrument {id}"), f, *tf));
-        for (what, f, tf) in std::iter::once(("features".to_string(), &self.features, self.bar_timeframe)).chain(own) {
+        for (what, f, tf) in
+            std::iter::once(("features".to_string(), &self.features, self.bar_timeframe)).chain(own)
+        {
             if !f.is_micro() {
                 if f.needs_reference() {
                     p.push(format!("{what}: cross-instrument (reference) features are not streamed by the engine"));
@@ -137,13 +139,18 @@ impl EngineConfig {
             }
         }
         for (i, (id, _, _)) in self.instrument_features.iter().enumerate() {
-            if self.instrument_features[..i].iter().any(|(k, _, _)| k == id) {
+            if self.instrument_features[..i]
+                .iter()
+                .any(|(k, _, _)| k == id)
+            {
                 p.push(format!("instrument_features: instrument {id} twice"));
             }
         }
         for (i, (id, m)) in self.position_limits.iter().enumerate() {
             if *m == 0 {
-                p.push(format!("position_limits: instrument {id}: max_position 0 must be >= 1"));
+                p.push(format!(
+                    "position_limits: instrument {id}: max_position 0 must be >= 1"
+                ));
             }
             if self.position_limits[..i].iter().any(|(k, _)| k == id) {
                 p.push(format!("position_limits: instrument {id} twice"));
@@ -168,4 +175,3 @@ impl EngineConfig {
         }
     }
 }
-

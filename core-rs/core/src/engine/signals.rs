@@ -251,7 +251,10 @@ impl PredictorSet {
             }
         }
         if !bad.is_empty() {
-            return Err(CoreError::Config(format!("predictor set: {}", bad.join("; "))));
+            return Err(CoreError::Config(format!(
+                "predictor set: {}",
+                bad.join("; ")
+            )));
         }
         Ok(PredictorSet {
             classes,
@@ -316,4 +319,3 @@ impl Predictor for PredictorSet {
         }
     }
 }
-

@@ -129,4 +129,3 @@ pub fn specs_for_files(
         .map(|((spec, src), (_, sym))| (spec, src, sym))
         .collect())
 }
-

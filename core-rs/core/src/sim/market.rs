@@ -44,12 +44,11 @@ impl SimMarket {
         fee_per_contract: f64,
         cfg: SimConfig,
     ) -> Result<SimMarket> {
-        let specs =
-            crate::instruments::resolve::specs_for_files(
-                &[path.to_path_buf()],
-                definitions,
-                fee_per_contract,
-            )?;
+        let specs = crate::instruments::resolve::specs_for_files(
+            &[path.to_path_buf()],
+            definitions,
+            fee_per_contract,
+        )?;
         let reader = DbnReader::open(path)?;
         SimMarket::new(reader, cfg, specs.into_iter().map(|(s, _, _)| s).collect())
     }

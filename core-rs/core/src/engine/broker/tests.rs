@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::book::{BookView, PRICE_SCALE};
+use crate::engine::DayBefore;
 use crate::engine::{Engine, EngineConfig, ExitReason, ExternalSignals, Predictor};
 use crate::orders::{intent_of, SignalSource};
-use crate::engine::DayBefore;
 use crate::risk::{RiskLimits, TradingState};
 use crate::sizing::SizingConfig;
 
@@ -315,7 +315,8 @@ fn finish_while_halted_sends_nothing_and_reports_the_end_exits_as_denials() {
     let out = e.venue_mut().take_outbox();
     // The bracket's cancels pass (cancels always do); the END exit does not.
     assert!(
-        out.iter().all(|i| matches!(i.action, IntentAction::Cancel { .. })),
+        out.iter()
+            .all(|i| matches!(i.action, IntentAction::Cancel { .. })),
         "{out:?}"
     );
     assert_eq!(e.positions()[0].qty, entry.qty as i64);
@@ -343,12 +344,13 @@ fn a_held_intent_released_after_a_halt_is_denied_and_leaves_the_working_set() {
     assert_eq!(e.sim().working_qty(ES), 0);
     assert!(!e.sim().has_open_orders(ES));
     for leg in [Leg::Entry, Leg::StopLoss, Leg::TakeProfit] {
-        let o = e
-            .sim()
-            .order(client_order_id(held.intent_id, leg))
-            .unwrap();
+        let o = e.sim().order(client_order_id(held.intent_id, leg)).unwrap();
         assert_eq!(o.status, OrderStatus::Rejected);
-        assert!(o.reason.starts_with("RISK_DENIED TRADING_HALTED"), "{}", o.reason);
+        assert!(
+            o.reason.starts_with("RISK_DENIED TRADING_HALTED"),
+            "{}",
+            o.reason
+        );
     }
     // An unknown intent is an error naming it, not a verdict.
     let err = e.recheck_held(999).unwrap_err().to_string();
@@ -417,7 +419,11 @@ fn restored_operator_state_trips_the_daily_loss_breaker_as_without_the_restart()
     let mut a = engine(&at);
     a.set_risk_limits(limits).unwrap();
     day_with_a_loss(&mut a, 0);
-    assert!((a.realized_pnl() + 9_999.0).abs() < 1e-6, "{}", a.realized_pnl());
+    assert!(
+        (a.realized_pnl() + 9_999.0).abs() < 1e-6,
+        "{}",
+        a.realized_pnl()
+    );
     // After a restart: the journal's state, limits and day's P&L are restored first.
     let mut b = engine(&at[2..]);
     b.restore_operator_state(
@@ -484,7 +490,10 @@ fn operator_state_is_restored_only_before_trading_and_only_when_valid() {
     e.restore_operator_state(TradingState::Halted, l, DayBefore::default(), None)
         .unwrap();
     quotes(&mut e, 0..12);
-    assert!(e.venue_mut().take_outbox().is_empty(), "a restored HALT holds");
+    assert!(
+        e.venue_mut().take_outbox().is_empty(),
+        "a restored HALT holds"
+    );
     e.set_trading_state(TradingState::Active);
     let mut e2 = engine(&[(10, 1)]);
     quotes(&mut e2, 0..12);
