@@ -11,6 +11,7 @@
 //!   gate with five open positions and a 5x5 correlation matrix (per-instrument position
 //!   limits, global position limit, gross exposure, correlation screen). Target median
 //!   < 200 ns.
+//!
 //! Run: `cargo bench -p tradecore-bench --bench portfolio`.
 
 use std::hint::black_box;
@@ -42,7 +43,7 @@ const NAMES: [&str; 5] = [
 ];
 
 /// The golden LightGBM export with its feature set renamed to 1s bar returns (hash and
-/// dump checksum updated), in a scratch folder.
+/// dump checksum updated) and its class values permuted (see below), in a scratch folder.
 fn model_dir() -> PathBuf {
     let golden =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../core-rs/core/tests/data/lgbm_small");
@@ -73,6 +74,10 @@ fn model_dir() -> PathBuf {
     m["feature_set"]["hash"] = FeatureSet::from_names(&NAMES).unwrap().hash().into();
     m["feature_set"]["timeframe"] = "1s".into();
     m["native"]["sha256"] = sha.into();
+    // The golden model's usual argmax is its middle class; mapped to BUY here (the model is
+    // evaluated as trained, only the meaning of its outputs changes) so that most
+    // evaluations become decisions and intents: the bench times the path, not a strategy.
+    m["class_values"] = serde_json::json!([-1, 1, 0]);
     std::fs::write(dest.join("manifest.json"), m.to_string()).unwrap();
     dest
 }
@@ -144,13 +149,15 @@ fn event_to_intent_5() {
     let wall = t0.elapsed();
     let mut lat = e.latency_ns.clone();
     println!(
-        "event_to_intent_5: {} records, {} events of 5 instruments in {:.2} s; {} model evaluations, {} intents, {} orders",
+        "event_to_intent_5: {} records, {} events of 5 instruments in {:.2} s; {} model evaluations, {} decisions, {} intents, {} orders; holds {:?}",
         records.len(),
         e.telemetry.events,
         wall.as_secs_f64(),
         e.telemetry.signals,
+        e.telemetry.decisions,
         e.telemetry.intents,
-        e.telemetry.orders
+        e.telemetry.orders,
+        e.telemetry.holds_by_reason
     );
     if !lat.is_empty() {
         println!(
@@ -193,9 +200,11 @@ fn gate_check(c: &mut Criterion) {
         values[i * 5 + i] = 1.0;
     }
     let corr = CorrelationMatrix::new(ids.to_vec(), values).unwrap();
-    let mut limits = RiskLimits::default();
-    limits.submit_rate_per_sec = 1_000_000;
-    limits.submit_burst = 1_000_000;
+    let limits = RiskLimits {
+        submit_rate_per_sec: 1_000_000,
+        submit_burst: 1_000_000,
+        ..RiskLimits::default()
+    };
     let mut eng = RiskEngine::new(limits).unwrap();
     eng.set_position_limit(1, Some(5)).unwrap();
     eng.set_position_limit(4, Some(3)).unwrap();

@@ -255,3 +255,12 @@ def test_the_core_owns_the_default_limits_and_validates_risk_tables() -> None:
         _core.risk_limits_from_table({"max_order_qty": -1, "price_band_bps": 1.5, "nope": 2})
     for part in ("max_order_qty", "price_band_bps", "nope"):
         assert part in str(err.value)
+
+
+def test_the_client_order_id_rule_is_the_cores() -> None:
+    assert _core.client_order_id(7, "ENTRY") == 28
+    assert _core.client_order_id(7, "TAKE_PROFIT") == 30
+    assert _core.intent_of_order(29) == (7, "STOP_LOSS")
+    assert _core.intent_of_order(31) == (7, None)
+    with pytest.raises(ValueError, match="leg must be"):
+        _core.client_order_id(7, "EXIT")
