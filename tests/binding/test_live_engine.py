@@ -255,3 +255,31 @@ def test_the_core_owns_the_default_limits_and_validates_risk_tables() -> None:
         _core.risk_limits_from_table({"max_order_qty": -1, "price_band_bps": 1.5, "nope": 2})
     for part in ("max_order_qty", "price_band_bps", "nope"):
         assert part in str(err.value)
+
+
+def test_the_client_order_id_rule_is_the_cores() -> None:
+    assert _core.client_order_id(7, "ENTRY") == 28
+    assert _core.client_order_id(7, "TAKE_PROFIT") == 30
+    assert _core.intent_of_order(29) == (7, "STOP_LOSS")
+    assert _core.intent_of_order(31) == (7, None)
+    with pytest.raises(ValueError, match="leg must be"):
+        _core.client_order_id(7, "EXIT")
+
+
+def test_a_portfolio_engine_serves_a_model_per_instrument() -> None:
+    from pycontrol.inference import ensure_onnxruntime
+
+    ensure_onnxruntime()
+    golden = str(REPO / "core-rs/core/tests/data/lgbm_small")
+    kw = {**kwargs(), "placebo_interval_ns": None, "models": [(ES, None, None, golden)]}
+    e = _core.LiveEngine([(ES, "ES", 0.25, 50.0), (2, "NQ", 0.25, 20.0)], **kw)
+    assert e.snapshot()["model"]["version"] == "golden-lightgbm-11"
+    e.set_position_limit(2, 3)
+    quotes(e, range(3))
+    e.on_quote(2, T0 + 3 * SEC, (18000.0, 5), (18000.25, 5))
+    assert e.snapshot()["max_position_by_instrument"] == {ES: 20, 2: 3}
+    # A default predictor of another source than the models' is refused, naming it.
+    with pytest.raises(ConfigError, match="default predictor"):
+        _core.LiveEngine(
+            [(ES, "ES", 0.25, 50.0)], **{**kwargs(), "models": [(ES, None, None, golden)]}
+        )

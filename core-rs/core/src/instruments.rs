@@ -4,7 +4,7 @@
 //! [`SPECS`] is the core's specs table: tick size, point value, currency, trading hours
 //! (Chicago time), listed contract months and the expiry rule of each product root. DBN
 //! instrument definitions take precedence where a session has them
-//! (`engine::resolve_specs`); this table is the fallback, so specs never come from the
+//! ([`resolve::resolve_specs`]); this table is the fallback, so specs never come from the
 //! synthetic generator's table.
 //!
 //! Expiry rules (last trading day, CME rulebook, simplified: business days are Monday to
@@ -27,6 +27,9 @@
 //! alternative needs daily volumes of both months; it is not implemented here.
 
 use crate::error::{CoreError, Result};
+
+/// Contract terms of the instruments in a data set: definitions, then this table.
+pub mod resolve;
 
 /// Calendar month codes of CME symbols, January first.
 pub const MONTH_CODES: [char; 12] = ['F', 'G', 'H', 'J', 'K', 'M', 'N', 'Q', 'U', 'V', 'X', 'Z'];
@@ -82,6 +85,8 @@ const ALL_MONTHS: &[u8] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 const GOLD_MONTHS: &[u8] = &[2, 4, 6, 8, 10, 12];
 const SILVER_MONTHS: &[u8] = &[3, 5, 7, 9, 12];
 
+// One positional row per product keeps the table readable as a table.
+#[allow(clippy::too_many_arguments)]
 const fn spec(
     root: &'static str,
     description: &'static str,

@@ -5,7 +5,8 @@
 //! ground-truth order book files, [`synth`] writes synthetic MBO order flow as real DBN.
 //! [`scan`] summarises a DBN file in one pass; [`records`] decodes it into typed columns.
 //! [`decision`] turns model probabilities into BUY/SELL/HOLD, [`sizing`] sizes entries and
-//! their brackets, [`risk`] gates every order before it leaves. [`sim`] is the simulated
+//! their brackets, [`risk`] gates every order before it leaves. [`instruments`] holds the
+//! contract specs table and the front-month roll rule. [`sim`] is the simulated
 //! exchange (L3 queue position) and [`engine`] the one event loop for backtest/paper/live.
 
 pub mod bars;

@@ -338,13 +338,13 @@ impl World<BrokerVenue> {
             return;
         }
         for i in out {
-            self.to_broker(&i, "direct");
+            self.send_to_broker(&i, "direct");
         }
     }
 
     /// An intent reaches the broker: the operator model judges it against the position the
     /// engine holds now; a cancel closes its target at once (the broker confirms).
-    fn to_broker(&mut self, i: &OrderIntent, route: &str) {
+    fn send_to_broker(&mut self, i: &OrderIntent, route: &str) {
         let pos = self
             .e
             .positions()
@@ -383,7 +383,7 @@ impl World<BrokerVenue> {
             match verdict {
                 None => {
                     self.seen.released += 1;
-                    self.to_broker(&i, "release");
+                    self.send_to_broker(&i, "release");
                 }
                 Some(_) => {
                     self.seen.withdrawn += 1;

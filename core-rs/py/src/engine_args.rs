@@ -26,6 +26,9 @@ use tradecore::CoreError;
 use crate::engine_view::Symbols;
 use crate::errors::{to_py, unknown_keys};
 
+/// One instrument's model: `(instrument_id, model_registry, model_family, model_path)`.
+pub type InstrumentModel = (u32, Option<PathBuf>, Option<String>, Option<PathBuf>);
+
 /// Keyword arguments of `BacktestRun`, `EngineSession` and `LiveEngine` (after the data).
 /// Signals: `model_registry` + `model_family` or `model_path` (a model), else
 /// `placebo_interval_ns` (the placebo stream), else the `signal_*` rows (external).
@@ -84,7 +87,7 @@ pub struct EngineArgs {
     /// Portfolio: a model per instrument, `(instrument_id, model_registry, model_family,
     /// model_path)` (registry + family, or a folder); each streams its own feature set.
     #[pyo3(default)]
-    pub models: Vec<(u32, Option<PathBuf>, Option<String>, Option<PathBuf>)>,
+    pub models: Vec<InstrumentModel>,
     /// Portfolio: `(instrument_id, max_position)` overrides of the risk limit.
     #[pyo3(default)]
     pub position_limits: Vec<(u32, u32)>,

@@ -24,7 +24,40 @@ use crate::errors::to_py;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LiveEngine>()?;
+    m.add_function(wrap_pyfunction!(client_order_id, m)?)?;
+    m.add_function(wrap_pyfunction!(intent_of_order, m)?)?;
     Ok(())
+}
+
+fn leg_of(leg: &str) -> PyResult<Leg> {
+    match leg {
+        "ENTRY" => Ok(Leg::Entry),
+        "STOP_LOSS" => Ok(Leg::StopLoss),
+        "TAKE_PROFIT" => Ok(Leg::TakeProfit),
+        _ => Err(PyValueError::new_err(format!(
+            "leg must be ENTRY, STOP_LOSS or TAKE_PROFIT, got {leg:?}"
+        ))),
+    }
+}
+
+/// The client order id of one leg of an intent (`tradecore::orders::client_order_id`, the
+/// one rule: a session must not keep a copy of its own).
+#[pyfunction]
+fn client_order_id(intent_id: u64, leg: &str) -> PyResult<u64> {
+    if intent_id > u64::MAX / 4 {
+        return Err(to_py(CoreError::InvalidInput {
+            what: "intent id".into(),
+            detail: format!("{intent_id} is too large for a client order id"),
+        }));
+    }
+    Ok(tradecore::orders::client_order_id(intent_id, leg_of(leg)?))
+}
+
+/// The inverse: `(intent_id, leg)` of a client order id (leg None for an id no leg has).
+#[pyfunction]
+fn intent_of_order(client_order_id: u64) -> (u64, Option<&'static str>) {
+    let (i, leg) = intent_of(client_order_id);
+    (i, leg.map(names::leg))
 }
 
 fn fixed(what: &str, p: f64) -> PyResult<i64> {

@@ -70,7 +70,8 @@ impl StreamingCorrelation {
     /// The mid of slot `s` at `ts` (price units).
     #[inline]
     pub fn on_mid(&mut self, s: usize, ts: u64, mid: f64) {
-        if !(mid > 0.0) {
+        // NaN and non-positive mids carry no log return.
+        if mid.is_nan() || mid <= 0.0 {
             return;
         }
         let sec = ts / 1_000_000_000;

@@ -37,15 +37,18 @@ pub struct SimMarket {
 
 impl SimMarket {
     /// Opens an MBO file; instrument specs come from `definitions` (or the built-in table,
-    /// see [`crate::engine::specs_for_files`]), each with `fee_per_contract`.
+    /// see [`crate::instruments::resolve::specs_for_files`]), each with `fee_per_contract`.
     pub fn open(
         path: &Path,
         definitions: Option<&Path>,
         fee_per_contract: f64,
         cfg: SimConfig,
     ) -> Result<SimMarket> {
-        let specs =
-            crate::engine::specs_for_files(&[path.to_path_buf()], definitions, fee_per_contract)?;
+        let specs = crate::instruments::resolve::specs_for_files(
+            &[path.to_path_buf()],
+            definitions,
+            fee_per_contract,
+        )?;
         let reader = DbnReader::open(path)?;
         SimMarket::new(reader, cfg, specs.into_iter().map(|(s, _, _)| s).collect())
     }
