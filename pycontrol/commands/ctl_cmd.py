@@ -190,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
             "error: UsageError: --override needs --reason TEXT (it is journaled)", file=sys.stderr
         )
         return 2
-    ov = {"override": args.reason} if override else {}
+    ov: str | None = args.reason if override else None
     try:
         if c == "watch":
             return watch(ep, args.topic, args.count, args.seconds, args.operator)
@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
+def _send(ep: str, c: str, args: argparse.Namespace, ov: str | None) -> int:
     from pycontrol.session import messages as m
 
     if c == "raw":
@@ -208,11 +208,11 @@ def _send(ep: str, c: str, args: argparse.Namespace, ov: dict[str, Any]) -> int:
     elif c == "halt":
         body = m.command("halt", reason=args.reason)
     elif c == "swap-model":
-        body = m.command("swap-model", model=args.model, **ov)
+        body = m.command("swap-model", model=args.model, override=ov)
     elif c == "set-risk-limits":
-        body = m.command("set-risk-limits", **_limits(args), **ov)
+        body = m.command("set-risk-limits", override=ov, **_limits(args))
     else:
-        body = m.command(c, **ov)
+        body = m.command(c, override=ov)
     reply = request(ep, body, args.timeout, args.operator)
     if reply is None:
         print(f"error: TimeoutError: no reply from {ep} within {args.timeout} s", file=sys.stderr)

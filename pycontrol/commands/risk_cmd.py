@@ -72,7 +72,7 @@ def check_spacing(ts: Any, iv: int, timeframe: str, what: str) -> None:
     gaps = gaps.filter(gaps > 0)
     if gaps.len() == 0:
         return
-    median = int(gaps.median())  # type: ignore[arg-type]
+    median = int(gaps.median())
     if median != iv:
         raise RiskInputError(
             f"{what}: bars are {median / 1e9:g} s apart (median gap) but --timeframe "

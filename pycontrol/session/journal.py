@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pycontrol.session.orders import sign
+from pycontrol.session.orders import intent_of, sign
 
 SCHEMA_VERSION = 1
 
@@ -289,7 +289,7 @@ class Journal:
             body = dict(payload or {})
             if status is not None:
                 body["status"] = status
-            intent_id = client_order_id // 4
+            intent_id = intent_of(client_order_id)[0]
             self._event(kind, body, intent_id=intent_id, client_order_id=client_order_id)
 
     def record_fill(
@@ -337,7 +337,7 @@ class Journal:
                 "commission": commission,
                 "source": source,
             }
-            iid = client_order_id // 4 if client_order_id is not None else None
+            iid = intent_of(client_order_id)[0] if client_order_id is not None else None
             self._event("fill", payload, intent_id=iid, client_order_id=client_order_id)
             pos_qty, avg = self._position_locked(symbol)
             new_qty, new_avg = apply_fill(pos_qty, avg, sign(side) * qty, price)

@@ -1,9 +1,10 @@
-"""The order vocabulary of `core-rs/core/src/orders.rs`, mirrored for the control plane.
+"""The order vocabulary of `core-rs/core/src/orders.rs` for the control plane.
 
-One scheme for client order ids everywhere: ``client_order_id(intent_id, leg) = intent_id * 4
-+ leg``. A restarted session recomputes the ids of what it already sent and finds them in the
-journal, so it can never submit the same order twice. Prices here are floats in price units
-(the wire to IB uses them); the core's fixed-point scale is `pycontrol.PRICE_SCALE`.
+One scheme for client order ids everywhere, the core's (``tradecore::orders::client_order_id``,
+called here, not copied): a restarted session recomputes the ids of what it already sent and
+finds them in the journal, so it can never submit the same order twice. Prices here are
+floats in price units (the wire to IB uses them); the core's fixed-point scale is
+`pycontrol.PRICE_SCALE`.
 """
 
 from __future__ import annotations
@@ -34,16 +35,21 @@ class Leg(IntEnum):
 
 
 def client_order_id(intent_id: int, leg: Leg) -> int:
-    """Client order id of one leg of an intent: a pure function of the intent id."""
+    """Client order id of one leg of an intent: a pure function of the intent id (the core's
+    rule). ``ValueError`` for a negative intent id."""
+    from pycontrol import _core
+
     if intent_id < 0:
         raise ValueError(f"intent_id must be >= 0, got {intent_id}")
-    return intent_id * 4 + int(leg)
+    return int(_core.client_order_id(intent_id, leg.name))
 
 
 def intent_of(client_order_id: int) -> tuple[int, Leg | None]:
-    """The inverse of :func:`client_order_id`; the leg is None for the unused residue 3."""
-    rem = client_order_id % 4
-    return client_order_id // 4, (Leg(rem) if rem < 3 else None)
+    """The inverse of :func:`client_order_id`; the leg is None for an id no leg has."""
+    from pycontrol import _core
+
+    intent_id, leg = _core.intent_of_order(client_order_id)
+    return int(intent_id), (Leg[leg] if leg is not None else None)
 
 
 def sign(side: str) -> int:
