@@ -283,3 +283,15 @@ def test_a_portfolio_engine_serves_a_model_per_instrument() -> None:
         _core.LiveEngine(
             [(ES, "ES", 0.25, 50.0)], **{**kwargs(), "models": [(ES, None, None, golden)]}
         )
+
+
+def test_engine_settings_are_validated_by_the_core() -> None:
+    d = _core.engine_settings_defaults()
+    assert d["initial_equity"] == 100_000.0 and d["order_latency"] == ["constant", [50_000.0]]
+    full = _core.engine_settings_from_table({"max_qty": 3, "flatten_at_end": False})
+    assert full["max_qty"] == 3 and full["flatten_at_end"] is False
+    assert full["vol_halflife_s"] == d["vol_halflife_s"]
+    with pytest.raises(ConfigError) as err:
+        _core.engine_settings_from_table({"max_qty": "3", "kelly_fraction": 0.9, "typo": 1})
+    for part in ("max_qty", "kelly_fraction", "typo"):
+        assert part in str(err.value)

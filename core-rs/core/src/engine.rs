@@ -971,7 +971,7 @@ mod signals;
 pub(crate) use accounting::OpenTrade;
 pub use accounting::{EquityPoint, ExitReason, PositionState, Trade};
 pub use backtest::Backtest;
-pub use config::EngineConfig;
+pub use config::{latency_model, EngineConfig, EngineSettings, LatencySetting};
 pub use signals::{ExternalSignals, Predictor, PredictorSet};
 // Specs resolution lives with the specs table; the old paths keep working.
 pub use crate::instruments::resolve::{

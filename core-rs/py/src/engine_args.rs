@@ -11,7 +11,7 @@ use tradecore::decision::DecisionConfig;
 use tradecore::engine::inbox::{InboxPredictor, SignalInbox};
 use tradecore::engine::placebo::Placebo;
 use tradecore::engine::{
-    self, Backtest, Engine, EngineConfig, ExternalSignals, Predictor, PredictorSet,
+    self, Backtest, Engine, EngineConfig, EngineSettings, ExternalSignals, Predictor, PredictorSet,
 };
 use tradecore::infer::predictor::ModelSource;
 use tradecore::infer::swap::SlotControl;
@@ -249,32 +249,32 @@ fn json_of(v: &Bound<'_, PyAny>, key: &str) -> PyResult<serde_json::Value> {
     ))))
 }
 
+/// The latency model of a setting (the core's rule, `engine::latency_model`).
 pub(crate) fn latency(name: &str, kind: &str, params: Vec<f64>) -> Result<LatencyModel, CoreError> {
-    let bad = |want: &str| {
-        CoreError::Config(format!(
-            "{name}: {kind} latency takes {want}, got {params:?}"
-        ))
-    };
-    match kind {
-        "constant" => match params.as_slice() {
-            [ns] if *ns >= 0.0 => Ok(LatencyModel::Constant(*ns as u64)),
-            _ => Err(bad("[ns >= 0]")),
-        },
-        "lognormal" => match params.as_slice() {
-            [m, s, x] if *x >= 0.0 => Ok(LatencyModel::LogNormal {
-                median_ns: *m,
-                sigma: *s,
-                max_ns: *x as u64,
-            }),
-            _ => Err(bad("[median_ns, sigma, max_ns]")),
-        },
-        "empirical" if params.iter().all(|x| *x >= 0.0) => Ok(LatencyModel::Empirical(
-            params.iter().map(|x| *x as u64).collect(),
-        )),
-        _ => Err(CoreError::Config(format!(
-            "{name}: unknown latency kind {kind:?} (constant, lognormal, empirical)"
-        ))),
-    }
+    engine::latency_model(name, kind, &params)
+}
+
+/// The core's engine settings (`EngineSettings`) as a dict: what applies when a table
+/// leaves a key out.
+#[pyfunction]
+pub fn engine_settings_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    json_to_py(py, &EngineSettings::default().to_json())
+}
+
+/// An `[engine]` settings table (any subset of `EngineSettings::KEYS`) validated by the core
+/// and completed with its defaults; `ConfigError` naming every unknown key, wrong type and
+/// invalid value at once.
+#[pyfunction]
+pub fn engine_settings_from_table<'py>(
+    py: Python<'py>,
+    table: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let s = EngineSettings::from_table(&self::table(table)?).map_err(to_py)?;
+    json_to_py(py, &s.to_json())
+}
+
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (v.to_string(),))
 }
 
 impl EngineArgs {

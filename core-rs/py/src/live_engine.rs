@@ -26,6 +26,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LiveEngine>()?;
     m.add_function(wrap_pyfunction!(client_order_id, m)?)?;
     m.add_function(wrap_pyfunction!(intent_of_order, m)?)?;
+    m.add_function(wrap_pyfunction!(engine_args::engine_settings_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        engine_args::engine_settings_from_table,
+        m
+    )?)?;
     Ok(())
 }
 
