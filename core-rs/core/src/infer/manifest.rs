@@ -500,7 +500,7 @@ mod tests {
     fn every_problem_is_listed() {
         let err = Manifest::parse(
             Path::new("/m"),
-            r#"{"schema_version": 1, "kind": "svm", "classes": ["a"], "class_values": [1, 2]}"#,
+            r#"{"schema_version": 1, "kind": "xgboost", "classes": ["a"], "class_values": [1, 2]}"#,
         )
         .unwrap_err();
         let CoreError::ModelContract { mismatches, .. } = err else {
@@ -509,7 +509,7 @@ mod tests {
         let all = mismatches.join("\n");
         for needle in [
             "family: missing",
-            "kind: \"svm\"",
+            "kind: \"xgboost\"",
             "classes: 1",
             "class_values: 2",
         ] {
