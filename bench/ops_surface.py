@@ -35,11 +35,8 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from sessionkit import SessionProc, wait_for  # noqa: E402
 from test_session_rust import cli, rust_config  # noqa: E402
 
-try:  # main moved the builders into the pycontrol.testing package
-    from pycontrol.testing import models as testing
-except ImportError:  # this branch: pycontrol/testing.py
-    from pycontrol import testing  # type: ignore[no-redef]
 from pycontrol.session.control_auth import KEYS_ENV  # noqa: E402
+from pycontrol.testing import models as testing  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:

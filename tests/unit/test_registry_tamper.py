@@ -18,7 +18,7 @@ from pycontrol.cli import main
 from pycontrol.registry import GateConfigError, PromotionRefusedError, Registry, json_logic
 from pycontrol.registry.errors import AuditTrailError
 from pycontrol.registry.gates import GateConfig, evaluate_rules
-from pycontrol.testing import build_export, derive
+from pycontrol.testing.models import build_export, derive
 
 FAMILY = "regime_hourly"
 

@@ -13,12 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-try:  # main moved the builders into the pycontrol.testing package
-    from pycontrol.testing import models as testing
-except ImportError:  # this branch: pycontrol/testing.py
-    from pycontrol import testing  # type: ignore[no-redef]
 from pycontrol.inference import Model
 from pycontrol.service.app import ServiceConfig, create_app
+from pycontrol.testing import models as testing
 
 TOKEN = "t0ken-for-tests"
 
