@@ -13,6 +13,7 @@ new day.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,12 @@ class OperatorState:
     fees: float = 0.0
     day_start_ns: int = 0
     fills_today: int = 0
+    # Where the fold stopped, so the next read (after a reconciliation) continues from there
+    # instead of refolding the whole day.
+    seq: int = 0
+    positions: dict[str, tuple[int, float]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    fill_day: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,19 +67,30 @@ class OperatorState:
             "fees": self.fees,
             "day_start_ns": self.day_start_ns,
             "fills_today": self.fills_today,
+            "journal_seq": self.seq,
         }
 
 
-def read(journal: Journal, multipliers: Mapping[str, float], now_ns: int) -> OperatorState:
+def read(
+    journal: Journal,
+    multipliers: Mapping[str, float],
+    now_ns: int,
+    prev: OperatorState | None = None,
+) -> OperatorState:
     """Folds the journal into the state to restore. ``multipliers``: point value per symbol
     root (a symbol's root is its letters before the month code, e.g. ES of ESZ6), for the
     realized P&L of the day's fills, replayed in journal order through average cost from the
-    position each symbol had (reconciliations that overwrote a position included)."""
-    out = OperatorState(day_start_ns=trading_day_start(now_ns))
-    positions: dict[str, tuple[int, float]] = {}
-    seen_exec: set[str] = set()
-    fill_day: dict[str, bool] = {}  # exec id -> was the fill today (for its late commission)
-    for ev in journal.events():
+    position each symbol had (reconciliations that overwrote a position included). With
+    ``prev`` (an earlier read of the same journal, the same trading day) only the events
+    after it are folded."""
+    day = trading_day_start(now_ns)
+    if prev is not None and prev.day_start_ns == day:
+        out = copy.deepcopy(prev)
+    else:
+        out = OperatorState(day_start_ns=day)
+    positions, seen_exec, fill_day = out.positions, out.seen, out.fill_day
+    for ev in journal.events(since_seq=out.seq):
+        out.seq = int(ev["seq"])
         kind, body, ts = ev["kind"], ev["payload"], int(ev["ts_ns"])
         if kind in _STATE_OF:
             out.state = _STATE_OF[kind]

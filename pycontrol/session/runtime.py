@@ -176,7 +176,7 @@ class Session:
             self._flow().restore(positions, working, self.journal.intent_ids())
         st = operator_state.read(
             self.journal, {self.cfg.instrument.root: self.cfg.instrument.multiplier},
-            time.time_ns(),
+            time.time_ns(), prev=self.restored,
         )  # fmt: skip
         if self.rust is not None:
             # A replay reruns its data from the first record into the same journal, so its

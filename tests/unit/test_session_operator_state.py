@@ -76,3 +76,24 @@ def test_a_reconciled_position_is_the_base_of_the_next_close(tmp_path: Path) -> 
         assert st.realized_pnl == pytest.approx(3 * 1.0 * 50)
     finally:
         j.close()
+
+
+def test_a_second_read_continues_where_the_first_stopped(tmp_path: Path) -> None:
+    """After a reconciliation the session reads again from the first read on: the same
+    result as folding the whole journal, without refolding it."""
+    import time
+
+    j = Journal(tmp_path / "j.sqlite")
+    try:
+        _fill(j, "a", "BUY", 2, 5000.0, 4.0)
+        j.append("halt", {"reason": "news"})
+        first = read(j, {"ES": 50.0}, time.time_ns())
+        _fill(j, "b", "SELL", 2, 5002.0, 4.0)  # backfilled by the reconciliation
+        j.append("risk_limits", {"limits": {"max_position": 1.0}})
+        again = read(j, {"ES": 50.0}, time.time_ns(), prev=first)
+        whole = read(j, {"ES": 50.0}, time.time_ns())
+        assert again.to_dict() == whole.to_dict()
+        assert again.realized_pnl == pytest.approx(2 * 2.0 * 50) and again.state == "HALTED"
+        assert first.realized_pnl == 0.0, "the first read is left as it was"
+    finally:
+        j.close()
