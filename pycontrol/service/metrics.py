@@ -151,6 +151,26 @@ class SessionCollector(Collector):
         rc = CounterMetricFamily("pycontrol_feed_reconnects", "connectivity events seen")
         rc.add_metric([], float(len(conn)))
         yield rc
+        # book integrity per instrument (the engine's books): crossed / untrusted now, and the
+        # anomalies each book survived, by kind
+        books: dict[str, Any] = eng.get("books", {}) or {}
+        cr = GaugeMetricFamily(
+            "pycontrol_book_crossed", "1 when the book is crossed", labels=["symbol"]
+        )
+        ub = GaugeMetricFamily(
+            "pycontrol_book_untrusted", "1 while the book is marked maybe-bad", labels=["symbol"]
+        )
+        an = CounterMetricFamily(
+            "pycontrol_book_anomalies", "book anomalies by kind", labels=["symbol", "kind"]
+        )
+        for sym, b in sorted(books.items()):
+            cr.add_metric([sym], 1.0 if b.get("crossed") else 0.0)
+            ub.add_metric([sym], 1.0 if b.get("untrusted") else 0.0)
+            for kind, n in sorted(b.get("anomalies", {}).items()):
+                an.add_metric([sym, kind], float(n))
+        yield cr
+        yield ub
+        yield an
         health = link.health()
         hb = GaugeMetricFamily("pycontrol_heartbeat_age_seconds", "since the last heartbeat")
         hb.add_metric([], float(health["heartbeat_age_s"] or 0.0))

@@ -518,6 +518,7 @@ class Session:
         records per second (0: as fast as possible)."""
         chunk = self.cfg.engine.chunk_records
         rate = self.cfg.replay.rate_hz
+        shown = time.monotonic()
         while True:
             if self._scripted:
                 self._push_scripted(rust.records + chunk)
@@ -525,13 +526,27 @@ class Session:
             self.md_count = rust.records
             if n == 0:
                 break
+            if time.monotonic() - shown >= 5.0:  # a running replay says how far it is
+                shown = time.monotonic()
+                print(f"replay: {self._progress(rust.status())}", flush=True)
             await asyncio.sleep(n / rate if rate > 0 else 0)
         snap = rust.status()
+        print(f"replay end: {self._progress(snap)}", flush=True)
         end = {"events": self.md_count, "engine": "rust", "positions": snap["positions"]}
         self.journal.append("replay_end", end)
         self.publish("state", {"event": "replay_end", **end})
         if self.cfg.replay.exit_at_end:
             self._stop.set()
+
+    @staticmethod
+    def _progress(snap: dict[str, Any]) -> str:
+        """One line of a replay's progress: records, orders, fills, state, P&L, positions."""
+        pos = ", ".join(f"{p['symbol']} {p['qty']:+d}" for p in snap["positions"] if p["qty"])
+        return (
+            f"{snap['records']:,} records, {snap['orders']} orders, {snap['fills']} fills, "
+            f"{snap['denials']} denials, state {snap['state']}, realized "
+            f"{snap['realized_pnl']:.2f} fees {snap['fees']:.2f}, positions {pos or 'flat'}"
+        )
 
     def _close(self) -> None:
         self.control.close()

@@ -136,6 +136,14 @@ def test_rest_metrics_stream_and_halt(
             assert mm[("pycontrol_position", sym)] == p["qty"]
             assert mm[("pycontrol_realized_pnl", sym)] == pytest.approx(p["realized"])
         assert mm[("pycontrol_risk_limit", (("limit", "max_position"),))] == 3.0
+        # book integrity per instrument, as the engine's books count it
+        assert eng["books"], "the engine reports its books"
+        for sym, b in eng["books"].items():
+            assert mm[("pycontrol_book_crossed", (("symbol", sym),))] == float(b["crossed"])
+            assert mm[("pycontrol_book_untrusted", (("symbol", sym),))] == float(b["untrusted"])
+            for kind, n in b["anomalies"].items():
+                key = ("pycontrol_book_anomalies_total", (("kind", kind), ("symbol", sym)))
+                assert mm[key] == n
         assert mm[("pycontrol_command_auth_failures_total", ())] >= 1
         assert mm[("pycontrol_telemetry_dropped_total", ())] == st["telemetry"]["dropped"]
         assert ("pycontrol_event_to_intent_latency_us_count", ()) in mm

@@ -150,6 +150,7 @@ def test_replay_session_and_journal_export(tmp_path: Path) -> None:
     r = cli("session", "--config", str(cfg), "--mode", "replay", timeout=120)
     assert r.returncode == 0, r.stderr
     assert "risk limits: " in r.stdout and "max_position=3" in r.stdout
+    assert "replay end: " in r.stdout and " fills, " in r.stdout  # it says what it did
     j = Journal(tmp_path / "journal.sqlite")
     assert j.count("scripted_signal") == 2 and j.count("replay_end") == 1
     assert j.count("intent") >= 1

@@ -5,7 +5,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use tradecore::book::PRICE_SCALE;
+use tradecore::book::{BookView, PRICE_SCALE};
 use tradecore::engine::inbox::{PushedSignal, SignalInbox};
 use tradecore::engine::{Denial, Engine, Venue};
 use tradecore::infer::GateReason;
@@ -133,6 +133,38 @@ pub fn snapshot<'py, V: Venue>(
     d.set_item("fees", e.fees())?;
     d.set_item("traded_notional", e.traded_notional())?;
     d.set_item("equity", e.account_equity())?;
+    // Book integrity per instrument: whether its book is crossed or untrusted now
+    // (F_MAYBE_BAD_BOOK), and every anomaly it survived, counted by kind.
+    let books = PyDict::new(py);
+    for p in e.positions() {
+        let Some(b) = e.book(p.instrument_id) else {
+            continue;
+        };
+        let i = b.integrity();
+        let a = b.anomalies();
+        let x = PyDict::new(py);
+        x.set_item("crossed", i.crossed)?;
+        x.set_item("untrusted", i.untrusted)?;
+        let counts = PyDict::new(py);
+        for (k, v) in [
+            ("unknown_cancel", a.unknown_cancel),
+            ("unknown_modify", a.unknown_modify),
+            ("duplicate_add", a.duplicate_add),
+            ("cancel_exceeds_size", a.cancel_exceeds_size),
+            ("bad_side", a.bad_side),
+            ("bad_price", a.bad_price),
+            ("unknown_action", a.unknown_action),
+            ("zero_size_add", a.zero_size_add),
+            ("bad_size", a.bad_size),
+            ("crossed_events", a.crossed_events),
+            ("maybe_bad_book", a.maybe_bad_book),
+        ] {
+            counts.set_item(k, v)?;
+        }
+        x.set_item("anomalies", counts)?;
+        books.set_item(symbols.of(p.instrument_id), x)?;
+    }
+    d.set_item("books", books)?;
     Ok(d)
 }
 
