@@ -96,8 +96,13 @@ def test_dashboard_shows_ctl_status_and_halts(
     realized = sum(p["realized"] for p in eng["positions"])
     assert text("realized") == f"{realized:.2f}"
     for p in eng["positions"]:
-        row = browser.find_element(By.CSS_SELECTOR, f'#positions tr[data-symbol="{p["symbol"]}"]')
-        assert row.find_element(By.CLASS_NAME, "qty").text == str(p["qty"])
+        # read in one script call: the table is redrawn at every status poll, so an element
+        # found by one call can be gone (stale) by the next
+        qty = browser.execute_script(
+            "const c = document.querySelector(arguments[0]); return c ? c.textContent : null;",
+            f'#positions tr[data-symbol="{p["symbol"]}"] .qty',
+        )
+        assert qty == str(p["qty"]), (p["symbol"], qty)
     assert eng["fills"] > 0, "the replay traded: the comparison covers real figures"
 
     # halt: one click opens the confirmation, nothing is sent before it is confirmed
