@@ -123,7 +123,12 @@ def register(sub: Any) -> None:
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=_audit)
 
-    tr = msub.add_parser("trials", help="a family's trial ledger (trial count, DSR, PBO)")
+    tr = add_sub(
+        msub,
+        "trials",
+        "a family's trial ledger (trial count, DSR, PBO)",
+        "pycontrol models trials regime_hourly --runs runs",
+    )
     tr.add_argument("family")
     tr.add_argument("--runs", default="runs", type=Path, help="training runs root (default runs)")
     tr.add_argument("--json", action="store_true")
