@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from pycontrol.commands import add_command, add_sub
-from pycontrol.commands.argtypes import POSITIVE
+from pycontrol.commands.argtypes import POSITIVE, int_range
+
+AT_LEAST_2 = int_range(2)  # a return or a correlation needs two points
 
 _UNIT_NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 
@@ -32,11 +34,13 @@ def register(sub: Any) -> None:
     fit.add_argument("--kind", default="garch", choices=("garch", "egarch"))
     fit.add_argument("--dist", default="t", choices=("normal", "t"))
     fit.add_argument("--contract", default=None, help="Lean bars: contract month (YYYYMM)")
-    fit.add_argument("--last", type=POSITIVE, default=None, help="fit on the last N returns only")
+    fit.add_argument(
+        "--last", type=AT_LEAST_2, default=None, help="fit on the last N returns only (>= 2)"
+    )
     fit.add_argument("--reference", type=Path, default=None, help="reference bars (ES, NQ)")
     fit.add_argument("--reference-contract", default=None)
     fit.add_argument("--reference-id", type=int, default=None, help="its instrument id")
-    fit.add_argument("--corr-window", type=POSITIVE, default=500)
+    fit.add_argument("--corr-window", type=AT_LEAST_2, default=500)
     fit.add_argument("--min-bars", type=POSITIVE, default=30)
     fit.add_argument("--out", required=True, type=Path, help="params JSON to write")
     fit.set_defaults(func=_fit)

@@ -81,7 +81,7 @@ def test_cli_backtest_over_a_day(
     ]
     assert main(argv) == 0
     info = json.loads((tmp_path / "day" / "run.json").read_text())
-    assert [d["path"] for d in info["data"]] == [str(esh4_mbo)]
+    assert [Path(d["path"]).resolve() for d in info["data"]] == [esh4_mbo.resolve()]
     assert info["window"] == {"start": 1703376000 * 10**9, "end": 1703548800 * 10**9}
     argv[-4:-1] = ["2023-12-26", "--end", "2023-12-27"]
     assert main(argv) == 2
