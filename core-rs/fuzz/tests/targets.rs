@@ -31,9 +31,20 @@ fn shared_data() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
 }
 
-/// Real DBN streams (decompressed, first 16 KiB) when the shared data is there.
+/// A small MBO stream from the project's own synthetic generator (written to a temp file,
+/// never committed), plus real DBN streams (decompressed, first 16 KiB) when the shared
+/// data is there.
 fn dbn_seeds() -> Vec<Vec<u8>> {
     let mut out = corpus("dbn");
+    let tmp = std::env::temp_dir().join(format!("tradecore-fuzz-seed-{}.dbn", std::process::id()));
+    let cfg = tradecore::synth::SynthConfig {
+        events: 40,
+        seed: 3,
+        ..Default::default()
+    };
+    tradecore::synth::synth_mbo(&tmp, &cfg, None).expect("the synthetic seed is written");
+    out.push(std::fs::read(&tmp).expect("the synthetic seed is read"));
+    let _ = std::fs::remove_file(&tmp);
     let root = shared_data().join("dbn");
     for name in [
         "nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst",
