@@ -81,24 +81,71 @@ class _Base:
 
 @dataclass(frozen=True)
 class InstrumentConfig(_Base):
+    """One traded product. ``exchange``, ``tick_size`` and ``multiplier`` default to the
+    core's specs table (``pycontrol._core.instrument_spec``, the one source of contract specs);
+    a value given here must agree with it unless the root is not in the table. The contract
+    month is not configured: the session trades the front month by the roll rule
+    (``roll_days`` business days before expiry or first notice, ``_core.front_month``)."""
+
     root: str = "ES"
-    exchange: str = "CME"
+    exchange: str = ""
     roll_days: int = 8
-    tick_size: float = 0.25
-    multiplier: float = 50.0
+    tick_size: float | None = None
+    multiplier: float | None = None
 
     def __post_init__(self) -> None:
         bad = []
         if not isinstance(self.root, str) or not self.root.isalnum():
             bad.append(f"root must be an alphanumeric root symbol, got {self.root!r}")
-        if not isinstance(self.roll_days, int) or self.roll_days < 0:
-            bad.append(f"roll_days must be an int >= 0, got {self.roll_days!r}")
+        if (
+            not isinstance(self.roll_days, int)
+            or isinstance(self.roll_days, bool)
+            or not (0 <= self.roll_days <= 60)
+        ):
+            bad.append(f"roll_days must be an int in 0..60, got {self.roll_days!r}")
         for name in ("tick_size", "multiplier"):
             v = getattr(self, name)
-            if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v <= 0):
                 bad.append(f"{name} must be > 0, got {v!r}")
+        if not isinstance(self.exchange, str):
+            bad.append(f"exchange must be a string, got {self.exchange!r}")
+        if not bad:
+            bad += self._fill_from_specs()
         if bad:
-            raise _fail("instrument", bad)
+            raise _fail(f"instrument {self.root}", bad)
+
+    def _fill_from_specs(self) -> list[str]:
+        """Missing specs from the core's table; given ones checked against it."""
+        from pycontrol._core import instrument_spec
+
+        try:
+            spec = instrument_spec(self.root)
+        except ConfigError as e:
+            missing = [n for n in ("exchange", "tick_size", "multiplier") if not getattr(self, n)]
+            if missing:
+                return [f"{', '.join(missing)} must be given: {e}"]
+            return []
+        bad = []
+        for name in ("exchange", "tick_size", "multiplier"):
+            mine, theirs = getattr(self, name), spec[name]
+            if not mine:
+                object.__setattr__(self, name, theirs)
+            elif mine != theirs:
+                bad.append(f"{name} {mine!r} disagrees with the specs table ({theirs!r})")
+        return bad
+
+    @property
+    def point_value(self) -> float:
+        assert self.multiplier is not None  # filled in __post_init__
+        return float(self.multiplier)
+
+    @property
+    def tick(self) -> float:
+        assert self.tick_size is not None
+        return float(self.tick_size)
+
+
+MAX_INSTRUMENTS = 32
 
 
 @dataclass(frozen=True)
@@ -340,6 +387,9 @@ class SessionConfig(_Base):
     run_dir: str = "build/sessions/default"
     secret_envs: tuple[str, ...] = ("IB_ACCOUNT",)
     instrument: InstrumentConfig = field(default_factory=InstrumentConfig)
+    # ``[[instruments]]``: a portfolio session (one engine, one broker connection); a single
+    # ``[instrument]`` is a portfolio of one. Always filled: ``instruments[0] is instrument``.
+    instruments: tuple[InstrumentConfig, ...] = ()
     ib: IBConfig = field(default_factory=IBConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     zmq: ZmqConfig = field(default_factory=ZmqConfig)
@@ -352,8 +402,33 @@ class SessionConfig(_Base):
         bad = _top_level_problems(self.name, self.mode, self.run_dir)
         if len(ids) != len(set(ids)):
             bad.append("signal intent_ids must be unique")
+        if not self.instruments:
+            object.__setattr__(self, "instruments", (self.instrument,))
+        else:
+            object.__setattr__(self, "instrument", self.instruments[0])
+        roots = [i.root for i in self.instruments]
+        if len(roots) != len(set(roots)):
+            bad.append(f"instruments: each root once, got {roots}")
+        if len(roots) > MAX_INSTRUMENTS:
+            bad.append(f"instruments: at most {MAX_INSTRUMENTS}, got {len(roots)}")
+        bad += [
+            f"signal {s.intent_id}: symbol {s.symbol!r} is not an instrument of this session "
+            f"({', '.join(roots)})"
+            for s in self.signals
+            if s.symbol and s.symbol not in roots
+        ]
         if bad:
             raise _fail("session", bad)
+
+    def point_values(self) -> dict[str, float]:
+        """Point value (multiplier) per instrument root."""
+        return {i.root: i.point_value for i in self.instruments}
+
+    def instrument_of(self, root: str) -> InstrumentConfig:
+        for i in self.instruments:
+            if i.root == root:
+                return i
+        raise _fail("instruments", [f"no instrument {root!r} in this session"])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "session") -> SessionConfig:
@@ -393,6 +468,19 @@ class SessionConfig(_Base):
                 bad += errs
                 sigs.append(obj)
             d["signals"] = tuple(sigs)
+        if "instruments" in d:
+            raw_inst = d["instruments"]
+            insts = []
+            if "instrument" in d:
+                bad.append("give either [instrument] or [[instruments]], not both")
+            if not isinstance(raw_inst, list) or not raw_inst:
+                bad.append("instruments must be a non-empty array of tables ([[instruments]])")
+                raw_inst = []
+            for i, x in enumerate(raw_inst):
+                obj, errs = _build(InstrumentConfig, x, f"instruments[{i}]")
+                bad += errs
+                insts.append(obj)
+            d["instruments"] = tuple(insts)
         if "secret_envs" in d:
             raw_envs = d["secret_envs"]
             # A bare string would become a tuple of its characters, and the secret it names
