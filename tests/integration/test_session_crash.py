@@ -3,12 +3,12 @@
 A portfolio paper session on the Rust engine trades two instruments over one IB connection
 against the test gateway's L3 venue: ES on the real ES day and NQ on the project's synthetic
 MBO flow, each contract's fills decided by a simulated exchange over its own file. The test
-moves that market in a thread while the session trades, and on while it is dead (its working exits fill
-then); it freezes the market while a restarted session reconciles, so what is checked is
-not a race. The session is killed with SIGKILL at 20 seeded random moments (some of them
-inside the order path, between a bracket's legs or between the journal and the socket),
-while the test halts it, resumes it, tightens its limits. After every restart, before it
-trades again:
+moves those markets in a thread while the session trades, and on while it is dead (its
+working exits fill then); it freezes them while a restarted session reconciles, so what is
+checked is not a race. The session is killed with SIGKILL at 20 seeded random moments (some
+of them inside the order path, between a bracket's legs or between the journal and the
+socket), while the test halts it, resumes it, tightens its limits. After every restart,
+before it trades again:
 
 - its trading state and operator limits are those of the last acknowledged command (or a
   breaker's HALT journaled by the engine),
