@@ -205,6 +205,6 @@ def test_portfolio_violations_reported_at_once() -> None:
             "instruments": [
                 {"root": "ZR", "exchange": "CBOT", "tick_size": 0.005, "multiplier": 2000.0}
             ],
-        }  # fmt: skip
+        }
     )
     assert cfg.point_values() == {"ZR": 2000.0}
