@@ -281,6 +281,32 @@ def _period_table(df: pl.DataFrame, fmt: str) -> str:
     return table(["period (UTC)", "return", "P&L", "equity at end"], rows)
 
 
+def _holds_chart(holds: pl.DataFrame | None, t0: int, t1: int, totals: dict[str, int]) -> str:
+    """Cumulative holds by reason over time (the engine counts them per event-time minute);
+    a run from before the engine kept times shows its totals as bars."""
+    if holds is None:
+        return _reason_bars("holds", totals)
+    if holds.height == 0:
+        return "<p>No holds.</p>"
+    series = []
+    order = holds.group_by("reason").agg(pl.col("count").sum()).sort("count", descending=True)
+    for i, (reason,) in enumerate(order.select("reason").iter_rows()):
+        h = holds.filter(pl.col("reason") == reason).sort("minute")
+        cum = h["count"].cum_sum().to_list()
+        x = [t0, *h["minute"].to_list(), t1]
+        y = [0, *cum, cum[-1]]
+        series.append(
+            {
+                "name": f"{reason} (cumulative)",
+                "x": ms(x),
+                "y": y,
+                "color": REASON_COLORS[i % len(REASON_COLORS)],
+                "step": True,
+            }
+        )
+    return chart("holds", "time", {"series": series, "yfmt": "int", "zero": True})
+
+
 def _denial_chart(denials: pl.DataFrame | None, t0: int, t1: int) -> str:
     if denials is None or denials.height == 0:
         return "<p>No risk denials.</p>"
@@ -333,6 +359,7 @@ def render(run: Path, m: dict[str, Any]) -> str:
     trades = _read(run, "trades.parquet")
     fills = _read(run, "fills.parquet")
     denials = _read(run, "denials.parquet")
+    holds = _read(run, "holds.parquet")
     tele = _json(run, "telemetry.json")
     info = _json(run, "run.json")
     cfg = _json(run, "config.json")
@@ -393,9 +420,8 @@ def render(run: Path, m: dict[str, Any]) -> str:
         _limits_summary(w, m, tele),
         "<h3>Risk denials over time, by reason</h3>",
         _denial_chart(denials, int(ts[0]), int(ts[-1])),
-        "<h3>Holds by reason (decisions that did not trade; the engine counts them, "
-        "without times)</h3>",
-        _reason_bars("holds", dict(tele.get("holds_by_reason") or {})),
+        "<h3>Holds over time, by reason (signals the decision step did not trade)</h3>",
+        _holds_chart(holds, int(ts[0]), int(ts[-1]), dict(tele.get("holds_by_reason") or {})),
         "<h3>Model signals gated by reason (stale, non-finite, out of bounds)</h3>",
         _reason_bars("gated", gated),
         "<h2>Metrics</h2>",

@@ -32,6 +32,7 @@ RUN_FILES = (
     "trades.parquet",
     "equity.parquet",
     "denials.parquet",
+    "holds.parquet",
     "latency.npy",
     "config.json",
     "telemetry.json",
