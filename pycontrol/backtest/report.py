@@ -209,7 +209,11 @@ def _metrics_table(m: dict[str, Any]) -> str:
         ("Max drawdown", fmt_pct(m["max_drawdown"]), fmt_pct(bh["max_drawdown"])),
         ("Annualized volatility", ann(m["annualized_volatility"]), ""),
         ("Sortino (annualized)", ann(m["sortino"], False), ""),
-        (f"Deflated Sharpe (P, {m['n_trials']} trials)", fmt_num(m["deflated_sharpe"], 3), ""),
+        (
+            f"Deflated Sharpe (P, {m['n_trials']} trials: {m.get('n_trials_source', 'given')})",
+            fmt_num(m["deflated_sharpe"], 3),
+            "",
+        ),
         ("Probabilistic Sharpe (P > 0)", fmt_num(m["probabilistic_sharpe"], 3), ""),
         ("Trades", fmt_num(m["n_trades"]), "1"),
         ("Win rate", fmt_pct(m["win_rate"]), ""),
@@ -485,11 +489,16 @@ def render(run: Path, m: dict[str, Any]) -> str:
 
 
 def write_report(
-    run_dir: str | Path, n_trials: int = 1, periods_per_year: float | None = None
+    run_dir: str | Path,
+    n_trials: int = 1,
+    periods_per_year: float | None = None,
+    n_trials_source: str = "given",
 ) -> Path:
-    """Writes ``report.html`` and ``metrics.json`` into ``run_dir``; returns the report path."""
+    """Writes ``report.html`` and ``metrics.json`` into ``run_dir``; returns the report path.
+    ``n_trials_source`` says where the trial count came from (shown beside the DSR)."""
     run = Path(run_dir)
     m = compute_metrics(run, n_trials, periods_per_year)
+    m["n_trials_source"] = n_trials_source
     (run / "metrics.json").write_text(json.dumps(m, indent=2, allow_nan=False) + "\n")
     out = run / "report.html"
     out.write_text(render(run, m))

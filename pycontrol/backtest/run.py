@@ -382,11 +382,41 @@ def run_info(
     }
 
 
+def trial_count(cfg: BacktestConfig, model: dict[str, Any]) -> tuple[int, str]:
+    """How many configurations the deflated Sharpe deflates for, and where that comes from.
+    A model served from a registry or an export folder carries its family's trial ledger
+    count at training (its manifest's ``lineage.trial_count``): every model the family
+    compared is a trial of this backtest too, so the config's ``n_trials`` can only add to
+    it, never replace it."""
+    if model.get("signals") != "model":
+        return cfg.n_trials, "config n_trials"
+    from pycontrol.registry.contract import load_manifest
+    from pycontrol.registry.store import Registry
+
+    try:
+        if model.get("registry") and model.get("family") and model.get("version"):
+            folder = Registry(model["registry"]).folder(model["family"], model["version"])
+        elif model.get("path"):
+            folder = Path(model["path"])
+        else:
+            return cfg.n_trials, "config n_trials (no model version recorded)"
+        ledger = int(load_manifest(folder).get("lineage", {}).get("trial_count") or 0)
+    except (OSError, ValueError, KeyError, _core.CoreError) as e:
+        return cfg.n_trials, f"config n_trials (the model's manifest: {type(e).__name__})"
+    if ledger <= 0:
+        return cfg.n_trials, "config n_trials (the model's manifest has no trial count)"
+    n = max(ledger, cfg.n_trials)
+    return n, f"the family's trial ledger at training ({ledger} trials)"
+
+
 def _finish_reports(folder: Path, cfg: BacktestConfig) -> None:
-    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files."""
+    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files,
+    deflated for the trials behind the model (:func:`trial_count`)."""
     from pycontrol.backtest.report import write_report
 
-    write_report(folder, n_trials=cfg.n_trials)
+    info = json.loads((folder / "run.json").read_text())
+    n, source = trial_count(cfg, info.get("model") or {})
+    write_report(folder, n_trials=n, n_trials_source=source)
 
 
 def run_backtest(
