@@ -140,6 +140,7 @@ class Session:
         self.restored: operator_state.OperatorState | None = None
         # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
         self.notifier = notifier_from_env(cfg.name)
+        self.alerts: Any = None  # the [webhook] alert desk (pycontrol.session.alerts)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -372,6 +373,7 @@ class Session:
                 "restored": self.restored.to_dict() if self.restored else None,
                 "control": {**self.control.status(), **self.gate.status()},
                 "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
+                "webhook": self.alerts.status() if self.alerts else None,
             }
         if name == "set-risk-limits":
             limits = {str(k): float(v) for k, v in args.items()}
@@ -482,6 +484,9 @@ class Session:
                 )
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth
+            from pycontrol.session import alerts
+
+            self.alerts = await alerts.start(self)  # [webhook]: TradingView alerts
             self.publish("state", {"event": "ready", "mode": self.mode})
             log.info("session ready")
             print(f"session ready: cmd {eps['cmd']} pub {eps['pub']}", flush=True)
@@ -490,6 +495,8 @@ class Session:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.alerts is not None:
+                await self.alerts.stop()
             if self.venue is not None and hasattr(self.venue, "stop"):
                 await self.venue.stop()
             self.journal.append("session_stop", {})

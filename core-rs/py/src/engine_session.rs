@@ -93,7 +93,9 @@ impl EngineSession {
     /// instrument's next event: the external threshold, decision, sizing and every gate, as
     /// any signal. Needs `signal_inbox=True`. `tag`: a correlation id for its verdict;
     /// `confirm`: trade only if the model's probability for the side is >= `confidence`.
-    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false))]
+    /// `ts`: when it was pushed (event time; default the engine's clock), its age is
+    /// counted from there.
+    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false, ts = None))]
     fn push_signal(
         &self,
         instrument_id: u32,
@@ -101,8 +103,9 @@ impl EngineSession {
         confidence: f32,
         tag: u64,
         confirm: bool,
+        ts: Option<u64>,
     ) -> PyResult<()> {
-        let now = self.bt.engine.now();
+        let now = ts.unwrap_or(self.bt.engine.now());
         let inbox = self.inbox.as_ref();
         engine_view::push_signal(inbox, instrument_id, side, confidence, now, tag, confirm)
     }

@@ -519,7 +519,9 @@ impl LiveEngine {
     /// decision, sizing and every gate, as any signal. Needs `signal_inbox=True`. `tag`: a
     /// correlation id for its verdict; `confirm`: trade only if the model's probability for
     /// the side on the current features is >= `confidence` (refused without a model).
-    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false))]
+    /// `ts`: when it was pushed (event time; default the engine's clock), its age is
+    /// counted from there.
+    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false, ts = None))]
     fn push_signal(
         &self,
         instrument_id: u32,
@@ -527,8 +529,9 @@ impl LiveEngine {
         confidence: f32,
         tag: u64,
         confirm: bool,
+        ts: Option<u64>,
     ) -> PyResult<()> {
-        let now = self.engine.now();
+        let now = ts.unwrap_or(self.engine.now());
         let inbox = self.inbox.as_ref();
         engine_view::push_signal(inbox, instrument_id, side, confidence, now, tag, confirm)
     }
