@@ -85,6 +85,7 @@ class AlertDesk:
         self._open: OrderedDict[int, str] = OrderedDict()
         self.server: WebhookServer | None = None
         self._drainer: asyncio.Task[None] | None = None
+        self._t0 = 0
         now = time.time_ns()
         for e in session.journal.events("alert"):  # duplicates across a restart too
             p = e["payload"]
@@ -97,6 +98,7 @@ class AlertDesk:
     ) -> tuple[int, dict[str, Any]]:
         """One POST: (HTTP status, JSON body)."""
         now = time.time_ns()
+        self._t0 = time.monotonic_ns()
         alert_id = None
         try:
             if oversize:
@@ -146,6 +148,7 @@ class AlertDesk:
         if state == "HALTED":
             raise AlertRefused("SESSION_NOT_TRADING", "the session is HALTED")
         iid = engine.instrument_of(root)
+        t1 = time.monotonic_ns()
         tag = next(self._tags)
         self.seen.add(key, now)
         self.accepted += 1
@@ -161,6 +164,7 @@ class AlertDesk:
                 "received_ns": now,
             },
         )
+        t2 = time.monotonic_ns()
         engine.push_alert(iid, alert.side, min_conf, tag, now if s.rust is None else None)
         self._open[tag] = alert.alert_id
         while len(self._open) > 10_000:
@@ -168,9 +172,25 @@ class AlertDesk:
         evaluated = False
         if s.rust is None:  # a broker session: answer now, not at the next quote
             evaluated, out = s._flow().evaluate(iid, now)
-            s._handle(out)
+            t3 = time.monotonic_ns()
+            s._handle(out)  # the intent journaled, its submission to the venue scheduled
+        else:
+            t3 = time.monotonic_ns()
         verdict = self.drain().get(tag)
-        body: dict[str, Any] = {"correlation_id": alert.alert_id}
+        t4 = time.monotonic_ns()
+        # where the time went (CLOCK_MONOTONIC, comparable across processes of this host):
+        # checks, journaling the alert, the engine, journaling the intent and the decision
+        body: dict[str, Any] = {
+            "correlation_id": alert.alert_id,
+            "timing_us": {
+                "checks": (t1 - self._t0) / 1e3,
+                "journal_alert": (t2 - t1) / 1e3,
+                "engine": (t3 - t2) / 1e3,
+                "journal_decision": (t4 - t3) / 1e3,
+            },
+            "handled_mono_ns": t4,
+            "received_mono_ns": self._t0,
+        }
         if verdict is None:
             body.update(
                 status="pending",
