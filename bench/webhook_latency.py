@@ -109,8 +109,9 @@ def run(alerts: int) -> dict[str, Any]:
             f'name = "bench"\nmode = "paper"\nrun_dir = "{d}/run"\n'
             f'[instrument]\nroot = "ES"\n[ib]\nport = {gw.port}\nclient_id = 32\n'
             f'[engine]\nstrategy = "{d}/strategy.toml"\n'
-            '[risk]\nmax_order_qty = 5\nmax_position = 10\nsubmit_rate_per_sec = 1000\n'
-            'submit_burst = 1000\n'
+            "[risk]\nmax_order_qty = 5\nmax_position = 10\nsubmit_rate_per_sec = 1000\n"
+            "submit_burst = 1000\nmax_daily_exposure = 1e12\ndaily_loss_limit = 1e9\n"
+            "max_drawdown = 0.99\n"
             '[webhook]\nsecret_env = "BENCH_SECRET"\nrate_per_min = 100000.0\nburst = 1000\n'
         )
         out = open(d / "out.txt", "w+")  # noqa: SIM115

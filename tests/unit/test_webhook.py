@@ -288,3 +288,34 @@ class _Quote:
 
     def __init__(self, bid: float) -> None:
         self.bid, self.ask, self.ts = bid, bid + 0.25, time.time_ns()
+
+
+def test_webhook_counts_reach_the_ops_metrics() -> None:
+    """/metrics exposes the session's webhook counters (from its `status`)."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from pycontrol.service.metrics import exposition, registry
+
+    status = {
+        "engine": {},
+        "webhook": {
+            "accepted": 3,
+            "refused": {"BAD_SECRET": 2, "DUPLICATE_ALERT": 1},
+            "verdicts": {"SENT": 1, "BELOW_THRESHOLD": 2},
+        },
+    }
+    link = SimpleNamespace(
+        status=status,
+        error=None,
+        recent=defaultdict(list),
+        telemetry_received=0,
+        telemetry_gaps=0,
+        latency_us=[],
+        latency_counts=[],
+        health=lambda: {"heartbeat_age_s": 0.0},
+    )
+    text = exposition(registry(link)).decode()  # type: ignore[arg-type]
+    assert "pycontrol_webhook_alerts_accepted_total 3.0" in text
+    assert 'pycontrol_webhook_alerts_refused_total{code="BAD_SECRET"} 2.0' in text
+    assert 'pycontrol_webhook_verdicts_total{verdict="BELOW_THRESHOLD"} 2.0' in text
