@@ -241,3 +241,56 @@ def test_hmac_and_rate_limit_refusals_send_nothing(
         assert j.intent_ids() == []
     finally:
         j.close()
+
+
+def test_a_replay_session_answers_an_alert_at_the_instruments_next_record(
+    model: Path, sessions: list[SessionProc], tmp_path: Path, esh4_mbo: Path
+) -> None:
+    """The replay variant: the real ES day through the L3 simulated exchange, an alert
+    mid-replay; the engine answers it at the instrument's next record with the model's
+    probability, and the journal ties it to its intent and orders."""
+    run = tmp_path / "run"
+    run.mkdir()
+    strat = tmp_path / "strategy.toml"
+    strat.write_text(STRATEGY.format(model=model))
+    cfg = tmp_path / "replay.toml"
+    cfg.write_text(
+        f'name = "webhook-replay"\nmode = "replay"\nrun_dir = "{run}"\n'
+        '[instrument]\nroot = "ES"\ntick_size = 0.25\nmultiplier = 50.0\n'
+        f'[replay]\ndata = "{esh4_mbo}"\nrate_hz = 4000.0\nexit_at_end = false\n'
+        f'[engine]\nstrategy = "{strat}"\nchunk_records = 256\n'
+        "[risk]\nmax_order_qty = 2\nmax_position = 3\n" + WEBHOOK
+    )
+    s = SessionProc(cfg, run, env={"TV_SECRET": SECRET}, mode="replay")
+    sessions.append(s)
+    url = s.wait_ready()["webhook"]
+    wait_for(
+        lambda: s.cmd("status")["result"]["market_events"] >= 40_000,
+        what="the replay into the trading hours",
+    )
+    r = httpx.post(url, json=alert("rp-1"), timeout=10.0)
+    assert r.status_code == 202, r.text
+    assert r.json()["correlation_id"] == "rp-1"
+    j = Journal(run / "journal.sqlite")
+    try:
+        d = wait_for(
+            lambda: next(iter(j.events("alert_decision")), None), what="the engine's verdict"
+        )["payload"]
+        assert d["correlation_id"] == "rp-1" and d["reason"] == "ACCEPTED", d
+        assert d["model_prob"] == pytest.approx(BUY_P, abs=1e-5)
+        from pycontrol.session.alerts import trace
+
+        if d["outcome"] in ("SENT", "DENIED"):
+            assert d["intent_id"] is not None
+            wait_for(lambda: j.has_intent(d["intent_id"]), what="the intent journaled")
+            steps = [x["step"] for x in trace(j, "rp-1")]
+            assert steps[0] == "alert" and "decision" in steps and "intent" in steps, steps
+            if d["outcome"] == "SENT":
+                wait_for(
+                    lambda: any(o.intent_id == d["intent_id"] for o in j.orders()),
+                    what="the bracket entry in the journal",
+                )
+        else:  # a hold names why (no volatility forecast yet, ...), and nothing was sent
+            assert d["intent_id"] is None and d["outcome"], d
+    finally:
+        j.close()

@@ -319,3 +319,16 @@ def test_webhook_counts_reach_the_ops_metrics() -> None:
     assert "pycontrol_webhook_alerts_accepted_total 3.0" in text
     assert 'pycontrol_webhook_alerts_refused_total{code="BAD_SECRET"} 2.0' in text
     assert 'pycontrol_webhook_verdicts_total{verdict="BELOW_THRESHOLD"} 2.0' in text
+
+
+def test_a_desk_without_its_secret_in_the_environment_refuses_to_start(
+    desk: AlertDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = desk.cfg
+    monkeypatch.delenv("WEBHOOK_SECRET")
+    with pytest.raises(SessionConfigError, match="WEBHOOK_SECRET"):
+        AlertDesk(desk.session, cfg)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("WEBHOOK_HMAC")
+    with pytest.raises(SessionConfigError, match="WEBHOOK_HMAC"):
+        AlertDesk(desk.session, cfg)
