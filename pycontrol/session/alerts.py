@@ -165,17 +165,25 @@ class AlertDesk:
             },
         )
         t2 = time.monotonic_ns()
-        engine.push_alert(iid, alert.side, min_conf, tag, now if s.rust is None else None)
-        self._open[tag] = alert.alert_id
-        while len(self._open) > 10_000:
-            self._open.popitem(last=False)
         evaluated = False
-        if s.rust is None:  # a broker session: answer now, not at the next quote
-            evaluated, out = s._flow().evaluate(iid, now)
-            t3 = time.monotonic_ns()
-            s._handle(out)  # the intent journaled, its submission to the venue scheduled
-        else:
-            t3 = time.monotonic_ns()
+        try:
+            engine.push_alert(iid, alert.side, min_conf, tag, now if s.rust is None else None)
+            self._open[tag] = alert.alert_id
+            while len(self._open) > 10_000:
+                self._open.popitem(last=False)
+            if s.rust is None:  # a broker session: answer now, not at the next quote
+                evaluated, out = s._flow().evaluate(iid, now)
+                t3 = time.monotonic_ns()
+                s._handle(out)  # the intent journaled, its submission to the venue scheduled
+            else:
+                t3 = time.monotonic_ns()
+        except Exception as e:  # the engine failed: a 500 with the reason, the session lives
+            log.exception("alert %s: the engine failed", alert.alert_id)
+            self.refused["ENGINE_ERROR"] += 1
+            self.seen.discard(key)  # not taken: the sender may retry it
+            err = {"code": "ENGINE_ERROR", "detail": f"{type(e).__name__}: {e}"}
+            s.journal.append("alert_error", {"correlation_id": alert.alert_id, **err})
+            return 500, {"status": "error", "correlation_id": alert.alert_id, **err}
         verdict = self.drain().get(tag)
         t4 = time.monotonic_ns()
         # where the time went (CLOCK_MONOTONIC, comparable across processes of this host):

@@ -31,6 +31,9 @@ class IdempotencyStore:
         self._expire(now_ns)
         return key in self._keys
 
+    def discard(self, key: str) -> None:
+        self._keys.pop(key, None)
+
     def add(self, key: str, now_ns: int) -> None:
         self._keys[key] = now_ns
         self._keys.move_to_end(key)

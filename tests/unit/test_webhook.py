@@ -332,3 +332,22 @@ def test_a_desk_without_its_secret_in_the_environment_refuses_to_start(
     monkeypatch.delenv("WEBHOOK_HMAC")
     with pytest.raises(SessionConfigError, match="WEBHOOK_HMAC"):
         AlertDesk(desk.session, cfg)
+
+
+def test_an_engine_failure_is_a_500_with_its_reason_and_the_desk_carries_on(
+    desk: AlertDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = desk.session.engine
+    assert engine is not None
+
+    def broken(*a: Any, **k: Any) -> None:
+        raise ValueError("inbox gone")
+
+    monkeypatch.setattr(engine, "push_alert", broken)
+    st, body = post(desk, fresh(alert_id="e1"))
+    assert (st, body["code"], body["correlation_id"]) == (500, "ENGINE_ERROR", "e1")
+    assert "inbox gone" in body["detail"]
+    err = [e["payload"] for e in desk.session.journal.events("alert_error")]
+    assert err == [{"correlation_id": "e1", "code": "ENGINE_ERROR", "detail": body["detail"]}]
+    monkeypatch.setattr(engine, "push_alert", type(engine).push_alert.__get__(engine))
+    assert post(desk, fresh(alert_id="e1"))[0] == 202, "a retry of the failed alert is taken"
