@@ -379,6 +379,9 @@ impl Predictor for InboxPredictor {
 }
 
 #[cfg(test)]
+mod engine_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::ExternalSignals;
