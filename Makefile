@@ -126,6 +126,7 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	$(PY) bench/peers/features_polars.py
 	$(PY) bench/session_zmq.py
 	$(PY) bench/session_restart.py
+	$(PY) bench/webhook_latency.py --alerts 500
 	$(PY) bench/engine_latency.py
 	$(PY) bench/peers/make_infer_models.py --out build/bench/models
 	ORT_DYLIB_PATH=$(ORT_DYLIB) cargo bench -p tradecore-bench --bench infer -- $(BENCH_ARGS)

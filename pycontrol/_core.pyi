@@ -308,6 +308,20 @@ class EngineSession:
     def flatten(self) -> tuple[int, int]: ...
     def snapshot(self) -> dict[str, Any]: ...
     def request_model_swap(self) -> None: ...
+    # an external signal; tag: correlation id of its verdict; confirm: confidence is the
+    # minimum model probability for the side (refused NO_MODEL_FOR_CONFIRMATION without one)
+    def push_signal(
+        self,
+        instrument_id: int,
+        side: str,
+        confidence: float,
+        tag: int = 0,
+        confirm: bool = False,
+        ts: int | None = None,
+    ) -> None: ...
+    @property
+    def pending_signals(self) -> int: ...
+    def drain_signal_verdicts(self) -> list[dict[str, Any]]: ...
 
 class LiveEngine:
     # instruments: (instrument id, symbol, tick size, point value); kwargs: BacktestRun's
@@ -323,6 +337,22 @@ class LiveEngine:
     def on_trade(
         self, instrument_id: int, ts: int, price: float, size: int, aggressor: str
     ) -> dict[str, list[dict[str, Any]]]: ...
+    # an external signal; tag: correlation id of its verdict; confirm: confidence is the
+    # minimum model probability for the side (refused NO_MODEL_FOR_CONFIRMATION without one)
+    def push_signal(
+        self,
+        instrument_id: int,
+        side: str,
+        confidence: float,
+        tag: int = 0,
+        confirm: bool = False,
+        ts: int | None = None,
+    ) -> None: ...
+    @property
+    def pending_signals(self) -> int: ...
+    def drain_signal_verdicts(self) -> list[dict[str, Any]]: ...
+    # the decision path for one instrument now ({"intents", "denials", "evaluated"})
+    def evaluate(self, instrument_id: int, ts: int) -> dict[str, Any]: ...
     def on_fill(
         self, client_order_id: int, qty: int, price: float, ts: int, fee: float
     ) -> None: ...

@@ -1,4 +1,4 @@
-"""`pycontrol journal show | export`: inspect a session journal (read-only)."""
+"""`pycontrol journal show | export | trace`: inspect a session journal (read-only)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def register(sub: Any) -> None:
     e.add_argument("--out", required=True, help="FILE.parquet or FILE.jsonl")
     e.add_argument("--table", choices=["events", "fills", "orders"], default="events")
     e.set_defaults(func=_export)
+    t = add_sub(
+        jsub,
+        "trace",
+        "one webhook alert: alert -> decision -> intent -> orders -> fills",
+        "pycontrol journal trace tv-1 --run-dir build/sessions/es-paper-webhook",
+    )
+    t.add_argument("alert_id", help="the alert's id (its correlation id)")
+    _where(t)
+    t.set_defaults(func=_trace)
 
 
 def journal_path(args: argparse.Namespace) -> Path | None:
@@ -101,6 +110,23 @@ def _show(args: argparse.Namespace) -> int:
     print("positions:", {s: q for s, (q, _) in j.positions().items()})
     print("working orders:", [o.client_order_id for o in j.orders(working_only=True)])
     j.close()
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from pycontrol.session.alerts import trace
+
+    j = _open(args)
+    if j is None:
+        return 2
+    rows = trace(j, args.alert_id)
+    j.close()
+    if not rows:
+        print(f"error: NotFound: no alert {args.alert_id!r} in the journal", file=sys.stderr)
+        return 1
+    for r in rows:
+        step = r.pop("step")
+        print(f"{step:<9} {json.dumps(r, default=str)}")
     return 0
 
 

@@ -130,6 +130,24 @@ class SessionCollector(Collector):
         ov.add_metric([], float(ctl.get("overrides", 0)))
         yield ov
 
+        hook = st.get("webhook") or {}  # [webhook]: TradingView alerts (session/alerts.py)
+        if hook:
+            wa = CounterMetricFamily("pycontrol_webhook_alerts_accepted", "alerts pushed")
+            wa.add_metric([], float(hook.get("accepted", 0)))
+            yield wa
+            wr = CounterMetricFamily(
+                "pycontrol_webhook_alerts_refused", "alerts refused", labels=["code"]
+            )
+            for code, n in sorted(hook.get("refused", {}).items()):
+                wr.add_metric([code], float(n))
+            yield wr
+            wv = CounterMetricFamily(
+                "pycontrol_webhook_verdicts", "engine verdicts on alerts", labels=["verdict"]
+            )
+            for v, n in sorted(hook.get("verdicts", {}).items()):
+                wv.add_metric([v], float(n))
+            yield wv
+
         tel = st.get("telemetry", {})
         for k in ("sent", "dropped"):
             c = CounterMetricFamily(f"pycontrol_telemetry_{k}", f"telemetry messages {k}")

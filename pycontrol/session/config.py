@@ -336,6 +336,61 @@ class ReplayConfig(_Base):
             raise _fail("replay", bad)
 
 
+@dataclass(frozen=True)
+class WebhookConfig(_Base):
+    """``[webhook]``: TradingView alerts into this session (docs/webhook.md). Served by the
+    session process on 127.0.0.1:``port`` (0: an ephemeral port, written to
+    ``endpoints.json``). The shared secret (and the optional HMAC key of the ``X-Signature``
+    header) come from the environment variables named here, never from the file.
+    ``min_confidence``: the model's probability for the alert's side needed to trade;
+    ``max_alert_age_s``: older alerts are refused as stale (0: no limit, a replay);
+    ``rate_per_min`` / ``burst``: the token bucket per strategy; ``strategies``: the strategy
+    ids accepted (empty: any)."""
+
+    port: int = 0
+    secret_env: str = "PYCONTROL_WEBHOOK_SECRET"
+    hmac_secret_env: str = ""
+    min_confidence: float = 0.87
+    max_alert_age_s: float = 30.0
+    max_body_bytes: int = 65536
+    rate_per_min: float = 60.0
+    burst: int = 10
+    strategies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = []
+        p = self.port
+        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p < 65536:
+            bad.append(f"port must be 0..65535, got {p!r}")
+        if not isinstance(self.secret_env, str) or not _ENV_NAME.fullmatch(self.secret_env):
+            bad.append(f"secret_env must be an environment variable name, got {self.secret_env!r}")
+        h = self.hmac_secret_env
+        if not isinstance(h, str) or (h and not _ENV_NAME.fullmatch(h)):
+            bad.append(f"hmac_secret_env must be an environment variable name or '', got {h!r}")
+        c = self.min_confidence
+        if isinstance(c, bool) or not isinstance(c, int | float) or not 0.0 < c <= 1.0:
+            bad.append(f"min_confidence must be a probability in (0, 1], got {c!r}")
+        a = self.max_alert_age_s
+        if isinstance(a, bool) or not isinstance(a, int | float) or not 0.0 <= a < 1e9:
+            bad.append(f"max_alert_age_s must be a number >= 0 (0: no limit), got {a!r}")
+        if not _pos_int(self.max_body_bytes) or self.max_body_bytes > 1 << 20:
+            bad.append(f"max_body_bytes must be an int in 1..1048576, got {self.max_body_bytes!r}")
+        r = self.rate_per_min
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 < r < 1e9:
+            bad.append(f"rate_per_min must be a number > 0, got {r!r}")
+        if not _pos_int(self.burst):
+            bad.append(f"burst must be an int > 0, got {self.burst!r}")
+        st = self.strategies
+        if not isinstance(st, list | tuple) or not all(
+            isinstance(x, str) and _NAME.fullmatch(x) for x in st
+        ):
+            bad.append(f"strategies must be a list of strategy ids, got {st!r}")
+        else:
+            object.__setattr__(self, "strategies", tuple(st))
+        if bad:
+            raise _fail("webhook", bad)
+
+
 ENGINE_KINDS = ("rust",)
 
 
@@ -396,6 +451,7 @@ class SessionConfig(_Base):
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     engine: EngineSection = field(default_factory=EngineSection)
     signals: tuple[SignalConfig, ...] = ()
+    webhook: WebhookConfig | None = None
 
     def __post_init__(self) -> None:
         ids = [s.intent_id for s in self.signals]
@@ -439,6 +495,7 @@ class SessionConfig(_Base):
             "zmq": ZmqConfig,
             "replay": ReplayConfig,
             "engine": EngineSection,
+            "webhook": WebhookConfig,
         }
         d = dict(data)
         bad: list[str] = []

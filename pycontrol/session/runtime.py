@@ -144,6 +144,7 @@ class Session:
         self.latency = LatencyStats()  # every event-to-intent sample published
         # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
         self.notifier = notifier_from_env(cfg.name)
+        self.alerts: Any = None  # the [webhook] alert desk (pycontrol.session.alerts)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -385,6 +386,7 @@ class Session:
                 "control": {**self.control.status(), **self.gate.status()},
                 "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
                 "latency": self.latency.summary(),
+                "webhook": self.alerts.status() if self.alerts else None,
             }
         if name == "set-risk-limits":
             limits = {str(k): float(v) for k, v in args.items()}
@@ -499,6 +501,9 @@ class Session:
                 # positions in a month the roll rule has left move to the front month
                 self.roller = Roller(self.journal, self._flow(), self._handle, self.publish)
                 self.roller.start(self.venue.symbols())
+            from pycontrol.session import alerts
+
+            self.alerts = await alerts.start(self)  # [webhook]: TradingView alerts
             self.publish("state", {"event": "ready", "mode": self.mode})
             log.info("session ready")
             print(f"session ready: cmd {eps['cmd']} pub {eps['pub']}", flush=True)
@@ -507,6 +512,8 @@ class Session:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.alerts is not None:
+                await self.alerts.stop()
             if self.venue is not None and hasattr(self.venue, "stop"):
                 await self.venue.stop()
             self.journal.append("session_stop", {})

@@ -173,6 +173,19 @@ class _RustControls:
         """A scripted external signal for instrument ``root`` (its next event answers it)."""
         self.core.push_signal(self.instrument_of(root), side, confidence)
 
+    def push_alert(
+        self, instrument_id: int, side: str, min_confidence: float, tag: int, ts: int | None
+    ) -> None:
+        """A webhook alert received at ``ts`` (None: the engine's clock, a replay's event
+        time): traded only if the model's probability for
+        ``side`` on the current features is >= ``min_confidence``; its verdict carries
+        ``tag``."""
+        self.core.push_signal(instrument_id, side, min_confidence, tag=tag, confirm=True, ts=ts)
+
+    def drain_signal_verdicts(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.core.drain_signal_verdicts()
+        return out
+
     def instrument_of(self, root: str) -> int:
         for iid, sym in self.core.symbols().items():
             if sym == root or sym.startswith(root):
@@ -210,7 +223,7 @@ class RustReplay(_RustControls):
         specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
         symbols = {int(x["instrument_id"]): str(x["symbol"]) for x in specs}
         kwargs = engine_kwargs(self.strategy, symbols, defs)
-        if cfg.signals:
+        if cfg.signals or cfg.webhook is not None:  # webhook alerts enter through the inbox
             kwargs["signal_inbox"] = True
         self.core = _core.EngineSession([str(p) for p in paths], **kwargs)
         self.records = 0
@@ -402,7 +415,7 @@ class RustLive(_RustControls):
         # first quote or the journal names the contract month)
         self.symbol_of: dict[int, str] = {k + 1: r for k, r in enumerate(self.roots)}
         self.kwargs = engine_kwargs(self.strategy, dict(self.symbol_of), None)
-        if cfg.signals:
+        if cfg.signals or cfg.webhook is not None:  # webhook alerts enter through the inbox
             self.kwargs["signal_inbox"] = True
         self.core = self._new_core()
         self.halt_reason = ""
@@ -518,6 +531,12 @@ class RustLive(_RustControls):
         k = self.iid(tp.symbol)
         ts = self._ts(tp.ts)
         return self._output(self.core.on_trade(k, ts, tp.price, tp.size, tp.aggressor))
+
+    def evaluate(self, instrument_id: int, ts: int) -> tuple[bool, EngineOutput]:
+        """The decision path for one instrument now (a pushed alert is answered without
+        waiting for the next quote): whether it could be asked, and its output."""
+        out = self.core.evaluate(instrument_id, self._ts(ts))
+        return bool(out["evaluated"]), self._output(out)
 
     def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
         known = self.core.order(r.client_order_id) is not None

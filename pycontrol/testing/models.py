@@ -615,3 +615,59 @@ def set_accuracy(manifest: dict[str, Any], accuracy: float) -> None:
     agg = manifest["metrics"]["aggregate"]
     agg["model"]["accuracy"] = accuracy
     agg["accuracy_over_best_baseline"] = accuracy - agg["best_baseline_accuracy"]
+
+
+def make_prior_lightgbm(
+    out: Path,
+    *,
+    prior: Sequence[float],
+    names: Sequence[str],
+    low: Sequence[float],
+    high: Sequence[float],
+    n_rows: int = 4000,
+    seed: int = 0,
+    family: str = "prior",
+    model_id: str | None = None,
+) -> Export:
+    """A 3-class LightGBM whose probabilities are ``prior`` (SELL, HOLD, BUY) wherever its
+    inputs lie in [``low``, ``high``]: labels drawn from the prior independently of
+    features drawn uniformly there, and leaves too large to split on the noise, so every
+    tree is one leaf and the model answers the prior. A real model (ONNX and the native
+    trees, parity-checked) whose probability a test knows."""
+    import lightgbm as lgb
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lo, hi = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    x = (lo + (hi - lo) * rng.random((n_rows, len(names)))).astype(np.float32)
+    y = rng.choice(3, size=n_rows, p=np.asarray(prior) / np.sum(prior))
+    params: dict[str, Any] = {
+        "objective": "multiclass",
+        "num_class": 3,
+        "num_leaves": 2,
+        "min_data_in_leaf": n_rows,  # no split: the model is its prior
+        "learning_rate": 0.1,
+        "num_threads": 1,
+        "seed": seed,
+        "deterministic": True,
+        "verbose": -1,
+    }
+    booster = lgb.train(params, lgb.Dataset(x, y, feature_name=list(names)), num_boost_round=3)
+    booster.save_model(str(out / "model.lgbm.txt"))
+    _lightgbm_onnx(booster, len(names), out / "model.onnx")
+    held = (lo + (hi - lo) * rng.random((MIN_ROWS, len(names)))).astype(np.float32)
+    mid = model_id or f"{family}-prior-{seed}"
+    finish_export(
+        out,
+        family=family,
+        kind="lightgbm",
+        model_id=mid,
+        n_classes=3,
+        names=names,
+        train_x=x,
+        held_out=held,
+        reference=_booster_proba(booster),
+        reference_name="lightgbm",
+        seeds=[seed],
+    )
+    return Export(out, mid, x, list(names))

@@ -183,7 +183,10 @@ pub struct Engine<V: Venue = SimExchange> {
     last_risk: Option<RiskInputs>,
     predictor: Box<dyn Predictor + Send>,
     row: Vec<f64>,
-    row32: Vec<f32>,
+    /// The last feature row each slot's predictor saw (an on-demand evaluation reuses it).
+    rows32: Vec<Vec<f32>>,
+    /// Whether the slot has computed a feature row yet.
+    featured: Vec<bool>,
     probs: Vec<f32>,
     sim: V,
     positions: Vec<PositionState>,
@@ -276,7 +279,8 @@ impl<V: Venue> Engine<V> {
             last_risk: None,
             predictor,
             row: vec![0.0; width],
-            row32: vec![0.0; width],
+            rows32: Vec::new(),
+            featured: Vec::new(),
             probs: vec![0.0; k],
             sim,
             positions: Vec::new(),
@@ -372,6 +376,8 @@ impl<V: Venue> Engine<V> {
             }
         };
         self.widths.push(set.len());
+        self.rows32.push(vec![0.0; set.len()]);
+        self.featured.push(false);
         self.books.push((id, L3Book::new()));
         self.feats.push(feats);
         self.corr.add(id);
@@ -476,15 +482,16 @@ impl<V: Venue> Engine<V> {
                 }
             };
             if ask {
-                for (d, x) in self.row32.iter_mut().zip(&self.row) {
+                for (d, x) in self.rows32[s].iter_mut().zip(&self.row[..width]) {
                     *d = *x as f32;
                 }
+                self.featured[s] = true;
             }
             ask
         };
         let signal = if ask {
             self.predictor
-                .predict(id, ts, &self.row32[..width], &mut self.probs)?
+                .predict(id, ts, &self.rows32[s], &mut self.probs)?
         } else {
             None
         };
@@ -495,7 +502,8 @@ impl<V: Venue> Engine<V> {
         if signal.is_some() {
             self.telemetry.signals += 1;
             let started = started.unwrap_or_else(Instant::now);
-            self.on_signal(s, ts, started)?;
+            let outcome = self.on_signal(s, ts, started)?;
+            self.predictor.signal_outcome(outcome);
         }
         self.sample_equity(ts, false);
         Ok(())
@@ -521,8 +529,41 @@ impl<V: Venue> Engine<V> {
         }
     }
 
+    /// Runs the decision path for `id` now, on its current book and the features of its
+    /// last event, without a market event: a signal pushed from outside (an alert) is
+    /// answered at once instead of at the instrument's next quote. `ts` (event time) is
+    /// held at the engine's clock if earlier. Returns false when nothing could be asked:
+    /// the instrument has no market state yet, or its features none (the signal then waits
+    /// for its next event).
+    pub fn evaluate(&mut self, id: InstrumentId, ts: u64) -> Result<bool> {
+        let Some(s) = self.books.iter().position(|(k, _)| *k == id) else {
+            return Ok(false);
+        };
+        if self.features_on && !self.featured[s] {
+            return Ok(false);
+        }
+        let ts = ts.max(self.now);
+        if ts < self.cfg.trade_window.0 {
+            return Ok(false); // before the trading window: nothing is decided
+        }
+        self.now = ts;
+        if !self.predictor.may_signal(id, ts) {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        let signal = self
+            .predictor
+            .predict(id, ts, &self.rows32[s], &mut self.probs)?;
+        if signal.is_some() {
+            self.telemetry.signals += 1;
+            let outcome = self.on_signal(s, ts, started)?;
+            self.predictor.signal_outcome(outcome);
+        }
+        Ok(true)
+    }
+
     /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
-    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) -> Result<()> {
+    fn on_signal(&mut self, s: usize, ts: u64, started: Instant) -> Result<SignalOutcome> {
         let risk = match &mut self.risk_model {
             Some(r) => r
                 .forecast(s, self.cfg.decision.horizon_ns)
@@ -548,7 +589,7 @@ impl<V: Venue> Engine<V> {
             // Warming up, or a mid that has not moved: no risk estimate, no trade (sizing
             // needs a positive volatility; decide would score unknown risk as 6, a pass).
             self.hold(ts, "NO_VOL_FORECAST");
-            return Ok(());
+            return Ok(SignalOutcome::Hold("NO_VOL_FORECAST"));
         };
         self.last_risk = Some(risk);
         let d = decide(
@@ -564,7 +605,7 @@ impl<V: Venue> Engine<V> {
             Action::Hold => {
                 let r = d.hold_reason.map_or("HOLD", |r| r.as_str());
                 self.hold(ts, r);
-                return Ok(());
+                return Ok(SignalOutcome::Hold(r));
             }
         };
         self.telemetry.decisions += 1;
@@ -580,12 +621,12 @@ impl<V: Venue> Engine<V> {
                 OrderSide::Sell => book.best(Side::Bid),
             };
             let (Some(touch), Some(spec)) = (touch, self.sim.spec(id).copied()) else {
-                return Ok(());
+                return Ok(SignalOutcome::Hold("NO_TOUCH"));
             };
             let equity = self.account_equity();
             let Some(sz) = size(&d, touch.price, equity, &spec, &self.cfg.sizing)? else {
                 self.telemetry.not_sized += 1;
-                return Ok(());
+                return Ok(SignalOutcome::Hold("NOT_SIZED"));
             };
             let mut i = self.blank_intent(id, ts);
             i.side = side;
@@ -597,9 +638,12 @@ impl<V: Venue> Engine<V> {
             vec![i]
         } else {
             // Already positioned this way, or an entry is still working: hold.
-            return Ok(());
+            return Ok(SignalOutcome::Hold("POSITIONED"));
         };
         let mut latency_logged = false;
+        // The order the signal asked for: the entry, or the exit's market order (cancels of
+        // the bracket go first and are not it).
+        let mut outcome = SignalOutcome::Hold("NO_INTENT");
         for intent in intents {
             self.telemetry.intents += 1;
             if !latency_logged {
@@ -607,9 +651,15 @@ impl<V: Venue> Engine<V> {
                     .push(started.elapsed().as_nanos().min(i64::MAX as u128) as i64);
                 latency_logged = true;
             }
-            self.dispatch(s, &intent);
+            let sent = self.dispatch(s, &intent);
+            if matches!(intent.action, IntentAction::New) {
+                outcome = SignalOutcome::Intent {
+                    intent_id: intent.intent_id,
+                    denied: !sent,
+                };
+            }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// The one way an order reaches the venue: the risk gate with the context of this
@@ -1008,6 +1058,7 @@ pub use crate::instruments::resolve::{
 /// Session controls and the incremental log a session journals (replay, paper, live).
 pub mod broker;
 pub mod inbox;
+use inbox::SignalOutcome;
 pub mod live;
 pub mod placebo;
 pub mod portfolio;

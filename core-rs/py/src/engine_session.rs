@@ -94,10 +94,28 @@ impl EngineSession {
 
     /// One external signal (`side` "BUY"/"SELL", `confidence` in (0, 1]) for the
     /// instrument's next event: the external threshold, decision, sizing and every gate, as
-    /// any signal. Needs `signal_inbox=True`.
-    fn push_signal(&self, instrument_id: u32, side: &str, confidence: f32) -> PyResult<()> {
-        let now = self.bt.engine.now();
-        engine_view::push_signal(self.inbox.as_ref(), instrument_id, side, confidence, now)
+    /// any signal. Needs `signal_inbox=True`. `tag`: a correlation id for its verdict;
+    /// `confirm`: trade only if the model's probability for the side is >= `confidence`.
+    /// `ts`: when it was pushed (event time; default the engine's clock), its age is
+    /// counted from there.
+    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false, ts = None))]
+    fn push_signal(
+        &self,
+        instrument_id: u32,
+        side: &str,
+        confidence: f32,
+        tag: u64,
+        confirm: bool,
+        ts: Option<u64>,
+    ) -> PyResult<()> {
+        let now = ts.unwrap_or(self.bt.engine.now());
+        let inbox = self.inbox.as_ref();
+        engine_view::push_signal(inbox, instrument_id, side, confidence, now, tag, confirm)
+    }
+
+    /// The verdicts of tagged signals since the last call (see `LiveEngine`).
+    fn drain_signal_verdicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        engine_view::drain_verdicts(py, self.inbox.as_ref())
     }
 
     /// Signals pushed and not yet answered.

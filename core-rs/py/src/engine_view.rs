@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::book::{BookView, PRICE_SCALE};
-use tradecore::engine::inbox::{PushedSignal, SignalInbox};
+use tradecore::engine::inbox::{PushedSignal, SignalInbox, SignalOutcome};
 use tradecore::engine::{Denial, Engine, Venue};
 use tradecore::infer::GateReason;
 use tradecore::risk::{RiskLimits, TradingState};
@@ -197,14 +197,19 @@ pub fn set_risk_limits<V: Venue>(e: &mut Engine<V>, limits: &Bound<'_, PyAny>) -
 }
 
 /// `push_signal`: one external signal into the engine's inbox, answered at the
-/// instrument's next event. `ValueError` when the engine was built without
-/// `signal_inbox=True`; `InvalidInputError` naming the field for a bad side or confidence.
+/// instrument's next event. `tag` is the sender's correlation id (its verdict carries it);
+/// with `confirm`, `confidence` is the minimum model probability for the side instead.
+/// `ValueError` when the engine was built without `signal_inbox=True`;
+/// `InvalidInputError` naming the field for a bad side or confidence.
+#[allow(clippy::too_many_arguments)]
 pub fn push_signal(
     inbox: Option<&SignalInbox>,
     instrument_id: u32,
     side: &str,
     confidence: f32,
     ts: u64,
+    tag: u64,
+    confirm: bool,
 ) -> PyResult<()> {
     let Some(inbox) = inbox else {
         return Err(PyValueError::new_err(
@@ -227,8 +232,46 @@ pub fn push_signal(
             direction,
             confidence,
             ts,
+            tag,
+            confirm,
         })
         .map_err(to_py)
+}
+
+/// `drain_signal_verdicts`: every verdict of a tagged signal since the last call, as
+/// dicts: tag, instrument_id, side, ts, model_prob (None: not asked), threshold, accepted,
+/// reason (ACCEPTED or why not), outcome (HOLD reason, SENT or DENIED), intent_id.
+pub fn drain_verdicts<'py>(
+    py: Python<'py>,
+    inbox: Option<&SignalInbox>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    let Some(inbox) = inbox else {
+        return Ok(out);
+    };
+    for v in inbox.drain_verdicts() {
+        let d = PyDict::new(py);
+        d.set_item("tag", v.tag)?;
+        d.set_item("instrument_id", v.instrument_id)?;
+        d.set_item("side", if v.direction > 0 { "BUY" } else { "SELL" })?;
+        d.set_item("ts", v.ts)?;
+        d.set_item("model_prob", v.model_prob.map(f64::from))?;
+        d.set_item("threshold", f64::from(v.threshold))?;
+        d.set_item("accepted", v.accepted())?;
+        d.set_item("reason", v.reason.as_str())?;
+        let (outcome, intent_id) = match v.outcome {
+            None => (None, None),
+            Some(SignalOutcome::Hold(r)) => (Some(r), None),
+            Some(SignalOutcome::Intent { intent_id, denied }) => (
+                Some(if denied { "DENIED" } else { "SENT" }),
+                Some(intent_id),
+            ),
+        };
+        d.set_item("outcome", outcome)?;
+        d.set_item("intent_id", intent_id)?;
+        out.append(d)?;
+    }
+    Ok(out)
 }
 
 /// `base` overridden by a dict (a `[risk]` table) or by `(key, value)` pairs.

@@ -569,11 +569,48 @@ impl LiveEngine {
     }
 
     /// One external signal (`side` "BUY"/"SELL", `confidence` in (0, 1]) answered at the
-    /// instrument's next quote or trade: the external threshold, decision, sizing and every
-    /// gate, as any signal. Needs `signal_inbox=True`.
-    fn push_signal(&self, instrument_id: u32, side: &str, confidence: f32) -> PyResult<()> {
-        let now = self.engine.now();
-        engine_view::push_signal(self.inbox.as_ref(), instrument_id, side, confidence, now)
+    /// instrument's next quote or trade (or at once by `evaluate`): the external threshold,
+    /// decision, sizing and every gate, as any signal. Needs `signal_inbox=True`. `tag`: a
+    /// correlation id for its verdict; `confirm`: trade only if the model's probability for
+    /// the side on the current features is >= `confidence` (refused without a model).
+    /// `ts`: when it was pushed (event time; default the engine's clock), its age is
+    /// counted from there.
+    #[pyo3(signature = (instrument_id, side, confidence, tag = 0, confirm = false, ts = None))]
+    fn push_signal(
+        &self,
+        instrument_id: u32,
+        side: &str,
+        confidence: f32,
+        tag: u64,
+        confirm: bool,
+        ts: Option<u64>,
+    ) -> PyResult<()> {
+        let now = ts.unwrap_or(self.engine.now());
+        let inbox = self.inbox.as_ref();
+        engine_view::push_signal(inbox, instrument_id, side, confidence, now, tag, confirm)
+    }
+
+    /// The decision path for one instrument now, on its current book and the features of
+    /// its last event (a pushed signal is answered without waiting for the next quote).
+    /// Returns `{"intents", "denials", "evaluated"}`; `evaluated` is false when the
+    /// instrument has no market state yet (the signal then waits for its next quote).
+    fn evaluate<'py>(
+        &mut self,
+        py: Python<'py>,
+        instrument_id: u32,
+        ts: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let asked = self.engine.evaluate(instrument_id, ts).map_err(to_py)?;
+        let d = self.out(py)?;
+        d.set_item("evaluated", asked)?;
+        Ok(d)
+    }
+
+    /// The verdicts of tagged signals since the last call: tag, instrument_id, side, ts,
+    /// model_prob, threshold, accepted, reason, outcome (a HOLD reason, SENT or DENIED) and
+    /// intent_id (the order the signal became).
+    fn drain_signal_verdicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        engine_view::drain_verdicts(py, self.inbox.as_ref())
     }
 
     /// Signals pushed and not yet answered.

@@ -39,6 +39,9 @@ pub trait Predictor {
         features: &[f32],
         out: &mut [f32],
     ) -> Result<Option<()>>;
+    /// What the engine made of the last answer of `predict` (called only after an answer
+    /// that was decided on): a signal inbox ties it to the pushed signal's tag.
+    fn signal_outcome(&mut self, _outcome: super::inbox::SignalOutcome) {}
 }
 
 /// Externally supplied signals: timestamped class probabilities per instrument (read from
