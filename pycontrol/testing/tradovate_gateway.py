@@ -403,12 +403,15 @@ class TradovateGateway:
         k = self.by_name[name]
         self.call(lambda: self._apply_position(k, net_pos, net_price))
 
-    def add_external_order(self, name: str, action: str, qty: int, price: float) -> int:
-        """A working limit order placed by someone else (by hand, another app)."""
+    def add_external_order(
+        self, name: str, action: str, qty: int, price: float, text: str = ""
+    ) -> int:
+        """A working limit order placed by someone else (by hand, another app), or with
+        ``text="tc:<id>"`` one a client placed and never heard back about (a crash)."""
         k = self.by_name[name]
 
         def do() -> int:
-            o = self._new_order(k, action, qty, "Limit", price, None, "Day", "", "")
+            o = self._new_order(k, action, qty, "Limit", price, None, "Day", text, text)
             self._emit_new(o)
             return o.id
 
