@@ -1,7 +1,8 @@
 """The Interactive Brokers venue of a paper or live session (ib_async).
 
 - Connects (port probing, 326 -> next client id, paper-account check), resolves the front
-  month, reconciles, subscribes to market data.
+  month of every instrument of the session (one connection serves a portfolio), reconciles,
+  subscribes to market data for each contract.
 - Sends orders journaled first: every IB order (with its orderId -> client order id mapping
   and ``orderRef = tc:<client_order_id>``) is committed to the journal before placeOrder, so a
   crash can never lead to sending it again; an order the journal knows is never resent.
@@ -36,15 +37,9 @@ from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
+from pycontrol.session.venue import VenueSinks
 
 log = logging.getLogger("pycontrol.ib.broker")
-
-ReportSink = Callable[[ExecutionReport, str], None]
-DenySink = Callable[[OrderIntent, str, str], None]
-MarketSink = Callable[[MarketData], None]
-TradeSink = Callable[[TradePrint], None]
-CommissionSink = Callable[[int, str, float], None]
-EventSink = Callable[[str, dict[str, Any]], None]
 
 IB_SIDE = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}
 CONNECTION_LOST, RESTORED_LOST_DATA, RESTORED = 1100, 1101, 1102
@@ -56,37 +51,34 @@ def _mkt(ts: dt.datetime | None = None) -> int:
 
 
 class IBVenue:
+    """The IB venue (:class:`pycontrol.session.venue.Venue`) of every instrument of a session."""
+
     def __init__(
         self,
         cfg: SessionConfig,
         mode: str,
         journal: Journal,
-        on_report: ReportSink,
-        on_deny: DenySink,
-        on_market: MarketSink,
-        on_event: EventSink,
+        sinks: VenueSinks,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        on_trade: TradeSink | None = None,
-        on_commission: CommissionSink | None = None,
-        regate: Callable[[OrderIntent], tuple[str, str] | None] | None = None,
     ) -> None:
         self.cfg = cfg
         # The engine's pre-trade gate at the moment a held intent would go out: what was
         # fine when it was decided may not be after a halt or a tightened limit.
-        self.regate = regate
+        self.regate = sinks.regate
         self.mode = mode
         self.journal = journal
-        self.on_report = on_report
-        self.on_deny = on_deny
-        self.on_market = on_market
-        self.on_event = on_event
-        self.on_trade = on_trade
-        self.on_commission = on_commission
+        self.on_report = sinks.on_report
+        self.on_deny = sinks.on_deny
+        self.on_market = sinks.on_market
+        self.on_event = sinks.on_event
+        self.on_trade = sinks.on_trade
+        self.on_commission = sinks.on_commission
         self.clock = clock
         self.ib = IB()
         self.ib.RequestTimeout = cfg.ib.connect_timeout * 2
-        self.contract: Contract | None = None
-        self.symbol = ""
+        # root -> the front-month contract traded now, and local symbol -> contract
+        self.contracts: dict[str, Contract] = {}
+        self.by_local: dict[str, Contract] = {}
         self.connected: Connected | None = None
         self.ready = False
         self.trades: dict[int, Trade] = {}  # client order id -> Trade
@@ -95,8 +87,8 @@ class IBVenue:
         self._stopping = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker: Any = None
-        self._last_quote: tuple[float, float] | None = None
+        self._tickers: dict[int, Any] = {}  # conId -> ticker
+        self._last_quote: dict[str, tuple[float, float]] = {}  # local symbol -> (bid, ask)
         # The account id is a secret: read from the environment, never logged or journaled.
         self.account = os.environ.get(cfg.ib.account_env, "")
         ib = self.ib
@@ -142,19 +134,25 @@ class IBVenue:
             {"port": self.connected.port, "client_id": self.connected.client_id},
         )
 
+    def symbols(self) -> dict[str, str]:
+        return {root: c.localSymbol for root, c in self.contracts.items()}
+
     async def _after_connect(self) -> None:
-        inst = self.cfg.instrument
-        if self.contract is None:
-            self.contract = await resolve_front(
+        for inst in self.cfg.instruments:
+            if inst.root in self.contracts:
+                continue
+            c = await resolve_front(
                 self.ib, inst.root, inst.exchange, inst.roll_days, self.clock().date()
             )
-            self.symbol = self.contract.localSymbol
+            self.contracts[inst.root] = c
+            self.by_local[c.localSymbol] = c
             self.on_event(
                 "contract",
                 {
-                    "symbol": self.symbol,
-                    "con_id": self.contract.conId,
-                    "expiry": self.contract.lastTradeDateOrContractMonth,
+                    "root": inst.root,
+                    "symbol": c.localSymbol,
+                    "con_id": c.conId,
+                    "expiry": c.lastTradeDateOrContractMonth,
                 },
             )
         max_known = self.journal.max_venue_order_id()
@@ -166,36 +164,38 @@ class IBVenue:
         await self._release_held()
 
     def _subscribe(self) -> None:
-        assert self.contract is not None
-        if self._ticker is not None:
-            self.ib.cancelMktData(self.contract)
-        self._ticker = self.ib.reqMktData(self.contract)
-        self._ticker.updateEvent += self._on_ticker
+        for c in self.contracts.values():
+            old = self._tickers.pop(c.conId, None)
+            if old is not None:
+                old.updateEvent -= self._on_ticker
+                self.ib.cancelMktData(c)
+            t = self.ib.reqMktData(c)
+            t.updateEvent += self._on_ticker
+            self._tickers[c.conId] = t
 
     def _on_ticker(self, t: Any) -> None:
+        sym = t.contract.localSymbol
         if self.on_trade is not None:
             # last-trade ticks (4, delayed 68) of this update, in arrival order, before the
             # quote: a trade prints against the book it found
-            bid, ask = self._last_quote or (None, None)
+            bid, ask = self._last_quote.get(sym, (None, None))
             for k in t.ticks:
                 if k.tickType in (4, 68) and k.size > 0 and k.price == k.price and k.price > 0:
                     px = float(k.price)
                     side = aggressor_of(px, bid, ask)
-                    self.on_trade(TradePrint(self.symbol, _mkt(), px, _size(k.size), side))
+                    self.on_trade(TradePrint(sym, _mkt(), px, _size(k.size), side))
         bid, ask = t.bid, t.ask
         if not (bid == bid and ask == ask) or bid <= 0 or ask <= 0:  # NaN: side not yet known
             return
-        if self._last_quote == (bid, ask):
+        if self._last_quote.get(sym) == (bid, ask):
             return
-        self._last_quote = (bid, ask)
-        self.on_market(
-            MarketData(self.symbol, _mkt(), bid, ask, _size(t.bidSize), _size(t.askSize))
-        )
+        self._last_quote[sym] = (bid, ask)
+        self.on_market(MarketData(sym, _mkt(), bid, ask, _size(t.bidSize), _size(t.askSize)))
 
     # -- reconnect -----------------------------------------------------------------------------
 
     def _on_disconnected(self) -> None:
-        if self._stopping or self.contract is None:
+        if self._stopping or not self.contracts:
             return  # stopping, or start() itself failed (it raises; nothing to resume)
         self.ready = False
         self.on_event("disconnected", {})
@@ -212,7 +212,7 @@ class IBVenue:
                 await self._connect_once()
                 self.reconnects += 1
                 self.on_event("reconnected", {"attempt": attempt})
-                self._ticker = None
+                self._tickers.clear()  # subscriptions die with the connection
                 await self._after_connect()
                 return
             except (IBConnectError, OSError, TimeoutError, ConnectionError) as e:
@@ -225,7 +225,6 @@ class IBVenue:
 
     async def reconcile(self, why: str) -> dict[str, Any]:
         """Backfill executions, then open orders, then positions; journal every finding."""
-        assert self.contract is not None
         summary: dict[str, Any] = {"why": why}
         fills = await self.ib.reqExecutionsAsync(ExecutionFilter())
         new = 0
@@ -265,7 +264,7 @@ class IBVenue:
                     cid,
                     intent_id=iid,
                     leg=int(leg) if leg is not None else None,
-                    symbol=t.contract.localSymbol or self.symbol,
+                    symbol=t.contract.localSymbol,
                     side=t.order.action,
                     qty=int(t.order.totalQuantity),
                     order_type=t.order.orderType,
@@ -286,7 +285,7 @@ class IBVenue:
         # Journaled working orders the gateway no longer has: filled (the backfill saw it),
         # never sent (we crashed between journal and send: never resend), or gone at the venue.
         for row in self.journal.orders(working_only=True):
-            if row.client_order_id in open_cids or row.symbol != self.symbol:
+            if row.client_order_id in open_cids:
                 continue
             if row.status == "pending_submit" and row.filled == 0:
                 self.journal.update_order(
@@ -395,12 +394,22 @@ class IBVenue:
             await self._release_held()
 
     def _send(self, intent: OrderIntent) -> None:
-        assert self.contract is not None
         if intent.action == "CANCEL":
             self._cancel(intent)
             return
         if intent.action == "MODIFY":
             self._modify(intent)
+            return
+        contract = self.by_local.get(intent.symbol)
+        if contract is None:
+            # the engine names the contract it decided on; one the venue does not trade now
+            # (an old month after a roll) is refused, never guessed
+            self.on_deny(
+                intent,
+                "UNKNOWN_CONTRACT",
+                f"{intent.symbol!r} is not a contract this venue trades now "
+                f"({', '.join(sorted(self.by_local)) or 'none resolved'})",
+            )
             return
         first = self.ib.client.getReqId()
         planned = build_orders(intent, first, self.account)
@@ -413,7 +422,7 @@ class IBVenue:
                 p.client_order_id,
                 intent_id=intent.intent_id,
                 leg=int(p.leg),
-                symbol=self.symbol,
+                symbol=contract.localSymbol,
                 side=o.action,
                 qty=int(o.totalQuantity),
                 order_type=o.orderType,
@@ -436,7 +445,7 @@ class IBVenue:
         for k, p in enumerate(sendable):
             if k:
                 failpoints.hit("ib.between_bracket_legs")
-            self.trades[p.client_order_id] = self.ib.placeOrder(self.contract, p.order)
+            self.trades[p.client_order_id] = self.ib.placeOrder(contract, p.order)
             self.on_event(
                 "order",
                 {
@@ -484,8 +493,7 @@ class IBVenue:
             o.lmtPrice = intent.price
         if intent.stop_price is not None:
             o.auxPrice = intent.stop_price
-        assert self.contract is not None
-        self.ib.placeOrder(self.contract, o)
+        self.ib.placeOrder(trade.contract, o)
 
     # -- events from ib_async ------------------------------------------------------------
 
@@ -494,7 +502,7 @@ class IBVenue:
             ExecutionReport(
                 kind,
                 cid,
-                t.contract.localSymbol or self.symbol,
+                t.contract.localSymbol,
                 IB_SIDE.get(t.order.action, "BUY"),
                 int(t.order.totalQuantity),
                 reason=reason,
@@ -557,7 +565,7 @@ class IBVenue:
             )
             return False
         side = IB_SIDE.get(ex.side, ex.side)
-        sym = fill.contract.localSymbol or self.symbol
+        sym = fill.contract.localSymbol
         new = self.journal.record_fill(
             ex.execId,
             client_order_id=cid,
@@ -649,7 +657,7 @@ class IBVenue:
             "ready": self.ready,
             "client_id": self.connected.client_id if self.connected else None,
             "port": self.connected.port if self.connected else None,
-            "symbol": self.symbol,
+            "symbols": self.symbols(),
             "held": len(self.held),
             "reconnects": self.reconnects,
             "in_restart_window": self.in_restart_window(),

@@ -119,7 +119,7 @@ def read(
                 out.fees += float(body.get("commission", 0.0) or 0.0)
                 if qty and (qty > 0) != (delta > 0):
                     closed = min(abs(delta), abs(qty))
-                    mult = multipliers.get(_root(sym), 1.0)
+                    mult = multipliers.get(symbol_root(sym), 1.0)
                     out.realized_pnl += (px - avg) * closed * (1 if qty > 0 else -1) * mult
             positions[sym] = apply_fill(qty, avg, delta, px)
         elif kind == "commission":
@@ -137,7 +137,7 @@ def _number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and v == v
 
 
-def _root(symbol: str) -> str:
+def symbol_root(symbol: str) -> str:
     """ES of ESZ6 / ESZ26 / ES: the letters before a month code and year digits."""
     s = symbol.rstrip("0123456789")
     if s != symbol and len(s) >= 2 and s[-1] in "FGHJKMNQUVXZ":

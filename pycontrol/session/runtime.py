@@ -175,9 +175,8 @@ class Session:
             working = self.journal.orders(working_only=True)
             self._flow().restore(positions, working, self.journal.intent_ids())
         st = operator_state.read(
-            self.journal, {self.cfg.instrument.root: self.cfg.instrument.multiplier},
-            time.time_ns(), prev=self.restored,
-        )  # fmt: skip
+            self.journal, self.cfg.point_values(), time.time_ns(), prev=self.restored
+        )
         if self.rust is not None:
             # A replay reruns its data from the first record into the same journal, so its
             # P&L is recomputed, not restored; the operator's decisions are.
@@ -466,20 +465,19 @@ class Session:
             if self.rust is not None:
                 tasks.append(asyncio.ensure_future(self._replay_rust(self.rust)))
             else:
-                from pycontrol.ib.broker import IBVenue
+                from pycontrol.session.venue import VenueSinks
+                from pycontrol.session.venues import make_venue
 
-                self.venue = IBVenue(
-                    self.cfg,
-                    self.mode,
-                    self.journal,
-                    self.on_report,
-                    self.on_deny,
-                    self.on_market,
-                    self.on_event,
+                sinks = VenueSinks(
+                    on_report=self.on_report,
+                    on_deny=self.on_deny,
+                    on_market=self.on_market,
+                    on_event=self.on_event,
                     on_trade=self.on_trade,
                     on_commission=self.on_commission,
                     regate=self.regate,
                 )
+                self.venue = make_venue(self.cfg, self.mode, self.journal, sinks)
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth
             self.publish("state", {"event": "ready", "mode": self.mode})

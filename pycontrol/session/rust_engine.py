@@ -35,7 +35,7 @@ from pycontrol.session.config import SessionConfig
 from pycontrol.session.config import _fail as session_config_error
 from pycontrol.session.engine import Denial, EngineOutput, EngineUnsupported
 from pycontrol.session.journal import Journal, OrderRow
-from pycontrol.session.operator_state import OperatorState
+from pycontrol.session.operator_state import OperatorState, symbol_root
 from pycontrol.session.orders import Bracket, ExecutionReport, Leg, OrderIntent, client_order_id
 
 Publish = Callable[[str, dict[str, Any]], None]
@@ -80,6 +80,13 @@ def publish_positions(publish: Publish, positions: list[dict[str, Any]]) -> None
                 "fees": p["fees"],
             },
         )
+
+
+def _book_state(b: dict[str, Any] | None) -> str:
+    """One word for an instrument's book in the status table (details stay in ``books``)."""
+    if b is None:
+        return "no data"
+    return "crossed" if b["crossed"] else "untrusted" if b["untrusted"] else "ok"
 
 
 def model_label(bt: BacktestConfig) -> str:
@@ -362,16 +369,17 @@ class RustReplay(_RustControls):
 
 
 class RustLive(_RustControls):
-    """The Rust engine of a paper or live session, behind the session's engine interface
-    (:class:`pycontrol.session.engine.Engine`): quotes and execution reports in, intents and
-    denials out. The session journals every intent before IB sees it, as for any engine.
+    """The Rust engine of a paper or live session, behind the session's engine interface:
+    quotes and execution reports in, intents and denials out. The session journals every
+    intent before the broker sees it, as for any engine.
 
-    One instrument (the session's): instrument id 1 in the core, whatever contract month IB
-    resolves; intents carry the venue's symbol. A restart rebuilds the core from the journal
-    (positions with their average price, working orders, intent ids), so a restarted session
-    never reuses a client order id and its exits know the position they close."""
-
-    INSTRUMENT_ID = 1
+    Every instrument of the session (``[[instruments]]``) has its own slot in the one engine:
+    instrument id ``k + 1`` for the k-th root, with its own book, features, model slot and
+    position, under the portfolio gates. A slot trades the contract month the venue resolves
+    for its root; intents carry that contract's local symbol. A restart rebuilds the core
+    from the journal (positions with their average price, working orders, intent ids), so a
+    restarted session never reuses a client order id and its exits know the position they
+    close."""
 
     def __init__(self, cfg: SessionConfig, journal: Journal, publish: Publish) -> None:
         self.cfg = cfg
@@ -386,15 +394,30 @@ class RustLive(_RustControls):
                     "paper or live session trades the placebo stream or a model ([signals] kind)"
                 ],
             )
-        self.symbol = cfg.instrument.root
-        symbols = {self.INSTRUMENT_ID: self.symbol}
-        self.kwargs = engine_kwargs(self.strategy, symbols, None)
+        self.roots = [i.root for i in cfg.instruments]
+        self.iid_of_root = {r: k + 1 for k, r in enumerate(self.roots)}
+        # instrument id -> the local symbol its intents carry (the root until the venue's
+        # first quote or the journal names the contract month)
+        self.symbol_of: dict[int, str] = {k + 1: r for k, r in enumerate(self.roots)}
+        self.kwargs = engine_kwargs(self.strategy, dict(self.symbol_of), None)
         if cfg.signals:
             self.kwargs["signal_inbox"] = True
         self.core = self._new_core()
         self.halt_reason = ""
         self._last_ts = 0
         self._denied_at_release: set[int] = set()
+
+    def iid(self, symbol: str) -> int:
+        """The instrument id of a root or of one of its contract months (ESZ6 -> ES's)."""
+        k = self.iid_of_root.get(symbol) or self.iid_of_root.get(symbol_root(symbol))
+        if k is None:
+            raise session_config_error(
+                "instruments", [f"{symbol!r} is not an instrument of this session ({self.roots})"]
+            )
+        return k
+
+    def instrument_of(self, root: str) -> int:
+        return self.iid(root)
 
     def _ts(self, ts: int) -> int:
         """Event time is arrival time, in arrival order: a wall-clock step back (NTP) is held
@@ -403,9 +426,9 @@ class RustLive(_RustControls):
         return self._last_ts
 
     def _new_core(self) -> Any:
-        inst = self.cfg.instrument
         return _core.LiveEngine(
-            [(self.INSTRUMENT_ID, self.symbol, inst.tick_size, inst.multiplier)], **self.kwargs
+            [(k + 1, i.root, i.tick, i.point_value) for k, i in enumerate(self.cfg.instruments)],
+            **self.kwargs,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -418,21 +441,27 @@ class RustLive(_RustControls):
         now = time.time_ns()
         core = self._new_core()
         held = {s: qa for s, qa in self.journal.positions().items() if qa[0] != 0}
-        if len(held) > 1:
+        by_iid: dict[int, list[str]] = {}
+        for sym in held:
+            by_iid.setdefault(self.iid(sym), []).append(sym)
+        two = {self.roots[k - 1]: sorted(v) for k, v in by_iid.items() if len(v) > 1}
+        if two:
             raise session_config_error(
                 "journal",
                 [
-                    f"positions in {sorted(held)}: one instrument per session; close or roll "
-                    "the old contract first"
+                    f"{root}: positions in {syms}, two months of one instrument; close the "
+                    "old month first (pycontrol ctl flatten, or at the broker)"
+                    for root, syms in sorted(two.items())
                 ],
             )
         for sym, (qty, avg) in held.items():
-            core.restore_position(self.INSTRUMENT_ID, qty, avg, now)
-            self.symbol = sym
+            k = self.iid(sym)
+            core.restore_position(k, qty, avg, now)
+            self.symbol_of[k] = sym
         for o in working:
             core.adopt(
                 o.client_order_id,
-                self.INSTRUMENT_ID,
+                self.iid(o.symbol),
                 o.side,
                 o.qty,
                 o.filled,
@@ -449,18 +478,18 @@ class RustLive(_RustControls):
     # -- events ----------------------------------------------------------------------------
 
     def on_market_data(self, md: Any) -> EngineOutput:
-        self.symbol = md.symbol
+        k = self.iid(md.symbol)
+        self.symbol_of[k] = md.symbol
         bid = (md.bid, md.bid_size) if md.bid == md.bid else None
         ask = (md.ask, md.ask_size) if md.ask == md.ask else None
-        return self._output(self.core.on_quote(self.INSTRUMENT_ID, self._ts(md.ts), bid, ask))
+        return self._output(self.core.on_quote(k, self._ts(md.ts), bid, ask))
 
     def on_trade(self, tp: Any) -> EngineOutput:
         """A trade print; bars and trade features read it (its side as the feed inferred)."""
-        self.symbol = tp.symbol
+        k = self.iid(tp.symbol)
+        self.symbol_of[k] = tp.symbol
         ts = self._ts(tp.ts)
-        return self._output(
-            self.core.on_trade(self.INSTRUMENT_ID, ts, tp.price, tp.size, tp.aggressor)
-        )
+        return self._output(self.core.on_trade(k, ts, tp.price, tp.size, tp.aggressor))
 
     def on_execution_report(self, r: ExecutionReport) -> EngineOutput:
         known = self.core.order(r.client_order_id) is not None
@@ -469,7 +498,7 @@ class RustLive(_RustControls):
             # an order this core never saw (adopted at the broker after the last restore):
             # track it, and book its fill; never drop a fill
             self.core.adopt(
-                r.client_order_id, self.INSTRUMENT_ID, r.side, r.qty, 0, "MKT", None, None, ts
+                r.client_order_id, self.iid(r.symbol), r.side, r.qty, 0, "MKT", None, None, ts
             )
         if r.kind == "fill":
             self.core.on_fill(r.client_order_id, r.qty, r.price, ts, r.commission)
@@ -519,7 +548,7 @@ class RustLive(_RustControls):
         return OrderIntent(
             intent_id=int(d["intent_id"]),
             ts=int(d["ts"]),
-            symbol=self.symbol,
+            symbol=self.symbol_of[int(d["instrument_id"])],
             side=str(d["side"]),
             qty=int(d["qty"]),
             order_type=ORDER_TYPES[str(d["order_type"])],
@@ -551,8 +580,29 @@ class RustLive(_RustControls):
         snap["engine"] = "rust"
         snap["model_source"] = model_label(self.strategy)
         snap["halt_reason"] = self.halt_reason
+        held = {}
         for p in snap["positions"]:
-            p["symbol"] = self.symbol
+            p["root"] = self.roots[int(p["instrument_id"]) - 1]
+            p["symbol"] = self.symbol_of[int(p["instrument_id"])]
+            held[int(p["instrument_id"])] = p
+        caps = {int(k): v for k, v in snap.get("max_position_by_instrument", {}).items()}
+        books = snap.get("books", {})
+        # one row per instrument of the session, traded or not: the operator's portfolio view
+        snap["instruments"] = [
+            {
+                "instrument_id": k,
+                "root": root,
+                "symbol": self.symbol_of[k],
+                "qty": int(held.get(k, {}).get("qty", 0)),
+                "avg_price": held.get(k, {}).get("avg_price", 0.0),
+                "unrealized": held.get(k, {}).get("unrealized", 0.0),
+                "realized": held.get(k, {}).get("realized", 0.0),
+                "fees": held.get(k, {}).get("fees", 0.0),
+                "max_position": caps.get(k, snap["limits"]["max_position"]),
+                "book": _book_state(books.get(root)),
+            }
+            for k, root in enumerate(self.roots, 1)
+        ]
         return snap
 
     def flatten(self) -> EngineOutput:

@@ -1,11 +1,9 @@
-"""The broker venue of a paper or live session, picked by ``[venue] broker``: Interactive
-Brokers (:class:`pycontrol.ib.broker.IBVenue`) or Tradovate
-(:class:`pycontrol.tradovate.venue.TradovateVenue`). Each is imported only when chosen, so a
-session never loads a broker library it does not trade at."""
+"""The broker venue a session config picks (``[venue] broker``): Interactive Brokers
+(:class:`pycontrol.ib.broker.IBVenue`) or Tradovate
+(:class:`pycontrol.tradovate.venue.TradovateVenue`), built lazily so a session imports only
+the broker client it trades through."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
@@ -20,5 +18,4 @@ def make_venue(cfg: SessionConfig, mode: str, journal: Journal, sinks: VenueSink
         return TradovateVenue(cfg, mode, journal, sinks)
     from pycontrol.ib.broker import IBVenue
 
-    ib_venue: Any = IBVenue
-    return ib_venue(cfg, mode, journal, sinks)  # type: ignore[no-any-return]
+    return IBVenue(cfg, mode, journal, sinks)

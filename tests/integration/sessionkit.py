@@ -84,6 +84,7 @@ def write_config(
     max_qty: int = 1,
     risk: str = "max_order_qty = 5\nmax_position = 10",
     strategy: Path | None = None,
+    roots: tuple[str, ...] = ("ES",),
 ) -> Path:
     if strategy is None:
         strategy = path.with_name(path.stem + "-strategy.toml")
@@ -91,7 +92,7 @@ def write_config(
     lines = [
         'name = "test-session"', 'mode = "paper"', f'run_dir = "{run_dir}"',
         'secret_envs = ["IB_ACCOUNT"]',
-        "[instrument]", 'root = "ES"', "roll_days = 8",
+        *(x for r in roots for x in ("[[instruments]]", f'root = "{r}"', "roll_days = 8")),
         "[ib]", f"port = {port}", f"client_id = {client_id}", "connect_timeout = 3.0",
         "reconnect_initial = 0.2", "reconnect_max = 1.0",
         "[ib.restart_window]", 'start = "03:00"', 'end = "03:00"', 'tz = "UTC"',

@@ -17,6 +17,7 @@ from pycontrol.ib.broker import IBVenue
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.journal import Journal
 from pycontrol.session.orders import Bracket, ExecutionReport, OrderIntent
+from pycontrol.session.venue import VenueSinks
 from pycontrol.testing.ib_gateway import BboVenue, TestGateway
 
 
@@ -36,11 +37,13 @@ def cfg(port: int) -> SessionConfig:
 
 
 def venue(gw: TestGateway, j: Journal, reports: list[Any]) -> IBVenue:
-    return IBVenue(
-        cfg(gw.port), "paper", j,
+    sinks = VenueSinks(
         on_report=lambda r, src: reports.append((r, src)),
         on_deny=lambda i, reason, detail: reports.append(("deny", i.intent_id, reason)),
         on_market=lambda md: None, on_event=lambda k, d: None,
+    )  # fmt: skip
+    return IBVenue(
+        cfg(gw.port), "paper", j, sinks,
         clock=lambda: dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC),
     )  # fmt: skip
 
@@ -123,8 +126,9 @@ def test_held_in_restart_window_then_sent_after(gw: TestGateway, tmp_path: Path)
     )  # fmt: skip
 
     async def go() -> None:
-        v = IBVenue(c, "paper", j, lambda r, s: None, lambda i, r, d: None, lambda md: None,
-                    lambda k, d: None, clock=lambda: now[0])  # fmt: skip
+        sinks = VenueSinks(lambda r, s: None, lambda i, r, d: None, lambda md: None,
+                           lambda k, d: None)  # fmt: skip
+        v = IBVenue(c, "paper", j, sinks, clock=lambda: now[0])
         await v.start()
         try:
             await v.submit(OrderIntent(1, 0, "ESZ6", "BUY", 1, "LMT", price=4990.0))
