@@ -515,7 +515,12 @@ class TradovateGateway:
     def _send(self, s: _Sock, messages: list[dict[str, Any]]) -> None:
         if s.ws.closed:
             return
-        self._spawn(s.ws.send_str(encode_frame(messages)))
+        self._spawn(self._send_now(s, encode_frame(messages)))
+
+    async def _send_now(self, s: _Sock, text: str) -> None:
+        # a client that went away mid-send (kill -9) is dropped by its reader
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await s.ws.send_str(text)
 
     async def _ws(self, request: web.Request, kind: str) -> web.StreamResponse:
         if self._now() < self._down_until:
