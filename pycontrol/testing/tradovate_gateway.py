@@ -231,6 +231,7 @@ class TradovateGateway:
         self.tokens: dict[str, float] = {}  # token -> expiry (loop time)
         self.orders: dict[int, TvOrder] = {}
         self.fills: list[dict[str, Any]] = []
+        self.fees: list[dict[str, Any]] = []
         self.positions: dict[int, dict[str, Any]] = {}
         self.quotes: dict[int, dict[str, Any]] = {}
         self.socks: list[_Sock] = []
@@ -300,6 +301,7 @@ class TradovateGateway:
 
     async def _listen(self) -> None:
         app = web.Application()
+
         async def user(r: web.Request) -> web.StreamResponse:
             return await self._ws(r, "user")
 
@@ -676,6 +678,7 @@ class TradovateGateway:
             "order/list": lambda b, q: (200, [o.entity() for o in self.orders.values()]),
             "orderVersion/deps": self._version_deps,
             "fill/list": lambda b, q: (200, list(self.fills)),
+            "fillFee/list": lambda b, q: (200, list(self.fees)),
             "position/list": lambda b, q: (200, [self._position_entity(c) for c in self.positions]),
             "order/placeorder": lambda b, q: self._place(b, oso=False),
             "order/placeOSO": lambda b, q: self._place(b, oso=True),
@@ -948,20 +951,18 @@ class TradovateGateway:
         self._emit("order", "Updated", o.entity())
         self._emit("position", "Updated", self._position_entity(o.contract.id))
         fee_total = round(self.fee * qty if fee is None else fee, 2)
-        self._emit(
-            "fillFee",
-            "Created",
-            {
-                "id": fid,
-                "commission": fee_total,
-                "clearingFee": 0.0,
-                "exchangeFee": 0.0,
-                "nfaFee": 0.0,
-                "brokerageFee": 0.0,
-                "ipFee": 0.0,
-                "orderRoutingFee": 0.0,
-            },
-        )
+        fee_entity = {
+            "id": fid,
+            "commission": fee_total,
+            "clearingFee": 0.0,
+            "exchangeFee": 0.0,
+            "nfaFee": 0.0,
+            "brokerageFee": 0.0,
+            "ipFee": 0.0,
+            "orderRoutingFee": 0.0,
+        }
+        self.fees.append(fee_entity)
+        self._emit("fillFee", "Created", fee_entity)
         if o.status == "Filled":
             if o.linked_id is not None:  # one-cancels-other
                 sib = self.orders.get(o.linked_id)

@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from pycontrol._core import CoreError
 from pycontrol.ib.connect import backoff_delays
 from pycontrol.session import failpoints
 from pycontrol.session.config import SessionConfig
@@ -68,6 +69,17 @@ def _ns(ts: object) -> int:
         except ValueError:
             pass
     return int(dt.datetime.now(dt.UTC).timestamp() * 1e9)
+
+
+def journal_fills_without_fee(journal: Journal, done: set[str]) -> list[tuple[str, int]]:
+    """(exec id, client order id) of the journal's Tradovate fills without a commission."""
+    return [
+        (str(f["exec_id"]), int(f["client_order_id"]))
+        for f in journal.fills()
+        if str(f["exec_id"]).startswith("tv:")
+        and f["client_order_id"] is not None
+        and f["exec_id"] not in done
+    ]
 
 
 def check_environment(mode: str, environment: str) -> None:
@@ -122,6 +134,14 @@ class TradovateVenue:
         self.relogins = 0
         self._orphans: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self._foreign_fills: set[int] = set()
+        self._fill_cid: dict[str, int] = {}  # exec id -> client order id, fills of ours
+        self._fees_done: set[str] = {
+            str(e["payload"]["exec_id"]) for e in journal.events("commission")
+        }
+        self._fees_waiting: dict[str, dict[str, Any]] = {}
+        # False until start() returns: the session restores its engine from the journal
+        # after start (fees journaled before then are in it, so not handed over again)
+        self._started = False
         self._quotes: dict[int, tuple[float, float]] = {}
         self._volume: dict[int, int] = {}
         self._stopping = False
@@ -150,6 +170,7 @@ class TradovateVenue:
         except BaseException:
             await self._close_all()
             raise
+        self._started = True
         self._spawn(self._renew_loop())
         self._spawn(self._release_loop())
 
@@ -364,6 +385,13 @@ class TradovateVenue:
             if isinstance(f, dict) and self._record_fill(f, "backfill"):
                 new += 1
         summary["backfilled_fills"] = new
+        for x in journal_fills_without_fee(self.journal, self._fees_done):
+            self._fill_cid.setdefault(x[0], x[1])
+        if any(x not in self._fees_done for x in self._fill_cid):
+            # fees of fills made while we were away (or whose fee event we missed)
+            for fee in await self._rest("GET", "fillFee/list") or []:
+                if isinstance(fee, dict):
+                    self._on_fee(fee)
         # our orders that ended at Tradovate while we were away (cancelled, rejected, expired)
         for vid, cid in list(self.cid_of.items()):
             st = self.status_of.get(vid, "")
@@ -457,7 +485,10 @@ class TradovateVenue:
     async def _release_loop(self) -> None:
         while not self._stopping:
             await asyncio.sleep(1.0)
-            await self._release_held()
+            try:
+                await self._release_held()
+            except TradovateError as e:  # a send failed: held again at the next reconnect
+                log.warning("releasing held intents: %s", e)
 
     async def _release_held(self) -> None:
         if not self.held or not self.ready:
@@ -701,6 +732,7 @@ class TradovateVenue:
         side = SIDE_OF.get(str(f.get("action")), "BUY")
         qty, px, ts = int(f["qty"]), float(f["price"]), _ns(f.get("timestamp"))
         xid = f"tv:{fid}"
+        self._fill_cid[xid] = cid
         new = self.journal.record_fill(
             xid,
             client_order_id=cid,
@@ -713,11 +745,23 @@ class TradovateVenue:
         )
         if new:
             self.sinks.on_report(ExecutionReport("fill", cid, sym, side, qty, px, xid, ts), source)
+        waiting = self._fees_waiting.pop(xid, None)
+        if waiting is not None:
+            self._on_fee(waiting)
         return new
 
     def _on_fee(self, e: dict[str, Any]) -> None:
-        """A fill's fees (``fillFee``, id = the fill's id): commission to the engine."""
-        fid = int(e.get("id", 0))
+        """A fill's fees (``fillFee``, id = the fill's id): journaled and handed to the
+        engine once per fill (live, or from ``fillFee/list`` for a backfilled fill); a fee
+        of a fill not recorded yet waits for it."""
+        xid = f"tv:{int(e.get('id', 0))}"
+        if xid in self._fees_done:
+            return
+        cid = self._fill_cid.get(xid)
+        if cid is None:
+            if len(self._fees_waiting) < MAX_ORPHANS:
+                self._fees_waiting[xid] = e
+            return
         parts = (
             "commission",
             "clearingFee",
@@ -728,12 +772,19 @@ class TradovateVenue:
             "orderRoutingFee",
         )
         total = round(sum(float(e.get(p) or 0.0) for p in parts), 6)
-        xid = f"tv:{fid}"
-        self.journal.append("commission", {"exec_id": xid, "commission": total, "currency": "USD"})
-        fill = next((x for x in self.journal.fills() if x["exec_id"] == xid), None)
-        cid = fill["client_order_id"] if fill else None
-        if self.sinks.on_commission is not None and cid is not None:
-            self.sinks.on_commission(int(cid), xid, total)
+        self._fees_done.add(xid)
+        self.journal.append(
+            "commission",
+            {"exec_id": xid, "commission": total, "currency": "USD"},
+            client_order_id=cid,
+        )
+        if self.sinks.on_commission is not None and self._started:
+            try:
+                self.sinks.on_commission(cid, xid, total)
+            except CoreError as e:
+                # the engine refused it (no such fill booked): journaled above, kept there
+                log.warning("commission of %s not taken by the engine: %s", xid, e)
+                self.journal.append("commission_refused", {"exec_id": xid, "error": str(e)})
 
     # -- market data -------------------------------------------------------------------------
 

@@ -119,6 +119,12 @@ def test_bracket_fill_kill_restart(sessions: list[SessionProc], tmp_path: Path) 
                 what=f"market event {k} after the restart",
             )
         assert positions(st["result"]) == {es: qty}
+        # the backfilled fill's fee (fillFee/list) reaches the engine
+        wait_for(
+            lambda: abs(b.cmd("status")["result"]["engine"]["fees"] - 1.29 * qty) < 1e-6,
+            20,
+            "the engine's fees to reach the double's",
+        )
         assert st["result"]["venue"]["venue"] == "tradovate"
         assert gw.place_commands == 1, "an order was sent twice"
         j = Journal(run / "journal.sqlite")
@@ -178,6 +184,9 @@ def _check(s: SessionProc, gw: TradovateGateway, run: Path) -> None:
             cid = parse_tag(o.text)
             assert cid is not None and j.order(cid) is not None, o.text
         assert j.fill_ids() == {f"tv:{f['id']}" for f in gw.fill_list()}
+        # every fill's fee is journaled once (live, or from fillFee/list after a restart)
+        fees = [e["payload"]["exec_id"] for e in j.events("commission")]
+        assert sorted(fees) == sorted(j.fill_ids())
         sym = gw.front("ES").name
         broker = gw.position_map().get(sym, 0)
         assert j.positions().get(sym, (0, 0.0))[0] == broker

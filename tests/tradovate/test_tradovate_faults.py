@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from tvkit import TODAY, Recorder, run, until, venue
 
 from pycontrol.session.journal import Journal
@@ -76,6 +77,10 @@ def test_disconnect_fill_while_away_backfilled_once(tmp_path: Path) -> None:
                 await until(lambda: j.order(4).status == "filled")  # type: ignore[union-attr]
                 fills = [(r, s) for r, s in rec.reports if r.kind == "fill"]
                 assert len(fills) == 1 and fills[0][1] == "backfill"
+                # its fee, never seen live, comes from fillFee/list: once
+                await until(lambda: len(rec.commissions) == 1)
+                assert rec.commissions[0][0] == 4
+                assert rec.commissions[0][2] == pytest.approx(2 * 1.29)
                 assert j.positions()[es][0] == 2
                 await until(lambda: gw.place_commands == 2)
                 assert (3, "HALTED") in [(i, r) for i, r, _ in rec.denials]
@@ -86,6 +91,7 @@ def test_disconnect_fill_while_away_backfilled_once(tmp_path: Path) -> None:
                 await until(lambda: v.ready, 10)
                 assert len([r for r, _ in rec.reports if r.kind == "fill"]) == 1
                 assert j.positions()[es][0] == 2 and len(j.fills()) == 1
+                assert len(rec.commissions) == 1 and j.count("commission") == 1
             finally:
                 await v.stop()
 

@@ -191,8 +191,9 @@ def test_reject_sync_and_async_and_partial_fill(tmp_path: Path) -> None:
 
 
 def test_environment_and_credentials_refused(gw: TradovateGateway, tmp_path: Path) -> None:
-    from pycontrol.tradovate.venue import TradovateVenue
     from tvkit import cfg
+
+    from pycontrol.tradovate.venue import TradovateVenue
 
     j = Journal(tmp_path / "j.sqlite")
     rec = Recorder()
