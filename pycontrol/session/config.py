@@ -284,6 +284,7 @@ class TradovateConfig(_Base):
     request_timeout: float = 5.0
     renew_before_s: float = 900.0
     heartbeat_s: float = 2.5
+    server_timeout_s: float = 30.0
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
 
@@ -324,6 +325,7 @@ class TradovateConfig(_Base):
             "request_timeout",
             "renew_before_s",
             "heartbeat_s",
+            "server_timeout_s",
             "reconnect_initial",
             "reconnect_max",
         ):

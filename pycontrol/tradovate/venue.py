@@ -116,9 +116,23 @@ class TradovateVenue:
         rest_url, ws_url, md_url = c.urls()
         self.rest = RestClient(rest_url, c.request_timeout)
         self.ws = WsClient(
-            ws_url, c.heartbeat_s, c.connect_timeout, self._on_user, self._lost, "user"
+            ws_url,
+            c.heartbeat_s,
+            c.connect_timeout,
+            self._on_user,
+            self._lost,
+            "user",
+            c.server_timeout_s,
         )
-        self.md = WsClient(md_url, c.heartbeat_s, c.connect_timeout, self._on_md, self._lost, "md")
+        self.md = WsClient(
+            md_url,
+            c.heartbeat_s,
+            c.connect_timeout,
+            self._on_md,
+            self._lost,
+            "md",
+            c.server_timeout_s,
+        )
         self.account_id = 0
         self.account_spec = ""
         self.contracts: dict[str, TvContract] = {}  # root -> contract

@@ -2,7 +2,7 @@
 for the ``o`` frame, authorizes with the access token, sends the ``[]`` heartbeat every
 ``heartbeat_s`` seconds, matches responses to requests by id and hands events (``props``
 user-sync events, ``md`` quotes) to a callback. A ``c`` frame, a closed socket or a
-silent server (no frame for ``3 x heartbeat``) ends it and calls ``on_close`` once."""
+silent server (no frame for ``server_timeout_s``) ends it and calls ``on_close`` once."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class WsClient:
         on_event: EventSink,
         on_close: Callable[[str], None],
         name: str = "ws",
+        server_timeout_s: float = 30.0,
     ) -> None:
         self.url = url
         self.heartbeat_s = heartbeat_s
@@ -41,6 +42,7 @@ class WsClient:
         self.on_event = on_event
         self.on_close = on_close
         self.name = name
+        self.server_timeout_s = server_timeout_s
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 0
@@ -145,7 +147,7 @@ class WsClient:
     async def _read(self) -> None:
         ws = self._ws
         assert ws is not None
-        silent = max(self.heartbeat_s * 3, 1.0)
+        silent = self.server_timeout_s
         while not self._closed:
             try:
                 msg = await ws.receive(timeout=silent)
