@@ -202,6 +202,7 @@ class TradovateGateway:
         client_silence_s: float = 10.0,
         heartbeat_s: float = 2.5,
         seed: int = 0,
+        port: int = 0,
     ) -> None:
         if fill not in ("quote", "l3"):
             raise ValueError(f"fill must be 'quote' or 'l3', got {fill!r}")
@@ -248,7 +249,7 @@ class TradovateGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -1165,3 +1166,45 @@ def credential_env(prefix: str = "TRADOVATE_") -> dict[str, str]:
         f"{prefix}SEC": c["sec"],
         f"{prefix}DEVICE_ID": c["deviceId"],
     }
+
+
+def serve(port: int, data: str | None, root: str, rate_hz: float) -> None:
+    """Runs a double in the foreground until interrupted: with ``data`` the L3 simulated
+    exchange streams that MBO file as ``root``'s front month, else a static quote fills at
+    the touch. Prints the ``[tradovate]`` table and the credential variables to use."""
+    gw = TradovateGateway(port=port, fill="l3" if data else "quote")
+    gw.start()
+    front = gw.front(root)
+    print(
+        f"tradovate test double on 127.0.0.1:{gw.port}, front {front.name} id {front.id}, "
+        f"fills: {'L3 simulated exchange' if data else 'at the quote'}"
+    )
+    print("[tradovate]")
+    for k, v in gw.config().items():
+        print(f"{k} = {json.dumps(v)}")
+    print("environment: " + " ".join(f"{k}={v}" for k, v in credential_env().items()), flush=True)
+    try:
+        if data:
+            gw.feed_dbn(data, front.name, rate_hz)
+        else:
+            gw.set_quote(front.name, 5000.0, 5000.25)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gw.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m pycontrol.testing.tradovate_gateway",
+        description="A Tradovate API test double on 127.0.0.1.",
+    )
+    p.add_argument("--port", type=int, default=0, help="0: an ephemeral port")
+    p.add_argument("--data", help="an MBO .dbn(.zst) file for the L3 simulated exchange")
+    p.add_argument("--root", default="ES")
+    p.add_argument("--rate-hz", type=float, default=50.0)
+    a = p.parse_args()
+    serve(a.port, a.data, a.root, a.rate_hz)
