@@ -24,7 +24,8 @@ position and charges its fee.
 Fault injection: :meth:`expire_tokens` (REST answers 401, sockets authorized with them are
 closed), :meth:`disconnect_all`, :meth:`go_down` (sockets dropped, everything refused with
 503 for a while), ``reject_next_orders`` (a ``failureReason`` answer, or with
-``reject_async`` an accepted order rejected by an executionReport), ``max_fill``, and
+``reject_async`` an accepted order rejected by an executionReport), ``max_fill``,
+``answer_delay_s`` (a place answer arriving after the order's events), and
 :meth:`fill` of an order whether or not its client is connected.
 
 What it cannot fake: Tradovate's risk engine, margin, rate limits (p-ticket), order
@@ -240,6 +241,7 @@ class TradovateGateway:
         self.requests: deque[str] = deque(maxlen=100_000)  # "METHOD endpoint", socket requests
         self.reject_next_orders = 0
         self.reject_async = False
+        self.answer_delay_s = 0.0  # > 0: a place answer comes after its events, this late
         self.reject_reason = "Rejected by the test double"
         self._seq = 100_000
         self._down_until = 0.0
@@ -667,6 +669,8 @@ class TradovateGateway:
         if handler is None:
             return web.Response(status=404, text=f"Unknown operation {ep}")
         status, out = handler(body, q)
+        if ep.startswith("order/place") and self.answer_delay_s > 0:
+            await asyncio.sleep(self.answer_delay_s)
         if status != 200:
             return web.Response(status=status, text=str(out))
         return web.json_response(out)
@@ -840,9 +844,13 @@ class TradovateGateway:
         answer: dict[str, Any] = {"orderId": o.id}
         for i, kid in enumerate(kids, 1):
             answer[f"oso{i}Id"] = kid.id
-        # the answer first, then the events (as at Tradovate, the socket may still win)
+        # the answer first, then the events (as at Tradovate, the socket may still win; with
+        # answer_delay_s it does: the events go out before the answer)
         assert self._loop is not None
-        self._loop.call_soon(self._after_place, o, kids)
+        if self.answer_delay_s > 0:
+            self._after_place(o, kids)
+        else:
+            self._loop.call_soon(self._after_place, o, kids)
         return 200, answer
 
     def _after_place(self, o: TvOrder, kids: list[TvOrder]) -> None:

@@ -60,6 +60,7 @@ log = logging.getLogger("pycontrol.tradovate.venue")
 
 ENV_OF_MODE = {"paper": "demo", "live": "live"}
 MAX_ORPHANS = 10_000  # events of order ids not known yet (a place answer still on its way)
+MAX_EVENTS_PER_ORPHAN = 64
 
 
 def _ns(ts: object) -> int:
@@ -146,8 +147,10 @@ class TradovateVenue:
         self.reconnects = 0
         self.renewals = 0
         self.relogins = 0
+        self.early_events = 0  # events that came before the answer naming their order
         self._orphans: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         self._foreign_fills: set[int] = set()
+        self._foreign_orders: set[int] = set()  # venue ids of orders not ours (by their text)
         self._fill_cid: dict[str, int] = {}  # exec id -> client order id, fills of ours
         self._fees_done: set[str] = {
             str(e["payload"]["exec_id"]) for e in journal.events("commission")
@@ -335,7 +338,6 @@ class TradovateVenue:
         orders = [o for o in await self._rest("GET", "order/list") or [] if isinstance(o, dict)]
         adopted, foreign = 0, 0
         open_cids: set[int] = set()
-        versions: dict[int, dict[str, Any]] = {}
         for o in orders:
             vid = int(o["id"])
             st = str(o.get("ordStatus", ""))
@@ -344,8 +346,10 @@ class TradovateVenue:
                 continue
             cid = self.cid_of.get(vid)
             if cid is None:
-                cid = await self._tag_of(vid)
+                cid = None if vid in self._foreign_orders else await self._tag_of(vid)
                 if cid is None:
+                    self._foreign_orders.add(vid)
+                    self._orphans.pop(vid, None)
                     if st in WORKING_STATUS:
                         foreign += 1
                         self.journal.append(
@@ -366,7 +370,6 @@ class TradovateVenue:
             if row is None:
                 vs = await self._rest("GET", "orderVersion/deps", masterid=vid)
                 v = max(vs or [{}], key=lambda x: x.get("id", 0))
-                versions[vid] = v
                 iid, leg = intent_of(cid)
                 k = self.by_id.get(int(o.get("contractId", 0)))
                 self.journal.record_order(
@@ -666,11 +669,18 @@ class TradovateVenue:
             return
         if not isinstance(vid, int):
             return
+        if vid in self._foreign_orders:
+            return  # someone else's: its fills reach us through position/list
         if vid not in self.cid_of:
             # our place answer may still be on its way: kept until the id is mapped (or the
-            # next reconcile, which finds the order by its text)
-            if len(self._orphans) < MAX_ORPHANS:
-                self._orphans.setdefault(vid, []).append((kind, e))
+            # next reconcile, which finds the order by its text or drops it as foreign);
+            # bounded, oldest order ids first out
+            if vid not in self._orphans and len(self._orphans) >= MAX_ORPHANS:
+                self._orphans.pop(next(iter(self._orphans)))
+            held = self._orphans.setdefault(vid, [])
+            if len(held) < MAX_EVENTS_PER_ORPHAN:
+                held.append((kind, e))
+                self.early_events += 1
             return
         if kind == "fill":
             self._record_fill(e, "live")
@@ -857,5 +867,6 @@ class TradovateVenue:
             "reconnects": self.reconnects,
             "renewals": self.renewals,
             "relogins": self.relogins,
+            "early_events": self.early_events,
             "token_expires": tok.expires.isoformat() if tok else None,
         }

@@ -217,3 +217,33 @@ def test_adopts_our_tagged_order_the_journal_lost(tmp_path: Path) -> None:
         j.close()
     finally:
         gw.stop()
+
+
+def test_events_before_the_place_answer_wait_for_it(tmp_path: Path) -> None:
+    gw = TradovateGateway(today=TODAY).start()
+    try:
+        es = gw.front("ES").name
+        gw.set_quote(es, 5000.0, 5000.25)
+        gw.answer_delay_s = 0.2  # the fill's events arrive before the order id is known
+        j = Journal(tmp_path / "j.sqlite")
+        rec = Recorder()
+
+        async def go() -> None:
+            v = venue(gw, j, rec)
+            await v.start()
+            try:
+                br = Bracket(stop_loss=4990.0, take_profit=5010.0)
+                await v.submit(OrderIntent(1, 0, es, "BUY", 1, "MKT", bracket=br))
+                await until(lambda: j.order(4).status == "filled")  # type: ignore[union-attr]
+                assert rec.kinds(4) == ["ack", "fill"]
+                await until(lambda: len(rec.commissions) == 1)
+                assert j.count("foreign_fill") == 0 and not v._orphans
+                assert v.status()["early_events"] >= 3  # New, Trade, fill at least
+                assert j.order(5).status == j.order(6).status == "submitted"  # type: ignore[union-attr]
+            finally:
+                await v.stop()
+
+        run(go)
+        j.close()
+    finally:
+        gw.stop()
