@@ -23,9 +23,15 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--port", type=PORT, default=4002, help="0..65535 (0: ephemeral)")
     g.add_argument(
-        "--data", default=None, help="DBN file whose BBO becomes the front month's ticks"
+        "--data",
+        action="append",
+        default=None,
+        metavar="[ROOT=]FILE",
+        help="MBO file whose book becomes a front month's ticks (and, l3, its fills); "
+        "repeat as ROOT=FILE for a portfolio (e.g. --data ES=es.dbn --data NQ=nq.dbn); "
+        "a bare FILE is --root's",
     )
-    g.add_argument("--root", default="ES")
+    g.add_argument("--root", default="ES", help="the root of a bare --data FILE")
     g.add_argument(
         "--account-env",
         default="IB_TEST_ACCOUNT",
@@ -48,10 +54,18 @@ def _gateway(args: argparse.Namespace) -> int:
     from pycontrol.testing.ib_gateway import serve
 
     account = os.environ.get(args.account_env, "DU0000001")
+    data: dict[str, str] = {}
+    for item in args.data or []:
+        root, sep, path = item.partition("=")
+        if not sep:
+            root, path = args.root, item
+        if not root.isalnum() or not path or root in data:
+            print(f"error: UsageError: ib test-gateway: --data {item!r}: want ROOT=FILE, each "
+                  "root once", file=sys.stderr)  # fmt: skip
+            return 2
+        data[root] = path
     try:
-        serve(
-            args.port, args.data, args.root, account, args.rate, not args.no_auto_fill, args.venue
-        )
+        serve(args.port, data, args.root, account, args.rate, not args.no_auto_fill, args.venue)
     except ValueError as e:
         print(f"error: {type(e).__name__}: ib test-gateway: {e}", file=sys.stderr)
         return 2

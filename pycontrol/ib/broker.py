@@ -137,6 +137,17 @@ class IBVenue:
     def symbols(self) -> dict[str, str]:
         return {root: c.localSymbol for root, c in self.contracts.items()}
 
+    def _know(self, c: Contract) -> None:
+        """A contract we hold a position or a working order in (an old month before its
+        roll): tradable, so the engine's exit of it can be sent. Only the engine decides
+        what is traded; the venue only refuses contracts it cannot name."""
+        if not c.localSymbol or c.localSymbol in self.by_local:
+            return
+        if not c.exchange:
+            root = next((i for i in self.cfg.instruments if i.root == c.symbol), None)
+            c.exchange = root.exchange if root is not None else ""
+        self.by_local[c.localSymbol] = c
+
     async def _after_connect(self) -> None:
         for inst in self.cfg.instruments:
             if inst.root in self.contracts:
@@ -256,6 +267,7 @@ class IBVenue:
                 continue
             open_cids.add(cid)
             self.trades[cid] = t
+            self._know(t.contract)
             row = self.journal.order(cid)
             if row is None:
                 adopted += 1
@@ -327,6 +339,8 @@ class IBVenue:
             if self.account and p.account != self.account:
                 continue
             sym = p.contract.localSymbol
+            if p.position:
+                self._know(p.contract)
             mult = float(p.contract.multiplier or 1)
             broker[sym] = (int(p.position), p.avgCost / mult if mult else p.avgCost)
         mine = self.journal.positions()

@@ -100,9 +100,9 @@ class InstrumentConfig(_Base):
         if (
             not isinstance(self.roll_days, int)
             or isinstance(self.roll_days, bool)
-            or not (0 <= self.roll_days <= 60)
+            or not (0 <= self.roll_days <= 120)
         ):
-            bad.append(f"roll_days must be an int in 0..60, got {self.roll_days!r}")
+            bad.append(f"roll_days must be an int in 0..120, got {self.roll_days!r}")
         for name in ("tick_size", "multiplier"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int | float) or isinstance(v, bool) or v <= 0):

@@ -447,12 +447,8 @@ class Journal:
 
 def apply_fill(qty: int, avg: float, delta: int, price: float) -> tuple[int, float]:
     """New (position, average entry price) after a signed fill of ``delta`` at ``price``:
-    adding to a position averages in, reducing keeps the average, crossing zero restarts it."""
-    new = qty + delta
-    if new == 0:
-        return 0, 0.0
-    if qty == 0 or (qty > 0) == (delta > 0):
-        return new, (avg * abs(qty) + price * abs(delta)) / abs(new)
-    if (qty > 0) == (new > 0):
-        return new, avg
-    return new, price
+    the engine's average-cost rule (``_core.average_cost``, the one implementation)."""
+    from pycontrol._core import average_cost
+
+    new, new_avg, _ = average_cost(qty, avg, delta, price)
+    return new, new_avg

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pycontrol.session.journal import Journal, apply_fill
+from pycontrol._core import average_cost
+from pycontrol.session.journal import Journal
 
 CHICAGO = ZoneInfo("America/Chicago")
 DAY_START = dt.time(17, 0)
@@ -117,11 +118,11 @@ def read(
             if today:
                 out.fills_today += 1
                 out.fees += float(body.get("commission", 0.0) or 0.0)
-                if qty and (qty > 0) != (delta > 0):
-                    closed = min(abs(delta), abs(qty))
-                    mult = multipliers.get(symbol_root(sym), 1.0)
-                    out.realized_pnl += (px - avg) * closed * (1 if qty > 0 else -1) * mult
-            positions[sym] = apply_fill(qty, avg, delta, px)
+            mult = multipliers.get(symbol_root(sym), 1.0)
+            new, new_avg, realized = average_cost(qty, avg, delta, px, mult)
+            if today:
+                out.realized_pnl += realized
+            positions[sym] = (new, new_avg)
         elif kind == "commission":
             # IB's commission report, after its fill (and repeated after a reconnect): once,
             # and only for a fill of today without a commission of its own.

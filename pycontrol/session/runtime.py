@@ -43,6 +43,7 @@ from pycontrol.session.journal import Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.permissions import Gate
 from pycontrol.session.redact import install_redaction
+from pycontrol.session.roll import Roller
 
 if TYPE_CHECKING:
     from pycontrol.session.rust_engine import RustLive, RustReplay
@@ -138,6 +139,7 @@ class Session:
         self._engine_commissions: set[str] = set()
         self._scripted = sorted(cfg.signals, key=lambda s: (s.at_event, s.intent_id))
         self.restored: operator_state.OperatorState | None = None
+        self.roller: Roller | None = None
         # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
         self.notifier = notifier_from_env(cfg.name)
 
@@ -174,6 +176,8 @@ class Session:
             positions = {s: q for s, (q, _) in self.journal.positions().items()}
             working = self.journal.orders(working_only=True)
             self._flow().restore(positions, working, self.journal.intent_ids())
+            if self.venue is not None:
+                self._flow().set_contracts(self.venue.symbols())
         st = operator_state.read(
             self.journal, self.cfg.point_values(), time.time_ns(), prev=self.restored
         )
@@ -254,6 +258,8 @@ class Session:
             self._push_scripted(self.md_count)
         out = self._flow().on_market_data(md)
         self._handle(out)
+        if self.roller is not None and self.roller.rolls:
+            self.roller.step()  # a roll's entry waits for the new month's first quote
         if out.intents:
             self.publish(
                 "latency",
@@ -301,6 +307,8 @@ class Session:
         if report.kind == "fill":
             self._engine_fills.add(report.exec_id)
             self._publish_positions()
+            if self.roller is not None:
+                self.roller.step()
 
     def on_commission(self, client_order_id: int, exec_id: str, commission: float) -> None:
         """IB's commission of a fill (journaled by the venue): to the engine, once."""
@@ -368,6 +376,7 @@ class Session:
                     "fills": len(self.journal.fill_ids()),
                 },
                 "market_events": self.md_count,
+                "rolls": [vars(r) for r in self.roller.rolls] if self.roller else [],
                 "restored": self.restored.to_dict() if self.restored else None,
                 "control": {**self.control.status(), **self.gate.status()},
                 "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
@@ -401,6 +410,8 @@ class Session:
             self.journal.append("resume", {})
             self.engine.resume()
             self.publish("state", {"event": "resume"})
+            if self.roller is not None:
+                self.roller.retry()
             return {"state": "ACTIVE"}
         if name == "reducing":
             self.journal.append("reducing", {})
@@ -480,6 +491,9 @@ class Session:
                 self.venue = make_venue(self.cfg, self.mode, self.journal, sinks)
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth
+                # positions in a month the roll rule has left move to the front month
+                self.roller = Roller(self.journal, self._flow(), self._handle, self.publish)
+                self.roller.start(self.venue.symbols())
             self.publish("state", {"event": "ready", "mode": self.mode})
             log.info("session ready")
             print(f"session ready: cmd {eps['cmd']} pub {eps['pub']}", flush=True)

@@ -406,6 +406,30 @@ class RustLive(_RustControls):
         self.halt_reason = ""
         self._last_ts = 0
         self._denied_at_release: set[int] = set()
+        self.mids: dict[str, float] = {}  # last quoted mid per contract
+
+    def set_contracts(self, fronts: dict[str, str]) -> None:
+        """The venue's front month per root: the contract a flat slot trades. A slot that
+        holds a position in another month keeps trading that month until a roll moves it."""
+        held = {self.iid(s) for s, (q, _) in self.journal.positions().items() if q}
+        for root, sym in fronts.items():
+            k = self.iid(root)
+            if k not in held:
+                self.symbol_of[k] = sym
+
+    def roll_exit(self, root: str) -> EngineOutput:
+        """The roll's exit of ``root``'s old month (cancels of its bracket, a reduce-only
+        market exit), gated; nothing is sent when the gate refuses the exit."""
+        return self._output(self.core.roll_exit(self.iid(root)))
+
+    def roll_entry(
+        self, root: str, symbol: str, side: str, qty: int, bracket: tuple[float, float] | None
+    ) -> EngineOutput:
+        """The roll's entry in ``symbol`` (the new month; the slot trades it from now on),
+        gated like any entry."""
+        k = self.iid(root)
+        self.symbol_of[k] = symbol
+        return self._output(self.core.roll_entry(k, side, qty, bracket))
 
     def iid(self, symbol: str) -> int:
         """The instrument id of a root or of one of its contract months (ESZ6 -> ES's)."""
@@ -478,8 +502,11 @@ class RustLive(_RustControls):
     # -- events ----------------------------------------------------------------------------
 
     def on_market_data(self, md: Any) -> EngineOutput:
+        # The slot's book follows the front month's quotes; its intents name the contract
+        # it trades (an old month until a roll has moved its position).
         k = self.iid(md.symbol)
-        self.symbol_of[k] = md.symbol
+        if md.bid == md.bid and md.ask == md.ask:
+            self.mids[md.symbol] = (md.bid + md.ask) / 2
         bid = (md.bid, md.bid_size) if md.bid == md.bid else None
         ask = (md.ask, md.ask_size) if md.ask == md.ask else None
         return self._output(self.core.on_quote(k, self._ts(md.ts), bid, ask))
@@ -487,7 +514,6 @@ class RustLive(_RustControls):
     def on_trade(self, tp: Any) -> EngineOutput:
         """A trade print; bars and trade features read it (its side as the feed inferred)."""
         k = self.iid(tp.symbol)
-        self.symbol_of[k] = tp.symbol
         ts = self._ts(tp.ts)
         return self._output(self.core.on_trade(k, ts, tp.price, tp.size, tp.aggressor))
 

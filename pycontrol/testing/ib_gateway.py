@@ -1379,7 +1379,7 @@ class TestGateway:
 
 def serve(
     port: int,
-    data: str | None,
+    data: dict[str, str],
     root: str,
     account: str,
     rate_hz: float,
@@ -1387,8 +1387,9 @@ def serve(
     venue: str | None = None,
 ) -> None:
     """Runs a gateway in the foreground until interrupted (``pycontrol ib test-gateway``).
-    ``venue``: "l3" (the simulated exchange over ``data``; the default when a file is given
-    and orders fill automatically) or "bbo" (fills at the quote)."""
+    ``data``: root -> MBO file streamed as that root's front month (empty: a fixed quote for
+    ``root``). ``venue``: "l3" (the simulated exchange over each file; the default when files
+    are given and orders fill automatically) or "bbo" (fills at the quote)."""
     if venue is None:
         venue = "l3" if data and auto_fill else "bbo"
     if venue not in ("l3", "bbo"):
@@ -1397,21 +1398,26 @@ def serve(
         raise ValueError("the l3 venue replays an MBO file: give one with --data")
     if venue == "l3" and not auto_fill:
         raise ValueError("--no-auto-fill leaves fills to the test: use it with --venue bbo")
+    unknown = sorted(set(data) - set(ROOTS))
+    if unknown:
+        raise ValueError(f"no contracts for {unknown} (this gateway lists {', '.join(ROOTS)})")
     model: VenueModel = L3Venue() if venue == "l3" else BboVenue(enabled=auto_fill)
     gw = TestGateway(port=port, account=account, venue=model)
     gw.start()
-    front = gw.front(root)
+    fronts = {r: gw.front(r) for r in (data or {root: ""})}
+    listed = ", ".join(f"{f.local_symbol} conId {f.con_id}" for f in fronts.values())
     print(
         f"test gateway on {gw.host}:{gw.port} (server version {SERVER_VERSION}), "
-        f"account {account[:2]}..., front {front.local_symbol} conId {front.con_id}, "
+        f"account {account[:2]}..., front {listed}, "
         f"fills: {'L3 simulated exchange' if venue == 'l3' else 'at the quote'}",
         flush=True,
     )
     try:
         if data:
-            gw.feed_dbn(data, front.con_id, rate_hz)
+            for r, path in data.items():
+                gw.feed_dbn(path, fronts[r].con_id, rate_hz)
         else:
-            gw.set_quote(front.con_id, 5000.0, 5000.25)
+            gw.set_quote(fronts[root].con_id, 5000.0, 5000.25)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

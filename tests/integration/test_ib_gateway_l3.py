@@ -237,10 +237,10 @@ def test_feed_streams_quotes_and_the_sim_fills(esh4_mbo: Path) -> None:
 
 def test_serve_picks_the_venue_and_refuses_bad_combinations() -> None:
     with pytest.raises(ValueError, match="--data"):
-        serve(0, None, "ES", "DU1", 10.0, True, "l3")
+        serve(0, {}, "ES", "DU1", 10.0, True, "l3")
     with pytest.raises(ValueError, match="--venue bbo"):
-        serve(0, "x.dbn.zst", "ES", "DU1", 10.0, False, "l3")
+        serve(0, {"ES": "x.dbn.zst"}, "ES", "DU1", 10.0, False, "l3")
     with pytest.raises(ValueError, match="venue must be"):
-        serve(0, None, "ES", "DU1", 10.0, True, "nasdaq")
+        serve(0, {}, "ES", "DU1", 10.0, True, "nasdaq")
     with pytest.raises(TypeError, match="L3Venue"):
         TestGateway(venue=BboVenue()).load_dbn("x.dbn.zst", 1)

@@ -1,20 +1,22 @@
 """Operator state survives a crash at any moment (issue 12, invariant 2).
 
-A paper session on the Rust engine trades the real ES day against the test gateway's L3
-venue (fills decided by the simulated exchange over the same file). The test moves that
-market in a thread while the session trades, and on while it is dead (its working exits fill
-then); it freezes the market while a restarted session reconciles, so what is checked is
-not a race. The session is killed with SIGKILL at 20 seeded random moments (some of them
-inside the order path, between a bracket's legs or between the journal and the socket),
-while the test halts it, resumes it, tightens its limits. After every restart, before it
-trades again:
+A portfolio paper session on the Rust engine trades two instruments over one IB connection
+against the test gateway's L3 venue: ES on the real ES day and NQ on the project's synthetic
+MBO flow, each contract's fills decided by a simulated exchange over its own file. The test
+moves those markets in a thread while the session trades, and on while it is dead (its
+working exits fill then); it freezes them while a restarted session reconciles, so what is
+checked is not a race. The session is killed with SIGKILL at 20 seeded random moments (some
+of them inside the order path, between a bracket's legs or between the journal and the
+socket), while the test halts it, resumes it, tightens its limits. After every restart,
+before it trades again:
 
 - its trading state and operator limits are those of the last acknowledged command (or a
   breaker's HALT journaled by the engine),
 - the day's realized P&L it restored, and its fees once IB's late commission reports are in,
   equal what the gateway's executions imply,
 - no fill is lost (every gateway execution in the journal), no order is sent twice (order
-  refs unique at the gateway), positions agree (engine, journal, gateway).
+  refs unique at the gateway), positions agree (engine, journal, gateway), contract by
+  contract.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import pytest
 from sessionkit import PLACEBO, SessionProc, positions, wait_for, write_config
 
+from pycontrol.data.synth import synth_mbo
 from pycontrol.ib.orders import parse_order_ref
 from pycontrol.session.journal import Journal, apply_fill
 from pycontrol.session.operator_state import trading_day_start
@@ -37,12 +40,17 @@ from pycontrol.testing.ib_gateway import L3Venue, TestGateway
 SECRET = "DU7654321"
 KILLS = 20
 SEED = 20261207
+ROOTS = ("ES", "NQ")
+POINT_VALUE = {"ES": 50.0, "NQ": 20.0}
 
 
 @pytest.fixture
-def gw(esh4_mbo: Path) -> Iterator[TestGateway]:
+def gw(esh4_mbo: Path, tmp_path: Path) -> Iterator[TestGateway]:
+    nq = tmp_path / "nq.mbo.dbn"
+    synth_mbo(nq, 80_000, seed=SEED, instruments=["NQ"])
     g = TestGateway(account=SECRET, venue=L3Venue()).start()
     g.load_dbn(esh4_mbo, g.front("ES").con_id)
+    g.load_dbn(nq, g.front("NQ").con_id)
     yield g
     g.stop()
 
@@ -51,7 +59,7 @@ class Market:
     """Moves the gateway's simulated market (quotes, trades, fills) in a thread while on."""
 
     def __init__(self, gw: TestGateway) -> None:
-        self.gw, self.con = gw, gw.front("ES").con_id
+        self.gw, self.cons = gw, [gw.front(r).con_id for r in ROOTS]
         self._on = threading.Event()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -60,7 +68,8 @@ class Market:
     def _run(self) -> None:
         while not self._stop.is_set():
             if self._on.wait(0.05) and not self._stop.is_set():
-                self.gw.advance(self.con, 6)  # ~240 records/s: the day lasts the test
+                for con in self.cons:
+                    self.gw.advance(con, 6)  # ~240 records/s each: the day lasts the test
                 time.sleep(0.02)
 
     def run(self) -> None:
@@ -77,17 +86,22 @@ class Market:
 
 
 def _expected_day(gw: TestGateway, now_ns: int) -> tuple[float, float]:
-    """Realized P&L (before fees) and fees of today's gateway executions, average cost."""
+    """Realized P&L (before fees) and fees of today's gateway executions, average cost per
+    contract, in money (each root's point value)."""
     start = trading_day_start(now_ns)
-    qty, avg, pnl, fees = 0, 0.0, 0.0, 0.0
+    pnl, fees = 0.0, 0.0
+    book: dict[str, tuple[int, float]] = {}
     for e in gw.execution_list():
+        sym = e.order.contract.local_symbol
+        qty, avg = book.get(sym, (0, 0.0))
         delta = e.shares if e.side == "BOT" else -e.shares
         if int(e.time.timestamp() * 1e9) >= start:
             fees += e.commission
             if qty and (qty > 0) != (delta > 0):
                 closed = min(abs(delta), abs(qty))
-                pnl += (e.price - avg) * closed * (1 if qty > 0 else -1) * 50.0
-        qty, avg = apply_fill(qty, avg, delta, e.price)
+                mult = POINT_VALUE[e.order.contract.symbol]
+                pnl += (e.price - avg) * closed * (1 if qty > 0 else -1) * mult
+        book[sym] = apply_fill(qty, avg, delta, e.price)
     return pnl, fees
 
 
@@ -110,10 +124,11 @@ def _check_restored(s: SessionProc, gw: TestGateway, run: Path, want: dict[str, 
             row = j.order(parse_order_ref(o.order_ref) or -1)
             assert row is not None and row.venue_order_id == o.order_id, o.order_ref
         assert j.fill_ids() == {e.exec_id for e in gw.execution_list()}
-        sym = gw.front("ES").local_symbol
-        broker = gw.position_map().get(sym, 0)
-        assert j.positions().get(sym, (0, 0.0))[0] == broker
-        assert positions(st).get(sym, 0) == broker
+        for root in ROOTS:
+            sym = gw.front(root).local_symbol
+            broker = gw.position_map().get(sym, 0)
+            assert j.positions().get(sym, (0, 0.0))[0] == broker, sym
+            assert positions(st).get(sym, 0) == broker, sym
     finally:
         j.close()
     # the day's P&L and fees the engine was restored with equal the gateway's executions
@@ -140,7 +155,7 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
     (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=0.5))
     cfg = write_config(
         tmp_path / "s.toml", run, gw.port, [], strategy=tmp_path / "strategy.toml",
-        risk="max_order_qty = 3\nmax_position = 5\nmin_confidence_external = 0.4",
+        risk="max_order_qty = 3\nmax_position = 5\nmin_confidence_external = 0.4", roots=ROOTS,
     )  # fmt: skip
     want: dict[str, Any] = {"state": "ACTIVE", "limits": {"max_order_qty": 3.0}}
     procs: list[SessionProc] = []
@@ -194,6 +209,10 @@ def test_kill_9_at_random_moments_restores_operator_state(gw: TestGateway, tmp_p
     j = Journal(run / "journal.sqlite")
     try:
         assert j.count("session_start") == KILLS + 1
-        assert j.count("fill") >= 1, "the session never traded: the test proved nothing"
+        traded = {str(e["payload"]["symbol"]) for e in j.events("fill")}
+        assert traded == {gw.front(r).local_symbol for r in ROOTS}, (
+            f"the session traded {traded}: both instruments must trade, or the test proves "
+            "nothing about a portfolio"
+        )
     finally:
         j.close()

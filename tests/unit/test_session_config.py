@@ -150,3 +150,61 @@ def test_the_shipped_rust_paper_config_builds_its_engine() -> None:
             assert st["model_source"] == "external:placebo"
         finally:
             j.close()
+
+
+def test_portfolio_instruments_take_specs_from_the_core() -> None:
+    cfg = SessionConfig.from_dict(
+        {"name": "p", "instruments": [{"root": "ES"}, {"root": "CL"}, {"root": "GC"}]}
+    )
+    assert [i.root for i in cfg.instruments] == ["ES", "CL", "GC"]
+    assert cfg.instrument is cfg.instruments[0]
+    assert cfg.point_values() == {"ES": 50.0, "CL": 1000.0, "GC": 100.0}
+    assert cfg.instrument_of("CL").tick == 0.01 and cfg.instrument_of("CL").exchange == "NYMEX"
+    # a single [instrument] is a portfolio of one
+    one = SessionConfig.from_dict({"name": "p", "instrument": {"root": "NQ"}})
+    assert [i.root for i in one.instruments] == ["NQ"]
+
+
+def test_portfolio_violations_reported_at_once() -> None:
+    with pytest.raises(SessionConfigError) as e:
+        SessionConfig.from_dict(
+            {
+                "name": "p",
+                "instrument": {"root": "ES"},
+                "instruments": [
+                    {"root": "ES"},
+                    {"root": "ES", "tick_size": 0.5},
+                    {"root": "ZZ"},
+                    {"root": "NQ", "roll_days": 500},
+                ],
+                "signals": [{"intent_id": 1, "at_event": 1, "side": "BUY", "symbol": "CL"}],
+            }
+        )
+    text = "; ".join(e.value.violations)
+    for needle in (
+        "either [instrument] or [[instruments]]",
+        "tick_size 0.5 disagrees with the specs table (0.25)",
+        'no spec for product root "ZZ"',
+        "roll_days must be an int in 0..120",
+    ):
+        assert needle in text, (needle, text)
+    with pytest.raises(SessionConfigError, match="each root once"):
+        SessionConfig.from_dict({"name": "p", "instruments": [{"root": "ES"}, {"root": "ES"}]})
+    with pytest.raises(SessionConfigError, match="symbol 'CL' is not an instrument"):
+        SessionConfig.from_dict(
+            {
+                "name": "p",
+                "instruments": [{"root": "ES"}],
+                "signals": [{"intent_id": 1, "at_event": 1, "side": "BUY", "symbol": "CL"}],
+            }
+        )
+    # a root the specs table does not know is accepted with its specs given
+    cfg = SessionConfig.from_dict(
+        {
+            "name": "p",
+            "instruments": [
+                {"root": "ZR", "exchange": "CBOT", "tick_size": 0.005, "multiplier": 2000.0}
+            ],
+        }
+    )
+    assert cfg.point_values() == {"ZR": 2000.0}

@@ -969,7 +969,7 @@ mod config;
 mod signals;
 
 pub(crate) use accounting::OpenTrade;
-pub use accounting::{EquityPoint, ExitReason, PositionState, Trade};
+pub use accounting::{average_cost, EquityPoint, ExitReason, PositionState, Trade};
 pub use backtest::Backtest;
 pub use config::{latency_model, EngineConfig, EngineSettings, LatencySetting};
 pub use signals::{ExternalSignals, Predictor, PredictorSet};

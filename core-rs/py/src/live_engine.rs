@@ -26,12 +26,37 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LiveEngine>()?;
     m.add_function(wrap_pyfunction!(client_order_id, m)?)?;
     m.add_function(wrap_pyfunction!(intent_of_order, m)?)?;
+    m.add_function(wrap_pyfunction!(average_cost, m)?)?;
     m.add_function(wrap_pyfunction!(engine_args::engine_settings_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(
         engine_args::engine_settings_from_table,
         m
     )?)?;
     Ok(())
+}
+
+/// One signed fill through the engine's average-cost rule (the one implementation):
+/// (position, average price, realized P&L) after `delta` contracts at `price`.
+#[pyfunction]
+#[pyo3(signature = (qty, avg_price, delta, price, multiplier = 1.0))]
+fn average_cost(
+    qty: i64,
+    avg_price: f64,
+    delta: i64,
+    price: f64,
+    multiplier: f64,
+) -> PyResult<(i64, f64, f64)> {
+    if !(price.is_finite() && avg_price.is_finite() && multiplier.is_finite()) {
+        return Err(to_py(CoreError::InvalidInput {
+            what: "average_cost".into(),
+            detail: format!(
+                "price {price}, avg_price {avg_price}, multiplier {multiplier} must be finite"
+            ),
+        }));
+    }
+    Ok(tradecore::engine::average_cost(
+        qty, avg_price, delta, price, multiplier,
+    ))
 }
 
 fn leg_of(leg: &str) -> PyResult<Leg> {
@@ -491,6 +516,35 @@ impl LiveEngine {
                 equity_peak,
             )
             .map_err(to_py)
+    }
+
+    /// The exit half of a contract roll for one instrument: its working orders cancelled and
+    /// a reduce-only market exit, each through the gate; the state is not changed.
+    fn roll_exit<'py>(
+        &mut self,
+        py: Python<'py>,
+        instrument_id: u32,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.engine.roll_exit(instrument_id).map_err(to_py)?;
+        self.out(py)
+    }
+
+    /// The entry half of a roll: `qty` at market on `side`, with `bracket` (stop_loss,
+    /// take_profit) when given, through every gate.
+    #[pyo3(signature = (instrument_id, side, qty, bracket = None))]
+    fn roll_entry<'py>(
+        &mut self,
+        py: Python<'py>,
+        instrument_id: u32,
+        side: &str,
+        qty: u32,
+        bracket: Option<(f64, f64)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let side = side_of(side)?;
+        self.engine
+            .roll_entry(instrument_id, side, qty, bracket)
+            .map_err(to_py)?;
+        self.out(py)
     }
 
     /// Cancels and reduce-only exits through the risk gate; REDUCING after.

@@ -15,6 +15,8 @@ pub enum ExitReason {
     Signal,
     Flatten,
     End,
+    /// The old month's exit of a contract roll.
+    Roll,
 }
 
 impl ExitReason {
@@ -25,6 +27,7 @@ impl ExitReason {
             ExitReason::Signal => "SIGNAL",
             ExitReason::Flatten => "FLATTEN",
             ExitReason::End => "END",
+            ExitReason::Roll => "ROLL",
         }
     }
 }
@@ -72,6 +75,15 @@ impl PositionState {
         self.cash_flow -= signed as f64 * price * self.multiplier;
         self.fees += f.fee;
         self.traded_notional += q as f64 * price * self.multiplier;
+        self.apply_signed(signed, price);
+    }
+
+    /// The average-cost rule on a signed quantity at a price (price units).
+    fn apply_signed(&mut self, signed: i64, price: f64) {
+        let q = signed.abs();
+        if q == 0 {
+            return;
+        }
         if self.qty == 0 || self.qty.signum() == signed.signum() {
             let n = self.qty.abs() as f64;
             self.avg_price = (self.avg_price * n + price * q as f64) / (n + q as f64);
@@ -99,6 +111,24 @@ impl PositionState {
             _ => 0.0,
         }
     }
+}
+
+/// One signed fill (`delta` contracts at `price`, price units) through the engine's
+/// average-cost rule, for a control plane folding a journal or a broker's executions: the
+/// position, its average price and the P&L it realizes (`multiplier` per point). The same
+/// arithmetic as the engine's own books, so a journal and the engine cannot disagree.
+pub fn average_cost(
+    qty: i64,
+    avg_price: f64,
+    delta: i64,
+    price: f64,
+    multiplier: f64,
+) -> (i64, f64, f64) {
+    let mut p = PositionState::new(0, multiplier);
+    p.qty = qty;
+    p.avg_price = if qty == 0 { 0.0 } else { avg_price };
+    p.apply_signed(delta, price);
+    (p.qty, p.avg_price, p.realized)
 }
 
 /// A completed round trip (flat to flat).

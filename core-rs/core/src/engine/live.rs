@@ -19,7 +19,8 @@ use crate::risk::{RiskLimits, TradingState};
 use crate::sim::{OrderStatus, SimOrder};
 
 use super::quotes::Level;
-use super::{Backtest, Denial, Engine, ExitReason, OpenTrade, Predictor, Venue};
+use super::{Backtest, Denial, Engine, ExitReason, Gate, OpenTrade, Predictor, Venue};
+use crate::orders::IntentAction;
 
 impl<V: Venue> Engine<V> {
     /// ACTIVE, REDUCING or HALTED (the risk engine's state; a loss breach can move it).
@@ -84,6 +85,76 @@ impl<V: Venue> Engine<V> {
             }
         }
         (sent, denied)
+    }
+
+    /// The exit half of a contract roll: cancels the instrument's working orders (its old
+    /// month's bracket) and sends a reduce-only market exit of its position, each through
+    /// the gate. Unlike [`Engine::flatten`] the engine's state is left as it is: a HALTED
+    /// engine refuses the exit and the roll waits for the operator. The exit is previewed
+    /// first: when the gate would refuse it, nothing is sent (not even the cancels, which
+    /// would leave the position without its protection) and the exit is kept as a denial.
+    /// Returns (sent, denied).
+    pub fn roll_exit(&mut self, id: InstrumentId) -> Result<(u64, u64)> {
+        let s = self.slot(id)?;
+        let (mut sent, mut denied) = (0, 0);
+        let ts = self.now;
+        let intents = self.exit_intents(s, ts, ExitReason::Roll);
+        if let Some(exit) = intents.iter().find(|i| i.action == IntentAction::New) {
+            if let Err((reason, detail)) =
+                self.gate_with(s, exit, 0, Gate::Preview { throttle: true })
+            {
+                self.telemetry.intents += 1;
+                self.deny(exit.ts, exit, reason.as_str(), detail);
+                return Ok((0, 1));
+            }
+        }
+        for intent in intents {
+            self.telemetry.intents += 1;
+            if self.dispatch(s, &intent) {
+                sent += 1;
+            } else {
+                denied += 1;
+            }
+        }
+        Ok((sent, denied))
+    }
+
+    /// The entry half of a contract roll, once the old month is flat and the instrument
+    /// trades the new one: a market order of `qty` contracts on `side` (not reduce-only),
+    /// with the protecting bracket the control plane carries over (prices in price units),
+    /// through every gate like any entry. True when it was sent; a denial is kept as any.
+    pub fn roll_entry(
+        &mut self,
+        id: InstrumentId,
+        side: OrderSide,
+        qty: u32,
+        bracket: Option<(f64, f64)>,
+    ) -> Result<bool> {
+        if qty == 0 {
+            return Err(CoreError::invalid("qty", "0 (a roll re-enters a position)"));
+        }
+        let s = self.slot(id)?;
+        let ts = self.now;
+        let mut x = self.blank_intent(id, ts);
+        x.side = side;
+        x.qty = qty;
+        x.reduce_only = false;
+        x.confidence = 1.0;
+        if let Some((stop_loss, take_profit)) = bracket {
+            let scaled = |v: f64, what: &str| {
+                if v.is_finite() && v > 0.0 {
+                    Ok((v * crate::book::PRICE_SCALE as f64).round() as i64)
+                } else {
+                    Err(CoreError::invalid(what, format!("{v} (want a price > 0)")))
+                }
+            };
+            x.bracket = Some(crate::orders::Bracket {
+                stop_loss: scaled(stop_loss, "stop_loss")?,
+                take_profit: scaled(take_profit, "take_profit")?,
+            });
+        }
+        self.telemetry.intents += 1;
+        Ok(self.dispatch(s, &x))
     }
 
     /// One top-of-book quote of an L1 feed (a broker's market data): the book moves to it

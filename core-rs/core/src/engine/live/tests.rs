@@ -207,3 +207,104 @@ fn drained_log_equals_the_engine_records_and_is_deterministic() {
     assert_eq!(a.fills, b.fills);
     assert_eq!(a.denials, b.denials);
 }
+
+#[test]
+fn a_roll_exits_the_old_month_gated_then_reenters_with_its_bracket_gated() {
+    let mut bt = backtest(2);
+    assert!(step_until(&mut bt, |b| b
+        .engine
+        .positions()
+        .iter()
+        .any(|p| p.qty != 0)));
+    let p = bt
+        .engine
+        .positions()
+        .iter()
+        .find(|p| p.qty != 0)
+        .unwrap()
+        .clone();
+    let id = p.instrument_id;
+    // HALTED: the exit is refused and nothing changes (the roll waits for the operator)
+    bt.engine.set_trading_state(TradingState::Halted);
+    let working = bt.engine.sim().open_order_ids(id).len();
+    let (sent, denied) = bt.engine.roll_exit(id).unwrap();
+    assert_eq!((sent, denied), (0, 1), "the exit is denied while halted");
+    let n = bt.engine.sim().open_order_ids(id).len();
+    assert_eq!(n, working, "its bracket is not cancelled");
+    assert_eq!(
+        bt.engine.trading_state(),
+        TradingState::Halted,
+        "state untouched"
+    );
+    bt.engine.set_trading_state(TradingState::Active);
+    let (sent, denied) = bt.engine.roll_exit(id).unwrap();
+    assert!(sent >= 1 && denied == 0);
+    assert_eq!(
+        bt.engine.trading_state(),
+        TradingState::Active,
+        "state untouched"
+    );
+    let t = bt.engine.now();
+    assert!(step_until(&mut bt, |b| b.engine.now() > t + 10_000_000_000));
+    let closed = bt
+        .engine
+        .trades
+        .iter()
+        .any(|x| x.exit_reason == ExitReason::Roll);
+    assert!(closed, "the round trip ends with reason ROLL");
+    // the re-entry: same size and side, a bracket carried over, through the gate
+    let side = if p.qty > 0 {
+        OrderSide::Buy
+    } else {
+        OrderSide::Sell
+    };
+    let qty = p.qty.unsigned_abs() as u32;
+    let mid = bt
+        .engine
+        .positions()
+        .iter()
+        .find(|x| x.instrument_id == id)
+        .unwrap()
+        .mark;
+    let mid = mid.unwrap() as f64 / crate::book::PRICE_SCALE as f64;
+    let (sl, tp) = if p.qty > 0 {
+        (mid - 5.0, mid + 5.0)
+    } else {
+        (mid + 5.0, mid - 5.0)
+    };
+    let before = bt.engine.sim().orders().len();
+    assert!(bt.engine.roll_entry(id, side, qty, Some((sl, tp))).unwrap());
+    let t = bt.engine.now();
+    assert!(step_until(&mut bt, |b| b.engine.now() > t + 10_000_000_000));
+    let legs: Vec<_> = bt.engine.sim().orders()[before..]
+        .iter()
+        .map(|o| o.leg)
+        .collect();
+    assert!(
+        legs.starts_with(&[Leg::Entry]) && legs.contains(&Leg::StopLoss),
+        "the entry, then its bracket: {legs:?}"
+    );
+    // a tightened max position refuses a roll entry like any entry
+    let mut l = *bt.engine.risk_limits();
+    l.max_position = 1;
+    l.max_order_qty = 1;
+    bt.engine.set_risk_limits(l).unwrap();
+    assert!(!bt.engine.roll_entry(id, side, 2, None).unwrap());
+    assert!(bt.engine.roll_entry(id, side, 0, None).is_err());
+    assert!(bt
+        .engine
+        .roll_entry(id, side, 1, Some((f64::NAN, tp)))
+        .is_err());
+}
+
+#[test]
+fn average_cost_is_the_engines_rule() {
+    use crate::engine::average_cost;
+    assert_eq!(average_cost(0, 0.0, 2, 100.0, 50.0), (2, 100.0, 0.0));
+    assert_eq!(average_cost(2, 100.0, 2, 102.0, 50.0), (4, 101.0, 0.0));
+    // a partial close keeps the average and realizes on the closed part
+    assert_eq!(average_cost(4, 101.0, -1, 103.0, 50.0), (3, 101.0, 100.0));
+    // through zero: the rest opens at the fill price
+    assert_eq!(average_cost(3, 101.0, -5, 99.0, 50.0), (-2, 99.0, -300.0));
+    assert_eq!(average_cost(-2, 99.0, 2, 98.0, 1.0), (0, 0.0, 2.0));
+}
