@@ -61,6 +61,7 @@ log = logging.getLogger("pycontrol.tradovate.venue")
 ENV_OF_MODE = {"paper": "demo", "live": "live"}
 MAX_ORPHANS = 10_000  # events of order ids not known yet (a place answer still on its way)
 MAX_EVENTS_PER_ORPHAN = 64
+MONTH_CODES = "FGHJKMNQUVXZ"
 
 
 def _ns(ts: object) -> int:
@@ -190,6 +191,8 @@ class TradovateVenue:
         self._started = True
         self._spawn(self._renew_loop())
         self._spawn(self._release_loop())
+        if not (self.ws.connected and self.md.connected):
+            self._lost("a socket closed while starting")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -252,7 +255,7 @@ class TradovateVenue:
             tok = self.rest.token
             assert tok is not None
             left = (tok.expires - dt.datetime.now(dt.UTC)).total_seconds() - c.renew_before_s
-            await asyncio.sleep(max(0.5, left))
+            await asyncio.sleep(max(1.0, left))
             try:
                 await self.rest.renew()
                 self.renewals += 1
@@ -287,8 +290,8 @@ class TradovateVenue:
     # -- reconnect ---------------------------------------------------------------------------
 
     def _lost(self, why: str) -> None:
-        if self._stopping or not self.contracts:
-            return
+        if self._stopping or not self._started:
+            return  # stopping, or start() itself failed (it raises; nothing to resume)
         if self.ready:
             self.journal.append("connectivity", {"lost": why})
         self.ready = False
@@ -308,12 +311,15 @@ class TradovateVenue:
                 tok = self.rest.token
                 if tok is None or tok.expires <= dt.datetime.now(dt.UTC):
                     await self._login()
-                self.reconnects += 1
                 try:
                     await self._after_connect("reconnect")
                 except TradovateAuthError:
                     await self._login()
                     await self._after_connect("reconnect")
+                if not (self.ws.connected and self.md.connected):
+                    self.ready = False
+                    continue  # lost again while reconciling: once more, from the start
+                self.reconnects += 1
                 self.sinks.on_event("reconnected", {"attempt": attempt})
                 return
             except (TradovateError, OSError, TimeoutError) as e:
@@ -371,12 +377,12 @@ class TradovateVenue:
                 vs = await self._rest("GET", "orderVersion/deps", masterid=vid)
                 v = max(vs or [{}], key=lambda x: x.get("id", 0))
                 iid, leg = intent_of(cid)
-                k = self.by_id.get(int(o.get("contractId", 0)))
+                sym = await self._know(int(o.get("contractId", 0)))
                 self.journal.record_order(
                     cid,
                     intent_id=iid,
                     leg=int(leg) if leg is not None else None,
-                    symbol=k.name if k else str(o.get("contractId")),
+                    symbol=sym,
                     side=SIDE_OF.get(str(o.get("action")), "BUY"),
                     qty=int(v.get("orderQty", 0)),
                     order_type=TYPE_OF.get(str(v.get("orderType")), "MKT"),
@@ -452,10 +458,12 @@ class TradovateVenue:
         for p in await self._rest("GET", "position/list") or []:
             if not isinstance(p, dict) or p.get("accountId") not in (None, self.account_id):
                 continue
-            k = self.by_id.get(int(p.get("contractId", 0)))
-            sym = k.name if k else await self._contract_name(int(p.get("contractId", 0)))
             q = int(p.get("netPos", 0))
-            if q or sym in broker:
+            k = self.by_id.get(int(p.get("contractId", 0)))
+            if k is None and not q:
+                continue
+            sym = k.name if k else await self._know(int(p.get("contractId", 0)))
+            if q or sym not in broker:
                 broker[sym] = (q, float(p.get("netPrice") or 0.0))
         jpos = self.journal.positions()
         mismatches = []
@@ -471,9 +479,33 @@ class TradovateVenue:
         self.sinks.on_event("reconcile", summary)
         return summary
 
-    async def _contract_name(self, contract_id: int) -> str:
+    async def _know(self, contract_id: int) -> str:
+        """The name of a contract by id (``contract/item``). A month of one of our roots that
+        we hold a position or a working order in (an old month before its roll) becomes
+        tradable, so the engine's exit of it can be sent: only the engine decides what is
+        traded, the venue refuses only contracts it cannot name."""
+        k = self.by_id.get(contract_id)
+        if k is not None:
+            return k.name
         d = await self._rest("GET", "contract/item", id=contract_id)
-        return str(d.get("name")) if isinstance(d, dict) and d.get("name") else f"#{contract_id}"
+        name = str(d.get("name")) if isinstance(d, dict) and d.get("name") else ""
+        if not name:
+            return f"#{contract_id}"
+        root = name[:-2]
+        if root in self.contracts and name[-2] in MONTH_CODES and name[-1].isdigit():
+            k = TvContract(contract_id, name, root)
+            self.by_id[contract_id] = k
+            self.by_symbol[name] = k
+            self.sinks.on_event(
+                "contract",
+                {
+                    "root": root,
+                    "symbol": name,
+                    "id": contract_id,
+                    "note": "held: not the front month",
+                },
+            )
+        return name
 
     def _map(self, vid: int, cid: int, journal_it: bool) -> None:
         if self.cid_of.get(vid) == cid:

@@ -172,4 +172,10 @@ class WsClient:
                     if not f.done():
                         f.set_result(m)
                 elif "e" in m:
-                    self.on_event(str(m["e"]), m.get("d"))
+                    try:
+                        self.on_event(str(m["e"]), m.get("d"))
+                    except Exception:
+                        # a handler's bug must not end the socket (and with it every later
+                        # event): logged with its traceback in the session log, and the
+                        # next reconcile repairs what the event would have recorded
+                        log.exception("%s: handling a %r event failed", self.name, m["e"])

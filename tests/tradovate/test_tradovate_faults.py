@@ -247,3 +247,45 @@ def test_events_before_the_place_answer_wait_for_it(tmp_path: Path) -> None:
         j.close()
     finally:
         gw.stop()
+
+
+def test_old_month_with_a_position_is_tradable_after_the_roll(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tvkit import cfg
+
+    from pycontrol.testing.tradovate_gateway import credential_env
+    from pycontrol.tradovate.venue import TradovateVenue
+
+    day = dt.date(2026, 12, 12)  # past ESZ6's roll date: the front month is ESH7
+    gw = TradovateGateway(today=day).start()
+    try:
+        front, old = gw.front("ES").name, "ESZ6"
+        assert front == "ESH7" and old in gw.by_name
+        gw.add_position(old, 1, 5000.0)
+        gw.set_quote(old, 5000.0, 5000.25)
+        j = Journal(tmp_path / "j.sqlite")
+        rec = Recorder()
+
+        async def go() -> None:
+            clock = dt.datetime(2026, 12, 12, 15, tzinfo=dt.UTC)
+            v = TradovateVenue(
+                cfg(gw), "paper", j, rec.sinks(), clock=lambda: clock, env=credential_env()
+            )
+            await v.start()
+            try:
+                assert v.symbols() == {"ES": front}
+                assert j.positions()[old][0] == 1  # the broker's position, journaled
+                # the engine's exit of the old month goes out (not refused as unknown)
+                await v.submit(OrderIntent(1, 0, old, "SELL", 1, "MKT"))
+                await until(lambda: j.order(4).status == "filled")  # type: ignore[union-attr]
+                assert gw.position_map() == {} and j.positions()[old][0] == 0
+                await v.submit(OrderIntent(2, 0, "CLF7", "BUY", 1, "MKT"))
+                assert rec.denials[-1][:2] == (2, "UNKNOWN_SYMBOL")
+            finally:
+                await v.stop()
+
+        run(go)
+        j.close()
+    finally:
+        gw.stop()
