@@ -13,7 +13,10 @@ session --mode paper`) with ``[venue] broker = "tradovate"``, the double in this
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sessionkit import PLACEBO, STRATEGY, SessionProc, buy, fire, positions, wait_for, warm
+from sessionkit import (
+    PLACEBO,
+    REPO,
+    STRATEGY,
+    SessionProc,
+    buy,
+    fire,
+    positions,
+    wait_for,
+    warm,
+)
 
 from pycontrol.session.journal import Journal
 from pycontrol.testing.tradovate_gateway import TradovateGateway, credential_env
@@ -38,11 +51,12 @@ def tv_config(
     signals: list[dict[str, Any]],
     strategy: Path,
     risk: str = "max_order_qty = 5\nmax_position = 10",
+    mode: str = "paper",
 ) -> Path:
     tv = {**gw.config(), "reconnect_initial": 0.2, "reconnect_max": 1.0, "connect_timeout": 3.0}
     lines = [
         'name = "tv-session"',
-        'mode = "paper"',
+        f'mode = "{mode}"',
         f'run_dir = "{run_dir}"',
         'secret_envs = ["TRADOVATE_PASSWORD", "TRADOVATE_SEC"]',
         "[[instruments]]",
@@ -254,3 +268,53 @@ def test_kill_9_at_random_moments(esh4_mbo: Path, tmp_path: Path) -> None:
         assert j.count("fill") >= 1, "the session never traded: the test proved nothing"
     finally:
         j.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "env", "why"),
+    [
+        ("live", {}, "TradovateConfigError: [tradovate] environment 'demo' refused in a live"),
+        (
+            "paper",
+            {"TRADOVATE_PASSWORD": "not-the-password"},
+            "TradovateAuthError: auth/accesstokenrequest: Incorrect username or password",
+        ),
+        ("paper", {"TRADOVATE_SEC": ""}, "$TRADOVATE_SEC not set in the environment"),
+    ],
+)
+def test_refused_at_start_in_one_line(
+    mode: str, env: dict[str, str], why: str, tmp_path: Path
+) -> None:
+    gw = TradovateGateway().start()
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        strategy = tmp_path / "strategy.toml"
+        strategy.write_text(STRATEGY.format(max_qty=1))
+        cfg = tv_config(tmp_path / "s.toml", run, gw, [], strategy, mode=mode)
+        args = ["--confirm-live"] if mode == "live" else []
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pycontrol.cli",
+                "session",
+                "--config",
+                str(cfg),
+                "--mode",
+                mode,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            env={**os.environ, **credential_env(), **env},
+        )
+        out = p.stdout + p.stderr
+        assert p.returncode == 2, out
+        assert why in out and "Traceback" not in out
+        assert "not-the-password" not in out
+        assert gw.place_commands == 0
+    finally:
+        gw.stop()
