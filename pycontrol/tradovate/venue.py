@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pycontrol._core import CoreError
-from pycontrol.ib.connect import backoff_delays
 from pycontrol.session import failpoints
+from pycontrol.session.backoff import backoff_delays
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
