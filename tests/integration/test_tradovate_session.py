@@ -7,7 +7,10 @@ session --mode paper`) with ``[venue] broker = "tradovate"``, the double in this
 - Kill -9 at seeded random moments (some inside the order path, between the journal and
   the socket or between the answer and its mapping) while the session trades the real ES day
   through the double's L3 simulated exchange: after every restart no fill is lost, no order
-  was sent twice and positions agree (engine, journal, double).
+  was sent twice, every fee is journaled once and positions agree (engine, journal, double).
+- A portfolio (ES, NQ) over one connection: a bracket per root on its own front month.
+- Refusals at start (a demo environment in a live session, wrong or missing credentials):
+  one line, no traceback, no secret, nothing sent.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sessionkit import (
     PLACEBO,
     REPO,
     STRATEGY,
+    WARM_QUOTES,
     SessionProc,
     buy,
     fire,
@@ -52,6 +56,7 @@ def tv_config(
     strategy: Path,
     risk: str = "max_order_qty = 5\nmax_position = 10",
     mode: str = "paper",
+    roots: tuple[str, ...] = ("ES",),
 ) -> Path:
     tv = {**gw.config(), "reconnect_initial": 0.2, "reconnect_max": 1.0, "connect_timeout": 3.0}
     lines = [
@@ -59,9 +64,7 @@ def tv_config(
         f'mode = "{mode}"',
         f'run_dir = "{run_dir}"',
         'secret_envs = ["TRADOVATE_PASSWORD", "TRADOVATE_SEC"]',
-        "[[instruments]]",
-        'root = "ES"',
-        "roll_days = 8",
+        *(x for r in roots for x in ("[[instruments]]", f'root = "{r}"', "roll_days = 8")),
         "[venue]",
         'broker = "tradovate"',
         "[tradovate]",
@@ -316,5 +319,43 @@ def test_refused_at_start_in_one_line(
         assert why in out and "Traceback" not in out
         assert "not-the-password" not in out
         assert gw.place_commands == 0
+    finally:
+        gw.stop()
+
+
+def test_portfolio_brackets_on_two_roots(sessions: list[SessionProc], tmp_path: Path) -> None:
+    """ES and NQ in one session over one Tradovate connection: a scripted signal for each
+    becomes a placeOSO bracket on its own front month; fills land on the right contract."""
+    gw = TradovateGateway().start()
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        strategy = tmp_path / "strategy.toml"
+        strategy.write_text(STRATEGY.format(max_qty=1))
+        # two quote updates (ES, NQ) per 0.2 s round: both volatility forecasts exist after
+        # WARM_QUOTES rounds (3.2 s), when the signals come due
+        warm_events = 2 * WARM_QUOTES
+        sig = [
+            {**buy(1, at=warm_events + 2), "symbol": "ES"},
+            {**buy(2, at=warm_events + 4), "symbol": "NQ"},
+        ]
+        cfg = tv_config(tmp_path / "s.toml", run, gw, sig, strategy, roots=("ES", "NQ"))
+        es, nq = gw.front("ES").name, gw.front("NQ").name
+        base = {es: 5000.0, nq: 20000.0}
+        b = _start(sessions, cfg, run)
+        st = b.cmd("status")["result"]
+        assert st["venue"]["symbols"] == {"ES": es, "NQ": nq}
+        for i in range(60):  # alternating quotes on both until both brackets are out
+            for name, px in base.items():
+                gw.set_quote(name, px + 0.25 * (i % 2), px + 0.75)
+            time.sleep(0.2)
+            if len(gw.order_list()) >= 6:
+                break
+        wait_for(lambda: len(gw.order_list()) == 6, 20, "two brackets at the double")
+        assert gw.place_commands == 2
+        by_contract = {o.contract.name for o in gw.order_list()}
+        assert by_contract == {es, nq}
+        wait_for(lambda: gw.position_map() == {es: 1, nq: 1}, 20, "both entries filled")
+        wait_for(lambda: positions(b.cmd("status")["result"]) == {es: 1, nq: 1}, 20, "engine")
     finally:
         gw.stop()
