@@ -640,11 +640,15 @@ class TradovateVenue:
             return
         self.journal.update_order(cid, "cancel_request", payload={"intent_id": intent.intent_id})
         try:
-            await self._rest(
+            answer = await self._rest(
                 "POST", "order/cancelorder", body={"orderId": vid, "isAutomated": True}
             )
         except TradovateError as e:
             self.journal.append("cancel_failed", {"error": str(e)}, client_order_id=cid)
+            return
+        if isinstance(answer, dict) and (answer.get("failureReason") or answer.get("failureText")):
+            # e.g. it filled first: the fill's events settle the order
+            self.journal.append("cancel_refused", dict(answer), client_order_id=cid)
 
     async def _modify(self, intent: OrderIntent) -> None:
         cid = intent.target_client_order_id

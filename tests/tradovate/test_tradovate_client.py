@@ -115,3 +115,21 @@ def test_sockets_authorize_sync_quotes(gw: TradovateGateway) -> None:
             await md.close()
 
     run(go)
+
+
+def test_token_answers_and_credentials() -> None:
+    from pycontrol.tradovate.rest import Token
+
+    with pytest.raises(TradovateAuthError, match="x: Incorrect username"):
+        Token.parse({"errorText": "Incorrect username or password"}, "x")
+    with pytest.raises(TradovateAuthError, match=r"rate limited: retry in 15 s"):
+        Token.parse({"p-ticket": "abc", "p-time": 15, "p-captcha": False}, "x")
+    with pytest.raises(TradovateAuthError, match="bad expirationTime 'soon'"):
+        Token.parse({"accessToken": "t", "expirationTime": "soon"}, "x")
+    t = Token.parse(
+        {"accessToken": "t", "expirationTime": "2026-12-08T04:00:00.000Z", "userId": 9}, "x"
+    )
+    assert (t.md_access, t.user_id, t.expires.tzinfo is not None) == ("t", 9, True)
+    c = _creds()
+    assert c.body()["cid"] == 8 and c.body()["deviceId"] == "test-device"
+    assert "demo-pass" not in repr(c) and "demo-sec" not in repr(c)
