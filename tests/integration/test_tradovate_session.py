@@ -15,6 +15,7 @@ session --mode paper`) with ``[venue] broker = "tradovate"``, the double in this
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -41,6 +42,7 @@ from sessionkit import (
 )
 
 from pycontrol.session.journal import Journal
+from pycontrol.session.operator_state import trading_day_start
 from pycontrol.testing.tradovate_gateway import TradovateGateway, credential_env
 from pycontrol.tradovate.orders import parse_tag
 
@@ -210,6 +212,21 @@ def _check(s: SessionProc, gw: TradovateGateway, run: Path) -> None:
         assert positions(st).get(sym, 0) == broker
     finally:
         j.close()
+    # the engine's fees, restored from the journal, equal the double's (the market is frozen)
+    # (today's fills only: the CME trading day starts at 17:00 Chicago)
+    start = trading_day_start(time.time_ns())
+    day = {
+        f["id"]
+        for f in gw.fill_list()
+        if dt.datetime.fromisoformat(f["timestamp"].replace("Z", "+00:00")).timestamp() * 1e9
+        >= start
+    }
+    want = sum(float(f["commission"]) for f in gw.call(lambda: list(gw.fees)) if f["id"] in day)
+    wait_for(
+        lambda: abs(s.cmd("status")["result"]["engine"]["fees"] - want) < 1e-6,
+        20,
+        f"the engine's fees to reach the double's ({want})",
+    )
 
 
 def test_kill_9_at_random_moments(esh4_mbo: Path, tmp_path: Path) -> None:
