@@ -209,7 +209,11 @@ def _metrics_table(m: dict[str, Any]) -> str:
         ("Max drawdown", fmt_pct(m["max_drawdown"]), fmt_pct(bh["max_drawdown"])),
         ("Annualized volatility", ann(m["annualized_volatility"]), ""),
         ("Sortino (annualized)", ann(m["sortino"], False), ""),
-        (f"Deflated Sharpe (P, {m['n_trials']} trials)", fmt_num(m["deflated_sharpe"], 3), ""),
+        (
+            f"Deflated Sharpe (P, {m['n_trials']} trials: {m.get('n_trials_source', 'given')})",
+            fmt_num(m["deflated_sharpe"], 3),
+            "",
+        ),
         ("Probabilistic Sharpe (P > 0)", fmt_num(m["probabilistic_sharpe"], 3), ""),
         ("Trades", fmt_num(m["n_trades"]), "1"),
         ("Win rate", fmt_pct(m["win_rate"]), ""),
@@ -281,6 +285,32 @@ def _period_table(df: pl.DataFrame, fmt: str) -> str:
     return table(["period (UTC)", "return", "P&L", "equity at end"], rows)
 
 
+def _holds_chart(holds: pl.DataFrame | None, t0: int, t1: int, totals: dict[str, int]) -> str:
+    """Cumulative holds by reason over time (the engine counts them per event-time minute);
+    a run from before the engine kept times shows its totals as bars."""
+    if holds is None:
+        return _reason_bars("holds", totals)
+    if holds.height == 0:
+        return "<p>No holds.</p>"
+    series = []
+    order = holds.group_by("reason").agg(pl.col("count").sum()).sort("count", descending=True)
+    for i, (reason,) in enumerate(order.select("reason").iter_rows()):
+        h = holds.filter(pl.col("reason") == reason).sort("minute")
+        cum = h["count"].cum_sum().to_list()
+        x = [t0, *h["minute"].to_list(), t1]
+        y = [0, *cum, cum[-1]]
+        series.append(
+            {
+                "name": f"{reason} (cumulative)",
+                "x": ms(x),
+                "y": y,
+                "color": REASON_COLORS[i % len(REASON_COLORS)],
+                "step": True,
+            }
+        )
+    return chart("holds", "time", {"series": series, "yfmt": "int", "zero": True})
+
+
 def _denial_chart(denials: pl.DataFrame | None, t0: int, t1: int) -> str:
     if denials is None or denials.height == 0:
         return "<p>No risk denials.</p>"
@@ -333,6 +363,7 @@ def render(run: Path, m: dict[str, Any]) -> str:
     trades = _read(run, "trades.parquet")
     fills = _read(run, "fills.parquet")
     denials = _read(run, "denials.parquet")
+    holds = _read(run, "holds.parquet")
     tele = _json(run, "telemetry.json")
     info = _json(run, "run.json")
     cfg = _json(run, "config.json")
@@ -393,9 +424,8 @@ def render(run: Path, m: dict[str, Any]) -> str:
         _limits_summary(w, m, tele),
         "<h3>Risk denials over time, by reason</h3>",
         _denial_chart(denials, int(ts[0]), int(ts[-1])),
-        "<h3>Holds by reason (decisions that did not trade; the engine counts them, "
-        "without times)</h3>",
-        _reason_bars("holds", dict(tele.get("holds_by_reason") or {})),
+        "<h3>Holds over time, by reason (signals the decision step did not trade)</h3>",
+        _holds_chart(holds, int(ts[0]), int(ts[-1]), dict(tele.get("holds_by_reason") or {})),
         "<h3>Model signals gated by reason (stale, non-finite, out of bounds)</h3>",
         _reason_bars("gated", gated),
         "<h2>Metrics</h2>",
@@ -459,11 +489,16 @@ def render(run: Path, m: dict[str, Any]) -> str:
 
 
 def write_report(
-    run_dir: str | Path, n_trials: int = 1, periods_per_year: float | None = None
+    run_dir: str | Path,
+    n_trials: int = 1,
+    periods_per_year: float | None = None,
+    n_trials_source: str = "given",
 ) -> Path:
-    """Writes ``report.html`` and ``metrics.json`` into ``run_dir``; returns the report path."""
+    """Writes ``report.html`` and ``metrics.json`` into ``run_dir``; returns the report path.
+    ``n_trials_source`` says where the trial count came from (shown beside the DSR)."""
     run = Path(run_dir)
     m = compute_metrics(run, n_trials, periods_per_year)
+    m["n_trials_source"] = n_trials_source
     (run / "metrics.json").write_text(json.dumps(m, indent=2, allow_nan=False) + "\n")
     out = run / "report.html"
     out.write_text(render(run, m))

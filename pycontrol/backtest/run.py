@@ -58,29 +58,20 @@ def manifest_files(root: str | Path | None) -> list[Path]:
 
 
 def select_window(paths: list[Path], start_ns: int | None, end_ns: int | None) -> list[Path]:
-    """The files whose events fall inside ``[start_ns, end_ns)``. The engine replays whole
-    files (an MBO book is rebuilt from the file's snapshot on), so a file that overlaps the
-    window only in part is refused with its range rather than silently cut or included."""
+    """The files with events inside ``[start_ns, end_ns)``. A file that overlaps the window
+    only in part is kept: the engine replays it from its snapshot (its book must be whole)
+    and trades only inside the window (``trade_start_ns``/``trade_end_ns``)."""
     lo = start_ns if start_ns is not None else -(2**63)
     hi = end_ns if end_ns is not None else 2**63
     if lo >= hi:
         raise BacktestConfigError("--start must be before --end")
     keep: list[Path] = []
-    partial: list[str] = []
     for p in paths:
         info = dbn_info(p)
         a, b = info["ts_event_min"], info["ts_event_max"]
         if a is None or b is None or b < lo or a >= hi:
             continue
-        if a >= lo and b < hi:
-            keep.append(p)
-        else:
-            partial.append(f"{p} ({_iso(a)} .. {_iso(b)})")
-    if partial:
-        raise BacktestConfigError(
-            "files only partly inside --start/--end (the engine replays whole files; widen "
-            "the window or use per-session files): " + "; ".join(partial)
-        )
+        keep.append(p)
     if not keep:
         raise BacktestConfigError(
             f"no data file has events in {_iso(start_ns)} .. {_iso(end_ns)} (of {len(paths)} files)"
@@ -220,16 +211,25 @@ def config_hash(cfg: BacktestConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def make_run(cfg: BacktestConfig, paths: list[Path] | None = None) -> tuple[Any, dict[int, str]]:
+def make_run(
+    cfg: BacktestConfig,
+    paths: list[Path] | None = None,
+    window: tuple[int | None, int | None] = (None, None),
+) -> tuple[Any, dict[int, str]]:
     """Builds the core backtest object (validated again by the core) over ``paths`` (the
-    config's data by default)."""
+    config's data by default), trading only inside ``window`` (UTC ns, either end open)."""
     paths = data_paths(cfg) if paths is None else paths
     defs = expand(cfg.definitions) if cfg.definitions else None
     if defs is not None and not defs.is_file():
         raise BacktestConfigError(f"definitions file not found: {defs}")
     specs = _core.instrument_specs([str(p) for p in paths], str(defs) if defs else None, 0.0)
     symbols = {int(s["instrument_id"]): str(s["symbol"]) for s in specs}
-    run = _core.BacktestRun([str(p) for p in paths], **engine_kwargs(cfg, symbols, defs))
+    kwargs = engine_kwargs(cfg, symbols, defs)
+    if window[0] is not None:
+        kwargs["trade_start_ns"] = max(0, window[0])
+    if window[1] is not None:
+        kwargs["trade_end_ns"] = max(0, window[1])
+    run = _core.BacktestRun([str(p) for p in paths], **kwargs)
     return run, symbols
 
 
@@ -312,12 +312,21 @@ def frames(run: Any, symbols: dict[int, str]) -> dict[str, pl.DataFrame]:
             "detail": pl.Series(d["detail"], dtype=pl.String),
         }
     )
+    h = run.holds()
+    holds = pl.DataFrame(
+        {
+            "minute": pl.Series(h["minute"], dtype=pl.Int64),
+            "reason": pl.Series(h["reason"], dtype=pl.String),
+            "count": pl.Series(h["count"], dtype=pl.UInt64),
+        }
+    )
     return {
         "orders": orders,
         "fills": fills,
         "trades": trades,
         "equity": equity,
         "denials": denials,
+        "holds": holds,
     }
 
 
@@ -373,11 +382,41 @@ def run_info(
     }
 
 
+def trial_count(cfg: BacktestConfig, model: dict[str, Any]) -> tuple[int, str]:
+    """How many configurations the deflated Sharpe deflates for, and where that comes from.
+    A model served from a registry or an export folder carries its family's trial ledger
+    count at training (its manifest's ``lineage.trial_count``): every model the family
+    compared is a trial of this backtest too, so the config's ``n_trials`` can only add to
+    it, never replace it."""
+    if model.get("signals") != "model":
+        return cfg.n_trials, "config n_trials"
+    from pycontrol.registry.contract import load_manifest
+    from pycontrol.registry.store import Registry
+
+    try:
+        if model.get("registry") and model.get("family") and model.get("version"):
+            folder = Registry(model["registry"]).folder(model["family"], model["version"])
+        elif model.get("path"):
+            folder = Path(model["path"])
+        else:
+            return cfg.n_trials, "config n_trials (no model version recorded)"
+        ledger = int(load_manifest(folder).get("lineage", {}).get("trial_count") or 0)
+    except (OSError, ValueError, KeyError, _core.CoreError) as e:
+        return cfg.n_trials, f"config n_trials (the model's manifest: {type(e).__name__})"
+    if ledger <= 0:
+        return cfg.n_trials, "config n_trials (the model's manifest has no trial count)"
+    n = max(ledger, cfg.n_trials)
+    return n, f"the family's trial ledger at training ({ledger} trials)"
+
+
 def _finish_reports(folder: Path, cfg: BacktestConfig) -> None:
-    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files."""
+    """metrics.json and report.html (pycontrol.backtest.metrics / report) from the files,
+    deflated for the trials behind the model (:func:`trial_count`)."""
     from pycontrol.backtest.report import write_report
 
-    write_report(folder, n_trials=cfg.n_trials)
+    info = json.loads((folder / "run.json").read_text())
+    n, source = trial_count(cfg, info.get("model") or {})
+    write_report(folder, n_trials=n, n_trials_source=source)
 
 
 def run_backtest(
@@ -392,11 +431,11 @@ def run_backtest(
 ) -> Path:
     """Runs ``cfg`` and writes ``<out>/<run_id>/``; returns the folder. ``paths`` replaces the
     config's data (e.g. files of the data manifest); ``start_ns``/``end_ns`` keep the files
-    whose events lie in that window (:func:`select_window`)."""
+    with events in that window (:func:`select_window`), and the engine trades only inside it."""
     paths = data_paths(cfg) if paths is None else paths
     if start_ns is not None or end_ns is not None:
         paths = select_window(paths, start_ns, end_ns)
-    run, symbols = make_run(cfg, paths)
+    run, symbols = make_run(cfg, paths, (start_ns, end_ns))
     total = sum(int(dbn_info(p)["records"]) for p in paths)
     drive(run, cfg.chunk_records, total, progress)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -90,6 +90,11 @@ COMMANDS: dict[str, Command] = {
         "Interactive Brokers tools (TWS-protocol test gateway)",
         "pycontrol ib test-gateway --port 4002 --data FILE.mbo.dbn.zst",
     ),
+    "scan": Command(
+        "pycontrol.commands.scan_cmd",
+        "momentum scanner: score a futures universe 0-100 and keep the strongest",
+        "pycontrol scan --universe configs/universe/real-bars.toml",
+    ),
     "risk": Command(
         "pycontrol.commands.risk_cmd",
         "risk models: fit the engine's GARCH/copula params",

@@ -92,7 +92,11 @@ SESSION_EVENTS = {
     ("state", "flatten"): "halt",
     ("state", "ready"): "session_start",
     ("state", "connectivity"): "reconnect",
-    ("state", "breaker"): "breaker",
+    ("state", "disconnected"): "reconnect",
+    ("state", "reconnected"): "reconnect",
+    ("state", "roll_start"): "roll",
+    ("state", "roll_blocked"): "roll",
+    ("state", "roll_done"): "roll",
     ("fill", None): "fill",
 }
 DENIAL_SPIKE = 20  # denials within one minute that make a "denial_spike"
@@ -132,6 +136,12 @@ class Notifier:
             if len(self._denials) == DENIAL_SPIKE:
                 self.event("denial_spike", f"{DENIAL_SPIKE} denials within a minute",
                            {"last_reason": data.get("reason")})  # fmt: skip
+            return
+        if topic == "state" and data.get("event") == "engine_state":
+            # the engine moved by itself: a daily-loss or drawdown breaker halted it
+            if data.get("state") == "HALTED":
+                self.event("breaker", f"breaker: engine HALTED ({data.get('reason')})",
+                           {"state": data.get("state"), "reason": data.get("reason")})  # fmt: skip
             return
         name = SESSION_EVENTS.get((topic, data.get("event"))) or SESSION_EVENTS.get((topic, None))
         if name is None:

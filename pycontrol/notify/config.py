@@ -14,7 +14,8 @@ from pycontrol._core import ConfigError
 
 EVENTS = (
     "promotion", "rollback", "fill", "halt", "resume", "breaker", "denial_spike", "feed_gap",
-    "reconnect", "drift", "session_start", "session_stop", "error", "test",
+    "reconnect", "drift", "session_start", "session_stop", "error", "test", "training", "roll",
+    "alert",
 )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """Side-by-side comparison of runs (``pycontrol runs compare``): headline metrics in columns,
 the config keys whose values differ, and an offline HTML page with the equity curves of
-backtests overlaid (as return since each run's start) and training runs' fold accuracies."""
+backtests overlaid (as return since each run's start), training runs' out-of-sample equity
+net of costs overlaid, and their fold accuracies."""
 
 from __future__ import annotations
 
@@ -126,6 +127,48 @@ def _equity_chart(runs: list[Run]) -> str:
     )
 
 
+def _training_equity_chart(runs: list[Run]) -> str:
+    """Training runs' out-of-sample equity net of costs (each run's best model by net P&L,
+    and always-long of the first run), overlaid in USD on the clock."""
+    import polars as pl
+
+    series: list[dict[str, Any]] = []
+    long_done = False
+    for i, r in enumerate(runs):
+        p = r.path / "oos_equity.parquet"
+        if r.kind != "training" or not p.is_file():
+            continue
+        eq = pl.read_parquet(p)
+        models = eq.filter(~pl.col("model").str.starts_with("baseline"))
+        if models.height:
+            best = models.group_by("model").agg(pl.col("net_usd").sum()).sort("net_usd").row(-1)[0]
+            curve = models.filter(pl.col("model") == best).sort("ts")
+            series.append(
+                {
+                    "name": f"[{i + 1}] {r.name}: {best}",
+                    "x": ms(curve["ts"].to_numpy()),
+                    "y": finite(curve["cum_net_usd"].to_numpy()),
+                    "color": COLORS[len(series) % len(COLORS)],
+                }
+            )
+        base = eq.filter(pl.col("model").str.starts_with("baseline")).sort("ts")
+        if base.height and not long_done:
+            long_done = True
+            series.append(
+                {
+                    "name": f"[{i + 1}] always long",
+                    "x": ms(base["ts"].to_numpy()),
+                    "y": finite(base["cum_net_usd"].to_numpy()),
+                    "color": "#888888",
+                }
+            )
+    if not series:
+        return ""
+    return "<h2>Out-of-sample equity, net of costs (training runs, best model each)</h2>" + chart(
+        "train_equity", "time", {"series": series, "yfmt": "money", "zero": True}
+    )
+
+
 def _fold_chart(runs: list[Run]) -> str:
     import json
 
@@ -165,7 +208,7 @@ def html(runs: list[Run]) -> str:
         f"<h1>Run comparison ({len(runs)} runs)</h1>{srcs}"
         f"<h2>Metrics</h2>{table(head, metric_rows(runs))}"
         f"<h2>Config differences</h2>{diff_html}"
-        f"{_equity_chart(runs)}{_fold_chart(runs)}"
+        f"{_equity_chart(runs)}{_training_equity_chart(runs)}{_fold_chart(runs)}"
     )
     return page("Run comparison", body)
 

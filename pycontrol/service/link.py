@@ -26,11 +26,10 @@ import zmq.asyncio
 from pycontrol.session import messages as m
 from pycontrol.session.control_auth import OPS_SERVICE, secure_client
 from pycontrol.session.control_client import subscriber
+from pycontrol.session.latency import LatencyStats
 
 RECENT = 200  # messages kept per topic
 SERIES = 3600  # P&L points kept (one per status poll)
-# event-to-intent latency buckets (us) for the histogram the dashboard draws
-LATENCY_BUCKETS_US = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 class SessionUnavailable(Exception):
@@ -68,8 +67,9 @@ class SessionLink:
         self.recent: dict[str, deque[dict[str, Any]]] = {t: deque(maxlen=RECENT) for t in m.TOPICS}
         self.working: dict[int, dict[str, Any]] = {}
         self.series: deque[dict[str, Any]] = deque(maxlen=SERIES)
-        self.latency_us: deque[float] = deque(maxlen=10_000)
-        self.latency_counts = [0] * (len(LATENCY_BUCKETS_US) + 1)
+        # the telemetry seen since this service connected; the session's own account (in
+        # its status) wins when it has one
+        self.latency_seen = LatencyStats()
         self.telemetry_received = 0
         self.telemetry_gaps = 0  # messages missed (sequence numbers skipped)
         self._last_seq = 0
@@ -187,10 +187,7 @@ class SessionLink:
         if topic == "state" and data.get("event") == "heartbeat":
             self.last_heartbeat = time.time()
         elif topic == "latency":
-            v = float(data.get("value", 0.0))
-            self.latency_us.append(v)
-            i = next((k for k, b in enumerate(LATENCY_BUCKETS_US) if v <= b), -1)
-            self.latency_counts[i] += 1
+            self.latency_seen.add(float(data.get("value", 0.0)))
         elif topic == "order":
             coid = int(data.get("client_order_id", 0))
             if data.get("kind") == "ack":
@@ -242,15 +239,9 @@ class SessionLink:
         }  # fmt: skip
 
     def latency(self) -> dict[str, Any]:
-        xs = sorted(self.latency_us)
-
-        def q(p: float) -> float | None:
-            return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
-
-        return {
-            "buckets_us": list(LATENCY_BUCKETS_US),
-            "counts": list(self.latency_counts),
-            "n": len(xs),
-            "p50_us": q(0.5),
-            "p99_us": q(0.99),
-        }
+        """Event-to-intent latency: the session's account of every sample (its status) when
+        it has one, else the telemetry this service has seen."""
+        own = (self.status or {}).get("latency")
+        if isinstance(own, dict) and "counts" in own:
+            return own
+        return self.latency_seen.summary()

@@ -19,7 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from pycontrol.service.link import LATENCY_BUCKETS_US, SessionLink
+from pycontrol.service.link import SessionLink
 
 ENGINE_COUNTERS = ("records", "events", "signals", "decisions", "intents", "denials", "orders")
 STATES = ("ACTIVE", "REDUCING", "HALTED")
@@ -37,16 +37,17 @@ class SessionCollector(Collector):
         up.add_metric([], 1.0 if link.error is None and link.status else 0.0)
         yield up
 
-        # event-to-intent latency, from the session's latency telemetry (us)
+        # event-to-intent latency (us): the session's account of every sample
+        lat = link.latency()
         cum, total = [], 0
-        for b, n in zip(LATENCY_BUCKETS_US, link.latency_counts, strict=False):
+        for b, n in zip(lat["buckets_us"], lat["counts"], strict=False):
             total += n
             cum.append((str(float(b)), float(total)))
-        cum.append(("+Inf", float(sum(link.latency_counts))))
+        cum.append(("+Inf", float(sum(lat["counts"]))))
         h = HistogramMetricFamily(
             "pycontrol_event_to_intent_latency_us", "market data to order intent, microseconds"
         )
-        h.add_metric([], cum, sum_value=float(sum(link.latency_us)))
+        h.add_metric([], cum, sum_value=float(lat.get("sum_us", 0.0)))
         yield h
 
         for k in ENGINE_COUNTERS:

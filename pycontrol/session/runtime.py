@@ -40,6 +40,7 @@ from pycontrol.session.engine import (
     TradePrint,
 )
 from pycontrol.session.journal import Journal
+from pycontrol.session.latency import LatencyStats
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 from pycontrol.session.permissions import Gate
 from pycontrol.session.redact import install_redaction
@@ -140,6 +141,7 @@ class Session:
         self._scripted = sorted(cfg.signals, key=lambda s: (s.at_event, s.intent_id))
         self.restored: operator_state.OperatorState | None = None
         self.roller: Roller | None = None
+        self.latency = LatencyStats()  # every event-to-intent sample published
         # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
         self.notifier = notifier_from_env(cfg.name)
 
@@ -239,6 +241,8 @@ class Session:
     # -- telemetry ----------------------------------------------------------------------------
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
+        if topic == "latency":
+            self.latency.add(float(data["value"]))
         self._seq += 1
         try:
             self._pub_sync.send_multipart(m.telemetry(topic, self._seq, data), flags=zmq.NOBLOCK)
@@ -380,6 +384,7 @@ class Session:
                 "restored": self.restored.to_dict() if self.restored else None,
                 "control": {**self.control.status(), **self.gate.status()},
                 "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
+                "latency": self.latency.summary(),
             }
         if name == "set-risk-limits":
             limits = {str(k): float(v) for k, v in args.items()}

@@ -315,6 +315,8 @@ class RustReplay(_RustControls):
             }
             j.append("denial", body, intent_id=int(n["intent_id"]))
             self.publish("denial", body)
+        for us in d["latency_us"]:
+            self.publish("latency", {"stage": "event_to_intent_us", "value": us})
         if d["fills"]:
             publish_positions(self.publish, self.core.snapshot()["positions"])
 

@@ -519,6 +519,7 @@ def train(
     }
     (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     _oof_frame(ds, folds, evals).write_parquet(folder / "oof.parquet")
+    _equity_frame(equity).write_parquet(folder / "oos_equity.parquet")
     (folder / "report.html").write_text(
         render(
             title=f"{config.family} run {run_id}",
@@ -563,4 +564,45 @@ def train(
         (folder / "tracking.json").write_text(
             json.dumps({"uri": uri, "run_id": mlflow_id}, indent=2) + "\n"
         )
-    return RunResult(folder, summary, manifests, mlflow_id, time.monotonic() - t0)
+    result = RunResult(folder, summary, manifests, mlflow_id, time.monotonic() - t0)
+    _notify(config.family, result)
+    return result
+
+
+def _equity_frame(equity: dict[str, tuple[Arr, Arr]]) -> pl.DataFrame:
+    """The out-of-sample equity of each model (seed mean) and of always-long, net of costs:
+    ``oos_equity.parquet`` (model, ts UTC ns, net_usd per bar, cum_net_usd), which the
+    report draws and ``pycontrol runs compare`` overlays."""
+    parts = []
+    for name, (ts, pnl) in equity.items():
+        ns = np.asarray(ts).astype("datetime64[ns]").astype(np.int64)
+        order = np.argsort(ns, kind="stable")
+        net = np.asarray(pnl, dtype=np.float64)[order]
+        parts.append(
+            pl.DataFrame(
+                {"model": name, "ts": ns[order], "net_usd": net, "cum_net_usd": np.cumsum(net)},
+                schema={
+                    "model": pl.String,
+                    "ts": pl.Int64,
+                    "net_usd": pl.Float64,
+                    "cum_net_usd": pl.Float64,
+                },
+            )
+        )
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def _notify(family: str, r: RunResult) -> None:
+    """The run's outcome to the notifications service, when one is configured
+    (``$PYCONTROL_NOTIFY_URL``): a retrain that finished, or one whose export failed parity."""
+    from pycontrol.notify.client import emit
+
+    best = max(
+        r.metrics["models"].items(),
+        key=lambda kv: kv[1]["aggregate"]["model"]["accuracy"],
+        default=(None, None),
+    )[0]
+    parity = "passed" if r.parity_passed else "FAILED"
+    text = f"{family} trained in {r.seconds:.0f} s: best {best}, export parity {parity}"
+    emit("training" if r.parity_passed else "error", text, "training",
+         {"family": family, "folder": str(r.folder), "best": best})  # fmt: skip

@@ -1,7 +1,8 @@
-"""Backtests over a date range (`--start/--end`): of several files, exactly those whose events
-lie in the range are replayed; a file only partly inside is refused with its range (the
-engine replays whole files); an empty range and an inverted one are errors; the data manifest
-can supply the files. The real ES day and a synthetic session (different dates) are the data."""
+"""Backtests over a date range (`--start/--end`): of several files, those with events in the
+range are replayed; a file only partly inside is replayed from its snapshot and traded only
+inside the range (the engine's trading window); an empty range and an inverted one are
+errors; the data manifest can supply the files. The real ES day and a synthetic session
+(different dates) are the data."""
 
 from __future__ import annotations
 
@@ -41,16 +42,15 @@ def test_parse_when() -> None:
         parse_when("25/12/2023", "--end")
 
 
-def test_window_selects_whole_files(esh4_mbo: Path, synth: Path) -> None:
+def test_window_selects_the_files_it_overlaps(esh4_mbo: Path, synth: Path) -> None:
     files = [esh4_mbo, synth]
     (es0, es1), (synth0, _) = _days_of(esh4_mbo), _days_of(synth)
     assert es1 <= synth0
     assert select_window(files, es0, es1) == [esh4_mbo]
     assert select_window(files, synth0, None) == [synth]
     assert select_window(files, None, None) == files
-    with pytest.raises(BacktestConfigError, match="partly inside") as e:
-        select_window(files, es0, int(dbn_info(esh4_mbo)["ts_event_min"]) + 10**9)
-    assert str(esh4_mbo) in str(e.value)
+    # a file only partly inside is kept (the engine trades only inside the window)
+    assert select_window(files, es0, int(dbn_info(esh4_mbo)["ts_event_min"]) + 10**9) == [esh4_mbo]
     with pytest.raises(BacktestConfigError, match="no data file has events"):
         select_window(files, es1 + DAY, es1 + 2 * DAY)
     with pytest.raises(BacktestConfigError, match="--start must be before --end"):
@@ -86,3 +86,25 @@ def test_cli_backtest_over_a_day(
     argv[-4:-1] = ["2023-12-26", "--end", "2023-12-27"]
     assert main(argv) == 2
     assert "no data file has events" in capsys.readouterr().err
+
+
+def test_cli_backtest_over_an_hour_inside_one_file(
+    esh4_mbo: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    argv = ["backtest", "--config", "configs/backtest/es_mbo.toml", "--out", str(tmp_path),
+            "--no-progress", "--run-id"]  # fmt: skip
+    assert main([*argv, "all"]) == 0
+    start, end = "2023-12-25T23:10", "2023-12-25T23:45"
+    assert main([*argv, "hour", "--start", start, "--end", end]) == 0
+    lo, hi = parse_when(start, "--start"), parse_when(end, "--end")
+    every = pl.read_parquet(tmp_path / "all" / "orders.parquet")
+    some = pl.read_parquet(tmp_path / "hour" / "orders.parquet")
+    assert len(some) >= 1 and len(some) < len(every), (len(some), len(every))
+    entries = some.filter(pl.col("leg") == "ENTRY")
+    assert entries["ts"].min() >= lo and entries["ts"].max() < hi + 10**9
+    eq = pl.read_parquet(tmp_path / "hour" / "equity.parquet")
+    assert eq["ts"].min() >= lo
+    info = json.loads((tmp_path / "hour" / "run.json").read_text())
+    assert info["window"] == {"start": lo, "end": hi}

@@ -32,6 +32,7 @@ RUN_FILES = (
     "trades.parquet",
     "equity.parquet",
     "denials.parquet",
+    "holds.parquet",
     "latency.npy",
     "config.json",
     "telemetry.json",
@@ -90,6 +91,12 @@ def test_each_stage_prints_and_leaves_its_artifacts(demo: tuple[Path, str]) -> N
     assert tele["decisions"] + holds == tele["signals"]
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["signals"]["kind"] == "model"
+    # the deflated Sharpe deflates for every model the family compared (the trial ledger's
+    # count in the served version's manifest), not for the config's default of 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    ledger = manifest["lineage"]["trial_count"]
+    assert ledger >= 1 and metrics["n_trials"] == max(ledger, cfg["n_trials"])
+    assert metrics["n_trials_source"].startswith("the family's trial ledger")
     risk = dict(cfg["risk"])
     assert risk["max_drawdown"] == 0.10 and risk["daily_loss_limit"] == 10_000.0
 

@@ -146,7 +146,10 @@ def test_rest_metrics_stream_and_halt(
                 assert mm[key] == n
         assert mm[("pycontrol_command_auth_failures_total", ())] >= 1
         assert mm[("pycontrol_telemetry_dropped_total", ())] == st["telemetry"]["dropped"]
-        assert ("pycontrol_event_to_intent_latency_us_count", ()) in mm
+        # a replay's engine reports its event-to-intent latency like a live session's
+        lat = c.get("/api/latency", headers=auth).json()
+        assert eng["intents"] >= 1 and lat["n"] >= 1 and lat["p50_us"] > 0, lat
+        assert mm[("pycontrol_event_to_intent_latency_us_count", ())] >= 1
         assert mm[("pycontrol_market_events_total", ())] == st["market_events"]
 
         # the stream: a status event within seconds

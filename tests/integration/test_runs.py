@@ -86,6 +86,46 @@ def test_compare_reports_exactly_the_config_changes(
     assert not re.search(r"\b(src|href)=", doc)
 
 
+def test_compare_overlays_training_runs_oos_equity(runs_root: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from pycontrol.training.run import _equity_frame
+
+    day = 86_400 * 10**9
+    ts = np.arange(5, dtype=np.int64) * day
+    folders = []
+    for k, (run_id, drift) in enumerate(
+        (("20260102T000000Z-one", 10.0), ("20260103T000000Z-two", -5.0))
+    ):
+        src = runs_root / "fam" / "20260101T000000Z-abc"
+        dst = runs_root / "fam" / run_id
+        dst.mkdir()
+        (dst / "resolved.json").write_text((src / "resolved.json").read_text())
+        m = json.loads((src / "metrics.json").read_text())
+        (dst / "metrics.json").write_text(json.dumps({**m, "run_id": run_id}))
+        eq = {"lgbm": (ts, np.full(5, drift)), "logreg": (ts, np.full(5, drift - 100.0 * k - 1)),
+              "baseline: always long": (ts, np.full(5, 1.0))}  # fmt: skip
+        _equity_frame(eq).write_parquet(dst / "oos_equity.parquet")
+        folders.append(str(dst))
+    out = tmp_path / "cmp.html"
+    assert main(["runs", "compare", *folders, "--out", str(out)]) == 0
+    doc = out.read_text()
+    charts = {}
+    for raw in re.findall(
+        r'<script type="application/json" class="chart-data">(.*?)</script>', doc
+    ):
+        c = json.loads(raw.replace("<\\/", "</"))
+        charts[c["id"]] = c
+    series = charts["train_equity"]["spec"]["series"]
+    # each run's best model by net P&L, cumulative USD, and always-long once
+    assert [x["name"] for x in series] == [
+        "[1] fam/20260102T000000Z-one: lgbm", "[1] always long",
+        "[2] fam/20260103T000000Z-two: lgbm",
+    ]  # fmt: skip
+    assert series[0]["y"] == [10.0, 20.0, 30.0, 40.0, 50.0]
+    assert series[2]["y"] == [-5.0, -10.0, -15.0, -20.0, -25.0]
+
+
 def test_unknown_run_is_a_typed_error(runs_root: Path) -> None:
     with pytest.raises(RunNotFoundError, match="no such run folder"):
         resolve("definitely-not-a-run")

@@ -37,9 +37,22 @@ def test_report_renders_self_contained(tmp_path: Path) -> None:
         denials=denials,
         latency=rng.integers(2_000, 20_000, size=500),
     )
+    holds = pl.DataFrame(
+        {
+            "minute": [0, 0, 60 * 10**9 * 1440],
+            "reason": ["LOW_CONFIDENCE", "NO_DIRECTION", "LOW_CONFIDENCE"],
+            "count": [3, 1, 2],
+        },
+        schema={"minute": pl.Int64, "reason": pl.String, "count": pl.UInt64},
+    )
+    holds.write_parquet(run / "holds.parquet")
     out = write_report(run, n_trials=3)
     assert out == run / "report.html"
     doc = out.read_text()
+    # holds over time: cumulative per reason, the most frequent first
+    h = _charts(doc)["holds"]["spec"]["series"]
+    assert [x["name"] for x in h] == ["LOW_CONFIDENCE (cumulative)", "NO_DIRECTION (cumulative)"]
+    assert h[0]["y"] == [0, 3, 5, 5] and h[1]["y"] == [0, 1, 1]
     # Nothing fetched from elsewhere: no src/href attributes at all, the chart code inline.
     assert not re.search(r"\b(src|href)=", doc)
     assert "PcCharts" in doc

@@ -83,11 +83,35 @@ def test_session_hook_maps_telemetry_to_events(service: list[dict[str, Any]]) ->
     n.on_session_event("state", {"event": "halt", "reason": "news"})
     for _ in range(DENIAL_SPIKE + 5):
         n.on_session_event("denial", {"reason": "MAX_POSITION"})
+    # the engine halting itself (a breaker), and a contract roll that waits
+    n.on_session_event("state", {"event": "engine_state", "state": "REDUCING", "reason": "x"})
+    n.on_session_event("state", {"event": "engine_state", "state": "HALTED", "reason": "breaker"})
+    n.on_session_event("state", {"event": "roll_blocked", "root": "ES", "reason": "HALTED"})
     n.close()
     end = time.monotonic() + 10
-    while len(service) < 4 and time.monotonic() < end:
+    while len(service) < 6 and time.monotonic() < end:
         time.sleep(0.05)
-    assert [x["event"] for x in service] == ["session_start", "fill", "halt", "denial_spike"]
+    assert [x["event"] for x in service] == [
+        "session_start", "fill", "halt", "denial_spike", "breaker", "roll",
+    ]  # fmt: skip
     assert service[1]["id"] == "es-replay:fill:sim-1", "a fill's id is its execution id"
-    assert len({x["id"] for x in service}) == 4
+    assert len({x["id"] for x in service}) == 6
     assert service[2]["data"] == {"reason": "news"}
+    assert service[4]["data"] == {"state": "HALTED", "reason": "breaker"}
+    assert service[5]["data"] == {"root": "ES", "reason": "HALTED"}
+
+
+def test_a_training_run_posts_its_outcome(service: list[dict[str, Any]], tmp_path: Path) -> None:
+    from pycontrol.training.run import RunResult, _notify
+
+    def result(passed: bool) -> RunResult:
+        metrics = {"models": {"lgbm": {"aggregate": {"model": {"accuracy": 0.61}}},
+                              "logreg": {"aggregate": {"model": {"accuracy": 0.55}}}}}  # fmt: skip
+        return RunResult(tmp_path, metrics, {"lgbm": {"parity": {"passed": passed}}}, None, 12.0)
+
+    _notify("regime", result(True))
+    _notify("regime", result(False))
+    assert [x["event"] for x in service] == ["training", "error"]
+    assert service[0]["text"] == "regime trained in 12 s: best lgbm, export parity passed"
+    assert service[0]["source"] == "training" and service[0]["data"]["best"] == "lgbm"
+    assert "FAILED" in service[1]["text"]

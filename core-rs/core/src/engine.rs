@@ -69,6 +69,9 @@ pub struct Telemetry {
     pub decisions: u64,
     /// Signals the decision step turned into HOLD, by reason, in order of first occurrence.
     pub holds_by_reason: Vec<(String, u64)>,
+    /// The same holds over time: (start of the event-time minute, reason, count), in time
+    /// order (bounded by minutes x reasons, not by signals: a micro model asks every event).
+    pub holds_by_minute: Vec<(u64, &'static str, u64)>,
     /// BUY/SELL decisions sizing turned down (edge too small for fees, qty rounds to 0).
     pub not_sized: u64,
     pub intents: u64,
@@ -485,6 +488,10 @@ impl<V: Venue> Engine<V> {
         } else {
             None
         };
+        if ts < self.cfg.trade_window.0 {
+            // before the trading window: books, features and forecasts warm up only
+            return Ok(());
+        }
         if signal.is_some() {
             self.telemetry.signals += 1;
             let started = started.unwrap_or_else(Instant::now);
@@ -492,6 +499,26 @@ impl<V: Venue> Engine<V> {
         }
         self.sample_equity(ts, false);
         Ok(())
+    }
+
+    /// A signal the decision step held, counted by reason and by event-time minute.
+    fn hold(&mut self, ts: u64, reason: &'static str) {
+        bump(&mut self.telemetry.holds_by_reason, reason);
+        let minute = ts / 60_000_000_000 * 60_000_000_000;
+        let t = &mut self.telemetry.holds_by_minute;
+        // this minute's entries are at the tail (time order)
+        let at = t
+            .iter()
+            .rev()
+            .take_while(|(m, _, _)| *m == minute)
+            .position(|(_, r, _)| *r == reason);
+        match at {
+            Some(k) => {
+                let i = t.len() - 1 - k;
+                t[i].2 += 1;
+            }
+            None => t.push((minute, reason, 1)),
+        }
     }
 
     /// Decision -> sizing -> risk -> venue for one prediction of instrument slot `s`.
@@ -520,7 +547,7 @@ impl<V: Venue> Engine<V> {
         let Some(risk) = risk else {
             // Warming up, or a mid that has not moved: no risk estimate, no trade (sizing
             // needs a positive volatility; decide would score unknown risk as 6, a pass).
-            bump(&mut self.telemetry.holds_by_reason, "NO_VOL_FORECAST");
+            self.hold(ts, "NO_VOL_FORECAST");
             return Ok(());
         };
         self.last_risk = Some(risk);
@@ -536,7 +563,7 @@ impl<V: Venue> Engine<V> {
             Action::Sell => OrderSide::Sell,
             Action::Hold => {
                 let r = d.hold_reason.map_or("HOLD", |r| r.as_str());
-                bump(&mut self.telemetry.holds_by_reason, r);
+                self.hold(ts, r);
                 return Ok(());
             }
         };

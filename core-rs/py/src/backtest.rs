@@ -251,6 +251,17 @@ impl BacktestRun {
         Ok(d)
     }
 
+    /// Holds over time: columns minute (UTC ns, start of the event-time minute), reason,
+    /// count (the decision step's holds; `telemetry()["holds_by_reason"]` are their sums).
+    fn holds<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let x = &self.bt.engine.telemetry.holds_by_minute;
+        let d = PyDict::new(py);
+        d.set_item("minute", x.iter().map(|v| v.0).collect::<Vec<_>>())?;
+        d.set_item("reason", x.iter().map(|v| v.1).collect::<Vec<_>>())?;
+        d.set_item("count", x.iter().map(|v| v.2).collect::<Vec<_>>())?;
+        Ok(d)
+    }
+
     fn latency<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
         PyArray1::from_vec(py, self.bt.engine.latency_ns.clone())
     }

@@ -95,9 +95,15 @@ pub struct EngineArgs {
     pub corr_halflife_s: Option<f64>,
     #[pyo3(default)]
     pub corr_min_samples: Option<u32>,
+    /// The trading window (UTC ns): no decision before the start, the end of the data at
+    /// the end (a date range inside one file).
+    #[pyo3(default)]
+    pub trade_start_ns: Option<u64>,
+    #[pyo3(default)]
+    pub trade_end_ns: Option<u64>,
 }
 
-const KEYS: [&str; 37] = [
+const KEYS: [&str; 39] = [
     "definitions",
     "fee_per_contract",
     "seed",
@@ -135,6 +141,8 @@ const KEYS: [&str; 37] = [
     "position_limits",
     "corr_halflife_s",
     "corr_min_samples",
+    "trade_start_ns",
+    "trade_end_ns",
 ];
 
 /// The model behind an engine's predictor: its counters over the run and, for a registry
@@ -339,6 +347,10 @@ impl EngineArgs {
                 .unwrap_or(EngineConfig::default().corr_min_samples),
             equity_interval_ns: self.equity_interval_ns,
             flatten_at_end: self.flatten_at_end,
+            trade_window: (
+                self.trade_start_ns.unwrap_or(0),
+                self.trade_end_ns.unwrap_or(u64::MAX),
+            ),
             risk_model: self
                 .risk_model_json
                 .map(|t| RiskModelConfig::from_json(&t, "risk_model"))

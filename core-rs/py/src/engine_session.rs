@@ -34,6 +34,8 @@ pub struct EngineSession {
     symbols: Symbols,
     model: Option<ModelInfo>,
     inbox: Option<SignalInbox>,
+    /// Event-to-intent latency samples already handed out by `drain`.
+    latency_seen: usize,
 }
 
 impl EngineSession {
@@ -84,6 +86,7 @@ impl EngineSession {
                 symbols,
                 model,
                 inbox,
+                latency_seen: 0,
             })
         })
         .map_err(to_py)
@@ -154,6 +157,13 @@ impl EngineSession {
         out.set_item("updated_orders", upd)?;
         out.set_item("fills", fills)?;
         out.set_item("denials", denials)?;
+        // the engine's event-to-intent latency (wall clock, us) of the intents since the last
+        // drain: a replay's dashboard histogram and /metrics read it like a live session's
+        let lat =
+            &self.bt.engine.latency_ns[self.latency_seen.min(self.bt.engine.latency_ns.len())..];
+        let us: Vec<f64> = lat.iter().map(|ns| *ns as f64 / 1000.0).collect();
+        self.latency_seen = self.bt.engine.latency_ns.len();
+        out.set_item("latency_us", us)?;
         Ok(out)
     }
 

@@ -104,6 +104,9 @@ impl Backtest {
                     }
                 }
             }
+            // the end of the trading window is the end of the data
+            let end = self.engine.config().trade_window.1;
+            let best = best.filter(|&b| self.sources[b].head.as_ref().expect("head").ts_recv < end);
             let Some(b) = best else {
                 if !self.done {
                     self.engine.finish();

@@ -56,6 +56,12 @@ pub struct EngineConfig {
     pub corr_halflife_s: f64,
     /// Joint one-second returns a pair needs before its correlation counts (0 before).
     pub corr_min_samples: u32,
+    /// The trading window `[start, end)` in event time (UTC ns). Before `start` the data
+    /// only builds books, features and forecasts (no decision, no equity sample); at `end`
+    /// a backtest stops as at the end of its data (the end-of-data flatten included). This
+    /// is how a date range of one file is backtested: its book still starts from the
+    /// file's snapshot.
+    pub trade_window: (u64, u64),
 }
 
 impl Default for EngineConfig {
@@ -78,6 +84,7 @@ impl Default for EngineConfig {
             position_limits: Vec::new(),
             corr_halflife_s: 1800.0,
             corr_min_samples: 120,
+            trade_window: (0, u64::MAX),
         }
     }
 }
@@ -119,6 +126,12 @@ impl EngineConfig {
         }
         if self.equity_interval_ns == 0 {
             p.push("equity_interval_ns must be >= 1".into());
+        }
+        let (start, end) = self.trade_window;
+        if start >= end {
+            p.push(format!(
+                "trade_window: the start ({start}) must be before the end ({end})"
+            ));
         }
         if let Some(Err(e)) = self.risk_model.as_ref().map(|m| m.validate()) {
             p.push(e.to_string());

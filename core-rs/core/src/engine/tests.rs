@@ -444,6 +444,19 @@ fn decisions_see_the_garch_forecast() {
         .find(|(r, _)| r == "RISK_TOO_HIGH")
         .map_or(0, |(_, n)| *n);
     assert!(held >= 30, "{t:?}");
+    // the same holds over time: per minute, in time order, summing to the counts
+    let by_minute: u64 = t
+        .holds_by_minute
+        .iter()
+        .filter(|(_, r, _)| *r == "RISK_TOO_HIGH")
+        .map(|(_, _, n)| n)
+        .sum();
+    assert_eq!(by_minute, held);
+    assert!(t.holds_by_minute.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(t
+        .holds_by_minute
+        .iter()
+        .all(|(m, _, n)| m % 60_000_000_000 == 0 && *n >= 1));
 }
 
 #[test]
@@ -460,4 +473,48 @@ fn a_bad_risk_model_is_a_config_error_naming_it() {
         e.contains("risk_model") && e.contains("alpha + beta"),
         "{e}"
     );
+}
+
+#[test]
+fn a_trading_window_inside_one_file_trades_only_inside_it() {
+    // the whole day, then the same day with a window of its middle hour or so
+    let full = {
+        let engine = Engine::new(es_config(3), Box::new(alternating_signals())).unwrap();
+        let mut bt = Backtest::new(&[esh4()], engine).unwrap();
+        bt.run().unwrap();
+        bt.engine
+    };
+    let start = 1_703_541_600_000_000_000u64 + 30 * 60_000_000_000; // 22:30 UTC
+    let end = start + 60 * 60_000_000_000; // 23:30 UTC
+    let mut cfg = es_config(3);
+    cfg.trade_window = (start, end);
+    let engine = Engine::new(cfg, Box::new(alternating_signals())).unwrap();
+    let mut bt = Backtest::new(&[esh4()], engine).unwrap();
+    bt.run().unwrap();
+    let e = &bt.engine;
+    let orders = e.sim().orders();
+    assert!(!orders.is_empty(), "it trades inside the window");
+    assert!(
+        orders.len() < full.sim().orders().len(),
+        "and less than the whole day"
+    );
+    // entries are sent inside the window (bracket legs and the end's exits may be placed
+    // within the venue's latency after it)
+    assert!(orders
+        .iter()
+        .all(|o| o.ts >= start && o.ts < end + 1_000_000_000));
+    let (last, before) = e.equity.split_last().expect("equity samples");
+    assert!(before.iter().all(|p| p.ts >= start && p.ts < end));
+    assert!(last.ts >= start && last.ts < end + 1_000_000_000);
+    assert!(e.now() < end, "the data ends at the window's end");
+    // flat at the end: the end of the window is the end of the data (flatten_at_end)
+    assert!(e.positions().iter().all(|p| p.qty == 0));
+    // a window that is empty is refused by validation
+    let mut bad = es_config(3);
+    bad.trade_window = (end, start);
+    let err = Engine::new(bad, Box::new(alternating_signals()))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("trade_window"), "{err}");
 }
