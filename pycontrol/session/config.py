@@ -231,6 +231,142 @@ class IBConfig(_Base):
         return super()._from_mapping(d, where)
 
 
+TRADOVATE_HOSTS = {
+    "demo": ("demo.tradovateapi.com", "md-demo.tradovateapi.com"),
+    "live": ("live.tradovateapi.com", "md.tradovateapi.com"),
+}
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _url_problem(name: str, url: str, schemes: tuple[str, ...], hosts: tuple[str, ...]) -> str:
+    """Why ``url`` may not be used (empty: it may): loopback (the test double) or one of the
+    official hosts of the configured environment, nothing else."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        return f"{name} must be a URL string, got {url!r}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return f"{name} is not a URL: {url!r}"
+    if host in _LOOPBACK or host == "::1":
+        if parts.scheme not in schemes:
+            return f"{name} scheme must be one of {', '.join(schemes)}, got {url!r}"
+        return ""
+    if host not in hosts:
+        return f"{name} must be loopback or {' / '.join(hosts)}, got host {host!r}"
+    if parts.scheme != schemes[-1]:
+        return f"{name} to {host} must use {schemes[-1]}://, got {url!r}"
+    return ""
+
+
+@dataclass(frozen=True)
+class TradovateConfig(_Base):
+    """``[tradovate]``: the Tradovate venue. ``environment`` demo or live (live only in a live
+    session, demo never in one). URLs default to the environment's official hosts; an
+    override must be loopback (the test double) or that environment's host. Credentials are
+    the names of environment variables, never the values."""
+
+    environment: str = "demo"
+    rest_url: str = ""
+    ws_url: str = ""
+    md_url: str = ""
+    app_id: str = "pycontrol"
+    app_version: str = "1.0"
+    username_env: str = "TRADOVATE_USERNAME"
+    password_env: str = "TRADOVATE_PASSWORD"
+    cid_env: str = "TRADOVATE_CID"
+    sec_env: str = "TRADOVATE_SEC"
+    device_id_env: str = "TRADOVATE_DEVICE_ID"
+    account_env: str = "TRADOVATE_ACCOUNT"
+    connect_timeout: float = 5.0
+    request_timeout: float = 5.0
+    renew_before_s: float = 900.0
+    heartbeat_s: float = 2.5
+    server_timeout_s: float = 30.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        bad = []
+        env = self.environment
+        if env not in TRADOVATE_HOSTS:
+            bad.append(f"environment must be 'demo' or 'live', got {env!r}")
+        else:
+            rest_host, md_host = TRADOVATE_HOSTS[env]
+            for name, schemes, host in (
+                ("rest_url", ("http", "https"), rest_host),
+                ("ws_url", ("ws", "wss"), rest_host),
+                ("md_url", ("ws", "wss"), md_host),
+            ):
+                url = getattr(self, name)
+                if url != "":
+                    why = _url_problem(name, url, schemes, (host,))
+                    if why:
+                        bad.append(why)
+        for name in ("app_id", "app_version"):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not v.strip() or len(v) > 64:
+                bad.append(f"{name} must be a non-empty string of at most 64 characters")
+        for name in (
+            "username_env",
+            "password_env",
+            "cid_env",
+            "sec_env",
+            "device_id_env",
+            "account_env",
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, str) or not _ENV_NAME.fullmatch(v):
+                bad.append(f"{name} must be an environment variable name, got {v!r}")
+        for name in (
+            "connect_timeout",
+            "request_timeout",
+            "renew_before_s",
+            "heartbeat_s",
+            "server_timeout_s",
+            "reconnect_initial",
+            "reconnect_max",
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v < 1e6):
+                bad.append(f"{name} must be a number of seconds > 0, got {v!r}")
+        ri, rm = self.reconnect_initial, self.reconnect_max
+        if isinstance(ri, int | float) and isinstance(rm, int | float) and rm < ri:
+            bad.append(f"reconnect_max ({rm}) must be >= reconnect_initial ({ri})")
+        hb = self.heartbeat_s
+        if isinstance(hb, int | float) and not isinstance(hb, bool) and hb > 2.5:
+            bad.append(f"heartbeat_s must be <= 2.5 (Tradovate drops quieter clients), got {hb}")
+        if bad:
+            raise _fail("tradovate", bad)
+
+    def urls(self) -> tuple[str, str, str]:
+        """(REST base, user WebSocket, market data WebSocket) for this environment."""
+        rest_host, md_host = TRADOVATE_HOSTS[self.environment]
+        return (
+            self.rest_url or f"https://{rest_host}/v1",
+            self.ws_url or f"wss://{rest_host}/v1/websocket",
+            self.md_url or f"wss://{md_host}/v1/websocket",
+        )
+
+
+BROKERS = ("ib", "tradovate")
+
+
+@dataclass(frozen=True)
+class VenueSection(_Base):
+    """``[venue]``: which broker a paper or live session trades at."""
+
+    broker: str = "ib"
+
+    def __post_init__(self) -> None:
+        if self.broker not in BROKERS:
+            raise _fail(
+                "venue", [f"broker must be one of {', '.join(BROKERS)}, got {self.broker!r}"]
+            )
+
+
 class RiskConfig:
     """``[risk]``: the session's pre-trade limits, any key of the core's ``RiskLimits``
     (``configs/risk/default.toml`` lists them with their documented defaults). Keys left out
@@ -446,6 +582,8 @@ class SessionConfig(_Base):
     # ``[instrument]`` is a portfolio of one. Always filled: ``instruments[0] is instrument``.
     instruments: tuple[InstrumentConfig, ...] = ()
     ib: IBConfig = field(default_factory=IBConfig)
+    tradovate: TradovateConfig = field(default_factory=TradovateConfig)
+    venue: VenueSection = field(default_factory=VenueSection)
     risk: RiskConfig = field(default_factory=RiskConfig)
     zmq: ZmqConfig = field(default_factory=ZmqConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
@@ -491,6 +629,8 @@ class SessionConfig(_Base):
         sections = {
             "instrument": InstrumentConfig,
             "ib": IBConfig,
+            "tradovate": TradovateConfig,
+            "venue": VenueSection,
             "risk": RiskConfig,
             "zmq": ZmqConfig,
             "replay": ReplayConfig,

@@ -378,31 +378,15 @@ class Journal:
             q += f" WHERE status IN ({','.join('?' * len(WORKING))})"
         q += " ORDER BY client_order_id"
         rows = self._db.execute(q, WORKING if working_only else ()).fetchall()
-        return [
-            OrderRow(
-                client_order_id=int(r["client_order_id"]),
-                intent_id=r["intent_id"],
-                leg=r["leg"],
-                symbol=r["symbol"],
-                side=r["side"],
-                qty=int(r["qty"]),
-                order_type=r["order_type"],
-                price=r["price"],
-                stop_price=r["stop_price"],
-                parent_client_order_id=r["parent_client_order_id"],
-                venue_order_id=r["venue_order_id"],
-                status=r["status"],
-                filled=int(r["filled"]),
-                adopted=bool(r["adopted"]),
-            )
-            for r in rows
-        ]
+        return [_order_row(r) for r in rows]
 
     def order(self, client_order_id: int) -> OrderRow | None:
-        for o in self.orders():
-            if o.client_order_id == client_order_id:
-                return o
-        return None
+        # by primary key: a venue looks orders up on every event (a scan of all orders each
+        # time made a busy day's events quadratic)
+        r = self._db.execute(
+            "SELECT * FROM orders WHERE client_order_id=?", (client_order_id,)
+        ).fetchone()
+        return _order_row(r) if r is not None else None
 
     def order_by_venue_id(self, venue_order_id: int) -> OrderRow | None:
         row = self._db.execute(
@@ -443,6 +427,25 @@ class Journal:
     def count(self, kind: str) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM events WHERE kind=?", (kind,)).fetchone()
         return int(row[0])
+
+
+def _order_row(r: sqlite3.Row) -> OrderRow:
+    return OrderRow(
+        client_order_id=int(r["client_order_id"]),
+        intent_id=r["intent_id"],
+        leg=r["leg"],
+        symbol=r["symbol"],
+        side=r["side"],
+        qty=int(r["qty"]),
+        order_type=r["order_type"],
+        price=r["price"],
+        stop_price=r["stop_price"],
+        parent_client_order_id=r["parent_client_order_id"],
+        venue_order_id=r["venue_order_id"],
+        status=r["status"],
+        filled=int(r["filled"]),
+        adopted=bool(r["adopted"]),
+    )
 
 
 def apply_fill(qty: int, avg: float, delta: int, price: float) -> tuple[int, float]:
