@@ -29,10 +29,11 @@ from typing import Any
 
 from ib_async import IB, Contract, ExecutionFilter, Trade
 
-from pycontrol.ib.connect import Connected, IBConnectError, backoff_delays, connect
+from pycontrol.ib.connect import Connected, IBConnectError, connect
 from pycontrol.ib.contracts import resolve_front
 from pycontrol.ib.orders import build_orders, parse_order_ref
 from pycontrol.session import failpoints
+from pycontrol.session.backoff import backoff_delays
 from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal

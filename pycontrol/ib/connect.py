@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,15 +125,3 @@ def _drop(ib: IB) -> None:
         ib.disconnect()
     except ConnectionError:
         ib.client.disconnect()  # type: ignore[no-untyped-call]
-
-
-def backoff_delays(
-    initial: float, maximum: float, factor: float = 2.0, rng: random.Random | None = None
-) -> Any:
-    """Endless exponential backoff with full jitter: each delay is uniform in
-    [0.5, 1.0] x the capped exponential step, so many clients do not reconnect in lockstep."""
-    r = rng or random.Random()
-    step = initial
-    while True:
-        yield step * (0.5 + 0.5 * r.random())
-        step = min(maximum, step * factor)

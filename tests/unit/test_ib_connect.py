@@ -1,26 +1,12 @@
-"""Backoff with jitter, account checks and orderRef parsing (no sockets)."""
+"""Account checks and orderRef parsing (no sockets); the backoff IB reconnects with is the
+shared one (tests/tradovate/test_tradovate_backoff.py)."""
 
 from __future__ import annotations
 
-import itertools
-import random
-
 import pytest
 
-from pycontrol.ib.connect import (
-    IBConnectError,
-    NotPaperAccountError,
-    backoff_delays,
-    check_accounts,
-)
+from pycontrol.ib.connect import IBConnectError, NotPaperAccountError, check_accounts
 from pycontrol.ib.orders import order_ref, parse_order_ref
-
-
-def test_backoff_grows_caps_and_jitters() -> None:
-    d = list(itertools.islice(backoff_delays(0.5, 8.0, rng=random.Random(1)), 10))
-    steps = [0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8]
-    assert all(s / 2 <= x <= s for x, s in zip(d, steps, strict=True))
-    assert len({round(x, 6) for x in d[5:]}) > 1  # jittered, not lockstep
 
 
 def test_accounts() -> None:
