@@ -246,8 +246,8 @@ def _parse(body: bytes, kind: str, where: str, resolution: str = "minute") -> pl
         if not tick:
             _check_ohlc(kind, row, where, n)
         ms.append(t)
-        for name, v in row.items():
-            vals[name].append(v)
+        for name, value in row.items():
+            vals[name].append(value)
     return pl.DataFrame(
         {"ms": np.asarray(ms, dtype=np.int64)}
         | {name: pl.Series(name, col, dtype=pl.Float64) for name, col in vals.items()}
