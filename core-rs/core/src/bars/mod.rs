@@ -1081,7 +1081,8 @@ mod tests {
         }
         // Same timeframe and coarser are fine.
         assert_eq!(resample_frame(&f, Timeframe::M1, "<t>").unwrap().len(), 3);
-        assert_eq!(resample_frame(&f, Timeframe::M5, "<t>").unwrap().len(), 1);
+        // 22:14, 22:15, 22:17 UTC: the 22:10 and 22:15 five-minute bars.
+        assert_eq!(resample_frame(&f, Timeframe::M5, "<t>").unwrap().len(), 2);
     }
 
     #[test]
