@@ -50,12 +50,15 @@ Level = tuple[float, int, int]
 FeatureColumn = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]
 
 def replay_book(
-    path: str | PathLike[str], levels: int = 10
+    path: str | PathLike[str], levels: int = 10, flush: str = "event"
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, np.ndarray[Any, Any]], dict[str, Any]]: ...
 def build_bars(
     path: str | PathLike[str], timeframe: str = "1m"
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, int]]: ...
-def load_dbn_ohlcv(path: str | PathLike[str]) -> dict[str, np.ndarray[Any, Any]]: ...
+def load_dbn_ohlcv(
+    path: str | PathLike[str], timeframe: str | None = None
+) -> dict[str, np.ndarray[Any, Any]]: ...
+def trading_day_start(ts_ns: int) -> int: ...
 def resample_bars(
     timeframe: str,
     ts: np.ndarray[Any, Any],

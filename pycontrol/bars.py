@@ -1,19 +1,23 @@
 """OHLCV time bars as polars DataFrames: built from trades in Rust, loaded from bar files,
 resampled to coarser timeframes (in Rust, the code the live engine runs).
 
-Every frame has one layout: ``ts`` (bar open time, ``Datetime("ns", "UTC")``), ``open``,
+Every frame has one layout: ``ts`` (bar open time, UTC nanoseconds ``Datetime("ns", "UTC")``
+from every source, so frames of different sources concatenate), ``open``,
 ``high``, ``low``, ``close`` (float price units), ``volume`` (float), then whatever extras
 the source knows: ``instrument_id``, ``vwap``, ``trades``, ``buy_volume``, ``sell_volume``,
 ``contract``. Rows are in time order (then instrument). An interval without trades has no
-row: nothing is forward-filled or invented.
+row: nothing is forward-filled or invented. Bars longer than an hour (6h, 1d) are cut from
+the CME trading-day open, 17:00 America/Chicago with DST (docs/data.md); shorter ones at
+multiples of their length.
 
 Formats read by :func:`load_bars`, detected from the path and content:
 
 - Databento OHLCV DBN files (``.dbn``/``.dbn.zst``): per instrument, ``ts`` = ``ts_event``
   (the bar open time), plus ``instrument_id``.
-- QuantConnect/Lean futures minute trade zips (``YYYYMMDD_trade.zip``, or a folder of them):
-  one header-less CSV per contract month, ms since midnight UTC (Lean's data time zone for
-  CME futures), index points. The contract is the one with the largest volume that day
+- QuantConnect/Lean futures minute or second trade zips (``YYYYMMDD_trade.zip``, or a
+  folder of them): one header-less CSV per contract month, ms since midnight UTC (Lean's
+  data time zone for CME futures), index points. Tick, quote and open-interest zips are
+  read by :func:`pycontrol.data.lean.load`. The contract is the one with the largest volume that day
   (ties go to the nearest expiry); ``contract="201312"`` picks one. Adds ``contract``.
 - CSV bars (``.csv``/``.csv.gz``) with a ``timestamp_utc`` or ``timestamp`` column and
   ``open,high,low,close,volume``. Their timestamps are bar *close* times (the Nautilus test
@@ -92,7 +96,8 @@ def build_bars(path: PathArg, timeframe: str = "1m", *, with_stats: bool = False
 def resample_bars(df: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     """Resamples bars to a coarser ``timeframe`` (in Rust, the streaming resampler).
 
-    The input's timeframe must divide the target (1m -> 5m, 30m, 1h, 6h, 1d). Bars are
+    The input's timeframe must divide the target (1m -> 5m, 30m, 1h, 6h, 1d); a target
+    finer than the input's bar spacing raises :class:`pycontrol.ConfigError`. Bars are
     grouped per ``instrument_id`` and ``contract`` when those columns exist, and must be in
     time order within a group. Open is the first open, high the max, low the min, close the
     last close; volumes and trade counts add up; VWAP is volume-weighted (NaN if an input
@@ -150,30 +155,49 @@ def resample_bars(df: pl.DataFrame, timeframe: str) -> pl.DataFrame:
 
 
 def load_bars(
-    path: PathArg, *, contract: str | None = None, ts_label: TsLabel | None = None
+    path: PathArg,
+    *,
+    contract: str | None = None,
+    ts_label: TsLabel | None = None,
+    timeframe: str | None = None,
 ) -> pl.DataFrame:
     """Loads bars from a file in one of the formats in this module's docstring.
 
     ``contract`` (Lean only) selects a contract month, e.g. ``"201312"``; by default the
     most traded contract of each day. ``ts_label`` overrides how a CSV's timestamps are
     read (``"close"`` by default for CSV; Lean and DBN bars are stamped at open).
+
+    One load holds one timeframe. An input mixing several (a Databento live capture with
+    ``ohlcv-1s`` and ``ohlcv-1m`` records, a folder of Lean minute and second zips) raises
+    :class:`pycontrol.SchemaMismatchError` naming both timeframes and where the second
+    starts; ``timeframe="1m"`` (or ``"1s"``, ``"1h"``, ``"1d"``, ``"eod"`` for DBN) keeps
+    that one and leaves the others out.
     """
     p = Path(path)
     if p.is_dir():
         zips = sorted(z for z in p.iterdir() if (m := _LEAN_ZIP.match(z.name)) and m[2] == "trade")
         if not zips:
             _raise(_core.UnknownFormatError, p, "folder holds no Lean YYYYMMDD_trade.zip files")
-        return pl.concat([_load_lean(z, contract) for z in zips])
+        seen: _LeanSeen = {}
+        frames = [_load_lean(z, contract, timeframe, seen) for z in zips]
+        kept = [(z, f) for z, f in zip(zips, frames, strict=True) if f is not None]
+        if not kept:
+            _raise(_core.ConfigError, p, f"no Lean {timeframe} trade zips in the folder")
+        return pl.concat([f for _, f in kept])
     if not p.exists():
         _raise(_core.CoreIOError, p, "no such file")
     if _LEAN_ZIP.match(p.name):
-        return _load_lean(p, contract)
+        df = _load_lean(p, contract, timeframe)
+        if df is None:
+            _raise(_core.ConfigError, p, f"holds no {timeframe} bars")
+        return df
     with p.open("rb") as fh:
         head = fh.read(4)
     if not head:
         _raise(_core.EmptyFileError, p, "empty file (0 bytes)")
     if head.startswith(_DBN_MAGIC):
-        return _frame(_core.load_dbn_ohlcv(p)).select([*OHLCV, "instrument_id"])
+        cols = _core.load_dbn_ohlcv(p, timeframe)
+        return _frame(cols).select([*OHLCV, "instrument_id"])
     if p.name.endswith((".csv", ".csv.gz")):
         return _load_csv(p, ts_label or "close")
     _raise(
@@ -242,14 +266,44 @@ def _load_csv(p: Path, ts_label: TsLabel) -> pl.DataFrame:
             )
         period = df.select(pl.col("ts").diff().min()).item()
         df = df.with_columns(pl.col("ts") - period)
-    return df
+    # UTC nanoseconds, like DBN loads, whatever unit the arithmetic above left.
+    return df.with_columns(pl.col("ts").cast(_TS))
 
 
-def _load_lean(p: Path, contract: str | None) -> pl.DataFrame:
+# Lean resolutions that hold bars, and the timeframe each stands for.
+_LEAN_TF = {"minute": "1m", "second": "1s"}
+# The first Lean bar timeframe a load met, and where, to refuse a mix across zips.
+_LeanSeen = dict[str, str]
+
+
+def _load_lean(
+    p: Path, contract: str | None, timeframe: str | None, seen: _LeanSeen | None = None
+) -> pl.DataFrame | None:
     # Every member is checked line by line by the one Lean reader (pycontrol.data.lean).
     from pycontrol.data import lean
 
     day, _, members = lean.read_zip(p, "trade")
+    res = members[0].resolution
+    tf = _LEAN_TF.get(res)
+    if tf is None:
+        _raise(
+            _core.UnknownFormatError,
+            p,
+            f"Lean {res} data are trades, not bars: read them with "
+            "pycontrol.data.lean.load (or build bars from a DBN trades file)",
+        )
+    if timeframe is not None and tf != timeframe:
+        return None
+    if seen is not None:
+        first = seen.setdefault("tf", tf)
+        seen.setdefault("where", str(p))
+        if first != tf:
+            _raise(
+                _core.SchemaMismatchError,
+                p,
+                f"mixed bar timeframes: {tf} bars here, {first} bars in {seen['where']}; "
+                f"pass timeframe={tf!r} or timeframe={first!r} to load one",
+            )
     frames = {m.contract: m for m in members}
     if contract is None:
         # Most traded that day; ties go to the nearest expiry (smallest YYYYMM).
@@ -258,7 +312,7 @@ def _load_lean(p: Path, contract: str | None) -> pl.DataFrame:
         _raise(_core.ConfigError, p, f"contract {contract} not in zip (have {sorted(frames)})")
     member = frames[contract]
     df = member.frame.select(
-        (pl.lit(day, dtype=_TS) + pl.duration(milliseconds=pl.col("ms"))).alias("ts"),
+        (pl.lit(day, dtype=_TS) + pl.duration(milliseconds=pl.col("ms"))).cast(_TS).alias("ts"),
         *OHLCV[1:],
     )
     _check_rows(df, member.where, first_line=1)

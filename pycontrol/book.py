@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -12,6 +13,12 @@ import pyarrow as pa
 from pycontrol import _core
 
 PathArg = str | PathLike[str]
+Flush = Literal["event", "record"]
+
+
+class MissingBoundaryWarning(UserWarning):
+    """Book records whose event never closed (no F_LAST after them) were left out of a
+    replay's frame: the venue or file may not set F_LAST."""
 
 
 _TIMESTAMPS = ("ts_event", "ts_recv")
@@ -40,13 +47,30 @@ def _frame(cols: dict[str, Any], validity: dict[str, Any]) -> pl.DataFrame:
     return frame
 
 
-def replay_book(path: PathArg, levels: int = 10, *, with_stats: bool = False) -> Any:
+def replay_book(
+    path: PathArg, levels: int = 10, *, flush: Flush = "event", with_stats: bool = False
+) -> Any:
     """Replays a DBN file (MBO -> L3 books, MBP/BBO -> L2 books) and returns one row per
     event boundary (F_LAST) per instrument: timestamps, instrument id, the top `levels`
     levels per side (price, size, order count) and the integrity flags `untrusted` and
     `crossed`. With `with_stats=True` returns `(frame, stats)`, where stats counts records,
-    boundaries and book anomalies.
+    boundaries, `unflushed` (book records after the last boundary) and book anomalies.
+
+    A venue or file that never sets F_LAST has no boundaries: with `flush="event"` the
+    records after the last boundary are not in the frame, and a
+    :class:`MissingBoundaryWarning` says how many (an all-records-unflushed file would
+    otherwise give an empty frame without a word). `flush="record"` emits a row after
+    every book record instead.
     """
-    cols, validity, stats = _core.replay_book(path, levels)
+    cols, validity, stats = _core.replay_book(path, levels, flush)
     df = _frame(cols, validity)
+    if stats["unflushed"]:
+        warnings.warn(
+            f"{path}: {stats['unflushed']} of {stats['book_records']} book records came "
+            f"after the last F_LAST boundary ({stats['boundaries']} boundaries in the file) "
+            "and are not in the frame; if the venue does not set F_LAST, pass "
+            "flush='record' for a row per record",
+            MissingBoundaryWarning,
+            stacklevel=2,
+        )
     return (df, stats) if with_stats else df

@@ -153,7 +153,7 @@ def _lean(path: Path) -> FileFacts:
     day_ns = _epoch_ns(day)
     return FileFacts(
         format="lean-zip",
-        schema=f"minute-{kind}",
+        schema=f"{members[0].resolution}-{kind}",
         instruments=sorted(instruments),
         ts_start_ns=None if ms_lo is None else day_ns + ms_lo * 1_000_000,
         ts_end_ns=None if ms_hi is None else day_ns + ms_hi * 1_000_000,

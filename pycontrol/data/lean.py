@@ -1,12 +1,28 @@
-"""QuantConnect/Lean futures minute zips (``YYYYMMDD_<trade|quote|openinterest>.zip``), read
-defensively: the one reader behind ``load_bars`` and ``data ingest``.
+"""QuantConnect/Lean futures zips (``YYYYMMDD_<trade|quote|openinterest>.zip``) of minute,
+second or tick resolution, read defensively: the one reader behind ``load_bars``,
+:func:`load` and ``data ingest``.
+
+Lean's futures layout: one header-less CSV per contract month,
+``YYYYMMDD_<root>_<minute|second|tick>_<trade|quote|openinterest>_<YYYYMM>.csv``
+(``_<YYYYMMDD expiry>`` may follow the month), time = ms since midnight in the data time
+zone (UTC for CME futures), actual prices. Columns (:data:`COLUMNS`):
+
+- minute/second trade bars: ms, open, high, low, close, volume
+- minute/second quote bars: ms, bid open/high/low/close, last bid size, ask open/high/
+  low/close, last ask size
+- tick trades: ms, price, quantity, exchange, sale condition, suspicious (0/1)
+- tick quotes: ms, bid price, bid size, ask price, ask size, exchange, condition, suspicious
+- open interest (any resolution): ms, open interest
+
+One zip holds one resolution and type; members that disagree are refused. Bars must have
+strictly increasing times; ticks non-decreasing (several trades share a millisecond).
 
 Nothing in a zip is trusted. The file name must carry a real date; every member must be
 stored or deflated (no other method, no encryption), at most :data:`MAX_MEMBER_BYTES`
 uncompressed (checked against the header and again while reading, so a small zip cannot
 inflate without bound), and intact (CRC). Every line must have its type's column count,
-an integer ms-since-midnight inside the day, strictly increasing, finite prices with
-high >= low (and open/close inside them for trade bars) and sizes that are non-negative
+an integer ms-since-midnight inside the day, in time order, finite prices with
+high >= low (and open/close inside them for bars) and sizes that are non-negative
 integers. The first bad line raises :class:`pycontrol.BadLineError` naming
 ``<zip>:<member>`` and the line; a damaged archive raises
 :class:`pycontrol.CorruptCompressionError`, an unsupported one
@@ -31,13 +47,15 @@ from pycontrol import _core
 from pycontrol.bars import brief
 
 ZIP_NAME = re.compile(r"^(\d{8})_(trade|quote|openinterest)\.zip$")
-MEMBER_NAME = re.compile(r"^(\d{8})_([a-z0-9]+)_minute_(trade|quote|openinterest)_(\d{6})\.csv$")
+MEMBER_NAME = re.compile(
+    r"^(\d{8})_([a-z0-9]+)_(minute|second|tick)_(trade|quote|openinterest)_(\d{6})(?:_\d{8})?\.csv$"
+)
 # A day of minute bars is ~100 KiB; 16 MiB leaves room for any real member and caps a bomb.
 MAX_MEMBER_BYTES = 16 << 20
 MAX_MEMBERS = 256
 DAY_MS = 86_400_000
 
-COLUMNS: dict[str, list[str]] = {
+BAR_COLUMNS: dict[str, list[str]] = {
     "trade": ["ms", "open", "high", "low", "close", "volume"],
     "quote": [
         "ms",
@@ -54,7 +72,37 @@ COLUMNS: dict[str, list[str]] = {
     ],
     "openinterest": ["ms", "open_interest"],
 }
-_SIZES = {"volume", "bid_size", "ask_size", "open_interest"}
+TICK_COLUMNS: dict[str, list[str]] = {
+    "trade": ["ms", "price", "quantity", "exchange", "condition", "suspicious"],
+    "quote": [
+        "ms",
+        "bid_price",
+        "bid_size",
+        "ask_price",
+        "ask_size",
+        "exchange",
+        "condition",
+        "suspicious",
+    ],
+    "openinterest": ["ms", "open_interest"],
+}
+# Kept for callers that know only minute bars.
+COLUMNS = BAR_COLUMNS
+_SIZES = {"volume", "bid_size", "ask_size", "open_interest", "quantity"}
+_TEXT = {"exchange", "condition"}
+_FLAGS = {"suspicious"}
+# Quotes may leave one side empty (no bid or no ask in that minute or tick): its prices
+# read as null (never invented), an empty size as 0. A side's bar prices are all empty or
+# none are.
+_SIDE_PRICES = {
+    f"{side}_{p}" for side in ("bid", "ask") for p in ("open", "high", "low", "close", "price")
+}
+_SIDE_SIZES = {"bid_size", "ask_size"}
+
+
+def columns(resolution: str, kind: str) -> list[str]:
+    """The CSV columns of a Lean member of this resolution and type."""
+    return (TICK_COLUMNS if resolution == "tick" else BAR_COLUMNS)[kind]
 
 
 @dataclass(frozen=True)
@@ -66,6 +114,7 @@ class LeanMember:
     contract: str
     frame: pl.DataFrame
     where: str
+    resolution: str = "minute"
 
 
 def _raise(
@@ -123,8 +172,9 @@ def _member_bytes(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> byt
     return body
 
 
-def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
-    names = COLUMNS[kind]
+def _parse(body: bytes, kind: str, where: str, resolution: str = "minute") -> pl.DataFrame:
+    names = columns(resolution, kind)
+    tick = resolution == "tick"
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError as e:
@@ -135,7 +185,9 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             body.count(b"\n", 0, e.start) + 1,
         )
     ms: list[int] = []
-    vals: list[list[float]] = [[] for _ in names[1:]]
+    vals: dict[str, list[float | None]] = {n: [] for n in names[1:] if n not in _TEXT | _FLAGS}
+    texts: dict[str, list[str]] = {n: [] for n in names[1:] if n in _TEXT}
+    flags: dict[str, list[bool]] = {n: [] for n in names[1:] if n in _FLAGS}
     prev = -1
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -145,7 +197,7 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             _raise(
                 _core.BadLineError,
                 where,
-                f"{len(parts)} columns, a Lean minute {kind} line has {len(names)} "
+                f"{len(parts)} columns, a Lean {resolution} {kind} line has {len(names)} "
                 f"({','.join(names)})",
                 n,
             )
@@ -157,39 +209,62 @@ def _parse(body: bytes, kind: str, where: str) -> pl.DataFrame:
             )
         if not 0 <= t < DAY_MS:
             _raise(_core.BadLineError, where, f"ms since midnight {t} is outside the day", n)
-        if t <= prev:
+        # Bars have one row per interval; ticks may share a millisecond.
+        if t < prev or (t == prev and not tick):
             _raise(_core.BadLineError, where, f"time {t} ms does not increase (previous {prev})", n)
         prev = t
-        row: list[float] = []
+        row: dict[str, float | None] = {}
         for name, raw in zip(names[1:], parts[1:], strict=True):
-            try:
-                v = float(raw)
-            except ValueError:
-                _raise(_core.BadLineError, where, f"{name} {raw!r} is not a number", n)
+            if name in _TEXT:
+                texts[name].append(raw.strip())
+                continue
+            if name in _FLAGS:
+                flag = raw.strip().lower()
+                if flag not in ("0", "1", "true", "false", ""):
+                    _raise(_core.BadLineError, where, f"{name} {raw!r} is not 0/1", n)
+                flags[name].append(flag in ("1", "true"))
+                continue
+            if raw.strip() == "" and name in _SIDE_PRICES | _SIDE_SIZES:
+                if name in _SIDE_PRICES:
+                    row[name] = None
+                    continue
+                v = 0.0
+            else:
+                try:
+                    v = float(raw)
+                except ValueError:
+                    _raise(_core.BadLineError, where, f"{name} {raw!r} is not a number", n)
             if not math.isfinite(v):
                 _raise(_core.BadLineError, where, f"{name} {raw!r} is not finite", n)
             if name in _SIZES and (v < 0 or v != int(v)):
                 _raise(
                     _core.BadLineError, where, f"{name} {raw!r} is not a non-negative integer", n
                 )
-            row.append(v)
-        _check_ohlc(kind, dict(zip(names[1:], row, strict=True)), where, n)
+            if name == "price" and v <= 0:
+                _raise(_core.BadLineError, where, f"trade price {raw!r} is not positive", n)
+            row[name] = v
+        if not tick:
+            _check_ohlc(kind, row, where, n)
         ms.append(t)
-        for col, v in zip(vals, row, strict=True):
-            col.append(v)
+        for name, value in row.items():
+            vals[name].append(value)
     return pl.DataFrame(
         {"ms": np.asarray(ms, dtype=np.int64)}
-        | {
-            name: np.asarray(col, dtype=np.float64)
-            for name, col in zip(names[1:], vals, strict=True)
-        }
-    )
+        | {name: pl.Series(name, col, dtype=pl.Float64) for name, col in vals.items()}
+        | {name: pl.Series(name, col, dtype=pl.String) for name, col in texts.items()}
+        | {name: pl.Series(name, col, dtype=pl.Boolean) for name, col in flags.items()}
+    ).select(names)
 
 
-def _check_ohlc(kind: str, r: dict[str, float], where: str, n: int) -> None:
+def _check_ohlc(kind: str, r: dict[str, float | None], where: str, n: int) -> None:
     sides = {"trade": [""], "quote": ["bid_", "ask_"], "openinterest": []}[kind]
     for s in sides:
-        o, h, lo, c = r[f"{s}open"], r[f"{s}high"], r[f"{s}low"], r[f"{s}close"]
+        px = [r[f"{s}{k}"] for k in ("open", "high", "low", "close")]
+        if all(v is None for v in px):
+            continue  # an empty quote side
+        if any(v is None for v in px):
+            _raise(_core.BadLineError, where, f"{s}open/high/low/close are partly empty", n)
+        o, h, lo, c = (float(v) for v in px)  # type: ignore[arg-type]
         if h < lo:
             _raise(_core.BadLineError, where, f"{s}high {h} is below {s}low {lo}", n)
         if not (lo <= o <= h and lo <= c <= h):
@@ -216,13 +291,15 @@ def read_zip(path: Path, kind: str | None = None) -> tuple[datetime, str, list[L
                 _raise(
                     _core.TooLargeError, path, f"{len(infos)} members, over the {MAX_MEMBERS} cap"
                 )
+            resolution: tuple[str, str] | None = None
             for info in infos:
                 m = MEMBER_NAME.match(info.filename)
-                if m is None or m[3] != zkind:
+                if m is None or m[4] != zkind:
                     _raise(
                         _core.UnknownFormatError,
                         path,
-                        f"member {info.filename!r} is not a Lean minute {zkind} CSV",
+                        f"member {info.filename!r} is not a Lean minute, second or tick "
+                        f"{zkind} CSV",
                     )
                 if m[1] != path.name[:8]:
                     _raise(
@@ -230,13 +307,54 @@ def read_zip(path: Path, kind: str | None = None) -> tuple[datetime, str, list[L
                         path,
                         f"member {info.filename!r} is dated {m[1]}, the zip {path.name[:8]}",
                     )
+                if resolution is None:
+                    resolution = (m[3], info.filename)
+                elif resolution[0] != m[3]:
+                    # One zip, one timeframe: never mix minute bars with ticks or seconds.
+                    _raise(
+                        _core.SchemaMismatchError,
+                        path,
+                        f"mixed resolutions: member {info.filename!r} is {m[3]} data, "
+                        f"{resolution[1]!r} is {resolution[0]}",
+                    )
                 where = f"{path}:{info.filename}"
-                frame = _parse(_member_bytes(zf, info, path), zkind, where)
-                out.append(LeanMember(m[2], m[4], frame, where))
+                frame = _parse(_member_bytes(zf, info, path), zkind, where, m[3])
+                out.append(LeanMember(m[2], m[5], frame, where, m[3]))
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         _raise(_core.CorruptCompressionError, path, f"not a readable zip: {brief(e)}")
     except OSError as e:
         _raise(_core.CoreIOError, path, f"cannot read: {brief(e)}")
     if not out:
-        _raise(_core.UnknownFormatError, path, f"zip holds no *_minute_{zkind}_YYYYMM.csv members")
+        _raise(
+            _core.UnknownFormatError,
+            path,
+            f"zip holds no *_<minute|second|tick>_{zkind}_YYYYMM.csv members",
+        )
     return day, zkind, out
+
+
+_TS = pl.Datetime("ns", "UTC")
+
+
+def load(path: str | Path, contract: str | None = None) -> pl.DataFrame:
+    """Every row of a Lean zip (any resolution, trade, quote or open interest) as one frame:
+    ``ts`` (UTC ns, like DBN: the day plus the ms offset; for bars, the bar's open time),
+    the member's columns without ``ms``, then ``contract`` (``YYYYMM``). Rows are in time
+    order, then contract. ``contract`` keeps one month (ConfigError naming the ones the zip
+    has if it is absent)."""
+    p = Path(path)
+    day, _, members = read_zip(p)
+    if contract is not None:
+        have = sorted(m.contract for m in members)
+        members = [m for m in members if m.contract == contract]
+        if not members:
+            _raise(_core.ConfigError, p, f"contract {contract} not in zip (have {have})")
+    frames = [
+        m.frame.select(
+            (pl.lit(day, dtype=_TS) + pl.duration(milliseconds=pl.col("ms"))).cast(_TS).alias("ts"),
+            pl.exclude("ms"),
+            pl.lit(m.contract).alias("contract"),
+        )
+        for m in members
+    ]
+    return pl.concat(frames).sort(["ts", "contract"], maintain_order=True)

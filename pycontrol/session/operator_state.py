@@ -14,17 +14,14 @@ new day.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from pycontrol import _core
 from pycontrol._core import average_cost
 from pycontrol.session.journal import Journal
 
-CHICAGO = ZoneInfo("America/Chicago")
-DAY_START = dt.time(17, 0)
 STATES = ("ACTIVE", "REDUCING", "HALTED")
 
 # Journal event kinds that set the trading state, and the state each sets. ``state`` events
@@ -33,11 +30,9 @@ _STATE_OF = {"halt": "HALTED", "resume": "ACTIVE", "reducing": "REDUCING", "flat
 
 
 def trading_day_start(ts_ns: int) -> int:
-    """UTC ns of the start (17:00 Chicago) of the CME trading day that ``ts_ns`` falls in."""
-    t = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).astimezone(CHICAGO)
-    day = t.date() if t.time() >= DAY_START else t.date() - dt.timedelta(days=1)
-    start = dt.datetime.combine(day, DAY_START, tzinfo=CHICAGO)
-    return int(start.timestamp()) * 1_000_000_000
+    """UTC ns of the start (17:00 Chicago) of the CME trading day that ``ts_ns`` falls in:
+    the core's rule (``tradecore::features::session``), the one bars and features use."""
+    return _core.trading_day_start(ts_ns)
 
 
 @dataclass

@@ -112,10 +112,13 @@ def test_lean_contract_parameter(shared_data: Path) -> None:
 def test_lean_folder_resampled_to_5m_equals_polars_group_by(shared_data: Path) -> None:
     minutes = load_bars(shared_data / "bars" / "lean-es-minute")
     assert minutes.height == 1344 + 1372 + 1371 + 1368 + 1253
+    # 1d bars are CME sessions (17:00 Chicago = 22:00 UTC in October 2013, CDT).
+    session = (pl.col("ts") - pl.duration(hours=22)).dt.truncate("1d") + pl.duration(hours=22)
     for every in ["5m", "1h", "1d"]:
         got = resample_bars(minutes, every)
+        key = session if every == "1d" else pl.col("ts").dt.truncate(every)
         want = (
-            minutes.group_by(pl.col("ts").dt.truncate(every), "contract", maintain_order=True)
+            minutes.group_by(key, "contract", maintain_order=True)
             .agg(
                 pl.col("open").first(),
                 pl.col("high").max(),
@@ -127,7 +130,9 @@ def test_lean_folder_resampled_to_5m_equals_polars_group_by(shared_data: Path) -
             .select(got.columns)
         )
         assert got.equals(want), every
-    assert resample_bars(minutes, "1d").height == 5
+    # Five UTC days of Lean data are five sessions, each from 22:00 UTC the evening before
+    # (Sun 6 Oct 22:00 ... Thu 10 Oct 22:00; Friday evening does not trade).
+    assert resample_bars(minutes, "1d")["ts"].dt.hour().to_list() == [22] * 5
 
 
 def test_csv_loaders_shapes(shared_data: Path) -> None:

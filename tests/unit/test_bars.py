@@ -6,8 +6,9 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -23,6 +24,7 @@ from pycontrol import (
 )
 
 CSV_HEAD = "timestamp_utc,open,high,low,close,volume\n"
+CHICAGO = ZoneInfo("America/Chicago")
 
 
 def _lobster(tmp_path: Path, rows: list[str]) -> Path:
@@ -91,7 +93,7 @@ def test_each_timeframe(tmp_path: Path, timeframe: str, n_bars: int) -> None:
     df = build_bars(p, timeframe)
     assert df.height == n_bars
     assert df["volume"].sum() == 5.0
-    assert df.select((pl.col("ts") == pl.col("ts").dt.truncate(timeframe)).all()).item()
+    assert df.select((pl.col("ts") == _truncate(timeframe)).all()).item()
 
 
 def test_decreasing_time_names_the_row(tmp_path: Path) -> None:
@@ -131,9 +133,34 @@ def _minute_bars() -> pl.DataFrame:
     ).with_columns(pl.col("ts").cast(pl.Datetime("ns", "UTC")))
 
 
+def _session_open(ts: datetime) -> datetime:
+    """The CME day's 17:00 Chicago open by the tz database (an oracle apart from the core)."""
+    local = ts.astimezone(CHICAGO)
+    day = local.date() if local.hour >= 17 else local.date() - timedelta(days=1)
+    return datetime.combine(day, time(17), tzinfo=CHICAGO).astimezone(UTC)
+
+
+def _truncate(every: str) -> pl.Expr:
+    """Bar open times: epoch multiples up to 1h, CME-session multiples above."""
+    hours = {"6h": 6, "1d": 24}.get(every)
+    if hours is None:
+        return pl.col("ts").dt.truncate(every)
+
+    def bucket(ts: datetime) -> datetime:
+        start = _session_open(ts)
+        return start + (ts - start) // timedelta(hours=hours) * timedelta(hours=hours)
+
+    # Python datetimes are microseconds; the bars' ts are nanoseconds.
+    return (
+        pl.col("ts")
+        .map_elements(bucket, return_dtype=pl.Datetime("us", "UTC"))
+        .cast(pl.Datetime("ns", "UTC"))
+    )
+
+
 def _reference(df: pl.DataFrame, every: str) -> pl.DataFrame:
     return (
-        df.group_by(pl.col("ts").dt.truncate(every), maintain_order=True)
+        df.group_by(_truncate(every), maintain_order=True)
         .agg(
             pl.col("open").first(),
             pl.col("high").max(),
@@ -169,7 +196,7 @@ def test_resample_keeps_known_extras_and_groups_instruments() -> None:
             ),
         ]
     ).sort("ts", "instrument_id", maintain_order=True)
-    got = resample_bars(two, "1d")
+    got = resample_bars(two, "1h")  # 23:00 and 00:00 UTC
     assert got.columns == [
         "ts",
         "open",

@@ -79,8 +79,23 @@ pub struct ReplayStats {
     pub book_records: u64,
     pub other_records: u64,
     pub boundaries: u64,
+    /// Book records applied after the last boundary: at the end of a file, records whose
+    /// event never closed. A venue that never sets F_LAST leaves every book record here
+    /// (and an empty frame under [`Flush::Event`]).
+    pub unflushed: u64,
     pub instruments: usize,
     pub anomalies: AnomalyCounts,
+}
+
+/// When a replay hands the book to its sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flush {
+    /// At every event boundary (F_LAST), as Databento marks them.
+    #[default]
+    Event,
+    /// After every book record: for venues or files that never set F_LAST (each record
+    /// then stands alone, and books between the records of one event are shown).
+    Record,
 }
 
 /// Books per instrument. Few instruments per file, so a vector with a last-hit cache
@@ -89,6 +104,7 @@ pub struct ReplayStats {
 pub struct Books {
     entries: Vec<(u32, AnyBook)>,
     last: usize,
+    flush: Flush,
 }
 
 impl Books {
@@ -111,6 +127,11 @@ impl Books {
         };
         self.last = i;
         &mut self.entries[i].1
+    }
+
+    /// Sets when boundaries are reported ([`Flush`]).
+    pub fn set_flush(&mut self, flush: Flush) {
+        self.flush = flush;
     }
 
     pub fn book(&self, id: u32) -> Option<&AnyBook> {
@@ -151,7 +172,7 @@ impl Books {
             }
             _ => return None,
         };
-        if !flags.is_last() {
+        if !flags.is_last() && self.flush == Flush::Event {
             return None;
         }
         let crossed = self.entries[self.last].1.end_event();
@@ -223,6 +244,11 @@ impl Replay {
         Ok(Self::new(DbnReader::open(path)?))
     }
 
+    /// Sets when boundaries are reported ([`Flush`]); before the first record.
+    pub fn set_flush(&mut self, flush: Flush) {
+        self.books.set_flush(flush);
+    }
+
     pub fn reader(&self) -> &DbnReader {
         &self.reader
     }
@@ -279,9 +305,13 @@ impl Replay {
         } else {
             self.stats.other_records += 1;
         }
+        let is_book = book_ts_recv(&rec).is_some();
         let boundary = self.books.apply(&rec);
         if boundary.is_some() {
             self.stats.boundaries += 1;
+            self.stats.unflushed = 0;
+        } else if is_book {
+            self.stats.unflushed += 1;
         }
         Ok(Some(boundary))
     }
@@ -289,11 +319,20 @@ impl Replay {
 
 /// Streams `reader` through books, calling `sink` at every event boundary with the book
 /// that the event touched.
-pub fn replay_with<F>(reader: DbnReader, mut sink: F) -> Result<Replay>
+pub fn replay_with<F>(reader: DbnReader, sink: F) -> Result<Replay>
+where
+    F: FnMut(&Boundary, &AnyBook),
+{
+    replay_flush_with(reader, Flush::Event, sink)
+}
+
+/// [`replay_with`], calling `sink` at the boundaries `flush` chooses.
+pub fn replay_flush_with<F>(reader: DbnReader, flush: Flush, mut sink: F) -> Result<Replay>
 where
     F: FnMut(&Boundary, &AnyBook),
 {
     let mut replay = Replay::new(reader);
+    replay.set_flush(flush);
     while let Some(b) = replay.next_boundary()? {
         let book = &replay.books.entries[replay.books.last].1;
         sink(&b, book);
@@ -415,12 +454,22 @@ impl BookFrame {
 
 /// Replays `path` and returns the top `levels` of the touched book at every boundary.
 pub fn replay_book(path: impl AsRef<Path>, levels: usize) -> Result<(BookFrame, ReplayStats)> {
+    replay_book_flush(path, levels, Flush::Event)
+}
+
+/// [`replay_book`] with a row at the boundaries `flush` chooses (one per record with
+/// [`Flush::Record`]).
+pub fn replay_book_flush(
+    path: impl AsRef<Path>,
+    levels: usize,
+    flush: Flush,
+) -> Result<(BookFrame, ReplayStats)> {
     if levels == 0 || levels > 50 {
         return Err(CoreError::Config(format!(
             "levels must be 1..=50, got {levels}"
         )));
     }
     let mut frame = BookFrame::new(levels);
-    let replay = replay_with(DbnReader::open(path)?, |b, book| frame.push(b, book))?;
+    let replay = replay_flush_with(DbnReader::open(path)?, flush, |b, book| frame.push(b, book))?;
     Ok((frame, replay.stats()))
 }

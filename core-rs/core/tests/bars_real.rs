@@ -40,9 +40,10 @@ fn trades_give_databento_minute_bars_for_every_covered_minute() {
     )
     .unwrap();
     assert_eq!((stats.records, stats.trades), (120, 120));
-    let theirs = load_dbn_ohlcv(nautilus(
-        "futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst",
-    ))
+    let theirs = load_dbn_ohlcv(
+        nautilus("futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"),
+        None,
+    )
     .unwrap();
     assert_eq!(rows(&theirs, ESU4).len(), 30);
 

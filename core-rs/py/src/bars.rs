@@ -13,6 +13,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build_bars, m)?)?;
     m.add_function(wrap_pyfunction!(load_dbn_ohlcv, m)?)?;
     m.add_function(wrap_pyfunction!(resample_bars, m)?)?;
+    m.add_function(wrap_pyfunction!(trading_day_start, m)?)?;
     Ok(())
 }
 
@@ -51,13 +52,24 @@ fn build_bars<'py>(
     Ok((columns(py, frame)?, s))
 }
 
-/// Reads a Databento OHLCV file's bars.
+/// Reads a Databento OHLCV file's bars; `timeframe` picks one of several in a mixed file.
 #[pyfunction]
-fn load_dbn_ohlcv<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (path, timeframe = None))]
+fn load_dbn_ohlcv<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    timeframe: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
     let frame = py
-        .detach(|| bars::sources::load_dbn_ohlcv(&path))
+        .detach(|| bars::sources::load_dbn_ohlcv(&path, timeframe))
         .map_err(to_py)?;
     columns(py, frame)
+}
+
+/// UTC ns of the 17:00 Chicago open of the CME trading day holding UTC ns `ts_ns`.
+#[pyfunction]
+fn trading_day_start(ts_ns: u64) -> u64 {
+    tradecore::features::session::trading_day_start(ts_ns)
 }
 
 /// Resamples bar columns (rows in time order per instrument) to `timeframe`.

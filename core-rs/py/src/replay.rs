@@ -28,6 +28,7 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, 
     d.set_item("book_records", s.book_records)?;
     d.set_item("other_records", s.other_records)?;
     d.set_item("boundaries", s.boundaries)?;
+    d.set_item("unflushed", s.unflushed)?;
     d.set_item("instruments", s.instruments)?;
     d.set_item("anomalies", anomalies_dict(py, &s.anomalies)?)?;
     Ok(d)
@@ -37,15 +38,25 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &ReplayStats) -> PyResult<Bound<'py, 
 /// `validity` maps a price column to its Arrow validity bitmap when some rows lack that
 /// level, so Python assembles Arrow arrays from these buffers without copying.
 #[pyfunction]
-#[pyo3(signature = (path, levels = 10))]
+#[pyo3(signature = (path, levels = 10, flush = "event"))]
 fn replay_book<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     levels: i128,
+    flush: &str,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let levels: usize = crate::errors::int_arg("levels", levels)?;
+    let flush = match flush {
+        "event" => replay::Flush::Event,
+        "record" => replay::Flush::Record,
+        other => {
+            return Err(to_py(tradecore::CoreError::Config(format!(
+                "flush must be \"event\" or \"record\", got {other:?}"
+            ))))
+        }
+    };
     let (mut frame, stats) = py
-        .detach(|| replay::replay_book(&path, levels))
+        .detach(|| replay::replay_book_flush(&path, levels, flush))
         .map_err(to_py)?;
     let cols = PyDict::new(py);
     cols.set_item(

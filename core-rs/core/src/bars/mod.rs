@@ -3,9 +3,14 @@
 //! coarser bars (1m -> 5m ... 1d, [`Resampler`]), with one set of rules for all of them.
 //!
 //! Rules (the same in batch and live):
-//! - A bar's `ts` is the open time of its interval: the trade time floored to the
-//!   timeframe, in UTC nanoseconds since the UNIX epoch. Intervals are `[ts, ts + tf)`:
-//!   a trade exactly on an edge opens the next bar.
+//! - A bar's `ts` is the open time of its interval, in UTC nanoseconds since the UNIX
+//!   epoch. Bars of an hour or less are the trade time floored to the timeframe; longer
+//!   bars (2h ... 6h, 1d) are cut from the CME trading-day open, 17:00 America/Chicago
+//!   (23:00 UTC in winter, 22:00 UTC in summer; [`crate::features::session`]), so a daily
+//!   bar is one trading day and 6h bars open at 17:00, 23:00, 05:00 and 11:00 Chicago. The
+//!   session opens on a whole UTC hour, so for bars of an hour or less the two rules agree.
+//!   Intervals are `[ts, ts + tf)` (a session bar ends at the next day's open at the
+//!   latest): a trade exactly on an edge opens the next bar.
 //! - An interval without trades yields no bar; nothing is carried forward or invented.
 //! - The builder emits a bar when the first trade of a later interval arrives; `flush`
 //!   emits the last bar, which may be partial if the data stops inside its interval.
@@ -59,13 +64,15 @@ impl Aggressor {
     }
 }
 
-/// A bar length that divides a UTC day (or is one day), so every bar starts at a
-/// multiple of its length since the epoch and day bars start at 00:00 UTC.
+/// A bar length that divides a day (or is one day). Bars of an hour or less start at a
+/// multiple of their length since the epoch; longer ones at a multiple of their length
+/// after the CME trading-day open (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timeframe(u64);
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 const DAY_SECS: u64 = 86_400;
+const HOUR_NS: u64 = 3_600 * NS_PER_SEC;
 
 impl Timeframe {
     pub const S1: Timeframe = Timeframe(NS_PER_SEC);
@@ -109,7 +116,7 @@ impl Timeframe {
             .ok_or_else(|| bad("must be positive"))?;
         if DAY_SECS % secs != 0 {
             return Err(bad(
-                "must divide one day (86400 s) so bars align to 00:00 UTC",
+                "must divide one day (86400 s) so bars align to the trading-day open",
             ));
         }
         Ok(Timeframe(secs * NS_PER_SEC))
@@ -119,10 +126,39 @@ impl Timeframe {
         self.0
     }
 
-    /// Open time of the interval holding `ts`.
+    /// Open time of the interval holding `ts` (module docs: epoch-aligned up to an hour,
+    /// session-aligned above).
     #[inline]
     pub fn floor(self, ts: u64) -> u64 {
-        ts - ts % self.0
+        if HOUR_NS % self.0 == 0 {
+            return ts - ts % self.0;
+        }
+        let open = crate::features::session::trading_day_start(ts);
+        if ts < open {
+            // Only before the first trading day after the epoch (trading_day_start clamps).
+            return ts - ts % self.0;
+        }
+        if self.0 == DAY_SECS * NS_PER_SEC {
+            return open; // one trading day, whether 23, 24 or 25 hours long
+        }
+        open + (ts - open) / self.0 * self.0
+    }
+
+    /// End (exclusive) of the interval that opened at `open` (a value of [`Self::floor`]):
+    /// `open + tf`, except that a session bar stops at the next trading-day open (a daily
+    /// bar over the 23 h and 25 h days of the DST weekends).
+    #[inline]
+    pub fn end(self, open: u64) -> u64 {
+        if HOUR_NS % self.0 == 0 {
+            return open + self.0;
+        }
+        let day = crate::features::session::trading_day_start(open);
+        // 26 h after a day's open is 1-3 h into the next day whatever the day's length.
+        let next = crate::features::session::trading_day_start(day + 26 * HOUR_NS);
+        if self.0 == DAY_SECS * NS_PER_SEC {
+            return next.max(open + 1);
+        }
+        (open + self.0).min(next.max(open + 1))
     }
 
     /// Canonical label, e.g. "5m".
@@ -311,7 +347,7 @@ impl BarBuilder {
     /// its interval, without waiting for the next trade. The bar is then sealed: a later
     /// trade stamped inside its interval is refused as going back in time.
     pub fn close_through(&mut self, now: u64) -> Option<Bar> {
-        let end = self.cur.as_ref()?.bar.ts + self.tf.nanos();
+        let end = self.tf.end(self.cur.as_ref()?.bar.ts);
         if now < end {
             return None;
         }
@@ -616,6 +652,40 @@ impl BarFrame {
     }
 }
 
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The input's bar period as far as the data shows it: the greatest common divisor of the
+/// gaps between consecutive bars of each instrument (1m bars with holes still give 1m).
+/// `None` when no instrument has two bars with different times.
+pub fn bar_spacing(f: &BarFrame) -> Option<u64> {
+    let mut last: PerInstrument<u64> = PerInstrument::default();
+    let mut g = 0u64;
+    for i in 0..f.len() {
+        let ts = f.ts[i];
+        let prev = last.get_or(f.instrument_id[i], || ts);
+        if ts > *prev {
+            g = gcd(g, ts - *prev);
+        }
+        *prev = ts;
+    }
+    (g > 0).then_some(g)
+}
+
+/// A spacing in words: "1m", "90s", "250ms".
+fn spacing_label(ns: u64) -> String {
+    if ns % NS_PER_SEC == 0 {
+        Timeframe(ns).label()
+    } else {
+        format!("{}us", ns / 1_000)
+    }
+}
+
 /// Resamples a frame of bars (rows in time order per instrument) to `tf`. `name` names the
 /// input in errors (a path, or "<dataframe>"); rows are counted from 0.
 pub fn resample_frame(input: &BarFrame, tf: Timeframe, name: &str) -> Result<BarFrame> {
@@ -626,6 +696,16 @@ pub fn resample_frame(input: &BarFrame, tf: Timeframe, name: &str) -> Result<Bar
         line: row as u64,
         detail: format!("row {row}: {detail}"),
     };
+    if let Some(spacing) = bar_spacing(input) {
+        if tf.nanos() < spacing {
+            return Err(CoreError::Config(format!(
+                "{name}: cannot resample to {}: it is finer than the input bars, spaced {} \
+                 (resampling only makes bars coarser; build finer bars from trades)",
+                tf.label(),
+                spacing_label(spacing)
+            )));
+        }
+    }
     let mut states: PerInstrument<Resampler> = PerInstrument::default();
     let mut out = BarFrame::default();
     for i in 0..input.len() {
@@ -756,7 +836,9 @@ mod tests {
 
     #[test]
     fn every_standard_timeframe_floors_to_its_open_time() {
-        // 2024-07-02 13:47:31.5 UTC; 00:00 that day is 1_719_878_400 s.
+        // 2024-07-02 13:47:31.5 UTC; 00:00 that day is 1_719_878_400 s. The CME trading
+        // day opened 2024-07-01 22:00 UTC (17:00 CDT) = 1_719_871_200 s, so its 6h bars
+        // open at 22:00, 04:00, 10:00 and 16:00 UTC.
         let ts = 1_719_928_051 * S + S / 2;
         let want_secs = [
             1_719_928_051u64,
@@ -764,8 +846,8 @@ mod tests {
             1_719_927_900,
             1_719_927_000,
             1_719_925_200,
-            1_719_921_600,
-            1_719_878_400,
+            1_719_871_200 + 12 * 3_600,
+            1_719_871_200,
         ];
         for (tf, want) in Timeframe::STANDARD.iter().zip(want_secs) {
             let mut b = BarBuilder::new(*tf);
@@ -967,5 +1049,82 @@ mod tests {
             resample_frame(&f, Timeframe::M5, "<t>"),
             Err(CoreError::BadLine { line: 4, .. })
         ));
+    }
+
+    fn flat(ts: u64) -> Bar {
+        Bar {
+            ts,
+            open: P,
+            high: P,
+            low: P,
+            close: P,
+            volume: 1.0,
+            vwap: f64::NAN,
+            buy_volume: 0.0,
+            sell_volume: 0.0,
+            trades: 1,
+        }
+    }
+
+    #[test]
+    fn resampling_to_a_finer_timeframe_is_refused() {
+        let mut f = BarFrame::default();
+        for k in [0u64, 1, 3] {
+            f.push(7, &flat(1_700_000_040 * S + k * 60 * S));
+        }
+        assert_eq!(bar_spacing(&f), Some(60 * S));
+        match resample_frame(&f, Timeframe::S1, "<t>") {
+            Err(CoreError::Config(m)) => {
+                assert!(m.contains("1s") && m.contains("spaced 1m"), "{m}")
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        // Same timeframe and coarser are fine.
+        assert_eq!(resample_frame(&f, Timeframe::M1, "<t>").unwrap().len(), 3);
+        // 22:14, 22:15, 22:17 UTC: the 22:10 and 22:15 five-minute bars.
+        assert_eq!(resample_frame(&f, Timeframe::M5, "<t>").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn day_and_six_hour_bars_follow_the_cme_session_over_dst() {
+        // Hourly bars from Thu 31 Oct 2024 00:00 UTC to Tue 5 Nov 2024 00:00 UTC; Chicago
+        // leaves daylight time on Sun 3 Nov 07:00 UTC.
+        let t0 = 1_730_332_800u64; // 2024-10-31 00:00 UTC
+        let mut f = BarFrame::default();
+        for h in 0..(5 * 24) {
+            f.push(1, &flat((t0 + h * 3_600) * S));
+        }
+        let d = resample_frame(&f, Timeframe::D1, "<t>").unwrap();
+        let h = 3_600u64;
+        let day = 86_400u64;
+        // Opens: Wed 30 Oct 22:00 (CDT) ... Sat 2 Nov 22:00 (the 25 h weekend day), then
+        // Sun 3 Nov 23:00 and Mon 4 Nov 23:00 (CST).
+        let want: Vec<u64> = [
+            t0 - 2 * h,
+            t0 + 22 * h,
+            t0 + day + 22 * h,
+            t0 + 2 * day + 22 * h,
+            t0 + 3 * day + 23 * h,
+            t0 + 4 * day + 23 * h,
+        ]
+        .iter()
+        .map(|s| s * S)
+        .collect();
+        assert_eq!(d.ts, want);
+        // Volume = hours in each day: 22 (data starts 00:00), 24, 24, 25, 24, 1.
+        assert_eq!(d.volume, vec![22.0, 24.0, 24.0, 25.0, 24.0, 1.0]);
+        let six = resample_frame(&f, Timeframe::H6, "<t>").unwrap();
+        // Thu 31 Oct: 22:00 (prev day) + 6 h = 04:00, 10:00, 16:00, then 22:00.
+        assert_eq!(six.ts[0], (t0 - 2 * h) * S);
+        assert_eq!(six.ts[1], (t0 + 4 * h) * S);
+        assert_eq!(six.ts[3], (t0 + 16 * h) * S);
+        assert_eq!(six.ts[4], (t0 + 22 * h) * S);
+        // After the switch the 6h grid starts at 23:00 UTC.
+        assert!(six.ts.contains(&((t0 + 3 * day + 23 * h) * S)));
+        assert!(six.ts.contains(&((t0 + 4 * day + 5 * h) * S)));
+        assert_eq!(
+            Timeframe::D1.end((t0 + 2 * day + 22 * h) * S),
+            (t0 + 3 * day + 23 * h) * S
+        );
     }
 }

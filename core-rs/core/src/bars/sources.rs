@@ -157,10 +157,37 @@ pub fn build_from_dbn(mut reader: DbnReader, tf: Timeframe) -> Result<(BarFrame,
     Ok((frame, stats))
 }
 
+/// The bar length an OHLCV record type stands for ("1s", "1m", "1h", "1d", "eod"), or
+/// `None` for a record that is not a bar (and for the pre-0.3.3 rtype, which carries no
+/// cadence: the file's schema says it).
+fn ohlcv_label(rt: u8) -> Option<&'static str> {
+    match rt {
+        rtype::OHLCV_1S => Some("1s"),
+        rtype::OHLCV_1M => Some("1m"),
+        rtype::OHLCV_1H => Some("1h"),
+        rtype::OHLCV_1D => Some("1d"),
+        rtype::OHLCV_EOD => Some("eod"),
+        _ => None,
+    }
+}
+
 /// Reads the bars of a Databento OHLCV file (1s, 1m, 1h, 1d or EOD), per instrument, with
 /// `ts` = the bar's open time. VWAP, trade count and buy/sell volume are not in the format:
 /// VWAP is NaN and the counts are 0.
-pub fn load_dbn_ohlcv(path: impl AsRef<Path>) -> Result<BarFrame> {
+///
+/// A file holding bars of more than one timeframe (a mixed-schema live capture) is refused
+/// with [`CoreError::SchemaMismatch`] naming both timeframes and the first record of the
+/// second, unless `only` picks one ("1m", ...): then the others are left out. Records that
+/// are not bars (trades, MBO ... in a live capture) are skipped.
+pub fn load_dbn_ohlcv(path: impl AsRef<Path>, only: Option<&str>) -> Result<BarFrame> {
+    if let Some(o) = only {
+        if !["1s", "1m", "1h", "1d", "eod"].contains(&o) {
+            return Err(CoreError::Config(format!(
+                "{}: timeframe {o:?}: Databento OHLCV bars are 1s, 1m, 1h, 1d or eod",
+                path.as_ref().display()
+            )));
+        }
+    }
     let mut reader = DbnReader::open(path)?;
     match reader.metadata().schema {
         Some(
@@ -180,6 +207,16 @@ pub fn load_dbn_ohlcv(path: impl AsRef<Path>) -> Result<BarFrame> {
             })
         }
     }
+    let schema_label = reader.metadata().schema.and_then(|sc| match sc {
+        Schema::Ohlcv1S => Some("1s"),
+        Schema::Ohlcv1M => Some("1m"),
+        Schema::Ohlcv1H => Some("1h"),
+        Schema::Ohlcv1D => Some("1d"),
+        Schema::OhlcvEod => Some("eod"),
+        _ => None,
+    });
+    // The first timeframe seen, and the record that showed it.
+    let mut first: Option<(&'static str, u64)> = None;
     let mut frame = BarFrame::default();
     loop {
         let at = reader.position();
@@ -189,6 +226,35 @@ pub fn load_dbn_ohlcv(path: impl AsRef<Path>) -> Result<BarFrame> {
         let Some(m) = rec.get::<OhlcvMsg>() else {
             continue;
         };
+        let Some(label) = ohlcv_label(m.hd.rtype).or(schema_label) else {
+            return Err(CoreError::SchemaMismatch {
+                path: reader.path().to_path_buf(),
+                at,
+                detail: "OHLCV bar of unknown cadence (old rtype and no OHLCV schema in \
+                         the metadata)"
+                    .into(),
+            });
+        };
+        if let Some(o) = only {
+            if label != o {
+                continue;
+            }
+        }
+        match first {
+            None => first = Some((label, at.record)),
+            Some((f, f_at)) if f != label => {
+                return Err(CoreError::SchemaMismatch {
+                    path: reader.path().to_path_buf(),
+                    at,
+                    detail: format!(
+                        "mixed bar timeframes: {label} bars here, {f} bars since record \
+                         {f_at}; refusing to mix them (load one with timeframe=\"{f}\" or \
+                         timeframe=\"{label}\")"
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
         let bar = super::Bar {
             ts: m.hd.ts_event,
             open: m.open,

@@ -162,7 +162,7 @@ impl Aggregator {
             }
             None => self.cur = Some((open, *bar, reference.copied())),
         }
-        if bar.ts + base >= open + self.tf.nanos() {
+        if bar.ts + base >= self.tf.end(open) {
             if let Some((o, b, r)) = self.cur.take() {
                 emit(o, b, r);
             }

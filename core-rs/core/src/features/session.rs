@@ -64,6 +64,22 @@ pub fn cme_trading_day(ts: u64) -> i64 {
     (local - 17 * HOUR).div_euclid(DAY)
 }
 
+/// UTC nanosecond of the 17:00 Chicago open of the CME trading day holding `ts`: the one
+/// definition of "the trading day starts" (bars, features, the operator's day P&L). Never
+/// before the epoch (0 for a `ts` in the day that opened before it).
+pub fn trading_day_start(ts: u64) -> u64 {
+    let local_open = cme_trading_day(ts) * DAY + 17 * HOUR;
+    // 17:00 is far from the 02:00 switch, so the offset an hour either side is the same:
+    // try standard time, and take daylight time where the resulting instant has it.
+    let cst = local_open + 6 * HOUR;
+    let utc = if chicago_offset(cst) == -5 * HOUR {
+        cst - HOUR
+    } else {
+        cst
+    };
+    (utc.max(0) as u64) * NS_PER_SEC as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +121,47 @@ mod tests {
         let d = cme_trading_day(utc(2024, 7, 1, 21, 59));
         assert_eq!(cme_trading_day(utc(2024, 7, 1, 22, 0)), d + 1);
         assert_eq!(d + 1, days_from_civil(2024, 7, 1));
+    }
+
+    #[test]
+    fn trading_day_start_follows_dst() {
+        // Winter: the day holding Tue 2 Jan 2024 10:00 UTC opened Mon 1 Jan 23:00 UTC.
+        assert_eq!(
+            trading_day_start(utc(2024, 1, 2, 10, 0)),
+            utc(2024, 1, 1, 23, 0)
+        );
+        // On the open itself, and a nanosecond before it.
+        assert_eq!(
+            trading_day_start(utc(2024, 1, 2, 23, 0)),
+            utc(2024, 1, 2, 23, 0)
+        );
+        assert_eq!(
+            trading_day_start(utc(2024, 1, 2, 23, 0) - 1),
+            utc(2024, 1, 1, 23, 0)
+        );
+        // Summer: 22:00 UTC.
+        assert_eq!(
+            trading_day_start(utc(2024, 7, 2, 13, 47)),
+            utc(2024, 7, 1, 22, 0)
+        );
+        // The DST weeks: Sunday 10 March 2024 opens at 22:00 UTC (CDT since 08:00 UTC),
+        // Sunday 3 November at 23:00 UTC (CST since 07:00 UTC).
+        assert_eq!(
+            trading_day_start(utc(2024, 3, 11, 1, 0)),
+            utc(2024, 3, 10, 22, 0)
+        );
+        assert_eq!(
+            trading_day_start(utc(2024, 3, 8, 23, 30)),
+            utc(2024, 3, 8, 23, 0)
+        );
+        assert_eq!(
+            trading_day_start(utc(2024, 11, 4, 1, 0)),
+            utc(2024, 11, 3, 23, 0)
+        );
+        assert_eq!(
+            trading_day_start(utc(2024, 11, 1, 22, 30)),
+            utc(2024, 11, 1, 22, 0)
+        );
+        assert_eq!(trading_day_start(0), 0);
     }
 }
