@@ -17,9 +17,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pycontrol._core import ConfigError, CoreError
+from pycontrol._core import ConfigError, CoreError, engine_settings_defaults
 
+# The engine's defaults, defined once in the core (``tradecore::engine::EngineSettings``): the
+# config's defaults below are read from it, in the config's units, never written twice.
+_CORE = engine_settings_defaults()
 SEC = 1_000_000_000
+
+
+def _latency_default(key: str) -> Any:
+    kind, params = _CORE[key]
+    if kind != "constant":  # the core's defaults are constant latencies
+        raise ConfigError(f"core default {key} is {kind}: expected constant")
+    return lambda: LatencyConfig(ns=int(params[0]))
 
 
 class BacktestConfigError(ConfigError):
@@ -236,10 +246,10 @@ class SignalsConfig:
 class DecisionSection:
     """Thresholds on the chosen direction's probability, risk score cap, horizon."""
 
-    min_confidence_ensemble: float = 0.7
-    min_confidence_external: float = 0.87
-    max_risk_score: int = 6
-    horizon_s: float = 900.0
+    min_confidence_ensemble: float = _CORE["min_confidence_ensemble"]
+    min_confidence_external: float = _CORE["min_confidence_external"]
+    max_risk_score: int = _CORE["max_risk_score"]
+    horizon_s: float = _CORE["horizon_ns"] / SEC
 
     def __post_init__(self) -> None:
         bad: list[str] = []
@@ -265,11 +275,11 @@ class SizingSection:
     """Fractional Kelly under a volatility target; bracket at ``stop_k`` horizon sigmas with
     ``reward_risk`` times that as the target."""
 
-    kelly_fraction: float = 0.25
-    vol_target: float = 0.01
-    stop_k: float = 2.0
-    reward_risk: float = 2.0
-    max_qty: int = 10
+    kelly_fraction: float = _CORE["kelly_fraction"]
+    vol_target: float = _CORE["vol_target"]
+    stop_k: float = _CORE["stop_k"]
+    reward_risk: float = _CORE["reward_risk"]
+    max_qty: int = _CORE["max_qty"]
 
     def __post_init__(self) -> None:
         bad: list[str] = []
@@ -442,18 +452,18 @@ class BacktestConfig:
     synth: SynthData | None = None
     definitions: str | None = None
     out: str = "runs/backtest"
-    seed: int = 0
-    fee_per_contract: float = 2.0
-    initial_equity: float = 100_000.0
-    equity_interval_s: float = 1.0
-    flatten_at_end: bool = True
+    seed: int = _CORE["seed"]
+    fee_per_contract: float = _CORE["fee_per_contract"]
+    initial_equity: float = _CORE["initial_equity"]
+    equity_interval_s: float = _CORE["equity_interval_ns"] / SEC
+    flatten_at_end: bool = _CORE["flatten_at_end"]
     chunk_records: int = 16_384
-    vol_halflife_s: float = 300.0
-    vol_min_samples: int = 60
+    vol_halflife_s: float = _CORE["vol_halflife_s"]
+    vol_min_samples: int = _CORE["vol_min_samples"]
     # Configurations tried before this one (the deflated Sharpe ratio of metrics.json).
     n_trials: int = 1
-    order_latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(ns=50_000))
-    feed_latency: LatencyConfig = field(default_factory=lambda: LatencyConfig(ns=20_000))
+    order_latency: LatencyConfig = field(default_factory=_latency_default("order_latency"))
+    feed_latency: LatencyConfig = field(default_factory=_latency_default("feed_latency"))
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     decision: DecisionSection = field(default_factory=DecisionSection)
     sizing: SizingSection = field(default_factory=SizingSection)

@@ -90,3 +90,21 @@ def test_model_signals_name_a_registry_family_or_a_folder() -> None:
         BacktestConfig.from_dict({"name": "bad name!", "data": ["a"], "signals": {"kind": "model"}})
     v = "\n".join(ei.value.violations)
     assert "need registry + family" in v and "name must be" in v
+
+
+def test_engine_defaults_are_the_cores() -> None:
+    """The config's engine defaults are read from the core's EngineSettings (one definition):
+    a config that sets nothing hands the engine exactly the core's defaults."""
+    from pycontrol._core import engine_settings_defaults
+    from pycontrol.backtest.run import engine_kwargs
+
+    core = engine_settings_defaults()
+    kw = engine_kwargs(BacktestConfig(name="x", data=("a",)), {}, None)
+    for key, want in core.items():
+        if key in ("corr_halflife_s", "corr_min_samples"):
+            assert key not in kw  # not a backtest setting: the core's own default applies
+            continue
+        got = kw[key]
+        if isinstance(got, tuple):
+            got = [got[0], list(got[1])]
+        assert got == want, (key, got, want)

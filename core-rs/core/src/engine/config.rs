@@ -270,7 +270,8 @@ impl Default for EngineSettings {
             }
         };
         EngineSettings {
-            fee_per_contract: 0.0,
+            // a round turn of CME commissions and exchange fees is about $4: $2 a side
+            fee_per_contract: 2.0,
             seed: c.sim.seed,
             order_latency: lat(&c.sim.order_latency),
             feed_latency: lat(&c.sim.feed_latency),
