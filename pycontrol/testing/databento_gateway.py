@@ -71,9 +71,11 @@ class Faults:
     # records the market moves on while the client is away after that disconnect
     missed_on_disconnect: int = 0
     stall_after: int | None = None
-    # (index in the data, count): records never sent; the next one of the same instrument
-    # carries F_MAYBE_BAD_BOOK
+    # (index in the data, count): from that record on, `count` records (of instrument
+    # `drop_instrument` only, when given) are never sent; the next one of the same
+    # instrument carries F_MAYBE_BAD_BOOK
     drop: tuple[int, int] | None = None
+    drop_instrument: int | None = None
     bad_auth: bool = False
     faulty_sessions: int = 1
 
@@ -141,6 +143,9 @@ class SessionLog:
     sent: int = 0
     heartbeats: int = 0
     authenticated: bool = False
+    snapshot_records: int = 0
+    # every record of the data sent: the session only heartbeats from now on
+    caught_up: bool = False
 
 
 class DatabentoGateway:
@@ -319,34 +324,39 @@ class DatabentoGateway:
             start = int(sub["start"])
             pos = next((i for i, t in enumerate(d.ts_event) if t >= start), len(d.records))
         elif sub.get("snapshot") == "1":
-            out += self._snapshot(pos, ids, ts_out)
+            snap = self._snapshot(pos, ids, ts_out)
+            s.snapshot_records = len(snap[0])
+            out += snap[1]
         f = self.faults if faulty else Faults(faulty_sessions=0)
-        drop = range(f.drop[0], f.drop[0] + f.drop[1]) if f.drop else range(0)
+        drop_from, to_drop = f.drop if f.drop else (0, 0)
         flag_next: set[int] = set()
-        sent = 0
+        sent = 0  # records in `out`, not yet counted in the session log
+        total = 0  # records of this session so far (what the faults count)
         last_send = time.monotonic()
         while not self._closing.is_set():
             if pos < len(d.records):
                 k = d.instrument[pos]
                 if ids is None or k in ids:
-                    if pos in drop:
+                    if to_drop and pos >= drop_from and f.drop_instrument in (None, k):
+                        to_drop -= 1
                         flag_next.add(k)
                     else:
                         flags = F_MAYBE_BAD_BOOK if k in flag_next else 0
                         flag_next.discard(k)
                         out += self._frame(d.records[pos], ts_out, flags)
                         sent += 1
+                        total += 1
                 pos += 1
                 with self._lock:
                     self.now = max(self.now, pos)
-                if f.disconnect_after is not None and sent >= f.disconnect_after:
+                if f.disconnect_after is not None and total >= f.disconnect_after:
                     sock.sendall(out)
                     s.sent += sent
                     with self._lock:
                         self.now = min(len(d.records), self.now + f.missed_on_disconnect)
                     sock.shutdown(socket.SHUT_RDWR)
                     return
-                if f.stall_after is not None and sent >= f.stall_after:
+                if f.stall_after is not None and total >= f.stall_after:
                     sock.sendall(out)
                     s.sent += sent
                     self._closing.wait()  # silent, connection open, until the gateway stops
@@ -363,6 +373,7 @@ class DatabentoGateway:
                     time.sleep(self.pace_s)
                 continue
             # idle (end of data): heartbeats at the interval, and watch for the client leaving
+            s.caught_up = True
             sock.settimeout(0.05)
             try:
                 if sock.recv(4096) == b"":
@@ -375,7 +386,7 @@ class DatabentoGateway:
                 s.heartbeats += 1
                 last_send = time.monotonic()
 
-    def _snapshot(self, pos: int, ids: set[int] | None, ts_out: bool) -> bytes:
+    def _snapshot(self, pos: int, ids: set[int] | None, ts_out: bool) -> tuple[list[int], bytes]:
         """The MBO book at ``pos``: per instrument a clear then an add per resting order,
         all F_SNAPSHOT, the instrument's last record F_LAST."""
         d = self.data
@@ -404,15 +415,18 @@ class DatabentoGateway:
                     del b[r.order_id]
         ts = d.ts_recv[pos - 1] if pos else time.time_ns()
         out = bytearray()
+        n: list[int] = []
         for iid, b in sorted(books.items()):
             clear = dbn.MBOMsg(1, iid, ts, 0, 2**63 - 1, 0, dbn.Action.CLEAR, dbn.Side.NONE, ts)
             out += self._frame(bytes(clear), ts_out, F_SNAPSHOT | (0 if b else F_LAST))
+            n.append(iid)
             items = list(b.items())  # queue order (insertion order of the book)
             for j, (oid, (p, side, size, t)) in enumerate(items):
                 last = F_LAST if j == len(items) - 1 else 0
                 m = dbn.MBOMsg(1, iid, t, oid, p, size, dbn.Action.ADD, dbn.Side(side), ts)
                 out += self._frame(bytes(m), ts_out, F_SNAPSHOT | last)
-        return bytes(out)
+                n.append(iid)
+        return n, bytes(out)
 
 
 def main(argv: list[str] | None = None) -> int:
