@@ -65,8 +65,8 @@ class FeedStats:
 
 def backoff(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in (0, min(cap, initial * 2**attempt)]."""
-    top = min(cap, initial * (2 ** min(attempt, 30)))
-    return max(top * rng.random(), initial / 10)
+    top = min(cap, initial * 2.0 ** min(attempt, 30))
+    return float(max(top * rng.random(), initial / 10))
 
 
 def _key(r: Any) -> tuple[Any, ...]:
@@ -330,11 +330,11 @@ def feed_into(rust: Any, feed: LiveFeed, handle: Callable[[Any], None]) -> int:
     if data:
         handle(rust.on_feed_records(data))
     for fid in gaps:
-        sym = feed.mappings.get(fid)
-        if sym is None:
+        mapped = feed.mappings.get(fid)
+        if mapped is None:
             continue
         try:
-            rust.core.mark_untrusted(rust.iid(sym))
+            rust.core.mark_untrusted(rust.iid(mapped))
         except CoreError:
             continue
     return n

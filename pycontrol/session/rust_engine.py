@@ -634,6 +634,15 @@ class RustLive(_RustControls):
             }
             for k, root in enumerate(self.roots, 1)
         ]
+        if self.cfg.feed.kind == "databento":  # the feed's counters and the L3 books it built
+            snap["feed"] = {
+                **self.core.feed_stats(),
+                "books": {
+                    root: {"bids": self.core.book_levels(k, "B", 10),
+                           "asks": self.core.book_levels(k, "A", 10)}
+                    for k, root in enumerate(self.roots, 1)
+                },
+            }  # fmt: skip
         return snap
 
     def flatten(self) -> EngineOutput:

@@ -42,10 +42,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import databento_dbn as dbn
+import databento_dbn
 
 log = logging.getLogger("pycontrol.testing.databento_gateway")
+# untyped: the package's stubs give its enums as plain str / int
+dbn: Any = databento_dbn
 
 LSG_VERSION = "0.7.2"
 DEFAULT_HEARTBEAT_S = 30
@@ -82,7 +85,7 @@ class Faults:
 
 @dataclass
 class _Data:
-    metadata: dbn.Metadata
+    metadata: Any  # databento_dbn.Metadata
     records: list[bytes]
     ts_event: list[int]
     ts_recv: list[int]
@@ -161,8 +164,15 @@ class DatabentoGateway:
         faults: Faults | None = None,
         port: int = 0,
         pace_s: float = 0.0,
+        rename: dict[str, str] | None = None,
     ) -> None:
         self.data = load_records(Path(data))
+        # serve a file's contract under another raw symbol (the data is from its own day;
+        # a session subscribes the contract month the broker trades today)
+        for old, new in (rename or {}).items():
+            if old not in self.data.symbols:
+                raise GatewayDataError(f"{data}: no symbol {old!r} to rename")
+            self.data.symbols[new] = self.data.symbols.pop(old)
         if str(self.data.metadata.dataset) != dataset:
             log.info("serving %s data as dataset %s", self.data.metadata.dataset, dataset)
         self.keys = keys
@@ -438,9 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=13000)
     ap.add_argument("--key", action="append", default=None)
     ap.add_argument("--dataset", default="GLBX.MDP3")
+    ap.add_argument("--rename", action="append", default=[], help="FILE_SYMBOL=SERVED_SYMBOL")
     a = ap.parse_args(argv)
+    rename = dict(x.split("=", 1) for x in a.rename)
     keys = tuple(a.key) if a.key else ("db-TESTKEY0000000000000000000000",)
-    gw = DatabentoGateway(a.data, keys=keys, dataset=a.dataset, port=a.port).start()
+    gw = DatabentoGateway(a.data, keys=keys, dataset=a.dataset, port=a.port, rename=rename).start()
     print(f"databento test gateway on 127.0.0.1:{gw.port} ({len(gw.data.records)} records)")
     try:
         while True:

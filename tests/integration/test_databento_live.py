@@ -284,3 +284,60 @@ def test_gap_marks_one_instrument_untrusted_until_a_snapshot(tmp_path: Path) -> 
     assert core.book_trusted(1) is True
     assert book_of(core, 1) == last_book(data, ids["ES"])
     assert book_of(core, 2) == last_book(data, ids["NQ"])
+
+
+# -- a paper session: market data from Databento, orders to IB ---------------------------------
+
+
+def test_paper_session_trades_through_ib_on_the_databento_feed(
+    esh4_mbo: Path, tmp_path: Path
+) -> None:
+    """``[feed] kind = "databento"``: the session (a real subprocess) takes the ES day's MBO
+    from the Databento test gateway through the official client into its engine's L3 book,
+    and sends what the engine decides to the IB test gateway, which fills it (its L3
+    simulated exchange over the same day). The session's book equals ``replay_book``'s."""
+    from sessionkit import PLACEBO, SessionProc, write_config
+    from sessionkit import wait_for as wait
+
+    from pycontrol.testing.ib_gateway import L3Venue, TestGateway
+
+    ib = TestGateway(account="DU7654321", venue=L3Venue()).start()
+    procs: list[SessionProc] = []
+    try:
+        front = ib.front("ES")
+        ib.feed_dbn(esh4_mbo, front.con_id, rate_hz=25.0)
+        with DatabentoGateway(esh4_mbo, rename={"ESH4": front.local_symbol}) as dgw:
+            run = tmp_path / "run"
+            run.mkdir()
+            (tmp_path / "strategy.toml").write_text(PLACEBO.format(interval_s=1.0))
+            feed = (
+                f'[feed]\nkind = "databento"\ngateway = "127.0.0.1"\nport = {dgw.port}\n'
+                'key_env = "DB_TEST_KEY"\nheartbeat_interval_s = 1\nstall_timeout_s = 5.0\n'
+            )
+            cfg = write_config(
+                tmp_path / "s.toml", run, ib.port, [], extra=feed,
+                strategy=tmp_path / "strategy.toml",
+            )  # fmt: skip
+            s = SessionProc(cfg, run, env={"IB_ACCOUNT": "DU7654321", "DB_TEST_KEY": KEY})
+            procs.append(s)
+            s.wait_ready()
+
+            def fed() -> int:
+                eng = s.cmd("status")["result"]["engine"]
+                return int(eng["feed"]["records"])
+
+            wait(lambda: fed() >= ES_RECORDS, 60, "the whole ES day through the feed")
+            (sub,) = dgw.sessions[0].subscriptions
+            assert sub["symbols"] == front.local_symbol and sub["schema"] == "mbo"
+            # the engine decided on the feed's book and IB got its orders
+            wait(lambda: [o for o in ib.order_list() if o.parent_id == 0], 60, "an entry at IB")
+            eng = s.cmd("status")["result"]["engine"]
+            assert eng["feed"]["records"] == ES_RECORDS and eng["feed"]["gaps"] == {}
+            book = eng["feed"]["books"]["ES"]
+            got = ([tuple(x) for x in book["bids"]], [tuple(x) for x in book["asks"]])
+            assert got == last_book(esh4_mbo, ES_ID)
+            assert eng["instruments"][0]["book"] == "ok"
+    finally:
+        for p in procs:
+            p.stop()
+        ib.stop()
