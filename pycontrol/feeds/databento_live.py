@@ -206,6 +206,7 @@ class LiveFeed:
             gateway=self.cfg.gateway,
             port=self.cfg.port,
             heartbeat_interval_s=self.cfg.heartbeat_interval_s,
+            ts_out=self.cfg.ts_out,
         )
         c.add_callback(self._on_record, self._on_callback_error)
         for schema in self.cfg.schemas:

@@ -404,6 +404,8 @@ class FeedConfig(_Base):
     replay_overlap_s: float = 1.0
     # records handed to the engine per batch at most
     batch_records: int = 4096
+    # the gateway appends its send time to every record (gateway -> engine latency)
+    ts_out: bool = False
 
     def __post_init__(self) -> None:
         bad = []
@@ -450,6 +452,8 @@ class FeedConfig(_Base):
         ri, rm = self.reconnect_initial, self.reconnect_max
         if isinstance(ri, int | float) and isinstance(rm, int | float) and rm < ri:
             bad.append(f"reconnect_max ({rm}) must be >= reconnect_initial ({ri})")
+        if not isinstance(self.ts_out, bool):
+            bad.append(f"ts_out must be true or false, got {self.ts_out!r}")
         if not _pos_int(self.batch_records):
             bad.append(f"batch_records must be an int > 0, got {self.batch_records!r}")
         if bad:

@@ -165,6 +165,7 @@ class DatabentoGateway:
         port: int = 0,
         pace_s: float = 0.0,
         rename: dict[str, str] | None = None,
+        chunk_bytes: int = _CHUNK,
     ) -> None:
         self.data = load_records(Path(data))
         # serve a file's contract under another raw symbol (the data is from its own day;
@@ -179,6 +180,7 @@ class DatabentoGateway:
         self.dataset = dataset
         self.faults = faults or Faults()
         self.pace_s = pace_s  # sleep between chunks (a slower market); 0: as fast as possible
+        self.chunk_bytes = chunk_bytes  # bytes gathered per send
         self.now = 0  # the live position: index of the next record the market publishes
         self.sessions: list[SessionLog] = []
         self._lock = threading.Lock()
@@ -371,7 +373,7 @@ class DatabentoGateway:
                     s.sent += sent
                     self._closing.wait()  # silent, connection open, until the gateway stops
                     return
-                if len(out) < _CHUNK and pos < len(d.records):
+                if len(out) < self.chunk_bytes and pos < len(d.records):
                     continue
             if out:
                 sock.sendall(out)
