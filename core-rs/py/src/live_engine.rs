@@ -603,7 +603,12 @@ impl LiveEngine {
 
     /// The top `levels` of one side ("B" or "A") of the engine's book of `instrument_id`:
     /// (price, size, order count) per level (empty before its first record).
-    fn book_levels(&self, instrument_id: u32, side: &str, levels: i128) -> PyResult<Vec<(f64, u64, u32)>> {
+    fn book_levels(
+        &self,
+        instrument_id: u32,
+        side: &str,
+        levels: i128,
+    ) -> PyResult<Vec<(f64, u64, u32)>> {
         match self.engine.book(instrument_id) {
             Some(b) => crate::book::levels_of(b, side, levels),
             None => Ok(Vec::new()),

@@ -136,13 +136,15 @@ impl FeedMap {
     /// (action N) flagged MAYBE_BAD_BOOK and not LAST, so no event runs on it.
     pub fn mark_untrusted(&mut self, engine: &mut Engine<BrokerVenue>, id: u32) -> Result<()> {
         let ts = engine.now();
-        let mut m = MboMsg::default();
-        m.hd = RecordHeader::new::<MboMsg>(rtype::MBO, 0, id, ts);
-        m.ts_recv = ts;
-        m.action = b'N' as _;
-        m.side = b'N' as _;
-        m.price = UNDEF_PRICE;
-        m.flags = FlagSet::empty().set_maybe_bad_book();
+        let m = MboMsg {
+            hd: RecordHeader::new::<MboMsg>(rtype::MBO, 0, id, ts),
+            ts_recv: ts,
+            action: b'N' as _,
+            side: b'N' as _,
+            price: UNDEF_PRICE,
+            flags: FlagSet::empty().set_maybe_bad_book(),
+            ..Default::default()
+        };
         engine.on_mbo(&m)?;
         match self.gaps.iter_mut().find(|(k, _)| *k == id) {
             Some((_, n)) => *n += 1,
