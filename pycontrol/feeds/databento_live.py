@@ -151,7 +151,8 @@ class LiveFeed:
             return  # status and statistics: not for the engine (yet)
         ts = int(r.ts_recv)
         snapshot = bool(int(r.flags) & F_SNAPSHOT)
-        if self._replaying and not snapshot:
+        # a replay repeats what was taken, snapshot-flagged records of the data included
+        if self._replaying:
             k = _key(r)
             if ts < self._last_ts_recv or (ts == self._last_ts_recv and k in self._at_last):
                 self._overlapped = True
@@ -163,8 +164,6 @@ class LiveFeed:
                 log.warning("replay did not overlap the last record seen: gap assumed")
                 with self._lock:
                     self._pending.gaps.update(self.mappings or {int(r.instrument_id): ""})
-        if snapshot:
-            self._replaying = False
         k = _key(r)
         if ts != self._last_ts_recv:
             self._last_ts_recv = ts
@@ -305,6 +304,7 @@ async def run_session_feed(session: Any) -> None:
     session.feed = feed
     stop = asyncio.Event()
     watcher = asyncio.ensure_future(feed.run(stop))
+    seen = (0, 0, 0)
     try:
         while not watcher.done():
             await asyncio.sleep(0.002)
@@ -312,7 +312,19 @@ async def run_session_feed(session: Any) -> None:
             roller = getattr(session, "roller", None)
             if roller is not None and roller.rolls:
                 roller.step()
+            st = feed.stats
+            now = (st.reconnects, st.gaps, st.snapshots)
+            if now != seen:  # the operator (journal, telemetry) hears of every recovery step
+                seen = now
+                body = {"event": "feed", **st.to_dict()}
+                session.journal.append("feed", body)
+                session.publish("state", body)
         watcher.result()  # a feed that stopped by itself: its error ends the session
+    except Exception as e:
+        log.error("market-data feed stopped: %s", e)
+        session.journal.append("feed", {"event": "feed_stopped", "error": str(e)})
+        session.publish("state", {"event": "feed_stopped", "error": str(e)})
+        raise
     finally:
         stop.set()
         await asyncio.gather(watcher, return_exceptions=True)

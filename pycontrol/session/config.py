@@ -402,8 +402,6 @@ class FeedConfig(_Base):
     # an intraday replay after a reconnect starts this far before the last ts_event seen
     # (what the replay repeats is de-duplicated)
     replay_overlap_s: float = 1.0
-    # records handed to the engine per batch at most
-    batch_records: int = 4096
     # the gateway appends its send time to every record (gateway -> engine latency)
     ts_out: bool = False
 
@@ -454,8 +452,6 @@ class FeedConfig(_Base):
             bad.append(f"reconnect_max ({rm}) must be >= reconnect_initial ({ri})")
         if not isinstance(self.ts_out, bool):
             bad.append(f"ts_out must be true or false, got {self.ts_out!r}")
-        if not _pos_int(self.batch_records):
-            bad.append(f"batch_records must be an int > 0, got {self.batch_records!r}")
         if bad:
             raise _fail("feed", bad)
 

@@ -27,11 +27,11 @@ def test_feed_config_defaults_and_every_violation_at_once() -> None:
         FeedConfig(
             kind="tv", dataset="glbx", key_env="1BAD", gateway="evil.example.com", port=0,
             schemas=("mbo", "l4"), heartbeat_interval_s=10, stall_timeout_s=5,
-            reconnect_initial=2.0, reconnect_max=1.0, batch_records=0,
+            reconnect_initial=2.0, reconnect_max=1.0, ts_out=1,
         )  # fmt: skip
     v = " | ".join(e.value.violations)
     for word in ("kind", "dataset", "key_env", "gateway", "port", "schemas",
-                 "stall_timeout_s", "reconnect_max", "batch_records"):  # fmt: skip
+                 "stall_timeout_s", "reconnect_max", "ts_out"):  # fmt: skip
         assert word in v, word
     cfg = SessionConfig.from_dict(
         {"name": "s", "feed": {"kind": "databento", "gateway": "127.0.0.1", "port": 9}}
