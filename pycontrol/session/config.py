@@ -434,6 +434,11 @@ class FeedConfig(_Base):
             object.__setattr__(self, "schemas", schemas)
         if not isinstance(schemas, tuple) or not schemas or any(x not in known for x in schemas):
             bad.append(f"schemas must be a non-empty list of {known}, got {self.schemas!r}")
+        elif "mbo" in schemas and {"mbp-1", "mbp-10", "trades"} & set(schemas):
+            bad.append(
+                f"schemas {list(schemas)}: mbo already carries the book and the trades; "
+                "adding mbp-1, mbp-10 or trades would feed the engine the same market twice"
+            )
         hb = self.heartbeat_interval_s
         if not _pos_int(hb):
             bad.append(f"heartbeat_interval_s must be an int > 0, got {hb!r}")

@@ -33,6 +33,9 @@ def test_feed_config_defaults_and_every_violation_at_once() -> None:
     for word in ("kind", "dataset", "key_env", "gateway", "port", "schemas",
                  "stall_timeout_s", "reconnect_max", "ts_out"):  # fmt: skip
         assert word in v, word
+    with pytest.raises(SessionConfigError, match="the same market twice"):
+        FeedConfig(kind="databento", schemas=("mbo", "trades"))
+    assert FeedConfig(schemas=("mbo", "definition", "status")).schemas[-1] == "status"
     cfg = SessionConfig.from_dict(
         {"name": "s", "feed": {"kind": "databento", "gateway": "127.0.0.1", "port": 9}}
     )
