@@ -130,9 +130,26 @@ def core_only(batch: int = 64) -> tuple[float, np.ndarray]:
     return len(recs) / dt, np.array(per)
 
 
+def rust_client(exe: Path) -> float:
+    """The Rust ``databento`` crate's live client (bench/peers/databento_rust_live) against
+    the same gateway: records/s received and decoded (it sums the prices)."""
+    import subprocess
+
+    with DatabentoGateway(FILE, keys=(KEY,)) as gw:
+        out = subprocess.run(
+            [str(exe), str(gw.port), KEY, str(N)], capture_output=True, text=True, timeout=60
+        )
+    if out.returncode != 0:
+        raise SystemExit(f"{exe}: {out.stderr.strip()}")
+    got, rate, _ = out.stdout.split()
+    assert int(got) == N, out.stdout
+    return float(rate)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rust-client", type=Path, default=None, help="built databento_rust_live")
     a = ap.parse_args()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -142,6 +159,8 @@ def main() -> int:
         _, lat = session_path(paced=True)
         k, per = core_only()
         us = lat / 1e3
+        if a.rust_client is not None:
+            print(f"round {r + 1}: Rust databento client {rust_client(a.rust_client):,.0f} rec/s")
         print(
             f"round {r + 1}: client only {c:,.0f} rec/s | session path {s:,.0f} rec/s | "
             f"paced ~30k rec/s: gateway send -> book updated p50 {np.percentile(us, 50):,.0f} us "
