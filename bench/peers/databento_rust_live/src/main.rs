@@ -35,7 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut got = 0u64;
     let mut sum = 0i64;
     while got < n {
-        let Some(rec) = client.next_record().await? else { break };
+        let Some(rec) = client.next_record().await? else {
+            break;
+        };
         if let Some(m) = rec.get::<MboMsg>() {
             sum = sum.wrapping_add(m.price);
             got += 1;
