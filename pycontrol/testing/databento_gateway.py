@@ -38,6 +38,7 @@ import secrets
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def load_records(path: Path) -> _Data:
     except Exception as e:  # databento_dbn raises plain ValueError/Exception variants
         raise GatewayDataError(f"{path}: not a DBN file ({e})") from None
     if not out or not isinstance(out[0], dbn.Metadata):
-        raise GatewayDataError(f"{path}: no DBN metadata")
+        raise GatewayDataError(f"{path}: not a DBN file (no DBN metadata)")
     meta, recs = out[0], out[1:]
     symbols: dict[str, int] = {}
     for sym, intervals in (meta.mappings or {}).items():
@@ -452,9 +453,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="GLBX.MDP3")
     ap.add_argument("--rename", action="append", default=[], help="FILE_SYMBOL=SERVED_SYMBOL")
     a = ap.parse_args(argv)
+    bad = [x for x in a.rename if "=" not in x]
+    if bad:
+        ap.error(f"--rename wants FILE_SYMBOL=SERVED_SYMBOL, got {bad}")
     rename = dict(x.split("=", 1) for x in a.rename)
     keys = tuple(a.key) if a.key else ("db-TESTKEY0000000000000000000000",)
-    gw = DatabentoGateway(a.data, keys=keys, dataset=a.dataset, port=a.port, rename=rename).start()
+    try:
+        gw = DatabentoGateway(
+            a.data, keys=keys, dataset=a.dataset, port=a.port, rename=rename
+        ).start()
+    except (GatewayDataError, OSError) as e:
+        print(f"databento test gateway: {e}", file=sys.stderr)
+        return 2
     print(f"databento test gateway on 127.0.0.1:{gw.port} ({len(gw.data.records)} records)")
     try:
         while True:

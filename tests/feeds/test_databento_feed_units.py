@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import databento_dbn
@@ -14,6 +15,8 @@ from pycontrol.backtest.config import BacktestConfig
 from pycontrol.backtest.run import engine_kwargs
 from pycontrol.feeds.databento_live import FeedError, LiveFeed, backoff
 from pycontrol.session.config import FeedConfig, SessionConfig, SessionConfigError
+from pycontrol.testing.databento_gateway import DatabentoGateway, GatewayDataError
+from pycontrol.testing.databento_gateway import main as gateway_main
 
 dbn: Any = databento_dbn
 T0 = 1_700_000_000_000_000_000
@@ -121,3 +124,16 @@ def test_malformed_records_are_a_typed_error_naming_the_offset(data: bytes, what
     e.map_feed_instrument(1, 1)
     with pytest.raises(InvalidInputError, match=f"byte {len(good)}.*{what}"):
         e.on_records(good + data)
+
+
+def test_the_test_gateway_refuses_bad_data_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gateway_main(["--data", str(tmp_path / "missing.dbn"), "--port", "0"]) == 2
+    assert "missing.dbn" in capsys.readouterr().err
+    text = tmp_path / "notes.dbn"
+    text.write_text("not dbn")
+    with pytest.raises(GatewayDataError, match=r"notes\.dbn: not a DBN file"):
+        DatabentoGateway(text)
+    with pytest.raises(SystemExit):
+        gateway_main(["--data", str(text), "--rename", "ESH4"])
