@@ -89,6 +89,8 @@ class _Pending:
     count: int = 0
     mappings: dict[int, str] = field(default_factory=dict)
     gaps: set[int] = field(default_factory=set)
+    # the gaps need the book rebuilt by a snapshot (not yet asked for)
+    resubscribe: bool = False
 
 
 class LiveFeed:
@@ -124,6 +126,9 @@ class LiveFeed:
         self._replaying = False  # after a reconnect: until the first new record
         self._overlapped = False
         self._want_snapshot = False
+        self._last_start: int | None = None  # the replay start of the current connection
+        self._since_connect = 0  # market records received on the current connection
+        self._replay_failures = 0  # replays in a row that ended before their first record
         self.mappings: dict[int, str] = {}  # feed instrument id -> raw symbol
         self.callback_errors = 0
 
@@ -151,6 +156,7 @@ class LiveFeed:
             return  # status and statistics: not for the engine (yet)
         ts = int(r.ts_recv)
         snapshot = bool(int(r.flags) & F_SNAPSHOT)
+        self._since_connect += 1
         # a replay repeats what was taken, snapshot-flagged records of the data included
         if self._replaying:
             k = _key(r)
@@ -164,6 +170,7 @@ class LiveFeed:
                 log.warning("replay did not overlap the last record seen: gap assumed")
                 with self._lock:
                     self._pending.gaps.update(self.mappings or {int(r.instrument_id): ""})
+                    self._pending.resubscribe = True
         k = _key(r)
         if ts != self._last_ts_recv:
             self._last_ts_recv = ts
@@ -174,6 +181,7 @@ class LiveFeed:
             p = self._pending
             if int(r.flags) & F_MAYBE_BAD_BOOK and not snapshot:
                 p.gaps.add(int(r.instrument_id))
+                p.resubscribe = True
             p.data += bytes(r)
             p.count += 1
 
@@ -190,8 +198,8 @@ class LiveFeed:
         feed id -> raw symbol, feed ids with a gap)."""
         with self._lock:
             p, self._pending = self._pending, _Pending()
-        if p.gaps:
-            self.stats.gaps += len(p.gaps)
+        self.stats.gaps += len(p.gaps)
+        if p.resubscribe:
             self._want_snapshot = True
         self.mappings.update(p.mappings)
         self.stats.records += p.count
@@ -245,9 +253,19 @@ class LiveFeed:
             delay = backoff(attempt, self.cfg.reconnect_initial, self.cfg.reconnect_max, self._rng)
             await asyncio.sleep(delay)
             start = None
+            if not snapshot and self._replay_failures >= 2:
+                # the gateway will not replay (outside its window, refused): what was missed
+                # is lost, so the books are untrusted until the snapshot rebuilds them
+                log.warning("intraday replay refused twice; recovering with a snapshot")
+                snapshot = True
+                self._replay_failures = 0
+                with self._lock:
+                    self._pending.gaps.update(self.mappings)
             if not snapshot and self._last_ts_event is not None:
                 start = max(0, self._last_ts_event - int(self.cfg.replay_overlap_s * 1e9))
             self._replaying = start is not None
+            self._last_start = start
+            self._since_connect = 0
             self._overlapped = False
             try:
                 self._client = await asyncio.to_thread(
@@ -277,7 +295,15 @@ class LiveFeed:
                     self._want_snapshot = False
                     await self._reconnect(stop, snapshot=True)
                 elif c is not None and not c.is_connected():
-                    log.warning("feed disconnected; reconnecting")
+                    try:  # why it closed (and the client's future is collected, not leaked)
+                        await asyncio.to_thread(c.block_for_close, 1.0)
+                    except (db.BentoError, ValueError) as e:
+                        self.stats.last_error = str(e)
+                    log.warning("feed disconnected (%s); reconnecting", self.stats.last_error)
+                    if self._last_start is not None and self._since_connect == 0:
+                        self._replay_failures += 1  # the replay ended before any record
+                    elif self._since_connect:
+                        self._replay_failures = 0
                     await self._reconnect(stop, snapshot=False)
                 elif time.monotonic() - self._last_msg > self.cfg.stall_timeout_s:
                     log.warning(

@@ -81,6 +81,8 @@ class Faults:
     drop: tuple[int, int] | None = None
     drop_instrument: int | None = None
     bad_auth: bool = False
+    # an intraday replay (a subscription with `start`) is refused with an error record
+    refuse_replay: bool = False
     faulty_sessions: int = 1
 
 
@@ -318,10 +320,6 @@ class DatabentoGateway:
             ts_out=ts_out,
         )
         out = bytearray(meta.encode())
-        if err:
-            out += self._frame(bytes(dbn.ErrorMsg(now_ns, err)), ts_out)
-            sock.sendall(out)
-            return
         for sym, iid in sorted(self.data.symbols.items()):
             if ids is None or iid in ids:
                 m = dbn.SymbolMappingMsg(
@@ -330,6 +328,12 @@ class DatabentoGateway:
                 )  # fmt: skip
                 out += self._frame(bytes(m), ts_out)
         sub = s.subscriptions[0] if s.subscriptions else {}
+        if faulty and self.faults.refuse_replay and sub.get("start"):
+            err = f"start {sub['start']} is outside the intraday replay window"
+        if err:
+            out += self._frame(bytes(dbn.ErrorMsg(now_ns, err)), ts_out)
+            sock.sendall(out)
+            return
         d = self.data
         with self._lock:
             pos = self.now
