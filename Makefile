@@ -128,6 +128,8 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	$(PY) bench/session_restart.py
 	$(PY) bench/webhook_latency.py --alerts 500
 	$(PY) bench/engine_latency.py
+	cargo build --quiet --release --manifest-path bench/peers/databento_rust_live/Cargo.toml --target-dir build/bench/rust-live
+	$(PY) bench/databento_live.py --rust-client build/bench/rust-live/release/databento_rust_live
 	$(PY) bench/peers/make_infer_models.py --out build/bench/models
 	ORT_DYLIB_PATH=$(ORT_DYLIB) cargo bench -p tradecore-bench --bench infer -- $(BENCH_ARGS)
 	$(PY) bench/peers/infer_peers.py --models build/bench/models

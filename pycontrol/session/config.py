@@ -572,6 +572,87 @@ def _top_level_problems(name: object, mode: object, run_dir: object) -> list[str
 
 
 @dataclass(frozen=True)
+class FeedConfig(_Base):
+    """``[feed]``: where the engine's market data comes from. ``broker``: the venue's own
+    quotes (IB's top of book). ``databento``: Databento Live (MBO, L3) through the official
+    client, while orders still go to the broker venue. The API key is read at run time from
+    the environment variable ``key_env`` (never written in a config)."""
+
+    kind: str = "broker"
+    dataset: str = "GLBX.MDP3"
+    key_env: str = "DATABENTO_API_KEY"
+    # None: Databento's gateway for the dataset; a loopback host for the test gateway
+    gateway: str | None = None
+    port: int = 13000
+    schemas: tuple[str, ...] = ("mbo",)
+    heartbeat_interval_s: int = 30
+    # no record and no heartbeat for this long: the stream is stalled, reconnect
+    stall_timeout_s: float = 45.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    # an intraday replay after a reconnect starts this far before the last ts_event seen
+    # (what the replay repeats is de-duplicated)
+    replay_overlap_s: float = 1.0
+    # the gateway appends its send time to every record (gateway -> engine latency)
+    ts_out: bool = False
+
+    def __post_init__(self) -> None:
+        bad = []
+        if self.kind not in ("broker", "databento"):
+            bad.append(f"kind must be 'broker' or 'databento', got {self.kind!r}")
+        if not isinstance(self.dataset, str) or not re.fullmatch(
+            r"[A-Z0-9]+\.[A-Z0-9]+", self.dataset
+        ):
+            bad.append(
+                f"dataset must be a Databento dataset like 'GLBX.MDP3', got {self.dataset!r}"
+            )
+        if not isinstance(self.key_env, str) or not _ENV_NAME.fullmatch(self.key_env):
+            bad.append(f"key_env must be an environment variable name, got {self.key_env!r}")
+        gw = self.gateway
+        if gw is not None and not (
+            isinstance(gw, str)
+            and (gw in ("127.0.0.1", "localhost", "::1") or gw.endswith(".databento.com"))
+        ):
+            bad.append(f"gateway must be loopback or a *.databento.com host, got {gw!r}")
+        if isinstance(self.port, bool) or not (
+            isinstance(self.port, int) and 0 < self.port < 65536
+        ):
+            bad.append(f"port must be 1..65535, got {self.port!r}")
+        known = ("mbo", "mbp-1", "mbp-10", "trades", "definition", "status")
+        schemas = self.schemas
+        if isinstance(schemas, list):
+            schemas = tuple(schemas)
+            object.__setattr__(self, "schemas", schemas)
+        if not isinstance(schemas, tuple) or not schemas or any(x not in known for x in schemas):
+            bad.append(f"schemas must be a non-empty list of {known}, got {self.schemas!r}")
+        elif "mbo" in schemas and {"mbp-1", "mbp-10", "trades"} & set(schemas):
+            bad.append(
+                f"schemas {list(schemas)}: mbo already carries the book and the trades; "
+                "adding mbp-1, mbp-10 or trades would feed the engine the same market twice"
+            )
+        hb = self.heartbeat_interval_s
+        if not _pos_int(hb):
+            bad.append(f"heartbeat_interval_s must be an int > 0, got {hb!r}")
+        st = self.stall_timeout_s
+        if _pos_int(hb) and isinstance(st, int | float) and not isinstance(st, bool) and st <= hb:
+            bad.append(
+                f"stall_timeout_s ({st}) must be > heartbeat_interval_s ({hb}): an idle "
+                "stream is only known alive by its heartbeats"
+            )
+        for name in ("stall_timeout_s", "reconnect_initial", "reconnect_max", "replay_overlap_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (0 < v < 1e6):
+                bad.append(f"{name} must be a number of seconds > 0, got {v!r}")
+        ri, rm = self.reconnect_initial, self.reconnect_max
+        if isinstance(ri, int | float) and isinstance(rm, int | float) and rm < ri:
+            bad.append(f"reconnect_max ({rm}) must be >= reconnect_initial ({ri})")
+        if not isinstance(self.ts_out, bool):
+            bad.append(f"ts_out must be true or false, got {self.ts_out!r}")
+        if bad:
+            raise _fail("feed", bad)
+
+
+@dataclass(frozen=True)
 class SessionConfig(_Base):
     name: str
     mode: str = "paper"
@@ -590,6 +671,7 @@ class SessionConfig(_Base):
     engine: EngineSection = field(default_factory=EngineSection)
     signals: tuple[SignalConfig, ...] = ()
     webhook: WebhookConfig | None = None
+    feed: FeedConfig = field(default_factory=FeedConfig)
 
     def __post_init__(self) -> None:
         ids = [s.intent_id for s in self.signals]
@@ -636,6 +718,7 @@ class SessionConfig(_Base):
             "replay": ReplayConfig,
             "engine": EngineSection,
             "webhook": WebhookConfig,
+            "feed": FeedConfig,
         }
         d = dict(data)
         bad: list[str] = []

@@ -56,6 +56,10 @@ class LiveModeRefused(ConfigError):
     """Live trading was asked for without both safety conditions."""
 
 
+def _ignore(_: Any) -> None:
+    """A venue's quotes or trades when the engine's market data comes from ``[feed]``."""
+
+
 def check_mode(cfg: SessionConfig, mode: str, confirm_live: bool) -> None:
     """Live needs ``mode = "live"`` in the config AND an explicit confirmation (the CLI's
     ``--confirm-live``, the API's ``confirm_live=True``); anything else that asks for live is
@@ -489,9 +493,10 @@ class Session:
                 sinks = VenueSinks(
                     on_report=self.on_report,
                     on_deny=self.on_deny,
-                    on_market=self.on_market,
+                    # [feed] databento: the engine's market data is the feed's, not the broker's
+                    on_market=self.on_market if self.cfg.feed.kind == "broker" else _ignore,
                     on_event=self.on_event,
-                    on_trade=self.on_trade,
+                    on_trade=self.on_trade if self.cfg.feed.kind == "broker" else _ignore,
                     on_commission=self.on_commission,
                     regate=self.regate,
                 )
@@ -501,6 +506,10 @@ class Session:
                 # positions in a month the roll rule has left move to the front month
                 self.roller = Roller(self.journal, self._flow(), self._handle, self.publish)
                 self.roller.start(self.venue.symbols())
+                if self.cfg.feed.kind == "databento":
+                    from pycontrol.feeds.databento_live import run_session_feed
+
+                    tasks.append(asyncio.ensure_future(run_session_feed(self)))
             from pycontrol.session import alerts
 
             self.alerts = await alerts.start(self)  # [webhook]: TradingView alerts

@@ -526,6 +526,11 @@ class RustLive(_RustControls):
         ask = (md.ask, md.ask_size) if md.ask == md.ask else None
         return self._output(self.core.on_quote(k, self._ts(md.ts), bid, ask))
 
+    def on_feed_records(self, data: bytes) -> EngineOutput:
+        """Raw DBN records of a live feed (``[feed] kind = "databento"``, see
+        ``pycontrol.feeds.databento_live``): MBO through the engine's L3 book and queue model."""
+        return self._output(self.core.on_records(data))
+
     def on_trade(self, tp: Any) -> EngineOutput:
         """A trade print; bars and trade features read it (its side as the feed inferred)."""
         k = self.iid(tp.symbol)
@@ -650,6 +655,15 @@ class RustLive(_RustControls):
             }
             for k, root in enumerate(self.roots, 1)
         ]
+        if self.cfg.feed.kind == "databento":  # the feed's counters and the L3 books it built
+            snap["feed"] = {
+                **self.core.feed_stats(),
+                "books": {
+                    root: {"bids": self.core.book_levels(k, "B", 10),
+                           "asks": self.core.book_levels(k, "A", 10)}
+                    for k, root in enumerate(self.roots, 1)
+                },
+            }  # fmt: skip
         return snap
 
     def flatten(self) -> EngineOutput:

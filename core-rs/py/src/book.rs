@@ -44,7 +44,7 @@ fn integrity_dict<'py>(py: Python<'py>, i: Integrity) -> PyResult<Bound<'py, PyD
 }
 
 /// Query helpers shared by both classes.
-fn levels_of(book: &impl BookView, side: &str, n: i128) -> PyResult<Vec<LevelTuple>> {
+pub(crate) fn levels_of(book: &impl BookView, side: &str, n: i128) -> PyResult<Vec<LevelTuple>> {
     let n: usize = crate::errors::int_arg("n", n)?;
     Ok(book
         .top(parse_side(side)?, n)

@@ -17,6 +17,7 @@ mod infer;
 mod inspect;
 mod instruments;
 mod live_engine;
+mod live_feed;
 mod lobster;
 mod replay;
 mod risk;

@@ -133,6 +133,7 @@ pub struct LiveEngine {
     model: Option<ModelInfo>,
     inbox: Option<SignalInbox>,
     denials_seen: usize,
+    feed: crate::live_feed::FeedMap,
 }
 
 impl LiveEngine {
@@ -260,6 +261,7 @@ impl LiveEngine {
             model: built.model,
             inbox: built.inbox,
             denials_seen: 0,
+            feed: Default::default(),
         })
     }
 
@@ -545,6 +547,79 @@ impl LiveEngine {
             .roll_entry(instrument_id, side, qty, bracket)
             .map_err(to_py)?;
         self.out(py)
+    }
+
+    /// The feed's instrument id (Databento's, from its definitions or symbol mappings) of
+    /// this engine's `instrument_id`; records of unmapped feed ids are skipped (counted).
+    fn map_feed_instrument(&mut self, feed_id: u32, instrument_id: u32) -> PyResult<()> {
+        if self.symbols.0.iter().all(|(k, _)| *k != instrument_id) {
+            return Err(to_py(CoreError::InvalidInput {
+                what: format!("feed instrument {feed_id}"),
+                detail: format!("engine instrument {instrument_id} is not in this session"),
+            }));
+        }
+        self.feed.map(feed_id, instrument_id);
+        Ok(())
+    }
+
+    /// DBN records as a live feed hands them (current DBN version, concatenated, each
+    /// record its own length, a `ts_out` suffix allowed) through the engine: MBO through
+    /// the backtest's `on_mbo` path (the L3 book, queue model, features, decision, gates);
+    /// MBP-1 / MBP-10 as the touch and a trade print for their `T` records; trades as trade
+    /// prints; definitions, status, system and symbol-mapping records are counted and left
+    /// to the control plane. Returns the outbox and denials (as `on_quote`) with `records`
+    /// (fed to the engine), `skipped` (unmapped instrument or non-market record).
+    /// `InvalidInputError` naming the byte offset of a truncated or malformed record.
+    fn on_records<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyDict>> {
+        let (fed, skipped) = self.feed.feed(&mut self.engine, data).map_err(to_py)?;
+        let d = self.out(py)?;
+        d.set_item("records", fed)?;
+        d.set_item("skipped", skipped)?;
+        Ok(d)
+    }
+
+    /// A gap in the feed of `instrument_id` (records lost: the gateway flagged one
+    /// F_MAYBE_BAD_BOOK, or a reconnect could not replay what was missed): its book is marked
+    /// untrusted through the F_MAYBE_BAD_BOOK path, so the gates refuse new entries on it
+    /// (BOOK_UNTRUSTED) until a snapshot rebuilds it. Counted in `feed_stats()`.
+    fn mark_untrusted(&mut self, instrument_id: u32) -> PyResult<()> {
+        self.feed
+            .mark_untrusted(&mut self.engine, instrument_id)
+            .map_err(to_py)
+    }
+
+    /// The feed's counters: records fed, skipped, gaps marked per engine instrument.
+    fn feed_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("records", self.feed.records)?;
+        d.set_item("skipped", self.feed.skipped)?;
+        let g = PyDict::new(py);
+        for (k, n) in &self.feed.gaps {
+            g.set_item(*k, *n)?;
+        }
+        d.set_item("gaps", g)?;
+        Ok(d)
+    }
+
+    /// The top `levels` of one side ("B" or "A") of the engine's book of `instrument_id`:
+    /// (price, size, order count) per level (empty before its first record).
+    fn book_levels(
+        &self,
+        instrument_id: u32,
+        side: &str,
+        levels: i128,
+    ) -> PyResult<Vec<(f64, u64, u32)>> {
+        match self.engine.book(instrument_id) {
+            Some(b) => crate::book::levels_of(b, side, levels),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether the book of `instrument_id` is trusted now (None before its first record).
+    fn book_trusted(&self, instrument_id: u32) -> Option<bool> {
+        self.engine
+            .book(instrument_id)
+            .map(|b| !tradecore::book::BookView::integrity(b).untrusted)
     }
 
     /// Cancels and reduce-only exits through the risk gate; REDUCING after.

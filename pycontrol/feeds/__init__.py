@@ -1,0 +1,1 @@
+"""Market-data feeds into the engine (Databento Live)."""
