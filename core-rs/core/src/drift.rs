@@ -472,6 +472,264 @@ impl LabelTracker {
     }
 }
 
+/// The engine's drift settings (`EngineConfig::drift`): the reference and when a window
+/// counts as drifted.
+#[derive(Debug, Clone)]
+pub struct DriftSettings {
+    pub reference: std::sync::Arc<DriftReference>,
+    /// A feature whose PSI exceeds this breaches (0.25: the usual "significant shift").
+    pub psi_alert: f64,
+    /// A feature whose binned KS statistic exceeds this breaches.
+    pub ks_alert: f64,
+    /// Rows of the rolling window (per instrument); no check before the window is full.
+    pub window_rows: usize,
+    /// Rows between two checks of an instrument.
+    pub check_every: u64,
+    /// A breach moves the engine to REDUCING.
+    pub reduce_on_drift: bool,
+    /// Drift events kept (the oldest are dropped beyond).
+    pub max_events: usize,
+    /// Worst features kept per instrument for the status.
+    pub top: usize,
+}
+
+impl DriftSettings {
+    pub const DEFAULT_PSI_ALERT: f64 = 0.25;
+    pub const DEFAULT_KS_ALERT: f64 = 0.2;
+    pub const DEFAULT_WINDOW_ROWS: usize = 500;
+    pub const DEFAULT_CHECK_EVERY: u64 = 50;
+
+    /// Settings with the defaults around `reference`.
+    pub fn new(reference: DriftReference) -> Self {
+        DriftSettings {
+            reference: std::sync::Arc::new(reference),
+            psi_alert: Self::DEFAULT_PSI_ALERT,
+            ks_alert: Self::DEFAULT_KS_ALERT,
+            window_rows: Self::DEFAULT_WINDOW_ROWS,
+            check_every: Self::DEFAULT_CHECK_EVERY,
+            reduce_on_drift: false,
+            max_events: 1000,
+            top: 5,
+        }
+    }
+
+    /// `{"reference_path": "...", "psi_alert": .., "ks_alert": .., "window_rows": ..,
+    /// "check_every": .., "reduce_on_drift": ..}` (all but the path optional); every bad
+    /// field is listed at once.
+    pub fn from_json(text: &str) -> Result<Self> {
+        const AT: &str = "drift";
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(AT, format!("not JSON: {e}")))?;
+        let o = object(
+            &v,
+            AT,
+            &[
+                "reference_path",
+                "psi_alert",
+                "ks_alert",
+                "window_rows",
+                "check_every",
+                "reduce_on_drift",
+            ],
+        )?;
+        let path = field(o, "reference_path", AT)?
+            .as_str()
+            .ok_or_else(|| bad("drift.reference_path", "expected a string"))?;
+        let mut s = DriftSettings::new(DriftReference::from_path(std::path::Path::new(path))?);
+        let mut p = Vec::new();
+        let pos = |k: &str, p: &mut Vec<String>| -> Option<f64> {
+            let x = o.get(k)?;
+            match x.as_f64().filter(|x| x.is_finite() && *x > 0.0) {
+                Some(x) => Some(x),
+                None => {
+                    p.push(format!("drift.{k}: expected a number > 0, got {x}"));
+                    None
+                }
+            }
+        };
+        if let Some(x) = pos("psi_alert", &mut p) {
+            s.psi_alert = x;
+        }
+        if let Some(x) = pos("ks_alert", &mut p) {
+            if x > 1.0 {
+                p.push(format!("drift.ks_alert: must be <= 1, got {x}"));
+            }
+            s.ks_alert = x;
+        }
+        for (k, dst) in [("window_rows", 0), ("check_every", 1)] {
+            if let Some(x) = o.get(k) {
+                match x.as_u64().filter(|n| *n >= 1) {
+                    Some(n) if dst == 0 => s.window_rows = n as usize,
+                    Some(n) => s.check_every = n,
+                    None => p.push(format!("drift.{k}: expected an integer >= 1, got {x}")),
+                }
+            }
+        }
+        if let Some(x) = o.get("reduce_on_drift") {
+            match x.as_bool() {
+                Some(b) => s.reduce_on_drift = b,
+                None => p.push(format!("drift.reduce_on_drift: expected a bool, got {x}")),
+            }
+        }
+        if p.is_empty() {
+            Ok(s)
+        } else {
+            Err(CoreError::Config(p.join("; ")))
+        }
+    }
+}
+
+/// A breach: an instrument's window drifted past a threshold at a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftEvent {
+    pub ts: u64,
+    pub instrument_id: u32,
+    /// The feature with the largest PSI.
+    pub feature: String,
+    pub psi: f64,
+    pub ks: f64,
+    /// Features past a threshold at this check.
+    pub breached_features: usize,
+    /// Rows in the window.
+    pub rows: usize,
+}
+
+/// One instrument's monitor and its last check.
+#[derive(Debug, Clone)]
+pub struct InstrumentDrift {
+    pub instrument_id: u32,
+    pub monitor: DriftMonitor,
+    /// The worst features (by PSI) at the last check.
+    pub worst: Vec<FeatureDrift>,
+    /// Whether the last check breached.
+    pub breached: bool,
+    /// Checks that breached.
+    pub breaches: u64,
+    pub checks: u64,
+}
+
+/// Drift of every instrument of an engine: fed with the rows its model is asked with,
+/// checked every `check_every` rows, breaches recorded as events. A breach event is recorded
+/// when an instrument goes from clean to breached (not at every check while it stays so).
+#[derive(Debug, Clone)]
+pub struct DriftWatch {
+    pub settings: DriftSettings,
+    /// By the engine's instrument slot.
+    pub instruments: Vec<Option<InstrumentDrift>>,
+    /// The recorded events (bounded by `max_events`; `dropped` counts the oldest left out).
+    pub events: Vec<DriftEvent>,
+    pub dropped: u64,
+    /// Events not yet handed out by [`DriftWatch::drain`].
+    undrained: Vec<DriftEvent>,
+    scratch: Vec<FeatureDrift>,
+}
+
+impl DriftWatch {
+    pub fn new(settings: DriftSettings) -> Self {
+        DriftWatch {
+            settings,
+            instruments: Vec::new(),
+            events: Vec::new(),
+            dropped: 0,
+            undrained: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Feature count of the reference.
+    pub fn width(&self) -> usize {
+        self.settings.reference.features.len()
+    }
+
+    /// Feeds the row the model of slot `slot` (instrument `id`) is asked with; returns true
+    /// when this row's check found a new breach. Allocates only for a slot's first row and
+    /// at a check that records an event.
+    #[inline]
+    pub fn on_row<T: Copy + Into<f64>>(
+        &mut self,
+        slot: usize,
+        id: u32,
+        ts: u64,
+        row: &[T],
+    ) -> Result<bool> {
+        if self.instruments.len() <= slot {
+            self.instruments.resize_with(slot + 1, || None);
+        }
+        let reference = &self.settings.reference;
+        let inst = match &mut self.instruments[slot] {
+            Some(i) => i,
+            empty => empty.insert(InstrumentDrift {
+                instrument_id: id,
+                monitor: DriftMonitor::new(reference, self.settings.window_rows)?,
+                worst: Vec::new(),
+                breached: false,
+                breaches: 0,
+                checks: 0,
+            }),
+        };
+        inst.monitor.push(reference, row)?;
+        if inst.monitor.rows() < self.settings.window_rows
+            || inst.monitor.seen() % self.settings.check_every != 0
+        {
+            return Ok(false);
+        }
+        inst.monitor.check(reference, &mut self.scratch);
+        inst.checks += 1;
+        let (psi_a, ks_a) = (self.settings.psi_alert, self.settings.ks_alert);
+        let over = |d: &FeatureDrift| d.psi > psi_a || d.ks > ks_a;
+        let n_over = self.scratch.iter().filter(|d| over(d)).count();
+        self.scratch
+            .sort_unstable_by(|a, b| b.psi.total_cmp(&a.psi).then(b.ks.total_cmp(&a.ks)));
+        inst.worst.clear();
+        inst.worst
+            .extend(self.scratch.iter().take(self.settings.top).copied());
+        let was = inst.breached;
+        inst.breached = n_over > 0;
+        if !inst.breached {
+            return Ok(false);
+        }
+        inst.breaches += 1;
+        if was {
+            return Ok(false);
+        }
+        let w = self
+            .scratch
+            .iter()
+            .find(|d| over(d))
+            .expect("a breached feature");
+        let ev = DriftEvent {
+            ts,
+            instrument_id: id,
+            feature: reference.features[w.feature].name.clone(),
+            psi: w.psi,
+            ks: w.ks,
+            breached_features: n_over,
+            rows: inst.monitor.rows(),
+        };
+        let cap = self.settings.max_events.max(1);
+        if self.events.len() == cap {
+            self.events.remove(0);
+            self.dropped += 1;
+        }
+        if self.undrained.len() == cap {
+            self.undrained.remove(0);
+        }
+        self.events.push(ev.clone());
+        self.undrained.push(ev);
+        Ok(true)
+    }
+
+    /// The events recorded since the last drain.
+    pub fn drain(&mut self) -> Vec<DriftEvent> {
+        std::mem::take(&mut self.undrained)
+    }
+
+    /// Checks that breached, every instrument.
+    pub fn breaches(&self) -> u64 {
+        self.instruments.iter().flatten().map(|i| i.breaches).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,6 +906,38 @@ mod tests {
                "calibration": {{"accuracy": 1.5, "log_loss": 0.9}}}}"#
         );
         assert_eq!(what(&bad_acc), "drift_reference.calibration.accuracy");
+    }
+
+    #[test]
+    fn watch_records_one_event_per_breach_onset() {
+        let r = reference_of(&[normals(1, 20_000), normals(2, 20_000)]);
+        let mut s = DriftSettings::new(r);
+        s.window_rows = 200;
+        s.check_every = 20;
+        let mut w = DriftWatch::new(s);
+        let (a, b) = (normals(8, 1_000), normals(9, 1_000));
+        for i in 0..400 {
+            assert!(!w.on_row(0, 7, i, &[a[i as usize], b[i as usize]]).unwrap());
+        }
+        assert!(w.events.is_empty());
+        assert!(w.instruments[0].as_ref().unwrap().checks > 0);
+        // feature 1 shifts: one event at the onset, further checks count as breaches only
+        let mut new = 0;
+        for i in 400..1_000 {
+            new += w
+                .on_row(0, 7, i, &[a[i as usize], b[i as usize] + 2.0])
+                .unwrap() as usize;
+        }
+        assert_eq!(new, 1);
+        assert_eq!(w.events.len(), 1);
+        assert_eq!(w.events[0].feature, "f1");
+        assert_eq!(w.events[0].instrument_id, 7);
+        assert!(w.events[0].psi > 0.25);
+        assert!(w.breaches() > 1);
+        assert_eq!(w.drain().len(), 1);
+        assert!(w.drain().is_empty());
+        let inst = w.instruments[0].as_ref().unwrap();
+        assert_eq!(inst.worst[0].feature, 1);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::orders::{
     TimeInForce,
 };
 use crate::risk::{
-    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine,
+    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine, TradingState,
 };
 use crate::riskmodel::{RiskForecast, StreamingRisk};
 use crate::sim::SimExchange;
@@ -83,6 +83,8 @@ pub struct Telemetry {
     /// Trades left out of the bars (undefined price, bad size), bar feature sets only.
     pub bad_trades: u64,
     pub fills: u64,
+    /// Feature drift breaches recorded (an instrument's window going past a threshold).
+    pub drift_alerts: u64,
 }
 
 /// Where intents go: the simulated exchange in backtests, a broker adapter in paper and live
@@ -219,6 +221,8 @@ pub struct Engine<V: Venue = SimExchange> {
     corr: portfolio::StreamingCorrelation,
     /// Feature row width per slot (a portfolio's instruments may stream different sets).
     widths: Vec<usize>,
+    /// Feature drift of the rows handed to the model, when a reference is configured.
+    drift: Option<crate::drift::DriftWatch>,
 }
 
 /// What the day booked before a restart (see [`Engine::restore_operator_state`]).
@@ -301,6 +305,7 @@ impl<V: Venue> Engine<V> {
             day_before: DayBefore::default(),
             corr: portfolio::StreamingCorrelation::new(cfg.corr_halflife_s, cfg.corr_min_samples),
             widths: Vec::new(),
+            drift: cfg.drift.clone().map(crate::drift::DriftWatch::new),
             cfg,
         })
     }
@@ -482,6 +487,12 @@ impl<V: Venue> Engine<V> {
             }
             ask
         };
+        // Drift sees the row the model is asked with (slots streaming another set are left out).
+        if let Some(d) = &mut self.drift {
+            if ask && self.features_on && d.width() == width {
+                self.drift_row(s, id, ts, width)?;
+            }
+        }
         let signal = if ask {
             self.predictor
                 .predict(id, ts, &self.row32[..width], &mut self.probs)?
@@ -499,6 +510,32 @@ impl<V: Venue> Engine<V> {
         }
         self.sample_equity(ts, false);
         Ok(())
+    }
+
+    /// Feeds slot `s`'s row to the drift watch; a new breach is counted and, by config,
+    /// moves an ACTIVE engine to REDUCING (a HALTED one stays halted).
+    #[cold]
+    fn drift_row(&mut self, s: usize, id: InstrumentId, ts: u64, width: usize) -> Result<()> {
+        let Some(d) = &mut self.drift else {
+            return Ok(());
+        };
+        if d.on_row(s, id, ts, &self.row[..width])? {
+            self.telemetry.drift_alerts += 1;
+            if d.settings.reduce_on_drift && self.risk.state() == TradingState::Active {
+                self.risk.set_state(TradingState::Reducing);
+            }
+        }
+        Ok(())
+    }
+
+    /// The drift watch (None without a reference).
+    pub fn drift(&self) -> Option<&crate::drift::DriftWatch> {
+        self.drift.as_ref()
+    }
+
+    /// Drift events recorded since the last call (empty without a reference).
+    pub fn drain_drift_events(&mut self) -> Vec<crate::drift::DriftEvent> {
+        self.drift.as_mut().map(|d| d.drain()).unwrap_or_default()
     }
 
     /// A signal the decision step held, counted by reason and by event-time minute.
