@@ -83,7 +83,7 @@ def test_export_lists_the_reference(model: Path) -> None:
     assert 0 < ref["calibration"]["accuracy"] <= 1
     (model / "drift_reference.json").write_text(json.dumps(ref | {"rows": 1}))
     try:
-        with pytest.raises(Exception, match="drift_reference"):
+        with pytest.raises(Exception, match=r"drift\.reference"):
             check_export(model)
     finally:
         (model / "drift_reference.json").write_text(json.dumps(ref) + "\n")
@@ -156,5 +156,62 @@ def test_drift_section_lists_every_violation() -> None:
 
 
 def test_missing_explicit_reference_is_a_config_error(model: Path, esh4_mbo: Path) -> None:
-    with pytest.raises(BacktestConfigError, match="drift.reference"):
+    with pytest.raises(BacktestConfigError, match=r"drift\.reference"):
         backtest(model, esh4_mbo, reference="/nonexistent/drift_reference.json")
+
+
+def test_replay_session_journals_and_publishes_drift(
+    model: Path, synth: Path, tmp_path: Path
+) -> None:
+    """A replay session whose strategy enables drift with ``reduce_on_drift``: the breach is
+    journaled (``drift``), published as ``state``/``drift`` (what the notifier maps to its
+    ``drift`` event), the engine's move to REDUCING is journaled, and status shows it."""
+    from test_session_rust import rust_config
+
+    from pycontrol.session.config import SessionConfig
+    from pycontrol.session.journal import Journal
+    from pycontrol.session.rust_engine import RustReplay
+
+    strategy = tmp_path / "strategy.toml"
+    strategy.write_text(
+        f"""
+name = "drift_session"
+data = ["{synth}"]
+
+[signals]
+kind = "model"
+path = "{model}"
+
+[drift]
+enabled = true
+window_rows = 5000
+check_every = 500
+reduce_on_drift = true
+"""
+    )
+    cfg_path = rust_config(tmp_path, tmp_path / "run", synth, exit_at_end=True, rate_hz=0)
+    text = cfg_path.read_text()
+    text = text.replace(
+        'strategy = "configs/backtest/es_replay_session.toml"', f'strategy = "{strategy}"'
+    )
+    cfg_path.write_text(text)
+    cfg = SessionConfig.load(cfg_path)
+    journal = Journal(tmp_path / "run" / "journal.sqlite")
+    published: list[tuple[str, dict[str, Any]]] = []
+    try:
+        eng = RustReplay(cfg, journal, lambda t, d: published.append((t, d)))
+        for _ in range(1000):
+            if eng.step(1 << 15) == 0:
+                break
+        drift = [e["payload"] for e in journal.events("drift")]
+        assert len(drift) == 1 and drift[0]["symbol"] == "ESZ6" and drift[0]["psi"] > 0.25
+        states = [e["payload"] for e in journal.events("state")]
+        assert {"state": "REDUCING", "reason": "engine"} in states
+        pub = [d for t, d in published if t == "state" and d.get("event") == "drift"]
+        assert pub == [{"event": "drift", **drift[0]}]
+        st = eng.status()
+        assert st["state"] == "REDUCING"
+        assert st["drift"]["status"] == "drifted" and st["drift"]["reduce_on_drift"] is True
+        assert st["drift"]["instruments"]["ESZ6"]["breaches"] >= 1
+    finally:
+        journal.close()
