@@ -600,6 +600,7 @@ class RustLive(_RustControls):
         )
 
     def _output(self, out: dict[str, Any]) -> EngineOutput:
+        self._drift(out.get("drift_events", []))
         self._watch_state()
         denials = []
         for n in out["denials"]:
