@@ -492,6 +492,38 @@ mod tests {
     }
 
     #[test]
+    fn a_drift_reference_must_describe_the_streamed_features() {
+        use crate::drift::{DriftReference, DriftSettings, FeatureReference};
+        let reference = |names: Vec<String>| DriftReference {
+            features: names
+                .into_iter()
+                .map(|name| FeatureReference {
+                    name,
+                    edges: vec![0.0],
+                    shares: vec![0.5, 0.5],
+                    nan_share: 0.0,
+                })
+                .collect(),
+            rows: 10,
+            calibration: None,
+        };
+        let mut cfg = EngineConfig {
+            specs: vec![InstrumentSpec {
+                instrument_id: 1,
+                tick_size: crate::book::PRICE_SCALE / 4,
+                multiplier: 50.0,
+                fee_per_contract: 1.5,
+            }],
+            ..EngineConfig::default()
+        };
+        cfg.drift = Some(DriftSettings::new(reference(cfg.features.names())));
+        cfg.validate().unwrap();
+        cfg.drift = Some(DriftSettings::new(reference(vec!["micro_spread".into()])));
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("drift: the reference's 1 features"), "{e}");
+    }
+
+    #[test]
     fn defaults_are_the_engine_configs_and_pass_validation() {
         let s = EngineSettings::from_table(&serde_json::Map::new()).unwrap();
         assert_eq!(s, EngineSettings::default());
