@@ -19,6 +19,7 @@ from pycontrol import FeatureSet, compute_features
 from pycontrol.backtest.config import BacktestConfig, BacktestConfigError
 from pycontrol.backtest.run import drive, make_run
 from pycontrol.registry.contract import check_files, load_manifest, manifest_violations
+from pycontrol.registry.errors import IntegrityError
 from pycontrol.testing import models as testing
 
 LEVELS = {"micro_mid", "micro_microprice"}
@@ -83,7 +84,7 @@ def test_export_lists_the_reference(model: Path) -> None:
     assert 0 < ref["calibration"]["accuracy"] <= 1
     (model / "drift_reference.json").write_text(json.dumps(ref | {"rows": 1}))
     try:
-        with pytest.raises(Exception, match=r"drift\.reference"):
+        with pytest.raises(IntegrityError, match=r"\$\.drift_reference\.sha256"):
             check_export(model)
     finally:
         (model / "drift_reference.json").write_text(json.dumps(ref) + "\n")
