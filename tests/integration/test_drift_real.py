@@ -169,6 +169,7 @@ def test_replay_session_journals_and_publishes_drift(
     ``drift`` event), the engine's move to REDUCING is journaled, and status shows it."""
     from test_session_rust import rust_config
 
+    from pycontrol.commands.ctl_format import format_status
     from pycontrol.session.config import SessionConfig
     from pycontrol.session.journal import Journal
     from pycontrol.session.rust_engine import RustReplay
@@ -214,5 +215,8 @@ reduce_on_drift = true
         assert st["state"] == "REDUCING"
         assert st["drift"]["status"] == "drifted" and st["drift"]["reduce_on_drift"] is True
         assert st["drift"]["instruments"]["ESZ6"]["breaches"] >= 1
+        # `ctl status` prints the block: the worst features with their PSI
+        text = format_status({"engine": st})
+        assert "drift" in text and f"{drift[0]['feature']}" in text
     finally:
         journal.close()
