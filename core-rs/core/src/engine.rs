@@ -487,12 +487,6 @@ impl<V: Venue> Engine<V> {
             }
             ask
         };
-        // Drift sees the row the model is asked with (slots streaming another set are left out).
-        if let Some(d) = &mut self.drift {
-            if ask && self.features_on && d.width() == width {
-                self.drift_row(s, id, ts, width)?;
-            }
-        }
         let signal = if ask {
             self.predictor
                 .predict(id, ts, &self.row32[..width], &mut self.probs)?
@@ -501,6 +495,7 @@ impl<V: Venue> Engine<V> {
         };
         if ts < self.cfg.trade_window.0 {
             // before the trading window: books, features and forecasts warm up only
+            self.feed_drift(ask, s, id, ts, width)?;
             return Ok(());
         }
         if signal.is_some() {
@@ -508,8 +503,30 @@ impl<V: Venue> Engine<V> {
             let started = started.unwrap_or_else(Instant::now);
             self.on_signal(s, ts, started)?;
         }
+        // after the decision: a drift check (tens of us every `check_every` rows) never
+        // delays an intent
+        self.feed_drift(ask, s, id, ts, width)?;
         self.sample_equity(ts, false);
         Ok(())
+    }
+
+    /// Drift sees the row the model was asked with (slots streaming another set are left
+    /// out); without a reference this is one `Option` check.
+    #[inline]
+    fn feed_drift(
+        &mut self,
+        ask: bool,
+        s: usize,
+        id: InstrumentId,
+        ts: u64,
+        width: usize,
+    ) -> Result<()> {
+        match &self.drift {
+            Some(d) if ask && self.features_on && d.width() == width => {
+                self.drift_row(s, id, ts, width)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Feeds slot `s`'s row to the drift watch; a new breach is counted and, by config,
