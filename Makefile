@@ -119,6 +119,7 @@ bench: setup $(BENCH_VENV)/.deps $(SYNTH_10M)
 	cargo bench -p tradecore-bench --bench risk -- $(BENCH_ARGS)
 	cargo bench -p tradecore-bench --bench broker -- $(BENCH_ARGS)
 	cargo bench -p tradecore-bench --bench riskmodel -- $(BENCH_ARGS)
+	cargo bench -p tradecore-bench --bench drift -- $(BENCH_ARGS)
 	cargo run --quiet --release -p tradecore-bench --example risk_cpu
 	cargo run --quiet --release -p tradecore-bench --example stages -- $(STAGE_ROUNDS)
 	TRADECORE_BENCH_MBO=$(SYNTH_10M) cargo run --quiet --release -p tradecore-bench --example stages -- 3

@@ -306,6 +306,51 @@ class SizingSection:
 
 
 @dataclass(frozen=True)
+class DriftSection:
+    """``[drift]``: feature drift of the rows the model is asked with against its training
+    reference (``drift_reference.json`` of the served version, or ``reference``), per
+    instrument over the last ``window_rows`` rows, checked every ``check_every`` rows. A
+    feature whose PSI exceeds ``psi_alert`` or whose binned KS statistic exceeds
+    ``ks_alert`` is a breach: recorded as a drift event, and with ``reduce_on_drift`` the
+    engine moves to REDUCING. Off unless ``enabled``; a model without a reference reports
+    "no reference"."""
+
+    enabled: bool = False
+    reference: str | None = None
+    psi_alert: float = 0.25
+    ks_alert: float = 0.2
+    window_rows: int = 500
+    check_every: int = 50
+    reduce_on_drift: bool = False
+
+    def __post_init__(self) -> None:
+        bad: list[str] = []
+        for n in ("enabled", "reduce_on_drift"):
+            v = getattr(self, n)
+            _check(bad, isinstance(v, bool), f"{n} must be a bool, got {v!r}")
+        _check(
+            bad,
+            self.reference is None or (isinstance(self.reference, str) and self.reference != ""),
+            f"reference must be a path, got {self.reference!r}",
+        )
+        _check(
+            bad,
+            _num(self.psi_alert) and self.psi_alert > 0,
+            f"psi_alert must be > 0, got {self.psi_alert!r}",
+        )
+        _check(
+            bad,
+            _num(self.ks_alert) and 0 < self.ks_alert <= 1,
+            f"ks_alert must be in (0, 1], got {self.ks_alert!r}",
+        )
+        for n in ("window_rows", "check_every"):
+            v = getattr(self, n)
+            _check(bad, _int(v) and v >= 1, f"{n} must be an int >= 1, got {v!r}")
+        if bad:
+            _fail("drift", bad)
+
+
+@dataclass(frozen=True)
 class RiskModelSection:
     """``[risk_model]``: where the decision's volatility forecast, VaR/CVaR and co-movement
     come from. ``vol_model = "ewma"`` (default): the EWMA of one-second mid returns
@@ -424,6 +469,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "decision": DecisionSection,
     "sizing": SizingSection,
     "risk_model": RiskModelSection,
+    "drift": DriftSection,
 }
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -468,6 +514,7 @@ class BacktestConfig:
     decision: DecisionSection = field(default_factory=DecisionSection)
     sizing: SizingSection = field(default_factory=SizingSection)
     risk_model: RiskModelSection = field(default_factory=RiskModelSection)
+    drift: DriftSection = field(default_factory=DriftSection)
     # Overrides of tradecore::risk::RiskLimits defaults, as sorted (key, value) pairs.
     risk: tuple[tuple[str, float], ...] = ()
 

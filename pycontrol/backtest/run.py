@@ -26,6 +26,7 @@ from pycontrol.backtest.config import (
     expand,
 )
 from pycontrol.dbn import dbn_info
+from pycontrol.registry.contract import DRIFT_REFERENCE_FILE
 
 CLASS_COLUMNS = {"p_sell": -1, "p_hold": 0, "p_buy": 1}
 
@@ -203,8 +204,53 @@ def engine_kwargs(
         "vol_halflife_s": float(cfg.vol_halflife_s),
         "vol_min_samples": cfg.vol_min_samples,
         "risk_model_json": cfg.risk_model.core_json(symbols),
+        "drift_json": drift_json(cfg),
         **signals,
     }
+
+
+def drift_reference_path(cfg: BacktestConfig) -> Path | None:
+    """The reference the drift watch compares against: ``[drift] reference`` when given
+    (it must exist), else the served model's ``drift_reference.json`` (a model folder, or
+    the registry family's production version), None when that model has none."""
+    if cfg.drift.reference:
+        path = expand(cfg.drift.reference)
+        if not path.is_file():
+            raise BacktestConfigError(f"drift.reference: file not found: {path}")
+        return path
+    sig = cfg.signals
+    if sig.kind != "model":
+        return None
+    if sig.path:
+        folder = expand(sig.path)
+    else:
+        from pycontrol.registry.store import Registry
+
+        reg = Registry(expand(sig.registry))
+        folder = reg.folder(sig.family, reg.resolve(sig.family, "production"))
+    path = folder / DRIFT_REFERENCE_FILE
+    return path if path.is_file() else None
+
+
+def drift_json(cfg: BacktestConfig) -> str | None:
+    """The core's drift settings (``drift_json``), None when drift is off or the served
+    model has no reference (the engine then reports "no reference")."""
+    if not cfg.drift.enabled:
+        return None
+    path = drift_reference_path(cfg)
+    if path is None:
+        return None
+    d = cfg.drift
+    return json.dumps(
+        {
+            "reference_path": str(path),
+            "psi_alert": float(d.psi_alert),
+            "ks_alert": float(d.ks_alert),
+            "window_rows": d.window_rows,
+            "check_every": d.check_every,
+            "reduce_on_drift": d.reduce_on_drift,
+        }
+    )
 
 
 def config_hash(cfg: BacktestConfig) -> str:

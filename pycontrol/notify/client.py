@@ -97,6 +97,7 @@ SESSION_EVENTS = {
     ("state", "roll_start"): "roll",
     ("state", "roll_blocked"): "roll",
     ("state", "roll_done"): "roll",
+    ("state", "drift"): "drift",
     ("fill", None): "fill",
 }
 DENIAL_SPIKE = 20  # denials within one minute that make a "denial_spike"
@@ -146,7 +147,13 @@ class Notifier:
         name = SESSION_EVENTS.get((topic, data.get("event"))) or SESSION_EVENTS.get((topic, None))
         if name is None:
             return
-        if name == "fill":
+        if name == "drift":
+            text = (
+                f"drift: {data.get('symbol')} {data.get('feature')} PSI {data.get('psi', 0):.2f}"
+                f" KS {data.get('ks', 0):.2f} ({data.get('breached_features')} features)"
+            )
+            self.event("drift", text, {k: v for k, v in data.items() if k != "event"})
+        elif name == "fill":
             text = (
                 f"{data.get('side')} {data.get('qty')} {data.get('symbol')} @ {data.get('price')}"
             )

@@ -23,6 +23,8 @@ CONTRACTS_DIR = MODELS_DIR / "contracts"
 MANIFEST_SCHEMA = CONTRACTS_DIR / "manifest.schema.json"
 MANIFEST_FILE = "manifest.json"
 PARITY_FILE = "parity.json"
+# optional: the training inputs' reference for drift (tradecore::drift)
+DRIFT_REFERENCE_FILE = "drift_reference.json"
 # Figures the manifest derives from others must match them to this precision.
 _EPS = 1e-9
 
@@ -173,6 +175,9 @@ def file_violations(folder: Path, m: Mapping[str, Any]) -> list[str]:
     present) against the inlined parity record."""
     out: list[str] = []
     files = [("onnx", m["onnx"])] + ([("native", m["native"])] if m["native"] else [])
+    # optional: versions exported before drift references have none
+    if m.get("drift_reference"):
+        files.append(("drift_reference", m["drift_reference"]))
     for key, entry in files:
         path = folder / entry["file"]
         if not path.is_file():

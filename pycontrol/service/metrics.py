@@ -190,6 +190,23 @@ class SessionCollector(Collector):
         yield cr
         yield ub
         yield an
+        # feature drift (the engine's watch): PSI of each instrument's worst features at the
+        # last check, and the breaches (checks past a threshold) so far
+        drift: dict[str, Any] = eng.get("drift", {}) or {}
+        psi = GaugeMetricFamily(
+            "pycontrol_drift_psi",
+            "PSI of the worst features at the last drift check",
+            labels=["symbol", "feature"],
+        )
+        br = CounterMetricFamily(
+            "pycontrol_drift_breaches", "drift checks past a threshold", labels=["symbol"]
+        )
+        for sym, i in sorted((drift.get("instruments") or {}).items()):
+            for w in i.get("worst", []):
+                psi.add_metric([sym, str(w.get("feature"))], float(w.get("psi", 0.0)))
+            br.add_metric([sym], float(i.get("breaches", 0)))
+        yield psi
+        yield br
         health = link.health()
         hb = GaugeMetricFamily("pycontrol_heartbeat_age_seconds", "since the last heartbeat")
         hb.add_metric([], float(health["heartbeat_age_s"] or 0.0))

@@ -192,6 +192,14 @@ class _RustControls:
                 return int(iid)
         raise session_config_error("signals", [f"no instrument {root!r} in this session"])
 
+    def _drift(self, events: list[dict[str, Any]]) -> None:
+        """Journals each feature drift breach the engine recorded (``drift``), then publishes
+        it (``state`` with ``event = "drift"``; the notifier's ``drift`` event). A move to
+        REDUCING (``reduce_on_drift``) is journaled by :meth:`_watch_state`."""
+        for ev in events:
+            self.journal.append("drift", ev)
+            self.publish("state", {"event": "drift", **ev})
+
     def _watch_state(self) -> None:
         """Journals a state the engine moved to by itself (a daily-loss or drawdown breaker
         halts it), then publishes it."""
@@ -330,6 +338,7 @@ class RustReplay(_RustControls):
             self.publish("denial", body)
         for us in d["latency_us"]:
             self.publish("latency", {"stage": "event_to_intent_us", "value": us})
+        self._drift(d.get("drift_events", []))
         if d["fills"]:
             publish_positions(self.publish, self.core.snapshot()["positions"])
 
@@ -615,6 +624,7 @@ class RustLive(_RustControls):
         )
 
     def _output(self, out: dict[str, Any]) -> EngineOutput:
+        self._drift(out.get("drift_events", []))
         self._watch_state()
         denials = []
         for n in out["denials"]:

@@ -187,6 +187,7 @@ def make_lightgbm(
     max_age_days: int | None = 30,
     x: Arr | None = None,
     names: list[str] | None = None,
+    drift_reference: bool = False,
 ) -> Export:
     """Trains a LightGBM booster and exports it (ONNX + text dump): on `x` with column
     `names` when given (e.g. real features of a file), else on synthetic rows. Parity runs on
@@ -220,6 +221,14 @@ def make_lightgbm(
     booster.save_model(str(out / "model.lgbm.txt"))
     _lightgbm_onnx(booster, n_features, out / "model.onnx")
     mid = model_id or f"{family}-lightgbm-{seed}"
+    if drift_reference:
+        # the training rows' reference and the held-out rows' calibration, as `train` writes
+        from pycontrol.training import drift_reference as dref
+
+        cal = dref.calibration_summary(
+            _booster_proba(booster)(held_out), _labels(held_out, n_classes), np.arange(n_classes)
+        )
+        dref.write(out, dref.build(x, names, cal))
     finish_export(
         out,
         family=family,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pycontrol.data.manifest import sha256_file
+from pycontrol.registry.contract import DRIFT_REFERENCE_FILE
 from pycontrol.training.parity import MIN_ROWS, parity
 
 Arr = np.ndarray[Any, Any]
@@ -190,5 +191,11 @@ def write_manifest(
         "lineage": dict(lineage),
         "parity": dict(parity_result),
     }
+    # the training inputs' reference for drift (written beside the model before the manifest)
+    if (folder / DRIFT_REFERENCE_FILE).is_file():
+        manifest["drift_reference"] = {
+            "file": DRIFT_REFERENCE_FILE,
+            "sha256": sha256_file(folder / DRIFT_REFERENCE_FILE),
+        }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

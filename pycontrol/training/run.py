@@ -24,7 +24,7 @@ import polars as pl
 from tqdm import tqdm
 
 from pycontrol.registry import trials as ledger
-from pycontrol.training import calibration
+from pycontrol.training import calibration, drift_reference
 from pycontrol.training.baselines import BaselineReport, evaluate_baselines
 from pycontrol.training.config import TrainConfig
 from pycontrol.training.dataset import Dataset, build_dataset, input_sha256, load_model_bars
@@ -438,6 +438,17 @@ def train(
                 bounds,
                 m.kind,
             )
+            # the held rows' calibrated out-of-fold probabilities come from this very fit
+            # (the last fold's training rows, the export seed): the export's OOS calibration
+            held_p = np.asarray(cal.apply(evals[m.name].oof[export_seed][held_rows]))
+            drift_reference.write(
+                out,
+                drift_reference.build(
+                    ds.features[fit_bars],
+                    ds.names,
+                    drift_reference.calibration_summary(held_p, ds.y[held_rows], ds.classes),
+                ),
+            )
             finish(m.name, member.kind, info, bounds, par, member.sequence, None)
             imp = member.importance(ds.names)
             if imp is not None:
@@ -466,6 +477,16 @@ def train(
                 bounds,
                 "numpy-stacker",
                 renormalise=n_classes,
+            )
+            drift_reference.write(
+                out,
+                drift_reference.build(
+                    ds.features[ds.rows[fit_rows]],
+                    ds.names,
+                    drift_reference.calibration_summary(
+                        meta.proba_from_inputs(flat), ds.y[held], ds.classes
+                    ),
+                ),
             )
             members = [
                 {"model_id": manifests[m.name]["model_id"], "kind": m.kind} for m in config.models

@@ -72,7 +72,7 @@ recent = 50
 MANIFEST_KEYS = {
     "schema_version", "family", "model_id", "created_at", "kind", "classes", "class_values",
     "feature_set", "onnx", "native", "sequence", "members", "input_bounds", "max_age_days",
-    "metrics", "seeds", "lineage", "parity",
+    "metrics", "seeds", "lineage", "parity", "drift_reference",
 }  # fmt: skip
 
 
@@ -160,6 +160,12 @@ def test_train_cli_end_to_end_on_real_bars(
         assert set(man) == MANIFEST_KEYS, set(man) ^ MANIFEST_KEYS
         check_export(d)  # the registry's JSON Schema, cross-field rules and file hashes
         assert man["schema_version"] == 1 and man["family"] == "regime_hourly"
+        # the drift reference of the training inputs (listed, hashed by check_export above):
+        # the bar features the engine streams (for stacking, its members')
+        ref = json.loads((d / man["drift_reference"]["file"]).read_text())
+        fed = manifests["lgbm_a"] if name == "stacking" else man
+        assert [f["name"] for f in ref["features"]] == fed["feature_set"]["names"]
+        assert ref["rows"] > 0 and 0 < ref["calibration"]["accuracy"] <= 1
         assert man["classes"] == ["STRONG_SELL", "SELL", "HOLD", "BUY", "STRONG_BUY"]
         assert man["class_values"] == [-2, -1, 0, 1, 2]
         assert man["feature_set"]["timeframe"] == "1h"

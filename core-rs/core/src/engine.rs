@@ -29,7 +29,7 @@ use crate::orders::{
     TimeInForce,
 };
 use crate::risk::{
-    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine,
+    AccountState, MarketState, PositionState as RiskPosition, RiskContext, RiskEngine, TradingState,
 };
 use crate::riskmodel::{RiskForecast, StreamingRisk};
 use crate::sim::SimExchange;
@@ -83,6 +83,8 @@ pub struct Telemetry {
     /// Trades left out of the bars (undefined price, bad size), bar feature sets only.
     pub bad_trades: u64,
     pub fills: u64,
+    /// Feature drift breaches recorded (an instrument's window going past a threshold).
+    pub drift_alerts: u64,
 }
 
 /// Where intents go: the simulated exchange in backtests, a broker adapter in paper and live
@@ -222,6 +224,8 @@ pub struct Engine<V: Venue = SimExchange> {
     corr: portfolio::StreamingCorrelation,
     /// Feature row width per slot (a portfolio's instruments may stream different sets).
     widths: Vec<usize>,
+    /// Feature drift of the rows handed to the model, when a reference is configured.
+    drift: Option<crate::drift::DriftWatch>,
 }
 
 /// What the day booked before a restart (see [`Engine::restore_operator_state`]).
@@ -305,6 +309,7 @@ impl<V: Venue> Engine<V> {
             day_before: DayBefore::default(),
             corr: portfolio::StreamingCorrelation::new(cfg.corr_halflife_s, cfg.corr_min_samples),
             widths: Vec::new(),
+            drift: cfg.drift.clone().map(crate::drift::DriftWatch::new),
             cfg,
         })
     }
@@ -497,6 +502,7 @@ impl<V: Venue> Engine<V> {
         };
         if ts < self.cfg.trade_window.0 {
             // before the trading window: books, features and forecasts warm up only
+            self.feed_drift(ask, s, id, ts, width)?;
             return Ok(());
         }
         if signal.is_some() {
@@ -505,8 +511,56 @@ impl<V: Venue> Engine<V> {
             let outcome = self.on_signal(s, ts, started)?;
             self.predictor.signal_outcome(outcome);
         }
+        // after the decision: a drift check (tens of us every `check_every` rows) never
+        // delays an intent
+        self.feed_drift(ask, s, id, ts, width)?;
         self.sample_equity(ts, false);
         Ok(())
+    }
+
+    /// Drift sees the row the model was asked with (slots streaming another set are left
+    /// out); without a reference this is one `Option` check.
+    #[inline]
+    fn feed_drift(
+        &mut self,
+        ask: bool,
+        s: usize,
+        id: InstrumentId,
+        ts: u64,
+        width: usize,
+    ) -> Result<()> {
+        match &self.drift {
+            Some(d) if ask && self.features_on && d.width() == width => {
+                self.drift_row(s, id, ts, width)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Feeds slot `s`'s row to the drift watch; a new breach is counted and, by config,
+    /// moves an ACTIVE engine to REDUCING (a HALTED one stays halted).
+    #[cold]
+    fn drift_row(&mut self, s: usize, id: InstrumentId, ts: u64, width: usize) -> Result<()> {
+        let Some(d) = &mut self.drift else {
+            return Ok(());
+        };
+        if d.on_row(s, id, ts, &self.row[..width])? {
+            self.telemetry.drift_alerts += 1;
+            if d.settings.reduce_on_drift && self.risk.state() == TradingState::Active {
+                self.risk.set_state(TradingState::Reducing);
+            }
+        }
+        Ok(())
+    }
+
+    /// The drift watch (None without a reference).
+    pub fn drift(&self) -> Option<&crate::drift::DriftWatch> {
+        self.drift.as_ref()
+    }
+
+    /// Drift events recorded since the last call (empty without a reference).
+    pub fn drain_drift_events(&mut self) -> Vec<crate::drift::DriftEvent> {
+        self.drift.as_mut().map(|d| d.drain()).unwrap_or_default()
     }
 
     /// A signal the decision step held, counted by reason and by event-time minute.
@@ -753,11 +807,24 @@ impl<V: Venue> Engine<V> {
     }
 
     /// Cancels of the protecting bracket and a reduce-only market order for the position.
+    /// An exit already on its way (sent, not yet filled: the venue's answer is pending) is
+    /// neither cancelled nor sent again: events that come before its fill (a burst of market
+    /// data, the venue's latency) would otherwise cancel and replace it at every one, and a
+    /// broker could fill more than one of them.
     fn exit_intents(&mut self, s: usize, ts: u64, reason: ExitReason) -> Vec<OrderIntent> {
         let id = self.books[s].0;
         let mut out = Vec::new();
         let open = self.sim.open_order_ids(id);
+        let is_exit = |coid: u64, exits: &[(u64, ExitReason)]| {
+            let (intent, leg) = crate::orders::intent_of(coid);
+            leg == Some(crate::orders::Leg::Entry) && exits.iter().rev().any(|(i, _)| *i == intent)
+        };
+        let mut exiting = false;
         for coid in open {
+            if is_exit(coid, &self.exit_reasons) {
+                exiting = true;
+                continue;
+            }
             let mut c = self.blank_intent(id, ts);
             c.action = IntentAction::Cancel {
                 client_order_id: coid,
@@ -765,7 +832,7 @@ impl<V: Venue> Engine<V> {
             out.push(c);
         }
         let pos = self.positions[s].qty;
-        if pos != 0 {
+        if pos != 0 && !exiting {
             let mut x = self.blank_intent(id, ts);
             x.side = if pos > 0 {
                 OrderSide::Sell

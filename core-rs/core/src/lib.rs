@@ -13,6 +13,7 @@ pub mod bars;
 pub mod book;
 pub mod decision;
 pub mod decode;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod features;

@@ -86,6 +86,12 @@ impl BacktestRun {
         self.bt.is_done()
     }
 
+    /// ACTIVE, REDUCING or HALTED (a breaker or `reduce_on_drift` moves it during a run).
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.bt.engine.trading_state().as_str()
+    }
+
     /// Instrument id -> symbol.
     fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.symbols.dict(py)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tradecore::decision::DecisionConfig;
+use tradecore::drift::DriftSettings;
 use tradecore::engine::inbox::{InboxPredictor, SignalInbox};
 use tradecore::engine::placebo::Placebo;
 use tradecore::engine::{
@@ -101,9 +102,13 @@ pub struct EngineArgs {
     pub trade_start_ns: Option<u64>,
     #[pyo3(default)]
     pub trade_end_ns: Option<u64>,
+    /// Feature drift: `{"reference_path", "psi_alert", "ks_alert", "window_rows",
+    /// "check_every", "reduce_on_drift"}` as JSON (`tradecore::drift::DriftSettings`).
+    #[pyo3(default)]
+    pub drift_json: Option<String>,
 }
 
-const KEYS: [&str; 39] = [
+const KEYS: [&str; 40] = [
     "definitions",
     "fee_per_contract",
     "seed",
@@ -143,6 +148,7 @@ const KEYS: [&str; 39] = [
     "corr_min_samples",
     "trade_start_ns",
     "trade_end_ns",
+    "drift_json",
 ];
 
 /// The model behind an engine's predictor: its counters over the run and, for a registry
@@ -354,6 +360,10 @@ impl EngineArgs {
             risk_model: self
                 .risk_model_json
                 .map(|t| RiskModelConfig::from_json(&t, "risk_model"))
+                .transpose()?,
+            drift: self
+                .drift_json
+                .map(|t| DriftSettings::from_json(&t))
                 .transpose()?,
             ..EngineConfig::default()
         };

@@ -182,6 +182,11 @@ impl EngineSession {
         let us: Vec<f64> = lat.iter().map(|ns| *ns as f64 / 1000.0).collect();
         self.latency_seen = self.bt.engine.latency_ns.len();
         out.set_item("latency_us", us)?;
+        let drift = PyList::empty(py);
+        for ev in self.bt.engine.drain_drift_events() {
+            drift.append(engine_view::drift_event(py, &ev, &self.symbols)?)?;
+        }
+        out.set_item("drift_events", drift)?;
         Ok(out)
     }
 

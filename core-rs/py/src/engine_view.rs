@@ -6,6 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tradecore::book::{BookView, PRICE_SCALE};
+use tradecore::drift::DriftEvent;
 use tradecore::engine::inbox::{PushedSignal, SignalInbox, SignalOutcome};
 use tradecore::engine::{Denial, Engine, Venue};
 use tradecore::infer::GateReason;
@@ -59,6 +60,7 @@ pub fn telemetry<'py, V: Venue>(
         ("denials", t.denials),
         ("orders", t.orders),
         ("fills", t.fills),
+        ("drift_alerts", t.drift_alerts),
     ] {
         d.set_item(k, v)?;
     }
@@ -108,6 +110,91 @@ pub fn telemetry<'py, V: Venue>(
         pos.append(x)?;
     }
     d.set_item("positions", pos)?;
+    d.set_item("drift", drift(py, e, symbols)?)?;
+    Ok(d)
+}
+
+/// One drift event as a dict (what a session journals).
+pub fn drift_event<'py>(
+    py: Python<'py>,
+    ev: &DriftEvent,
+    symbols: &Symbols,
+) -> PyResult<Bound<'py, PyDict>> {
+    let x = PyDict::new(py);
+    x.set_item("ts", ev.ts)?;
+    x.set_item("instrument_id", ev.instrument_id)?;
+    x.set_item("symbol", symbols.of(ev.instrument_id))?;
+    x.set_item("feature", &ev.feature)?;
+    x.set_item("psi", ev.psi)?;
+    x.set_item("ks", ev.ks)?;
+    x.set_item("breached_features", ev.breached_features)?;
+    x.set_item("rows", ev.rows)?;
+    Ok(x)
+}
+
+/// The drift block: `status` "no reference" without one, else the thresholds, per
+/// instrument (by symbol) its window, checks, breaches and worst features, and the events.
+pub fn drift<'py, V: Venue>(
+    py: Python<'py>,
+    e: &Engine<V>,
+    symbols: &Symbols,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let Some(w) = e.drift() else {
+        d.set_item("status", "no reference")?;
+        return Ok(d);
+    };
+    let s = &w.settings;
+    let reference = &s.reference;
+    d.set_item(
+        "status",
+        if w.instruments.iter().flatten().any(|i| i.breached) {
+            "drifted"
+        } else {
+            "watching"
+        },
+    )?;
+    d.set_item("psi_alert", s.psi_alert)?;
+    d.set_item("ks_alert", s.ks_alert)?;
+    d.set_item("window_rows", s.window_rows)?;
+    d.set_item("check_every", s.check_every)?;
+    d.set_item("reduce_on_drift", s.reduce_on_drift)?;
+    d.set_item("features", reference.features.len())?;
+    d.set_item("breaches", w.breaches())?;
+    if let Some(c) = &reference.calibration {
+        let x = PyDict::new(py);
+        x.set_item("accuracy", c.accuracy)?;
+        x.set_item("log_loss", c.log_loss)?;
+        x.set_item("rows", c.rows)?;
+        d.set_item("expected", x)?;
+    }
+    let per = PyDict::new(py);
+    for i in w.instruments.iter().flatten() {
+        let x = PyDict::new(py);
+        x.set_item("rows", i.monitor.rows())?;
+        x.set_item("seen", i.monitor.seen())?;
+        x.set_item("checks", i.checks)?;
+        x.set_item("breaches", i.breaches)?;
+        x.set_item("breached", i.breached)?;
+        let worst = PyList::empty(py);
+        for f in &i.worst {
+            let y = PyDict::new(py);
+            y.set_item("feature", &reference.features[f.feature].name)?;
+            y.set_item("psi", f.psi)?;
+            y.set_item("ks", f.ks)?;
+            y.set_item("nan_share", f.nan_share)?;
+            worst.append(y)?;
+        }
+        x.set_item("worst", worst)?;
+        per.set_item(symbols.of(i.instrument_id), x)?;
+    }
+    d.set_item("instruments", per)?;
+    let events = PyList::empty(py);
+    for ev in &w.events {
+        events.append(drift_event(py, ev, symbols)?)?;
+    }
+    d.set_item("events", events)?;
+    d.set_item("events_dropped", w.dropped)?;
     Ok(d)
 }
 

@@ -201,6 +201,16 @@ impl LiveEngine {
         let d = PyDict::new(py);
         d.set_item("intents", intents)?;
         d.set_item("denials", denials)?;
+        // feature drift breaches since the last output (the session journals them); the key
+        // is there only when there are some (rare: a breach's onset)
+        let events = self.engine.drain_drift_events();
+        if !events.is_empty() {
+            let drift = PyList::empty(py);
+            for ev in &events {
+                drift.append(engine_view::drift_event(py, ev, &self.symbols)?)?;
+            }
+            d.set_item("drift_events", drift)?;
+        }
         Ok(d)
     }
 
@@ -387,6 +397,7 @@ impl LiveEngine {
             },
             ts,
             reason: String::new(),
+            cancel_sent: false,
         };
         self.engine.venue_update(|v| v.adopt(o)).map_err(to_py)
     }

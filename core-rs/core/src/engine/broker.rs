@@ -37,6 +37,10 @@ pub struct BrokerOrder {
     pub ts: u64,
     /// The broker's reason for a reject or cancel (empty otherwise).
     pub reason: String,
+    /// A cancel of it was sent and the broker has not answered yet: the engine does not ask
+    /// again (a burst of events before the answer would otherwise re-send the cancel at
+    /// every one). It still counts as working until the broker says it is done.
+    pub cancel_sent: bool,
 }
 
 impl BrokerOrder {
@@ -237,6 +241,7 @@ impl BrokerVenue {
             status: OrderStatus::Working,
             ts: now,
             reason: String::new(),
+            cancel_sent: false,
         });
         coid
     }
@@ -291,9 +296,16 @@ impl Venue for BrokerVenue {
                 coid
             }
             // The order changes when the broker says so, not when we ask.
-            IntentAction::Cancel { client_order_id } | IntentAction::Modify { client_order_id } => {
+            IntentAction::Cancel { client_order_id } => {
+                if let Some(o) = self.orders[self.first_open..]
+                    .iter_mut()
+                    .find(|o| o.client_order_id == client_order_id)
+                {
+                    o.cancel_sent = true;
+                }
                 client_order_id
             }
+            IntentAction::Modify { client_order_id } => client_order_id,
         }
     }
 
@@ -323,7 +335,11 @@ impl Venue for BrokerVenue {
     }
 
     fn open_order_ids(&self, id: InstrumentId) -> Vec<u64> {
-        self.open(id).map(|o| o.client_order_id).collect()
+        // the orders a cancel can still be asked for: not those already being cancelled
+        self.open(id)
+            .filter(|o| !o.cancel_sent)
+            .map(|o| o.client_order_id)
+            .collect()
     }
 
     fn feed_latency(&mut self) -> u64 {

@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// is how a date range of one file is backtested: its book still starts from the
     /// file's snapshot.
     pub trade_window: (u64, u64),
+    /// Feature drift of the rows handed to the model against its training reference
+    /// (`tradecore::drift`); None: not watched (no cost on the hot path).
+    pub drift: Option<crate::drift::DriftSettings>,
 }
 
 impl Default for EngineConfig {
@@ -85,6 +88,7 @@ impl Default for EngineConfig {
             corr_halflife_s: 1800.0,
             corr_min_samples: 120,
             trade_window: (0, u64::MAX),
+            drift: None,
         }
     }
 }
@@ -180,6 +184,31 @@ impl EngineConfig {
                 "corr_min_samples must be >= 2, got {}",
                 self.corr_min_samples
             ));
+        }
+        if let Some(d) = &self.drift {
+            // the reference must describe a row the engine streams (the model's own set)
+            let want: Vec<&str> = d
+                .reference
+                .features
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect();
+            let streams = |f: &FeatureSet| {
+                f.names()
+                    .iter()
+                    .map(String::as_str)
+                    .eq(want.iter().copied())
+            };
+            if !streams(&self.features)
+                && !self.instrument_features.iter().any(|(_, f, _)| streams(f))
+            {
+                p.push(format!(
+                    "drift: the reference's {} features are not the feature set the engine streams ({} features: {})",
+                    want.len(),
+                    self.features.len(),
+                    self.features.hash()
+                ));
+            }
         }
         if p.is_empty() {
             Ok(())
@@ -461,6 +490,38 @@ mod tests {
 
     fn table(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_drift_reference_must_describe_the_streamed_features() {
+        use crate::drift::{DriftReference, DriftSettings, FeatureReference};
+        let reference = |names: Vec<String>| DriftReference {
+            features: names
+                .into_iter()
+                .map(|name| FeatureReference {
+                    name,
+                    edges: vec![0.0],
+                    shares: vec![0.5, 0.5],
+                    nan_share: 0.0,
+                })
+                .collect(),
+            rows: 10,
+            calibration: None,
+        };
+        let mut cfg = EngineConfig {
+            specs: vec![InstrumentSpec {
+                instrument_id: 1,
+                tick_size: crate::book::PRICE_SCALE / 4,
+                multiplier: 50.0,
+                fee_per_contract: 1.5,
+            }],
+            ..EngineConfig::default()
+        };
+        cfg.drift = Some(DriftSettings::new(reference(cfg.features.names())));
+        cfg.validate().unwrap();
+        cfg.drift = Some(DriftSettings::new(reference(vec!["micro_spread".into()])));
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("drift: the reference's 1 features"), "{e}");
     }
 
     #[test]

@@ -246,6 +246,7 @@ fn a_restart_restores_the_position_and_never_reuses_an_intent_id() {
         status: OrderStatus::Working,
         ts: T0,
         reason: String::new(),
+        cancel_sent: false,
     };
     e.venue_update(|v| v.adopt(adopted.clone())).unwrap();
     assert!(
@@ -504,4 +505,28 @@ fn operator_state_is_restored_only_before_trading_and_only_when_valid() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("restore before trading"), "{err}");
+}
+
+#[test]
+fn signals_before_the_broker_answers_do_not_cancel_or_exit_twice() {
+    // the opposite signal repeats at every event before the broker answers the cancels and
+    // the exit (a burst of market data): one cancel per bracket leg and one exit, not one
+    // per event
+    let mut e = engine(&[(10, 1), (20, -1), (21, -1), (22, -1), (23, -1)]);
+    quotes(&mut e, 0..11);
+    let entry = e.venue_mut().take_outbox()[0];
+    let coid = client_order_id(entry.intent_id, Leg::Entry);
+    e.venue_update(|v| v.fill(coid, entry.qty, 4_000 * PRICE_SCALE, T0 + 11 * S, 0.0))
+        .unwrap();
+    quotes(&mut e, 11..24);
+    let out = e.venue_mut().take_outbox();
+    let cancels = out
+        .iter()
+        .filter(|i| matches!(i.action, IntentAction::Cancel { .. }))
+        .count();
+    let exits = out
+        .iter()
+        .filter(|i| i.action == IntentAction::New && i.reduce_only)
+        .count();
+    assert_eq!((cancels, exits), (2, 1), "{out:#?}");
 }
