@@ -527,6 +527,30 @@ class WebhookConfig(_Base):
             raise _fail("webhook", bad)
 
 
+@dataclass(frozen=True)
+class ScannerConfig(_Base):
+    """``[scanner]``: a paper or live portfolio session lets only the instruments the
+    momentum scanner selects open new positions (``pycontrol scan``, docs/operations.md).
+    ``universe``: a universe config whose member names are the session's roots (each root
+    must be in it); ``threshold``: overrides the universe's. The scan runs when the session
+    starts; the others still close what they hold (their entries are held NOT_SELECTED)."""
+
+    universe: str = ""
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        bad = []
+        if not isinstance(self.universe, str) or not self.universe:
+            bad.append(f"universe must be a path to a universe config, got {self.universe!r}")
+        t = self.threshold
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= 100
+        ):
+            bad.append(f"threshold must be a number in 0..100, got {t!r}")
+        if bad:
+            raise _fail("scanner", bad)
+
+
 ENGINE_KINDS = ("rust",)
 
 
@@ -672,6 +696,7 @@ class SessionConfig(_Base):
     signals: tuple[SignalConfig, ...] = ()
     webhook: WebhookConfig | None = None
     feed: FeedConfig = field(default_factory=FeedConfig)
+    scanner: ScannerConfig | None = None
 
     def __post_init__(self) -> None:
         ids = [s.intent_id for s in self.signals]
@@ -719,6 +744,7 @@ class SessionConfig(_Base):
             "engine": EngineSection,
             "webhook": WebhookConfig,
             "feed": FeedConfig,
+            "scanner": ScannerConfig,
         }
         d = dict(data)
         bad: list[str] = []

@@ -146,6 +146,7 @@ class Session:
         self.restored: operator_state.OperatorState | None = None
         self.roller: Roller | None = None
         self.latency = LatencyStats()  # every event-to-intent sample published
+        self.scan: dict[str, Any] | None = None  # the [scanner] selection, when configured
         # notifications service ($PYCONTROL_NOTIFY_URL), or None: the one hook is publish()
         self.notifier = notifier_from_env(cfg.name)
         self.alerts: Any = None  # the [webhook] alert desk (pycontrol.session.alerts)
@@ -165,6 +166,11 @@ class Session:
                     "trades placebo signals (random, no edge); live trades a model"
                 )
             return live
+        if self.cfg.scanner is not None:
+            from pycontrol.session.config import _fail
+
+            raise _fail("scanner", ["a replay trades its file's instruments: [scanner] is "
+                                    "for paper and live portfolio sessions"])  # fmt: skip
         self.rust = RustReplay(self.cfg, self.journal, self.publish)
         self.venue = self.rust
         return self.rust
@@ -390,6 +396,7 @@ class Session:
                 "control": {**self.control.status(), **self.gate.status()},
                 "telemetry": {"sent": self.telemetry_sent, "dropped": self.telemetry_dropped},
                 "latency": self.latency.summary(),
+                "scanner": self.scan,
                 "webhook": self.alerts.status() if self.alerts else None,
             }
         if name == "set-risk-limits":
@@ -504,6 +511,13 @@ class Session:
                 await self.venue.start()
                 self._restore_engine()  # after reconciliation: the broker's truth
                 # positions in a month the roll rule has left move to the front month
+                if self.cfg.scanner is not None:
+                    # only the instruments the scanner selects may open positions
+                    from pycontrol.session import scanner
+
+                    self.scan = scanner.apply(self.cfg, self._flow(), self.journal)
+                    sel, thr = self.scan["selected"] or "no instrument", self.scan["threshold"]
+                    print(f"scanner: {sel} may open positions (threshold {thr:g})", flush=True)
                 self.roller = Roller(self.journal, self._flow(), self._handle, self.publish)
                 self.roller.start(self.venue.symbols())
                 if self.cfg.feed.kind == "databento":

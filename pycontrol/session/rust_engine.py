@@ -521,6 +521,8 @@ class RustLive(_RustControls):
         core.reserve_intent_ids(max(done_intent_ids, default=0) + 1)
         core.set_state(self.core.state)  # a halt survives a reconciliation
         core.set_risk_limits(sorted(self.core.risk_limits()))  # so do operator limits
+        for k in self.core.entries_blocked():  # and the scanner's selection
+            core.set_entries_allowed(k, False)
         self.core = core
 
     # -- events ----------------------------------------------------------------------------

@@ -195,6 +195,9 @@ pub struct Engine<V: Venue = SimExchange> {
     open_trades: Vec<Option<OpenTrade>>,
     /// Intent ids of exits, with their reason (entries are absent).
     exit_reasons: Vec<(u64, ExitReason)>,
+    /// Instruments that may not open new positions (a scanner left them out): their
+    /// signals still close positions, their entries are held as NOT_SELECTED.
+    entries_blocked: Vec<InstrumentId>,
     /// Intent id of the entry whose bracket protects each instrument's position.
     active_entry: Vec<Option<u64>>,
     next_intent: u64,
@@ -290,6 +293,7 @@ impl<V: Venue> Engine<V> {
             positions: Vec::new(),
             open_trades: Vec::new(),
             exit_reasons: Vec::new(),
+            entries_blocked: Vec::new(),
             active_entry: Vec::new(),
             next_intent: 1,
             fills_seen: 0,
@@ -668,6 +672,9 @@ impl<V: Venue> Engine<V> {
         let intents = if pos != 0 && pos.signum() != side.sign() {
             // The model now points against the position: close it (the bracket goes).
             self.exit_intents(s, ts, ExitReason::Signal)
+        } else if pos == 0 && self.entries_blocked.contains(&id) {
+            self.hold(ts, "NOT_SELECTED");
+            return Ok(SignalOutcome::Hold("NOT_SELECTED"));
         } else if pos == 0 && !self.sim.has_open_orders(id) {
             let book = &self.books[s].1;
             let touch = match side {

@@ -468,6 +468,17 @@ impl LiveEngine {
         engine_view::set_position_limit(&mut self.engine, instrument_id, max_position)
     }
 
+    /// Whether `instrument_id` may open new positions (the scanner's selection); exits are
+    /// never blocked. Blocked entries are held as NOT_SELECTED.
+    fn set_entries_allowed(&mut self, instrument_id: u32, allowed: bool) {
+        self.engine.set_entries_allowed(instrument_id, allowed);
+    }
+
+    /// The instruments that may not open new positions now.
+    fn entries_blocked(&self) -> Vec<u32> {
+        self.engine.entries_blocked().to_vec()
+    }
+
     /// Re-gates a held intent at the moment the session releases it (after a disconnect or
     /// the broker's restart window): every gate with the state, limits, positions and market
     /// of now, its own working entry left out of the exposure, no second throttle token.

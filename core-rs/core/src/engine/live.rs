@@ -48,6 +48,21 @@ impl<V: Venue> Engine<V> {
         Ok(())
     }
 
+    /// Whether `id` may open new positions (a scanner's selection, an operator's choice);
+    /// closing a position is never blocked. Entries of a blocked instrument are held with
+    /// the reason NOT_SELECTED.
+    pub fn set_entries_allowed(&mut self, id: InstrumentId, allowed: bool) {
+        self.entries_blocked.retain(|k| *k != id);
+        if !allowed {
+            self.entries_blocked.push(id);
+        }
+    }
+
+    /// The instruments that may not open new positions now.
+    pub fn entries_blocked(&self) -> &[InstrumentId] {
+        &self.entries_blocked
+    }
+
     /// The `max_position` that applies to `id` now.
     pub fn max_position(&self, id: InstrumentId) -> u32 {
         self.risk.max_position(id)

@@ -530,3 +530,29 @@ fn signals_before_the_broker_answers_do_not_cancel_or_exit_twice() {
         .count();
     assert_eq!((cancels, exits), (2, 1), "{out:#?}");
 }
+
+#[test]
+fn an_instrument_the_scanner_left_out_closes_but_does_not_open() {
+    let mut e = engine(&[(10, 1), (20, -1)]);
+    e.set_entries_allowed(ES, false);
+    assert_eq!(e.entries_blocked(), [ES]);
+    quotes(&mut e, 0..11);
+    assert!(
+        e.venue_mut().take_outbox().is_empty(),
+        "no entry while not selected"
+    );
+    let held = e
+        .telemetry
+        .holds_by_reason
+        .iter()
+        .find(|(r, _)| r == "NOT_SELECTED");
+    assert_eq!(held.map(|(_, n)| *n), Some(1));
+    // a position it holds is still closed by an opposite signal
+    e.restore_position(ES, 1, 4_000.0, T0 + 11 * S).unwrap();
+    quotes(&mut e, 11..21);
+    let out = e.venue_mut().take_outbox();
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert!(out[0].reduce_only && out[0].side == OrderSide::Sell);
+    e.set_entries_allowed(ES, true);
+    assert!(e.entries_blocked().is_empty());
+}
