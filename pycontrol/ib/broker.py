@@ -38,7 +38,8 @@ from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
-from pycontrol.session.venue import VenueSinks
+from pycontrol.session.reconcile import close_missing, settle_positions
+from pycontrol.session.venue import VenueSinks, hold, release
 
 log = logging.getLogger("pycontrol.ib.broker")
 
@@ -65,6 +66,7 @@ class IBVenue:
         self.cfg = cfg
         # The engine's pre-trade gate at the moment a held intent would go out: what was
         # fine when it was decided may not be after a halt or a tightened limit.
+        self.sinks = sinks
         self.regate = sinks.regate
         self.mode = mode
         self.journal = journal
@@ -300,37 +302,14 @@ class IBVenue:
         for row in self.journal.orders(working_only=True):
             if row.client_order_id in open_cids:
                 continue
-            if row.status == "pending_submit" and row.filled == 0:
-                self.journal.update_order(
-                    row.client_order_id,
-                    "not_sent",
-                    status="not_sent",
-                    payload={"note": "journaled but not working at the venue"},
-                )
-                if row.venue_order_id is not None:
-                    # A crash in the middle of a bracket can leave its first legs at the
-                    # gateway untransmitted (transmit=False: not working, not listed as open).
-                    # Cancel by id so a half bracket can never be transmitted later; a cancel
-                    # of an id the gateway never saw is answered with a harmless error.
-                    self.ib.client.cancelOrder(row.venue_order_id, "")  # type: ignore[no-untyped-call]
-            else:
-                self.journal.update_order(
-                    row.client_order_id,
-                    "cancelled",
-                    status="cancelled",
-                    payload={"via": "reconcile", "note": "not at venue"},
-                )
-            self.on_report(
-                ExecutionReport(
-                    "cancelled",
-                    row.client_order_id,
-                    row.symbol,
-                    row.side,
-                    row.qty - row.filled,
-                    reason="reconcile",
-                ),
-                "reconcile",
-            )
+            never_sent = row.status == "pending_submit" and row.filled == 0
+            close_missing(self.journal, row, never_sent, self.on_report)
+            if never_sent and row.venue_order_id is not None:
+                # A crash in the middle of a bracket can leave its first legs at the gateway
+                # untransmitted (transmit=False: not working, not listed as open). Cancel by
+                # id so a half bracket can never be transmitted later; a cancel of an id the
+                # gateway never saw is answered with a harmless error.
+                self.ib.client.cancelOrder(row.venue_order_id, "")  # type: ignore[no-untyped-call]
         summary["adopted_orders"] = adopted
         summary["foreign_orders"] = foreign
 
@@ -344,14 +323,7 @@ class IBVenue:
                 self._know(p.contract)
             mult = float(p.contract.multiplier or 1)
             broker[sym] = (int(p.position), p.avgCost / mult if mult else p.avgCost)
-        mine = self.journal.positions()
-        mismatches = []
-        for sym in sorted(set(broker) | {s for s, (q, _) in mine.items() if q}):
-            bq, bavg = broker.get(sym, (0, 0.0))
-            jq, _ = mine.get(sym, (0, 0.0))
-            if bq != jq:
-                mismatches.append({"symbol": sym, "journal": jq, "broker": bq})
-                self.journal.set_position(sym, bq, bavg, reason=f"reconcile ({why}): broker")
+        mismatches = settle_positions(self.journal, broker, why)
         summary["position_mismatches"] = mismatches
         summary["positions"] = {s: q for s, (q, _) in broker.items()}
         self.journal.append("reconcile", summary)
@@ -386,21 +358,12 @@ class IBVenue:
         self._send(intent)
 
     def _hold(self, intent: OrderIntent, reason: str) -> None:
-        self.held.append(intent)
-        self.journal.append("held", {"reason": reason}, intent_id=intent.intent_id)
-        self.on_event("held", {"intent_id": intent.intent_id, "reason": reason})
+        hold(self.held, self.journal, self.sinks, intent, reason)
 
     async def _release_held(self) -> None:
         if not self.held or self.in_restart_window() or not self.ready:
             return
-        held, self.held = self.held, []
-        for intent in held:
-            refused = self.regate(intent) if self.regate is not None else None
-            if refused is not None:
-                reason, detail = refused
-                self.on_deny(intent, reason, f"held, then refused at release: {detail}")
-                continue
-            self.journal.append("released", {}, intent_id=intent.intent_id)
+        for intent in release(self.held, self.journal, self.sinks):
             self._send(intent)
 
     async def _window_watch(self) -> None:

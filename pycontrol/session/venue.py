@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pycontrol.session.engine import MarketData, TradePrint
+from pycontrol.session.journal import Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent
 
 
@@ -55,3 +56,29 @@ class Venue(Protocol):
         """Root -> local symbol of the contract traded now (e.g. ES -> ESZ6)."""
 
     def status(self) -> dict[str, Any]: ...
+
+
+def hold(held: list[OrderIntent], journal: Journal, sinks: VenueSinks, intent: OrderIntent,
+         reason: str) -> None:  # fmt: skip
+    """An intent the venue cannot send now (disconnected, the broker's restart window):
+    kept in ``held`` and journaled with the reason."""
+    held.append(intent)
+    journal.append("held", {"reason": reason}, intent_id=intent.intent_id)
+    sinks.on_event("held", {"intent_id": intent.intent_id, "reason": reason})
+
+
+def release(held: list[OrderIntent], journal: Journal, sinks: VenueSinks) -> list[OrderIntent]:
+    """Empties ``held``: each intent passes the engine's gate again at this moment
+    (``regate``); a refused one is denied through ``on_deny``, the others are journaled as
+    released and returned, in order, for the venue to send."""
+    out, pending = [], list(held)
+    held.clear()
+    for intent in pending:
+        refused = sinks.regate(intent) if sinks.regate is not None else None
+        if refused is not None:
+            reason, detail = refused
+            sinks.on_deny(intent, reason, f"held, then refused at release: {detail}")
+            continue
+        journal.append("released", {}, intent_id=intent.intent_id)
+        out.append(intent)
+    return out

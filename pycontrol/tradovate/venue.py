@@ -33,7 +33,8 @@ from pycontrol.session.config import SessionConfig
 from pycontrol.session.engine import MarketData, TradePrint, aggressor_of
 from pycontrol.session.journal import WORKING, Journal
 from pycontrol.session.orders import ExecutionReport, OrderIntent, intent_of
-from pycontrol.session.venue import VenueSinks
+from pycontrol.session.reconcile import close_missing, settle_positions
+from pycontrol.session.venue import VenueSinks, hold, release
 from pycontrol.tradovate.contracts import TvContract, resolve_front
 from pycontrol.tradovate.errors import (
     TradovateAuthError,
@@ -427,31 +428,8 @@ class TradovateVenue:
             if row.client_order_id in open_cids or row.symbol not in mine:
                 continue
             known = row.client_order_id in self.vid_of
-            if not known and row.status == "pending_submit" and row.filled == 0:
-                self.journal.update_order(
-                    row.client_order_id,
-                    "not_sent",
-                    status="not_sent",
-                    payload={"note": "journaled but not at the venue"},
-                )
-            else:
-                self.journal.update_order(
-                    row.client_order_id,
-                    "cancelled",
-                    status="cancelled",
-                    payload={"via": "reconcile", "note": "not working at venue"},
-                )
-            self.sinks.on_report(
-                ExecutionReport(
-                    "cancelled",
-                    row.client_order_id,
-                    row.symbol,
-                    row.side,
-                    row.qty - row.filled,
-                    reason="reconcile",
-                ),
-                "reconcile",
-            )
+            never_sent = not known and row.status == "pending_submit" and row.filled == 0
+            close_missing(self.journal, row, never_sent, self.sinks.on_report)
         summary["adopted_orders"] = adopted
         summary["foreign_orders"] = foreign
         broker: dict[str, tuple[int, float]] = {}
@@ -465,14 +443,7 @@ class TradovateVenue:
             sym = k.name if k else await self._know(int(p.get("contractId", 0)))
             if q or sym not in broker:
                 broker[sym] = (q, float(p.get("netPrice") or 0.0))
-        jpos = self.journal.positions()
-        mismatches = []
-        for sym in sorted(set(broker) | {s for s, (q, _) in jpos.items() if q}):
-            bq, bavg = broker.get(sym, (0, 0.0))
-            jq, _ = jpos.get(sym, (0, 0.0))
-            if bq != jq:
-                mismatches.append({"symbol": sym, "journal": jq, "broker": bq})
-                self.journal.set_position(sym, bq, bavg, reason=f"reconcile ({why}): broker")
+        mismatches = settle_positions(self.journal, broker, why)
         summary["position_mismatches"] = mismatches
         summary["positions"] = {s: q for s, (q, _) in broker.items()}
         self.journal.append("reconcile", summary)
@@ -527,9 +498,7 @@ class TradovateVenue:
         await self._send(intent)
 
     def _hold(self, intent: OrderIntent, reason: str) -> None:
-        self.held.append(intent)
-        self.journal.append("held", {"reason": reason}, intent_id=intent.intent_id)
-        self.sinks.on_event("held", {"intent_id": intent.intent_id, "reason": reason})
+        hold(self.held, self.journal, self.sinks, intent, reason)
 
     async def _release_loop(self) -> None:
         while not self._stopping:
@@ -542,14 +511,7 @@ class TradovateVenue:
     async def _release_held(self) -> None:
         if not self.held or not self.ready:
             return
-        held, self.held = self.held, []
-        for intent in held:
-            refused = self.sinks.regate(intent) if self.sinks.regate is not None else None
-            if refused is not None:
-                reason, detail = refused
-                self.sinks.on_deny(intent, reason, f"held, then refused at release: {detail}")
-                continue
-            self.journal.append("released", {}, intent_id=intent.intent_id)
+        for intent in release(self.held, self.journal, self.sinks):
             await self._send(intent)
 
     async def _send(self, intent: OrderIntent) -> None:
