@@ -142,6 +142,10 @@ class Session:
         # both when it replays executions after a reconnect).
         self._engine_fills: set[str] = set()
         self._engine_commissions: set[str] = set()
+        # fills booked by an engine the last restore replaced, and the fills whose commission
+        # that restore's journal fold counted (see on_commission)
+        self._fills_before_restore: set[str] = set()
+        self._fees_folded: set[str] = set()
         self._scripted = sorted(cfg.signals, key=lambda s: (s.at_event, s.intent_id))
         self.restored: operator_state.OperatorState | None = None
         self.roller: Roller | None = None
@@ -186,6 +190,11 @@ class Session:
         working orders and intent ids (a broker session), then the operator state."""
         assert self.engine is not None
         if self.rust is None:
+            # the fresh engine books none of the fills so far: their fees come from the fold
+            self._fills_before_restore = set(self._engine_fills)
+            self._fees_folded = {
+                str(e["payload"].get("exec_id", "")) for e in self.journal.events("commission")
+            }
             positions = {s: q for s, (q, _) in self.journal.positions().items()}
             working = self.journal.orders(working_only=True)
             self._flow().restore(positions, working, self.journal.intent_ids())
@@ -326,9 +335,16 @@ class Session:
                 self.roller.step()
 
     def on_commission(self, client_order_id: int, exec_id: str, commission: float) -> None:
-        """IB's commission of a fill (journaled by the venue): to the engine, once."""
+        """IB's commission of a fill (journaled by the venue): to the engine, once. A fill an
+        earlier engine of this process booked (the engine is rebuilt from the journal after
+        each reconciliation) is not in this engine's log: when the journal fold that rebuilt
+        it did not count this commission yet, it goes into the day's fees before it."""
         if exec_id in self._engine_fills and exec_id not in self._engine_commissions:
             self._engine_commissions.add(exec_id)
+            if exec_id in self._fills_before_restore:
+                if exec_id not in self._fees_folded:
+                    self._flow().core.book_day_fee(commission)
+                return
             self._flow().on_commission(client_order_id, commission)
 
     def _publish_positions(self) -> None:

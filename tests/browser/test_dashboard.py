@@ -66,7 +66,18 @@ def test_dashboard_shows_ctl_status_and_halts(
     assert browser.current_url.endswith("/login")
     browser.find_element(By.ID, "token").send_keys("wrong")
     browser.find_element(By.ID, "login").click()
-    wait_for(lambda: browser.find_element(By.ID, "failed").is_displayed(), 20, "refusal")
+
+    def refused() -> bool:
+        """The refusal shown; False while the refused login's redirect reloads the page (an
+        element found before the reload is stale after it)."""
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            return bool(browser.find_element(By.ID, "failed").is_displayed())
+        except WebDriverException:
+            return False
+
+    wait_for(refused, 20, "refusal")
     browser.get_log("browser")  # the refused login's 303 is not a page error: start clean
     browser.find_element(By.ID, "token").send_keys((keys / "service.token").read_text().strip())
     browser.find_element(By.ID, "login").click()

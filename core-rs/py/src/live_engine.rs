@@ -347,6 +347,12 @@ impl LiveEngine {
             .map_err(to_py)
     }
 
+    /// A commission of a fill an earlier engine of this session booked (before the session
+    /// restored from the journal): into the day's fees before this engine.
+    fn book_day_fee(&mut self, fee: f64) -> PyResult<()> {
+        self.engine.book_day_fee(fee).map_err(to_py)
+    }
+
     /// The broker cancelled (`CANCELLED`) or rejected (`REJECTED`) one of our orders.
     fn on_closed(&mut self, client_order_id: u64, status: &str, reason: &str) -> PyResult<()> {
         let s = match status {

@@ -102,6 +102,21 @@ impl<V: Venue> Engine<V> {
         (sent, denied)
     }
 
+    /// A commission the broker reports for a fill of the day that an earlier engine of this
+    /// session booked (the session replaced its engine when it restored from the journal,
+    /// and the report came after the journal was folded): it belongs to the day's fees
+    /// before this engine, so the daily-loss breaker and the P&L count it.
+    pub fn book_day_fee(&mut self, fee: f64) -> Result<()> {
+        if !(fee.is_finite() && fee >= 0.0) {
+            return Err(CoreError::invalid(
+                "fee",
+                format!("{fee} (want a finite amount >= 0)"),
+            ));
+        }
+        self.day_before.fees += fee;
+        Ok(())
+    }
+
     /// The exit half of a contract roll: cancels the instrument's working orders (its old
     /// month's bracket) and sends a reduce-only market exit of its position, each through
     /// the gate. Unlike [`Engine::flatten`] the engine's state is left as it is: a HALTED
