@@ -339,13 +339,16 @@ class Session:
         earlier engine of this process booked (the engine is rebuilt from the journal after
         each reconciliation) is not in this engine's log: when the journal fold that rebuilt
         it did not count this commission yet, it goes into the day's fees before it."""
-        if exec_id in self._engine_fills and exec_id not in self._engine_commissions:
+        if exec_id in self._engine_commissions:
+            return
+        if exec_id in self._engine_fills and exec_id not in self._fills_before_restore:
             self._engine_commissions.add(exec_id)
-            if exec_id in self._fills_before_restore:
-                if exec_id not in self._fees_folded:
-                    self._flow().core.book_day_fee(commission)
-                return
-            self._flow().on_commission(client_order_id, commission)
+            self._flow().on_commission(client_order_id, commission)  # this engine's fill
+        elif exec_id not in self._fees_folded and exec_id in self.journal.fill_ids():
+            # a fill of an earlier engine (of this process, or of one that died before its
+            # commission came), not counted by the fold this engine was rebuilt from
+            self._engine_commissions.add(exec_id)
+            self._flow().core.book_day_fee(commission)
 
     def _publish_positions(self) -> None:
         from pycontrol.session.rust_engine import publish_positions
